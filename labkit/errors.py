@@ -1,0 +1,25 @@
+"""The errors labkit raises on purpose: each names the input and the fix."""
+from __future__ import annotations
+
+
+class LabkitError(Exception):
+    """Base class: an error labkit raises on purpose, with a message meant for a learner."""
+
+
+class BackendError(LabkitError, ValueError):
+    """A backend that cannot be used as asked (unknown name, missing context...)."""
+
+
+class ApplyError(LabkitError, ValueError):
+    """A manifest the cluster refuses; nothing from the same apply call was applied."""
+
+
+class NotFoundError(LabkitError, KeyError):
+    """An object that does not exist, phrased like the API server's NotFound."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class QueryError(LabkitError, ValueError):
+    """PromQL that is malformed or outside the subset the embedded evaluator supports."""

@@ -1,0 +1,1 @@
+"""The embedded mesh's Kubernetes: API server (object store), admission, and controllers."""

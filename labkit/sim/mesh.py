@@ -1,0 +1,189 @@
+"""``SimMesh``: the labkit contract (DESIGN.md) over the embedded mesh.
+
+This class only forwards: the cluster model (``sim/kube``, ``sim/linkerd``),
+the data plane (``sim/dataplane.py``) and linkerd-viz's Prometheus
+(``sim/prometheus.py``) do the work, and the CLI-shaped tables are computed by
+the code both backends share (``labkit/metrics/viz.py``) from ``query``.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Callable
+
+import pandas as pd
+
+from labkit.durations import seconds
+from labkit.sim.clock import Clock
+
+
+def _not_yet(what: str, issue: int):
+    raise NotImplementedError(f"{what} is not in the embedded mesh yet (issue #{issue})")
+
+
+class SimMesh:
+    """The embedded mesh. Create it with ``labkit.connect()`` or ``labkit.connect("sim", seed=7)``."""
+
+    backend = "sim"
+
+    def __init__(self, seed: int = 0):
+        from labkit.sim.kube.cluster import Cluster
+
+        self.seed = seed
+        self.clock = Clock()
+        self.cluster = Cluster(self.clock, seed=seed)
+        self._dataplane = None
+        self._prometheus = None
+
+    # -- helpers -------------------------------------------------------------
+    def rng(self, name: str) -> random.Random:
+        """A random stream of its own for one component, derived from the seed.
+
+        Separate streams keep one component's draws from shifting another's
+        when a lab adds a call, so outputs stay comparable across edits.
+        """
+        return random.Random(f"{self.seed}:{name}")
+
+    @property
+    def dataplane(self):
+        if self._dataplane is None:
+            from labkit.sim.dataplane import DataPlane
+
+            self._dataplane = DataPlane(self.cluster, self.clock, seed=self.seed)
+        return self._dataplane
+
+    @property
+    def prometheus(self):
+        if self._prometheus is None:
+            from labkit.sim.prometheus import Prometheus
+
+            self._prometheus = Prometheus(self.cluster, self.dataplane, self.clock)
+        return self._prometheus
+
+    def __repr__(self) -> str:
+        return f"<SimMesh seed={self.seed} now={self.now}>"
+
+    # -- time ----------------------------------------------------------------
+    @property
+    def now(self) -> pd.Timestamp:
+        return pd.Timestamp(self.clock.t, unit="s", tz="UTC")
+
+    def wait(self, duration) -> pd.Timestamp:
+        """Advance the virtual clock; every controller and request due meanwhile runs."""
+        secs = seconds(duration, name="duration")
+        # Touch the data plane so traffic generators of running pods are scheduled.
+        self.dataplane.sync()
+        self.prometheus.ensure_started()
+        self.clock.run_until(self.clock.t + secs)
+        return self.now
+
+    def wait_for(self, condition: Callable[["SimMesh"], bool], timeout="10m", every="10s") -> pd.Timestamp:
+        limit, step = seconds(timeout, name="timeout"), seconds(every, name="every")
+        if step <= 0:
+            raise ValueError("every= must be a positive duration, e.g. '10s'")
+        deadline = self.clock.t + limit
+        while True:
+            if condition(self):
+                return self.now
+            if self.clock.t >= deadline:
+                name = getattr(condition, "__name__", repr(condition))
+                raise TimeoutError(f"condition {name} still false after {timeout} (virtual time)")
+            self.wait(min(step, deadline - self.clock.t))
+
+    # -- cluster ---------------------------------------------------------------
+    def nodes(self) -> pd.DataFrame:
+        return self.cluster.nodes()
+
+    def apply(self, source, namespace: str | None = None) -> list[str]:
+        return self.cluster.apply(source, namespace=namespace)
+
+    def delete(self, source, namespace: str | None = None) -> list[str]:
+        return self.cluster.delete(source, namespace=namespace)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict:
+        return self.cluster.get(kind, name, namespace=namespace)
+
+    def pods(self, namespace: str | None = None) -> pd.DataFrame:
+        return self.cluster.pods(namespace=namespace)
+
+    def events(self, namespace: str | None = None) -> pd.DataFrame:
+        return self.cluster.events(namespace=namespace)
+
+    def set_image(self, deployment: str, image: str, namespace: str | None = None, container: str | None = None):
+        return self.cluster.set_image(deployment, image, namespace=namespace, container=container)
+
+    def patch(self, kind: str, name: str, patch: dict, namespace: str | None = None) -> dict:
+        return self.cluster.patch(kind, name, patch, namespace=namespace)
+
+    def exec(self, target: str, command, namespace: str | None = None, container: str | None = None) -> str:
+        return self.dataplane.exec(target, command, namespace=namespace, container=container)
+
+    def logs(self, target: str, namespace: str | None = None, container: str | None = None, tail: int | None = None) -> str:
+        return self.dataplane.logs(target, namespace=namespace, container=container, tail=tail)
+
+    def rollout_status(self, deployment: str, namespace: str | None = None) -> str:
+        return self.cluster.rollout_status(deployment, namespace=namespace)
+
+    # -- Linkerd ---------------------------------------------------------------
+    def check(self, pre: bool = False, proxy: bool = False, namespace: str | None = None):
+        return self.cluster.check(pre=pre, proxy=proxy, namespace=namespace)
+
+    def install_linkerd(self, viz: bool = True) -> list[str]:
+        return self.cluster.install_linkerd(viz=viz)
+
+    def inject(self, kind: str, namespace: str | None = None, name: str | None = None) -> list[str]:
+        return self.cluster.inject(kind, namespace=namespace, name=name)
+
+    def uninject(self, kind: str, namespace: str | None = None, name: str | None = None) -> list[str]:
+        return self.cluster.uninject(kind, namespace=namespace, name=name)
+
+    def profile(self, service: str, namespace: str | None = None, *, open_api=None, template: bool = False) -> dict:
+        _not_yet("profile", 6)
+
+    def proxy_metrics(self, target: str, namespace: str | None = None) -> str:
+        return self.dataplane.proxy_metrics(target, namespace=namespace)
+
+    def query(self, promql: str, time=None) -> pd.DataFrame:
+        return self.prometheus.query(promql, time=time)
+
+    def query_range(self, promql: str, start, end, step="10s") -> pd.DataFrame:
+        return self.prometheus.query_range(promql, start, end, step=step)
+
+    def stat(self, resource: str, namespace: str | None = None, *, to=None, from_=None, window="1m") -> pd.DataFrame:
+        from labkit.metrics import viz
+
+        return viz.stat(self, resource, namespace=namespace, to=to, from_=from_, window=window)
+
+    def history(self, target: str, namespace: str | None = None, *, since=None, step="10s") -> pd.DataFrame:
+        from labkit.metrics import viz
+
+        return viz.history(self, target, namespace=namespace, since=since, step=step)
+
+    def routes(self, target: str, namespace: str | None = None, *, to=None, wide: bool = False) -> pd.DataFrame:
+        _not_yet("routes", 6)
+
+    def top(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        _not_yet("top", 5)
+
+    def tap(self, target: str, namespace: str | None = None, *, duration="10s", method=None, path=None) -> pd.DataFrame:
+        _not_yet("tap", 5)
+
+    def edges(self, resource: str, namespace: str | None = None) -> pd.DataFrame:
+        _not_yet("edges", 5)
+
+    # -- outward -----------------------------------------------------------------
+    def export_metrics(self, path) -> str:
+        _not_yet("export_metrics", 5)
+
+    def serve(self, port: int = 0):
+        _not_yet("serve", 8)
+
+    # -- Flagger -----------------------------------------------------------------
+    def install_flagger(self) -> list[str]:
+        _not_yet("install_flagger", 7)
+
+    def canary(self, name: str, namespace: str | None = None) -> dict:
+        return self.get("Canary", name, namespace=namespace)
+
+    # The workload helpers the data plane and Prometheus share with the tables.
+    def _meshed_counts(self, kind: str, namespace: str | None) -> dict[str, tuple[int, int]]:
+        return self.cluster.meshed_counts(kind, namespace)

@@ -1,0 +1,425 @@
+"""Emojivoto (BuoyantIO/emojivoto v8–v12): web, emoji-svc, voting-svc, vote-bot.
+
+Behaviour follows the app's source (see reference/labs.md §5.4):
+
+* ``emojivoto-web`` (``web/web.go``): HTTP on ``WEB_PORT``; ``/api/list`` calls
+  emoji ``ListAll``; ``/api/vote?choice=`` answers 400 for an empty choice,
+  calls emoji ``FindByShortcode`` (400 when the emoji is unknown), then voting
+  ``Vote<Name>`` and answers 500 with a JSON error when that RPC fails;
+  ``/api/leaderboard`` calls voting ``Results`` then ``FindByShortcode`` once
+  per result; every other path falls through Go's ServeMux to the index page.
+* ``emojivoto-emoji-svc`` / ``emojivoto-voting-svc``: gRPC on ``GRPC_PORT``
+  (Prometheus metrics on ``PROM_PORT``).  ``VoteDoughnut`` returns an error,
+  i.e. gRPC status 2 (Unknown), on *every* call in v8–v11; from v12 it fails
+  only with probability ``FAILURE_RATE`` (default 0) and every vote first
+  sleeps ``ARTIFICIAL_DELAY``.
+* ``emojivoto-vote-bot`` (the web image run with command ``emojivoto-vote-bot``,
+  ``cmd/vote-bot/main.go``): forever: sleep, ``GET /api/list``, then
+  ``GET /api/vote?choice=…`` — ``:doughnut:`` with probability 0.15, otherwise
+  a uniformly random shortcode; requests go to ``WEB_HOST`` (Host header
+  ``HOST_OVERRIDE`` when set).  The sleep is ``1s / REQUEST_RATE``:
+  ``REQUEST_RATE`` only exists in the bot since 2022 (after v11, which sleeps
+  a fixed 1s), but the model honours it for every version so load can be
+  scaled (the data plane benchmark uses it); unset it is 1, i.e. v11's 1 s.
+
+FindByShortcode's request message is not carried by the mesh, so web decides
+"unknown emoji" from the emoji list both services are built from (the list is
+compiled into emoji-svc and identical in every version), after making the
+FindByShortcode call whose latency and result it observes.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs
+
+from .base import App, Dist, Spec, go_duration, ruby_to_f
+from .model import Response, request_body
+
+# The 99 emoji of emoji-svc's list, in its order (doughnut 3rd, poop last),
+# with their unicode characters.
+EMOJI: tuple[tuple[str, str], ...] = (
+    (":joy:", "😂"), (":sunglasses:", "😎"), (":doughnut:", "🍩"),
+    (":stuck_out_tongue_winking_eye:", "😜"), (":money_mouth_face:", "🤑"), (":flushed:", "😳"),
+    (":mask:", "😷"), (":nerd_face:", "🤓"), (":ghost:", "👻"), (":skull_and_crossbones:", "☠️"),
+    (":heart_eyes_cat:", "😻"), (":hear_no_evil:", "🙉"), (":see_no_evil:", "🙈"),
+    (":speak_no_evil:", "🙊"), (":boy:", "👦"), (":girl:", "👧"), (":man:", "👨"), (":woman:", "👩"),
+    (":older_man:", "👴"), (":policeman:", "👮"), (":guardsman:", "💂"),
+    (":construction_worker_man:", "👷"), (":prince:", "🤴"), (":princess:", "👸"),
+    (":man_in_tuxedo:", "🤵"), (":bride_with_veil:", "👰"), (":mrs_claus:", "🤶"), (":santa:", "🎅"),
+    (":turkey:", "🦃"), (":rabbit:", "🐇"), (":no_good_woman:", "🙅"), (":ok_woman:", "🙆"),
+    (":raising_hand_woman:", "🙋"), (":bowing_man:", "🙇"), (":man_facepalming:", "🤦‍♂️"),
+    (":woman_shrugging:", "🤷‍♀️"), (":massage_woman:", "💆"), (":walking_man:", "🚶"),
+    (":running_man:", "🏃"), (":dancer:", "💃"), (":man_dancing:", "🕺"), (":dancing_women:", "👯"),
+    (":rainbow:", "🌈"), (":skier:", "⛷"), (":golfing_man:", "🏌️"), (":surfing_man:", "🏄"),
+    (":basketball_man:", "⛹️"), (":biking_man:", "🚴"), (":point_up_2:", "👆"),
+    (":vulcan_salute:", "🖖"), (":metal:", "🤘"), (":call_me_hand:", "🤙"), (":thumbsup:", "👍"),
+    (":wave:", "👋"), (":clap:", "👏"), (":raised_hands:", "🙌"), (":pray:", "🙏"), (":dog:", "🐶"),
+    (":cat2:", "🐈"), (":pig:", "🐷"), (":hatching_chick:", "🐣"), (":snail:", "🐌"),
+    (":bacon:", "🥓"), (":pizza:", "🍕"), (":taco:", "🌮"), (":burrito:", "🌯"), (":ramen:", "🍜"),
+    (":champagne:", "🍾"), (":tropical_drink:", "🍹"), (":beer:", "🍺"), (":tumbler_glass:", "🥃"),
+    (":world_map:", "🗺"), (":beach_umbrella:", "🏖"), (":mountain_snow:", "🏔"),
+    (":camping:", "🏕"), (":steam_locomotive:", "🚂"), (":flight_departure:", "🛫"),
+    (":rocket:", "🚀"), (":star2:", "🌟"), (":sun_behind_small_cloud:", "🌥"),
+    (":cloud_with_rain:", "🌧"), (":fire:", "🔥"), (":jack_o_lantern:", "🎃"), (":balloon:", "🎈"),
+    (":tada:", "🎉"), (":trophy:", "🏆"), (":iphone:", "📱"), (":pager:", "📟"), (":fax:", "📠"),
+    (":bulb:", "💡"), (":money_with_wings:", "💸"), (":crystal_ball:", "🔮"), (":underage:", "🔞"),
+    (":interrobang:", "⁉️"), (":100:", "💯"), (":checkered_flag:", "🏁"),
+    (":crossed_swords:", "⚔️"), (":floppy_disk:", "💾"), (":poop:", "💩"),
+)
+SHORTCODES: tuple[str, ...] = tuple(s for s, _ in EMOJI)
+UNICODE = dict(EMOJI)
+DOUGHNUT = ":doughnut:"
+
+EMOJI_SERVICE = "/emojivoto.v1.EmojiService/"
+VOTING_SERVICE = "/emojivoto.v1.VotingService/"
+LIST_ALL = EMOJI_SERVICE + "ListAll"
+FIND_BY_SHORTCODE = EMOJI_SERVICE + "FindByShortcode"
+RESULTS = VOTING_SERVICE + "Results"
+
+
+def vote_method(shortcode: str) -> str:
+    """``:point_up_2:`` → ``VotePointUp2``: how the proto names each vote RPC."""
+    return "Vote" + "".join(p.capitalize() for p in shortcode.strip(":").split("_"))
+
+
+# web's switch: the shortcodes it knows a Vote RPC for (``:relaxed:`` has one but
+# is not in the emoji list, so it is never reached).
+VOTE_PATH: dict[str, str] = {s: VOTING_SERVICE + vote_method(s) for s in SHORTCODES + (":relaxed:",)}
+SHORTCODE_OF_PATH: dict[str, str] = {p: s for s, p in VOTE_PATH.items()}
+
+# Bodies computed once: what web's handlers write.
+LIST_JSON = json.dumps([{"shortcode": s, "unicode": u} for s, u in EMOJI], ensure_ascii=False,
+                       separators=(",", ":")) + "\n"
+LIST_JSON_BYTES = len(LIST_JSON.encode())
+LIST_PB_BYTES = sum(len(s.encode()) + len(u.encode()) + 6 for s, u in EMOJI)
+_INDEX_TEMPLATE = """
+\t<!DOCTYPE html>
+\t<html>
+\t\t<head>
+\t\t\t<meta charset="UTF-8">
+\t\t\t<title>Emoji Vote</title>
+\t\t\t<link rel="icon" href="/img/favicon.ico">
+\t\t</head>
+\t\t<body>
+\t\t\t<div id="motd" class="motd">{motd}</div>
+\t\t\t<div id="main" class="main"></div>
+\t\t</body>
+\t\t\t<script type="text/javascript" src="/js" async></script>
+\t</html>"""
+JS_BUNDLE_BYTES = 1_142_000
+FAVICON_BYTES = 15_086
+
+GRPC_CODES = {0: "OK", 1: "Canceled", 2: "Unknown", 3: "InvalidArgument", 4: "DeadlineExceeded",
+              5: "NotFound", 7: "PermissionDenied", 8: "ResourceExhausted", 12: "Unimplemented",
+              13: "Internal", 14: "Unavailable", 16: "Unauthenticated"}
+
+
+def _json_error(message: str) -> str:
+    return json.dumps({"error": message}) + "\n"
+
+
+def rpc_error(resp: Response) -> str | None:
+    """The Go client's error text for a failed unary call, or None when it succeeded.
+
+    gRPC failures arrive as HTTP 200 with a non-zero ``grpc_status``; an HTTP
+    error status (a proxy's 503/504) maps the way grpc-go maps it.
+    """
+    if resp.error is not None or resp.status < 100:
+        return f"rpc error: code = Unavailable desc = {resp.error or 'connection error'}"
+    if resp.status != 200:
+        code = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}.get(resp.status, 2)
+        return f"rpc error: code = {GRPC_CODES[code]} desc = unexpected HTTP status code received from server: {resp.status}"
+    if resp.grpc_status:
+        desc = resp.body if isinstance(resp.body, str) else ""
+        return f"rpc error: code = {GRPC_CODES.get(resp.grpc_status, str(resp.grpc_status))} desc = {desc}"
+    return None
+
+
+def version_number(tag: str) -> int:
+    return int(tag.lstrip("v").split(".")[0])
+
+
+def _grpc_target(host: str) -> str:
+    return host.split("://", 1)[-1].rstrip("/")
+
+
+# -- web ------------------------------------------------------------------------------
+
+class Web(App):
+    """emojivoto-web: the HTTP front end over the two gRPC services."""
+
+    READY_AFTER = 0.5
+    OWN = Dist(0.45, 1.6, 0.12)           # handler time around the RPCs
+    STATIC = Dist(0.25, 0.9, 0.05)
+
+    def __init__(self, spec: Spec, tag: str):
+        super().__init__(spec)
+        self.name = f"emojivoto-web:{tag}"
+        env = self.env
+        port, emoji, voting = env.get("WEB_PORT", ""), env.get("EMOJISVC_HOST", ""), env.get("VOTINGSVC_HOST", "")
+        if not (port and emoji and voting) and self.failure is None:
+            self.failure = (f"WEB_PORT (currently [{port}]) EMOJISVC_HOST (currently [{emoji}]) and "
+                            f"VOTINGSVC_HOST (currently [{voting}]) environment variables must me set.")
+        self.listen(port)
+        self.emoji = _grpc_target(emoji)
+        self.voting = _grpc_target(voting)
+        self.index_bundle = env.get("INDEX_BUNDLE", "")
+        self.index_html = _INDEX_TEMPLATE.format(motd=env.get("MESSAGE_OF_THE_DAY", ""))
+        self._routes = {
+            "/api/vote": self._vote, "/api/list": self._list, "/api/leaderboard": self._leaderboard,
+            "/js": self._js, "/img/favicon.ico": self._favicon,
+        }
+
+    def handle(self, req, ctx):
+        path = req.path
+        q = path.find("?")
+        route = path if q < 0 else path[:q]
+        fn = self._routes.get(route)
+        if fn is not None:
+            return fn(req, ctx, path, q)
+        if route.startswith("/dist/"):
+            return self._dist(route, ctx)
+        return Response(200, self.STATIC.sample(ctx.rng), len(self.index_html), body=self.index_html,
+                        headers={"content-type": "text/html"})
+
+    def _vote(self, req, ctx, path, q):
+        choice = ""
+        if q >= 0:
+            qs = path[q + 1:]
+            if qs.startswith("choice=") and "&" not in qs and "%" not in qs and "+" not in qs:
+                choice = qs[7:]
+            else:
+                choice = (parse_qs(qs).get("choice") or [""])[0]
+        if not choice and req.method == "POST":
+            body = request_body(req)
+            if isinstance(body, str):
+                choice = (parse_qs(body).get("choice") or [""])[0]
+        own = self.OWN.sample(ctx.rng)
+        if not choice:
+            text = _json_error(f"Emoji choice [{choice}] is mandatory")
+            return Response(400, own, len(text), body=text)
+        r = ctx.call(self.emoji, "POST", FIND_BY_SHORTCODE, grpc=True, body_bytes=len(choice) + 7)
+        lat = own + r.latency_ms
+        err = rpc_error(r)
+        if err is not None:
+            text = _json_error(err)
+            return Response(500, lat, len(text), body=text)
+        method = VOTE_PATH.get(choice)
+        if choice not in UNICODE:
+            text = _json_error(f"Choosen emoji shortcode [{choice}] doesnt exist")
+            return Response(400, lat, len(text), body=text)
+        r = ctx.call(self.voting, "POST", method, grpc=True, body_bytes=5)
+        lat += r.latency_ms
+        err = rpc_error(r)
+        if err is not None:
+            text = _json_error(err)
+            return Response(500, lat, len(text), body=text)
+        return Response(200, lat, 0, body="")
+
+    def _list(self, req, ctx, path, q):
+        r = ctx.call(self.emoji, "POST", LIST_ALL, grpc=True, body_bytes=5)
+        lat = self.OWN.sample(ctx.rng) + r.latency_ms
+        err = rpc_error(r)
+        if err is not None:
+            text = _json_error(err)
+            return Response(500, lat, len(text), body=text)
+        return Response(200, lat, LIST_JSON_BYTES, body=LIST_JSON,
+                        headers={"content-type": "application/json; charset=UTF-8"})
+
+    def _leaderboard(self, req, ctx, path, q):
+        r = ctx.call(self.voting, "POST", RESULTS, grpc=True, body_bytes=5)
+        lat = self.OWN.sample(ctx.rng) + r.latency_ms
+        err = rpc_error(r)
+        if err is not None:
+            text = _json_error(err)
+            return Response(500, lat, len(text), body=text)
+        results = r.body if isinstance(r.body, list) else []
+        out = []
+        for shortcode, votes in results:
+            f = ctx.call(self.emoji, "POST", FIND_BY_SHORTCODE, grpc=True, body_bytes=len(shortcode) + 7)
+            lat += f.latency_ms
+            err = rpc_error(f)
+            if err is not None:
+                text = _json_error(err)
+                return Response(500, lat, len(text), body=text)
+            out.append({"shortcode": shortcode, "unicode": UNICODE.get(shortcode, ""), "votes": str(votes)})
+        text = json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return Response(200, lat, len(text.encode()), body=text)
+
+    def _js(self, req, ctx, path, q):
+        if not self.index_bundle:
+            return Response(500, 0.3, 0, error="handler panic: open : no such file or directory")
+        return Response(200, 2.5 + self.STATIC.sample(ctx.rng), JS_BUNDLE_BYTES)
+
+    def _favicon(self, req, ctx, path, q):
+        return Response(200, self.STATIC.sample(ctx.rng), FAVICON_BYTES)
+
+    def _dist(self, route, ctx):
+        if route == "/dist/index_bundle.js":
+            return Response(200, 2.5 + self.STATIC.sample(ctx.rng), JS_BUNDLE_BYTES)
+        return Response(404, self.STATIC.sample(ctx.rng), 19, body="404 page not found\n")
+
+
+# -- gRPC services -----------------------------------------------------------------------------
+
+class _GrpcService(App):
+    READY_AFTER = 0.3
+    METRICS = "# HELP grpc_server_handled_total Total number of RPCs completed on the server.\n"
+
+    def __init__(self, spec: Spec, tag: str, component: str):
+        super().__init__(spec)
+        self.name = f"emojivoto-{component}:{tag}"
+        grpc_port = self.env.get("GRPC_PORT", "")
+        if not grpc_port and self.failure is None:
+            self.failure = (f"GRPC_PORT (currently [{grpc_port}]) environment variable must me set "
+                            "to run the server.")
+        self.listen(grpc_port, "grpc")
+        self.listen(self.env.get("PROM_PORT"), "http")
+
+    def _other(self, req, ctx) -> Response:
+        path = req.path.split("?", 1)[0]
+        if path == "/metrics":
+            return Response(200, 0.8, len(self.METRICS), body=self.METRICS)
+        if req.grpc or path.startswith("/emojivoto.v1."):
+            return Response(200, 0.1, 0, grpc_status=12, body=f"unknown method {path.rsplit('/', 1)[-1]}")
+        return Response(404, 0.1, 19, body="404 page not found\n")
+
+
+class EmojiSvc(_GrpcService):
+    """emoji-svc: the fixed list of 99 emoji, served over gRPC."""
+
+    LIST = Dist(0.35, 1.3, 0.08)
+    FIND = Dist(0.2, 0.8, 0.04)
+
+    def __init__(self, spec: Spec, tag: str):
+        super().__init__(spec, tag, "emoji-svc")
+
+    def handle(self, req, ctx):
+        path = req.path
+        if path == FIND_BY_SHORTCODE:
+            body = request_body(req)
+            shortcode = body.get("Shortcode") if isinstance(body, dict) else body if isinstance(body, str) else None
+            found = None if shortcode is None else ((shortcode, UNICODE[shortcode]) if shortcode in UNICODE else ())
+            return Response(200, self.FIND.sample(ctx.rng), 24, grpc_status=0, body=found)
+        if path == LIST_ALL:
+            return Response(200, self.LIST.sample(ctx.rng), LIST_PB_BYTES, grpc_status=0, body=EMOJI)
+        return self._other(req, ctx)
+
+
+class VotingSvc(_GrpcService):
+    """voting-svc: an in-memory poll; VoteDoughnut fails as each version makes it fail."""
+
+    VOTE = Dist(0.2, 0.9, 0.04)
+    RESULTS_D = Dist(0.3, 1.1, 0.06)
+
+    def __init__(self, spec: Spec, tag: str):
+        super().__init__(spec, tag, "voting-svc")
+        self.version = version_number(tag)
+        self.votes: dict[str, int] = {}
+        # v8–v11: `return nil, fmt.Errorf("ERROR")` unconditionally.
+        self.doughnut_always_fails = self.version <= 11
+        self.failure_rate = 0.0
+        self.delay_ms = 0.0
+        if self.version >= 12:
+            self.failure_rate = ruby_to_f(self.env.get("FAILURE_RATE", ""))
+            delay = self.env.get("ARTIFICIAL_DELAY", "")
+            if delay:
+                try:
+                    self.delay_ms = go_duration(delay) * 1000.0
+                except ValueError as e:
+                    if self.failure is None:
+                        self.failure = str(e)
+
+    def handle(self, req, ctx):
+        path = req.path
+        shortcode = SHORTCODE_OF_PATH.get(path)
+        if shortcode is not None:
+            lat = self.VOTE.sample(ctx.rng)
+            if shortcode == DOUGHNUT:
+                if self.doughnut_always_fails or (self.failure_rate > 0 and ctx.rng.random() < self.failure_rate):
+                    return Response(200, lat, 0, grpc_status=2, body="ERROR")
+            self.votes[shortcode] = self.votes.get(shortcode, 0) + 1
+            return Response(200, lat + self.delay_ms, 0, grpc_status=0)
+        if path == RESULTS:
+            ranked = sorted(self.votes.items(), key=lambda kv: (-kv[1], kv[0]))
+            return Response(200, self.RESULTS_D.sample(ctx.rng), 8 + 24 * len(ranked), grpc_status=0,
+                            body=ranked)
+        return self._other(req, ctx)
+
+
+# -- vote-bot -------------------------------------------------------------------------------
+
+VOTE_PATHS = {s: f"/api/vote?choice={s}" for s in SHORTCODES}
+
+
+class VoteBot(App):
+    """The load generator: one list + one vote per iteration."""
+
+    READY_AFTER = 0.2
+
+    def __init__(self, spec: Spec, tag: str):
+        super().__init__(spec)
+        self.name = f"emojivoto-vote-bot:{tag}"
+        self.argv = spec.argv(["emojivoto-web"])
+        env = self.env
+        self.web_host = env.get("WEB_HOST", "")
+        if not self.web_host and self.failure is None:
+            self.failure = "WEB_HOST environment variable must me set"
+        self.target = self.web_host
+        override = env.get("HOST_OVERRIDE", "")
+        self.headers = {"host": override} if override else None
+        rate = ruby_to_f(env.get("REQUEST_RATE", "")) if env.get("REQUEST_RATE") else 1.0
+        self.sleep_s = 1.0 / rate if rate > 0 else 1.0
+        self.lists = 0
+        self.votes = 0
+
+    def start(self, ctx) -> None:
+        super().start(ctx)
+        if self.failure is None:
+            ctx.schedule(self.sleep_s, self._iteration)
+
+    def _iteration(self) -> None:
+        if self.stopped:
+            return
+        ctx = self.bg
+        r = ctx.call(self.target, "GET", "/api/list", headers=self.headers)
+        self.lists += 1
+        delay = r.latency_ms / 1000.0
+        if r.error is not None or r.status < 100:
+            ctx.log(f'Get "http://{self.web_host}/api/list": {r.error or "connection refused"}')
+            ctx.schedule(delay + self.sleep_s, self._iteration)
+            return
+        if r.status != 200:
+            # web's JSON error object does not decode into the bot's []*emoji
+            ctx.log("json: cannot unmarshal object into Go value of type []*main.emoji")
+            ctx.schedule(delay + self.sleep_s, self._iteration)
+            return
+        rng = ctx.rng
+        if rng.random() < 0.15:
+            choice = DOUGHNUT
+        else:
+            choice = SHORTCODES[int(rng.random() * len(SHORTCODES))]
+        ctx.schedule(delay, lambda: self._vote(choice))
+
+    def _vote(self, choice: str) -> None:
+        if self.stopped:
+            return
+        ctx = self.bg
+        ctx.log(f"✔ Voting for {choice}")
+        r = ctx.call(self.target, "GET", VOTE_PATHS[choice], headers=self.headers)
+        self.votes += 1
+        if r.error is not None or r.status < 100:
+            ctx.log(f'Get "http://{self.web_host}{VOTE_PATHS[choice]}": {r.error or "connection refused"}')
+        ctx.schedule(r.latency_ms / 1000.0 + self.sleep_s, self._iteration)
+
+
+def build(spec: Spec, component: str, tag: str) -> App:
+    """component: "web" | "emoji-svc" | "voting-svc" (the image name's suffix)."""
+    if component == "web":
+        argv = spec.argv(["emojivoto-web"])
+        if argv and argv[0].rsplit("/", 1)[-1] == "emojivoto-vote-bot":
+            return VoteBot(spec, tag)
+        return Web(spec, tag)
+    if component == "emoji-svc":
+        return EmojiSvc(spec, tag)
+    return VotingSvc(spec, tag)

@@ -1,0 +1,143 @@
+"""The contract between the data plane and the app behaviour models.
+
+The data plane (``labkit/sim/dataplane.py``) owns the proxies; it hands every
+request that reaches a container to that container's ``AppModel.handle`` and
+gives the model a ``CallContext`` through which the model makes its own
+downstream calls (which go back out through the mesh, so they are measured by
+the proxies like real traffic).
+
+Three optional fields extend the interface the data plane was designed
+against, because the real apps depend on message *content*, not only on sizes:
+
+* ``Request.body``  -- the request payload (``str``, ``bytes`` or a decoded
+  JSON-like object).  Flagger's webhook payload (``{"metadata": {"cmd": ...}}``)
+  and the books app's form / JSON bodies travel here.
+* ``Response.body`` -- what a client such as ``curl`` prints, and structured
+  payloads the apps pass each other (voting ``Results``).  Models precompute
+  constant bodies so setting it costs nothing on the hot path.
+* ``Response.headers`` -- response headers; the books traffic generator reads
+  ``Location`` of the webapp's 303 to learn the new author / book id, exactly
+  as ``traffic/main.go`` does.
+
+A data plane that passes the model's ``Response`` object through (or copies it
+with ``dataclasses.replace``) keeps them.  ``CallContext.call`` may accept a
+``body=`` keyword; when it does not, :func:`call` carries the body in the
+reserved header ``x-labkit-body`` instead and :func:`request_body` reads
+either.
+"""
+from __future__ import annotations
+
+import inspect
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, runtime_checkable
+
+BODY_HEADER = "x-labkit-body"
+
+
+@dataclass(slots=True)
+class Request:
+    method: str            # "GET", "POST", ...
+    path: str              # "/api/vote?choice=:doughnut:" (query included) or "/emojivoto.v1.VotingService/VoteDoughnut"
+    authority: str         # "web-svc.emojivoto:80", "books:7002"
+    grpc: bool = False     # content-type application/grpc
+    headers: dict | None = None
+    body_bytes: int = 0
+    body: Any = None       # extension: the payload itself (see module docstring)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int            # HTTP status (gRPC: 200 even when the call fails)
+    latency_ms: float      # server time incl. downstream calls
+    length: int = 0        # response body bytes
+    grpc_status: int | None = None   # numeric code for gRPC, None for HTTP
+    error: str | None = None         # stream error (reset, timeout) — rare
+    body: Any = None                 # extension: what curl prints / structured payload
+    headers: dict | None = None      # extension: e.g. {"location": "/authors/12"}
+
+
+class CallContext(Protocol):
+    rng: random.Random
+    now: float
+
+    def call(self, target: str, method: str, path: str, *, grpc: bool = False,
+             headers: dict | None = None, body_bytes: int = 0) -> Response: ...
+
+
+class ClientContext(CallContext, Protocol):
+    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None: ...
+
+    def log(self, line: str) -> None: ...
+
+
+@runtime_checkable
+class AppModel(Protocol):
+    name: str
+    ports: dict[int, str]
+
+    def handle(self, req: Request, ctx: CallContext) -> Response: ...
+
+    def start(self, ctx: ClientContext) -> None: ...
+
+    def exec(self, argv: list[str], ctx: ClientContext) -> str: ...
+
+    def ready_after(self) -> float: ...
+
+
+# -- bodies across the mesh ----------------------------------------------------
+
+_ACCEPTS_BODY: dict[type, bool] = {}
+
+
+def _accepts_body(ctx) -> bool:
+    """Whether ``ctx.call`` takes a ``body=`` keyword (checked once per context class)."""
+    cls = type(ctx)
+    known = _ACCEPTS_BODY.get(cls)
+    if known is None:
+        try:
+            params = inspect.signature(ctx.call).parameters
+            known = "body" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        except (TypeError, ValueError):
+            known = False
+        _ACCEPTS_BODY[cls] = known
+    return known
+
+
+def call(ctx, target: str, method: str, path: str, *, grpc: bool = False,
+         headers: dict | None = None, body: Any = None, body_bytes: int = 0) -> Response:
+    """``ctx.call`` that can also carry a payload (see the module docstring).
+
+    Only the rare calls with a meaningful payload go through here; hot paths
+    call ``ctx.call`` directly.
+    """
+    if body is None:
+        return ctx.call(target, method, path, grpc=grpc, headers=headers, body_bytes=body_bytes)
+    if _accepts_body(ctx):
+        return ctx.call(target, method, path, grpc=grpc, headers=headers,
+                        body_bytes=body_bytes, body=body)
+    merged = dict(headers or {})
+    merged[BODY_HEADER] = body
+    return ctx.call(target, method, path, grpc=grpc, headers=merged, body_bytes=body_bytes)
+
+
+def request_body(req: Request) -> Any:
+    """The payload of ``req``, wherever the data plane put it."""
+    if req.body is not None:
+        return req.body
+    if req.headers:
+        return req.headers.get(BODY_HEADER)
+    return None
+
+
+def header(headers: dict | None, name: str) -> str | None:
+    """Case-insensitive header lookup (HTTP header names are case-insensitive)."""
+    if not headers:
+        return None
+    if name in headers:
+        return headers[name]
+    low = name.lower()
+    for k, v in headers.items():
+        if k.lower() == low:
+            return v
+    return None

@@ -750,5 +750,5 @@ def build(spec: Spec, tag: str, traffic: bool) -> App:
     app = App(spec)
     app.name = f"booksapp:{tag}"
     task = next((w for w in argv[3:] if not w.startswith("-")), "default")
-    app.failure = f"rake aborted!\nDon't know how to build task '{task}' (See the list of available tasks with `rake --tasks`)"
+    app.failure = spec.failure or f"rake aborted!\nDon't know how to build task '{task}' (See the list of available tasks with `rake --tasks`)"
     return app

@@ -61,9 +61,9 @@ class SlowCooker(App):
         self.argv = spec.argv(["slow_cooker"])
         argv = self.argv
         if argv and argv[0].rsplit("/", 1)[-1] in ("sh", "bash", "ash") and "-c" in argv:
-            from .shell import tokenize
+            from .shell import words
             script = argv[argv.index("-c") + 1] if argv.index("-c") + 1 < len(argv) else ""
-            argv = [w for k, w in tokenize(script, self.env) if k == "w"]
+            argv = words(script, self.env)
         self.qps, self.concurrency, self.interval_s = 1.0, 1, 10.0
         self.method, self.url, self.host = "GET", "", None
         try:

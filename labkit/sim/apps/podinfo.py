@@ -25,7 +25,7 @@ import hmac
 import json
 import time
 
-from .base import App, Dist, Spec
+from .base import BASE_TOOLS, App, Dist, Spec
 from .model import Response, header, request_body
 
 FLAGS = {  # flag → (kind, default)
@@ -106,6 +106,7 @@ def jwt_hs256(claims: dict, secret: str) -> str:
 
 class Podinfo(App):
     READY_AFTER = 1.0
+    tools = BASE_TOOLS | {"podcli"}
     SERVE = Dist(1.2, 2.8, 0.3)
     RANDOM_ERRORS = (500, 400, 409)
 

@@ -139,8 +139,10 @@ _UNSUPPORTED_WORDS = {"while": "loops", "for": "loops", "until": "loops", "if": 
                       "case": "conditionals", "function": "functions", "select": "loops"}
 
 
-def _dollar(s: str, i: int, env: dict, last: int) -> tuple[str, int]:
-    """Expand the ``$…`` starting at ``s[i]``; returns (value, next index)."""
+def _dollar(s: str, i: int):
+    """The ``$…`` starting at ``s[i]`` → (fragment, next index).  Variables stay
+    unexpanded fragments ``("$", name, default)`` until the command runs, so
+    ``false; echo $?`` and ``export A=1; echo $A`` see the values of the moment."""
     n = len(s)
     if i + 1 >= n:
         return "$", i + 1
@@ -155,27 +157,46 @@ def _dollar(s: str, i: int, env: dict, last: int) -> tuple[str, int]:
         default = None
         if ":-" in name:
             name, default = name.split(":-", 1)
-        val = env.get(name, "")
-        return (val if val or default is None else default), j + 1
+        return ("$", name, default), j + 1
     if c == "?":
-        return str(last), i + 2
+        return ("$", "?", None), i + 2
     m = re.match(r"[A-Za-z_][A-Za-z0-9_]*", s[i + 1:])
     if not m:
         return "$", i + 1
-    return env.get(m.group(0), ""), i + 1 + m.end()
+    return ("$", m.group(0), None), i + 1 + m.end()
 
 
-def tokenize(s: str, env: dict, last: int = 0) -> list[tuple[str, str]]:
-    """Words ("w") and operators ("op") of a POSIX-ish command line."""
-    toks: list[tuple[str, str]] = []
-    word: list[str] = []
+def expand_word(word, env: dict, last: int = 0) -> str:
+    """A word's text with its ``$VAR`` fragments replaced (unset → "")."""
+    if isinstance(word, str):
+        return word
+    out = []
+    for frag in word:
+        if isinstance(frag, str):
+            out.append(frag)
+        else:
+            _, name, default = frag
+            val = str(last) if name == "?" else env.get(name, "")
+            out.append(val if val or default is None else default)
+    return "".join(out)
+
+
+def words(script: str, env: dict) -> list[str]:
+    """The expanded words of a simple command line (operators dropped)."""
+    return [expand_word(w, env) for k, w in tokenize(script) if k == "w"]
+
+
+def tokenize(s: str) -> list[tuple[str, object]]:
+    """Words ("w", tuple of fragments) and operators ("op", text) of a POSIX-ish command line."""
+    toks: list[tuple[str, object]] = []
+    word: list = []
     in_word = quoted = False
     i, n = 0, len(s)
 
     def flush():
         nonlocal in_word, quoted
         if in_word:
-            toks.append(("w", "".join(word)))
+            toks.append(("w", tuple(word)))
         word.clear()
         in_word = quoted = False
 
@@ -211,8 +232,8 @@ def tokenize(s: str, env: dict, last: int = 0) -> list[tuple[str, str]]:
                     word.append(s[i + 1])
                     i += 2
                 elif d == "$":
-                    val, i = _dollar(s, i, env, last)
-                    word.append(val)
+                    frag, i = _dollar(s, i)
+                    word.append(frag)
                 elif d == "`":
                     raise ShellError("command substitution `…` is not modelled by the embedded mesh")
                 else:
@@ -225,15 +246,15 @@ def tokenize(s: str, env: dict, last: int = 0) -> list[tuple[str, str]]:
                 in_word = True
             i += 2
         elif c == "$":
-            val, i = _dollar(s, i, env, last)
-            word.append(val)
+            frag, i = _dollar(s, i)
+            word.append(frag)
             in_word = True
         elif c == "`":
             raise ShellError("command substitution `…` is not modelled by the embedded mesh")
         elif c in "|&;<>":
             fd = None
-            if c == ">" and in_word and not quoted and "".join(word) in ("1", "2"):
-                fd = "".join(word)
+            if c == ">" and in_word and not quoted and word in (["1"], ["2"]):
+                fd = word[0]
                 word.clear()
                 in_word = False
             flush()
@@ -270,8 +291,8 @@ def tokenize(s: str, env: dict, last: int = 0) -> list[tuple[str, str]]:
 
 @dataclass
 class Cmd:
-    argv: list[str]
-    redirs: list[tuple[str, str | None]] = field(default_factory=list)
+    argv: list                                    # words (fragment tuples), expanded when run
+    redirs: list[tuple[str, object]] = field(default_factory=list)
 
 
 def parse(tokens: list[tuple[str, str]]) -> list[tuple[str | None, list[Cmd], bool]]:
@@ -342,7 +363,7 @@ class Shell:
     # -- entry points --------------------------------------------------------------
     def run_script(self, script: str, stdin: str = "") -> tuple[str, int]:
         try:
-            items = parse(tokenize(script, self.env, self.last))
+            items = parse(tokenize(script))
         except ShellError as e:
             return f"sh: {e}\n", 2
         out: list[str] = []
@@ -381,8 +402,9 @@ class Shell:
         return "".join(errs) + data, code
 
     def run_cmd(self, cmd: Cmd, stdin: str) -> tuple[str, str, int]:
-        argv = list(cmd.argv)
-        for op, target in cmd.redirs:
+        argv = [expand_word(w, self.env, self.last) for w in cmd.argv]
+        redirs = [(op, None if t is None else expand_word(t, self.env, self.last)) for op, t in cmd.redirs]
+        for op, target in redirs:
             if op == "<":
                 if target == "/dev/null":
                     stdin = ""
@@ -403,7 +425,7 @@ class Shell:
             out, err, code = self.run_argv(argv, stdin)
         finally:
             self.env = saved
-        for op, target in cmd.redirs:
+        for op, target in redirs:
             if op == "2>&1":
                 out, err = err + out, ""
             elif op == ">&2":
@@ -1319,13 +1341,19 @@ class HeyJob(Job):
             self.ctx.schedule(self.interval, self._worker(remaining))
 
     def _worker(self, remaining: int):
+        """One worker: with -q it waits for its ticker (first tick one interval
+        after the start, then every interval on a fixed grid), else it sends
+        back to back; a response slower than the interval delays the next one."""
+        tick = 0
+
         def step():
-            nonlocal remaining
+            nonlocal remaining, tick
             if self.done:
                 return
-            if remaining == 0 or (self.t_end is not None and self.ctx.now >= self.t_end):
+            if remaining == 0 or (self.t_end is not None and self.ctx.now > self.t_end + 1e-6):
                 self._worker_done()
                 return
+            tick += 1
             resp, _, _ = do_request(self.app, self.ctx, self.url, self.method, self.headers, self.body)
             lat = resp.latency_ms
             if transport_failure(resp) is not None:
@@ -1341,9 +1369,10 @@ class HeyJob(Job):
             if remaining > 0:
                 remaining -= 1
             delay = lat / 1000.0
-            if self.interval > delay:
-                delay = self.interval
-            self.ctx.schedule(max(delay, 0.0005), step)
+            if self.interval:
+                until_tick = self.t0 + (tick + 1) * self.interval - float(self.ctx.now)
+                delay = max(delay, until_tick)
+            self.ctx.schedule(max(delay, 0.0005 if not self.interval else 0.0), step)
         return step
 
     def _worker_done(self) -> None:

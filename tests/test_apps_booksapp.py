@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from labkit.sim.apps.model import Request
+from labkit.sim.apps.model import Request, Response
 from labkit.sim.apps.testing import MiniMesh
 
 IMAGE = "ghcr.io/buoyantio/booksapp:v0.0.5"
@@ -158,13 +158,24 @@ def test_webapp_all_success_without_failure_rate():
     assert MiniMesh.success(m.served("books")) == 1.0
 
 
-def test_traffic_dies_when_webapp_unreachable_and_restarts():
+def test_traffic_get_errors_are_logged_and_retried():
     m = stack(traffic_args=("-initial-delay=1s", "webapp:7000"))
-    m.apps["webapp"].handle = lambda req, ctx: __import__("labkit.sim.apps.model", fromlist=["Response"]).Response(
-        0, 1.0, error="connection refused")
+    m.apps["webapp"].handle = lambda req, ctx: Response(0, 1.0, error="connection refused")
     m.run_for(5)
     logs = m.logs["traffic"]
-    assert logs and logs[0].startswith("ERR\tGET\thttp://webapp:7000/reset")
+    assert len(logs) > 10 and all(line.startswith("ERR\tGET\thttp://webapp:7000/reset") for line in logs)
+
+
+def test_traffic_exits_on_a_post_connection_error_and_starts_over():
+    m = stack(traffic_args=("-initial-delay=1s", "webapp:7000"))
+    real = m.apps["webapp"].handle
+    m.apps["webapp"].handle = lambda req, ctx: (Response(0, 1.0, error="connection reset by peer")
+                                                if req.method == "POST" else real(req, ctx))
+    m.run_for(20)
+    logs = m.logs["traffic"]
+    assert "Failed to create author: connection reset by peer" in logs
+    resets = [r for r in m.served("webapp") if r.path == "/reset"]
+    assert len(resets) == 2 and resets[1].t - resets[0].t > 10      # restart: backoff + initial delay again
 
 
 def test_bad_traffic_args_fail_like_go_flag():

@@ -88,6 +88,17 @@ def test_load_test_is_not_started_twice_while_running():
     assert len(m.served("podinfo-canary", source="flagger-loadtester")) == 2400
 
 
+def test_task_timeout_stops_the_load():
+    m = MiniMesh()
+    m.deploy("flagger-loadtester", {"name": "lt", "image": "ghcr.io/fluxcd/flagger-loadtester:0.38.0",
+                                    "command": ["./loadtester", "-port=8080", "-timeout=30s"]})
+    m.deploy("podinfo-canary", {"name": "podinfod", "image": "ghcr.io/stefanprodan/podinfo:6.0.1"})
+    webhook(m, {"cmd": "hey -z 2m -q 10 -c 1 http://podinfo-canary:9898/"})
+    m.run_for(200)
+    assert 295 <= len(m.served("podinfo-canary")) <= 301
+    assert any("context deadline exceeded" in line for line in m.logs["flagger-loadtester"])
+
+
 def test_hey_follows_slow_responses():
     m = mesh()
     webhook(m, {"cmd": "hey -z 30s -q 10 -c 1 http://podinfo-canary:9898/delay/1"})

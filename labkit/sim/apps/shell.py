@@ -622,7 +622,8 @@ def _kill(sh: Shell, argv, stdin):
 
 
 def _ps(sh: Shell, argv, stdin):
-    lines = ["PID   USER     TIME  COMMAND", "    1 root      0:00 " + " ".join(getattr(sh.app, "argv", []) or [sh.app.name])]
+    main = " ".join(getattr(sh.app, "argv", []) or [sh.app.name])
+    lines = ["PID   USER     TIME  COMMAND", f"    1 root      0:00 {main}"]
     for job in sh.app.jobs:
         lines.append(f"{job.pid:5d} root      0:00 {job.command}")
     return "\n".join(lines) + "\n", "", 0
@@ -748,7 +749,8 @@ def _curl(sh: Shell, argv, stdin):
         if max_time is not None and resp.latency_ms > max_time * 1000:
             code = 28
             if show_err:
-                errs.append(f"curl: (28) Operation timed out after {int(max_time * 1000)} milliseconds with 0 bytes received\n")
+                errs.append(f"curl: (28) Operation timed out after {int(max_time * 1000)} milliseconds "
+                            "with 0 bytes received\n")
             continue
         if fail is not None:
             if "resolve" in fail or "no such host" in fail:
@@ -758,7 +760,8 @@ def _curl(sh: Shell, argv, stdin):
             elif "reset" in fail:
                 code, msg = 56, "Recv failure: Connection reset by peer"
             else:
-                code, msg = 7, f"Failed to connect to {host} port {port} after {max(1, int(resp.latency_ms))} ms: Connection refused"
+                code, msg = 7, (f"Failed to connect to {host} port {port} after "
+                                f"{max(1, int(resp.latency_ms))} ms: Connection refused")
             if show_err:
                 errs.append(f"curl: ({code}) {msg}\n")
             if "w" in opts:
@@ -996,7 +999,7 @@ def _grep(sh: Shell, argv, stdin):
             files.append(a)
         i += 1
     if not patterns:
-        return "", "Usage: grep [-HhnlLoqvsrRiwFE] [-m N] [-A|B|C N] { PATTERN | -e PATTERN... | -f FILE... } [FILE]...\n", 2
+        return "", "Usage: grep [-HhnlLoqvsrRiwFE] { PATTERN | -e PATTERN... } [FILE]...\n", 2
     try:
         parts = [re.escape(p) if fixed else posix_regex(p, extended) for p in patterns]
         rx = "|".join(f"(?:{p})" for p in parts)
@@ -1174,7 +1177,8 @@ def _jq_eval(value, steps) -> list:
 
 
 def _jq_type(v) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(v), "number" if v is not None else "null")
+    names = {dict: "object", list: "array", str: "string", bool: "boolean"}
+    return names.get(type(v), "number" if v is not None else "null")
 
 
 def _jq(sh: Shell, argv, stdin):
@@ -1412,7 +1416,8 @@ class HeyJob(Job):
                 lines.append(f"  {b:.3f} [{k}]\t|" + "■" * round(40 * k / top))
             lines += ["", "", "Latency distribution:"]
             for p in (10, 25, 50, 75, 90, 95, 99):
-                lines.append(f"  {p}%% in {lat[min(len(lat) - 1, int(len(lat) * p / 100))]:.4f} secs".replace("%%", "%"))
+                at = lat[min(len(lat) - 1, int(len(lat) * p / 100))]
+                lines.append(f"  {p}% in {at:.4f} secs")
         lines += ["", "Status code distribution:"]
         for code in sorted(self.codes):
             lines.append(f"  [{code}]\t{self.codes[code]} responses")

@@ -1,0 +1,336 @@
+"""Manifests: load YAML the way ``kubectl apply -f`` reads it, and ``linkerd inject`` / ``uninject`` as pure transforms.
+
+Both backends consume the same YAML (``manifests/`` in this repository), so
+loading is shared: a ``source`` is a file, a folder (its ``.yaml``, ``.yml``
+and ``.json`` files, not recursing, in name order — exactly what ``kubectl
+apply -f DIR`` takes), multi-document YAML text, a dict or a list of dicts.
+Relative paths are looked up in the repository's ``manifests/`` folder first.
+Each document remembers its file and position so an error can name them.
+
+:func:`inject_yaml` does what ``linkerd inject`` does by default: it only adds
+the ``linkerd.io/inject: enabled`` annotation (plus ``config.linkerd.io/*``
+annotations for options such as ``enable_debug_sidecar=True``) to pod
+templates and namespaces, and reports ``deployment "web" injected`` lines;
+the proxy itself is added later by the proxy injector when pods are created.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from labkit.errors import ApplyError
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFESTS = ROOT / "manifests"
+SUFFIXES = (".yaml", ".yml", ".json")
+
+try:  # the C loader is ~10x faster; fall back to the pure-Python one
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+@dataclass(frozen=True)
+class Document:
+    """One object from a source: the object, where it came from, and its 1-based position there."""
+
+    obj: dict
+    origin: str
+    index: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.origin}, document {self.index}"
+
+
+def display_path(path: Path) -> str:
+    """A path as a learner would type it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def looks_like_yaml(text: str) -> bool:
+    stripped = text.lstrip()
+    return "\n" in text or stripped.startswith(("{", "[", "---", "apiVersion", "kind:", "#"))
+
+
+def resolve_path(source: str | Path) -> Path:
+    """A relative path is looked up under ``manifests/`` first, then the working directory."""
+    path = Path(source).expanduser()
+    if path.is_absolute():
+        if not path.exists():
+            raise ApplyError(f'error: the path "{source}" does not exist')
+        return path
+    tried = [MANIFESTS / path, Path.cwd() / path]
+    for candidate in tried:
+        if candidate.exists():
+            return candidate
+    raise ApplyError(f'error: the path "{source}" does not exist (looked in {", ".join(display_path(t) for t in tried)})')
+
+
+def files_of(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+    return [path]
+
+
+def parse(text: str, origin: str) -> list[Document]:
+    """Documents of a YAML (or JSON) stream; ``kind: List`` items are expanded, empty documents skipped."""
+    try:
+        raw = list(yaml.load_all(text, Loader=_Loader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ApplyError(f"error: error parsing {origin}: {problem}{where}") from None
+    docs: list[Document] = []
+    for i, obj in enumerate(raw, start=1):
+        if obj is None:
+            continue
+        if not isinstance(obj, dict):
+            raise ApplyError(f"error: error parsing {origin}, document {i}: expected an object (a mapping), got {type(obj).__name__}")
+        if obj.get("kind") == "List" or (str(obj.get("kind", "")).endswith("List") and "items" in obj):
+            for item in obj.get("items") or []:
+                docs.append(Document(item, origin, i))
+        else:
+            docs.append(Document(obj, origin, i))
+    return docs
+
+
+def load(source: Any) -> tuple[list[Document], str]:
+    """(documents, the ``-f`` argument kubectl would be given) for any accepted source."""
+    if isinstance(source, dict):
+        return parse_objects([source]), "-"
+    if isinstance(source, (list, tuple)):
+        return parse_objects(source), "-"
+    if isinstance(source, str) and looks_like_yaml(source):
+        return parse(source, "<stdin>"), "-"
+    if isinstance(source, (str, Path)):
+        path = resolve_path(source)
+        docs: list[Document] = []
+        for file in files_of(path):
+            text = file.read_text()
+            if file.suffix == ".json":
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ApplyError(f"error: error parsing {display_path(file)}: {exc}") from None
+                docs += parse_objects([obj], display_path(file))
+            else:
+                docs += parse(text, display_path(file))
+        return docs, display_path(path)
+    raise ApplyError(f"cannot apply {type(source).__name__}: pass a path (file or folder), YAML text, a dict or a list of dicts")
+
+
+def parse_objects(objs: Iterable[Any], origin: str = "<objects>") -> list[Document]:
+    docs = []
+    for i, obj in enumerate(objs, start=1):
+        if not isinstance(obj, dict):
+            raise ApplyError(f"error: {origin}, document {i}: expected a dict in Kubernetes API shape, got {type(obj).__name__}")
+        if obj.get("kind") == "List":
+            docs += [Document(item, origin, i) for item in obj.get("items") or []]
+        else:
+            docs.append(Document(obj, origin, i))
+    return docs
+
+
+def dump(objs: Iterable[dict]) -> str:
+    """Objects as a multi-document YAML stream (keys sorted, like Linkerd's and kubectl's output)."""
+    return "---\n".join(yaml.safe_dump(o, sort_keys=True, default_flow_style=False, allow_unicode=True) for o in objs)
+
+
+# -- linkerd inject / uninject -----------------------------------------------------------------------
+
+#: Kinds whose pods come from a template, and where the template lives.
+WORKLOADS = {
+    "Deployment": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+INJECT_ANNOTATION = "linkerd.io/inject"
+#: ``linkerd inject`` flags (as keyword arguments) → the pod annotation each one sets.
+INJECT_OPTIONS = {
+    "enable_debug_sidecar": "config.linkerd.io/enable-debug-sidecar",
+    "proxy_version": "config.linkerd.io/proxy-version",
+    "proxy_log_level": "config.linkerd.io/proxy-log-level",
+    "skip_inbound_ports": "config.linkerd.io/skip-inbound-ports",
+    "skip_outbound_ports": "config.linkerd.io/skip-outbound-ports",
+    "opaque_ports": "config.linkerd.io/opaque-ports",
+    "proxy_cpu_request": "config.linkerd.io/proxy-cpu-request",
+    "proxy_memory_request": "config.linkerd.io/proxy-memory-request",
+    "wait_before_exit_seconds": "config.alpha.linkerd.io/proxy-wait-before-exit-seconds",
+}
+PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-debug")
+PROXY_INIT_CONTAINERS = ("linkerd-init", "linkerd-network-validator")
+
+
+def _pod_meta_and_spec(obj: dict) -> tuple[dict, dict] | None:
+    kind = obj.get("kind")
+    if kind == "Pod":
+        return obj.setdefault("metadata", {}), obj.setdefault("spec", {})
+    path = WORKLOADS.get(kind)
+    if path is None:
+        return None
+    node = obj
+    for part in path:
+        node = node.setdefault(part, {})
+    return node.setdefault("metadata", {}), node.setdefault("spec", {})
+
+
+def _option_annotations(options: dict) -> dict[str, str]:
+    unknown = sorted(set(options) - set(INJECT_OPTIONS) - {"ingress"})
+    if unknown:
+        raise TypeError(f"unknown inject option(s) {', '.join(unknown)}; known: {', '.join(sorted(INJECT_OPTIONS))}, ingress")
+    out = {}
+    for key, annotation in INJECT_OPTIONS.items():
+        value = options.get(key)
+        if value is None or value is False:
+            continue
+        out[annotation] = "true" if value is True else (",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
+    return out
+
+
+def _report(lines: list[str], warnings: list[str]) -> str:
+    return "\n" + "".join(w + "\n" for w in warnings) + ("\n" if warnings else "") + "".join(l + "\n" for l in lines) + "\n"
+
+
+def inject_objects(objs: list[dict], **options: Any) -> tuple[list[dict], list[str], list[str]]:
+    """``linkerd inject`` on objects: (new objects, summary lines, warnings). Inputs are not modified."""
+    import copy
+
+    extra = _option_annotations(options)
+    mode = "ingress" if options.get("ingress") else "enabled"
+    out, lines, warnings = [], [], []
+    for original in objs:
+        obj = copy.deepcopy(original)
+        kind = str(obj.get("kind", ""))
+        name = (obj.get("metadata") or {}).get("name", "")
+        label = f'{kind.lower()} "{name}"'
+        if kind == "Namespace":
+            ann = obj.setdefault("metadata", {}).setdefault("annotations", {})
+            ann[INJECT_ANNOTATION] = mode
+            ann.update(extra)
+            lines.append(f"{label} annotated")
+            out.append(obj)
+            continue
+        parts = _pod_meta_and_spec(obj)
+        if parts is None:
+            if kind:
+                lines.append(f"{label} skipped")
+            out.append(obj)
+            continue
+        pmeta, pspec = parts
+        ann = pmeta.setdefault("annotations", {}) if pmeta is not None else {}
+        if ann.get(INJECT_ANNOTATION) == "disabled":
+            warnings.append(f'\u203c "{INJECT_ANNOTATION}: disabled" annotation set on {kind.lower()}/{name}')
+            lines.append(f"{label} skipped")
+            out.append(obj)
+            continue
+        if pspec.get("hostNetwork"):
+            warnings.append(f"\u203c host networking enabled in {kind.lower()}/{name}")
+            lines.append(f"{label} skipped")
+            out.append(obj)
+            continue
+        if any(c.get("name") in PROXY_CONTAINERS for c in pspec.get("containers") or []):
+            warnings.append(f"\u203c {kind.lower()}/{name} already has a linkerd-proxy sidecar")
+            lines.append(f"{label} skipped")
+            out.append(obj)
+            continue
+        for c in pspec.get("containers") or []:
+            if any((p or {}).get("protocol") == "UDP" for p in c.get("ports") or []):
+                warnings.append(f'\u203c {kind.lower()}/{name} uses "protocol: UDP"')
+                break
+        ann[INJECT_ANNOTATION] = mode
+        ann.update(extra)
+        lines.append(f"{label} injected")
+        out.append(obj)
+    return out, lines, warnings
+
+
+def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
+    """``linkerd uninject`` on objects: removes the inject/config annotations and any injected containers."""
+    import copy
+
+    out, lines = [], []
+    for original in objs:
+        obj = copy.deepcopy(original)
+        kind = str(obj.get("kind", ""))
+        name = (obj.get("metadata") or {}).get("name", "")
+        label = f'{kind.lower()} "{name}"'
+        if kind == "Namespace":
+            ann = (obj.get("metadata") or {}).get("annotations") or {}
+            changed = _strip_linkerd_annotations(ann)
+            lines.append(f"{label} {'uninjected' if changed else 'skipped'}")
+            out.append(obj)
+            continue
+        parts = _pod_meta_and_spec(obj)
+        if parts is None:
+            if kind:
+                lines.append(f"{label} skipped")
+            out.append(obj)
+            continue
+        pmeta, pspec = parts
+        changed = _strip_linkerd_annotations(pmeta.get("annotations") or {})
+        labels = pmeta.get("labels") or {}
+        for key in [k for k in labels if k.startswith("linkerd.io/")]:
+            del labels[key]
+            changed = True
+        for field, names in (("containers", PROXY_CONTAINERS), ("initContainers", PROXY_INIT_CONTAINERS)):
+            before = pspec.get(field) or []
+            after = [c for c in before if c.get("name") not in names]
+            if len(after) != len(before):
+                changed = True
+                if after:
+                    pspec[field] = after
+                else:
+                    pspec.pop(field, None)
+        volumes = pspec.get("volumes") or []
+        kept = [v for v in volumes if not str(v.get("name", "")).startswith("linkerd-")]
+        if len(kept) != len(volumes):
+            if kept:
+                pspec["volumes"] = kept
+            else:
+                pspec.pop("volumes", None)
+        if pmeta.get("annotations") == {}:
+            del pmeta["annotations"]
+        lines.append(f"{label} {'uninjected' if changed else 'skipped'}")
+        out.append(obj)
+    return out, lines
+
+
+def _strip_linkerd_annotations(ann: dict) -> bool:
+    keys = [k for k in ann if k == INJECT_ANNOTATION or k.startswith(("config.linkerd.io/", "config.alpha.linkerd.io/"))
+            or k in ("linkerd.io/created-by", "linkerd.io/proxy-version", "linkerd.io/trust-root-sha256",
+                     "linkerd.io/identity-mode", "viz.linkerd.io/tap-enabled")]
+    for key in keys:
+        del ann[key]
+    return bool(keys)
+
+
+def _objects_of_text(yaml_text: str) -> list[dict]:
+    if not isinstance(yaml_text, str):
+        raise TypeError(f"expected YAML text, got {type(yaml_text).__name__} (use labkit.manifests.load for paths)")
+    return [d.obj for d in parse(yaml_text, "<stdin>")]
+
+
+def inject_yaml(yaml_text: str, **options: Any) -> tuple[str, str]:
+    """Like ``linkerd inject -``: (YAML with the inject annotation added, Linkerd's report)."""
+    objs, lines, warnings = inject_objects(_objects_of_text(yaml_text), **options)
+    return dump(objs), _report(lines, warnings)
+
+
+def uninject_yaml(yaml_text: str) -> tuple[str, str]:
+    """Like ``linkerd uninject -``: (YAML without Linkerd's annotations and containers, the report)."""
+    objs, lines = uninject_objects(_objects_of_text(yaml_text))
+    return dump(objs), _report(lines, [])

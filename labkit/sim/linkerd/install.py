@@ -1,0 +1,395 @@
+"""``linkerd install --crds``, ``linkerd install`` and ``linkerd viz install``, as the objects they apply.
+
+The embedded mesh installs Linkerd the way the CLI does: it renders the
+manifests (CRDs; the ``linkerd`` namespace with the destination, identity
+and proxy-injector Deployments, their Services, webhook configurations,
+RBAC and config; then the ``linkerd-viz`` namespace with metrics-api,
+prometheus, tap, tap-injector and web) and applies them through the
+cluster's normal ``apply``, so they get the same validation, pods, events
+and readiness delays as anything a learner applies. Control-plane pods are
+injected by the CLI at render time; viz's pods are injected by the proxy
+injector because the ``linkerd-viz`` namespace carries
+``linkerd.io/inject: enabled`` — which is why viz is installed only once
+the core control plane is ready (``linkerd check`` first, as the docs say).
+
+The CRD install also brings the Gateway API CRDs (Linkerd 2.18 still did)
+and, because the labs' SMI TrafficSplit needs it, the linkerd-smi
+extension's TrafficSplit CRD.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from labkit.sim import linkerd as l5d
+from labkit.sim.kube.discovery import crd_manifest
+from labkit.sim.linkerd.injector import ProxyInjector, TapInjector, inject_pod_spec, trust_anchor_pem
+
+NS, VIZ = l5d.CONTROL_PLANE_NS, l5d.VIZ_NS
+#: How often the modelled operator re-runs ``linkerd check`` before ``linkerd viz install``.
+VIZ_POLL = 5.0
+PROMETHEUS_IMAGE = "prom/prometheus:v2.55.1"
+
+INSTALL_COMMAND = "linkerd install --crds | kubectl apply -f - && linkerd install | kubectl apply -f -"
+VIZ_COMMAND = "linkerd check && linkerd viz install | kubectl apply -f -"
+
+
+# -- CRDs -----------------------------------------------------------------------------------------------
+
+def crd_objects() -> list[dict]:
+    """``linkerd install --crds`` (2.18) plus linkerd-smi's TrafficSplit."""
+    l5d_labels = {"linkerd.io/control-plane-ns": NS, "helm.sh/chart": "linkerd-crds-0.0.0-undefined"}
+    gw = {"gateway.networking.k8s.io/bundle-version": "v1.2.1", "gateway.networking.k8s.io/channel": "experimental"}
+    crds = [
+        crd_manifest("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ["v1alpha1"], short_names=("authzpolicy",), labels=l5d_labels),
+        crd_manifest("policy.linkerd.io", "EgressNetwork", "egressnetworks", ["v1alpha1"], labels=l5d_labels),
+        crd_manifest("policy.linkerd.io", "HTTPLocalRateLimitPolicy", "httplocalratelimitpolicies", ["v1alpha1"], labels=l5d_labels),
+        crd_manifest("policy.linkerd.io", "HTTPRoute", "httproutes", ["v1alpha1", "v1beta1", "v1beta2", "v1beta3"], labels=l5d_labels),
+        crd_manifest("policy.linkerd.io", "MeshTLSAuthentication", "meshtlsauthentications", ["v1alpha1"], short_names=("meshtlsauthn",), labels=l5d_labels),
+        crd_manifest("policy.linkerd.io", "NetworkAuthentication", "networkauthentications", ["v1alpha1"], short_names=("netauthn", "networkauthn"), labels=l5d_labels),
+        crd_manifest("policy.linkerd.io", "ServerAuthorization", "serverauthorizations", ["v1beta1"], short_names=("saz", "serverauthz", "srvauthz"), labels=l5d_labels),
+        crd_manifest("policy.linkerd.io", "Server", "servers", ["v1alpha1", "v1beta1", "v1beta2", "v1beta3"], short_names=("srv",), labels=l5d_labels),
+        crd_manifest("linkerd.io", "ServiceProfile", "serviceprofiles", ["v1alpha1", "v1alpha2"], short_names=("sp",), labels=l5d_labels),
+        crd_manifest("workload.linkerd.io", "ExternalWorkload", "externalworkloads", ["v1alpha1", "v1beta1"], labels=l5d_labels),
+        crd_manifest("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", ["v1alpha2", "v1"], categories=("gateway-api",), annotations=gw),
+        crd_manifest("gateway.networking.k8s.io", "HTTPRoute", "httproutes", ["v1alpha2", "v1beta1", "v1"], categories=("gateway-api",), annotations=gw),
+        crd_manifest("gateway.networking.k8s.io", "TCPRoute", "tcproutes", ["v1alpha2"], categories=("gateway-api",), annotations=gw),
+        crd_manifest("gateway.networking.k8s.io", "TLSRoute", "tlsroutes", ["v1alpha2"], categories=("gateway-api",), annotations=gw),
+        crd_manifest("split.smi-spec.io", "TrafficSplit", "trafficsplits", ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"],
+                     short_names=("ts",), labels={"linkerd.io/extension": "smi"}),
+    ]
+    return crds
+
+
+# -- building blocks ------------------------------------------------------------------------------------
+
+def _meta(name: str, namespace: str | None = None, labels: dict | None = None, annotations: dict | None = None) -> dict:
+    md: dict = {"name": name}
+    if namespace:
+        md["namespace"] = namespace
+    if labels:
+        md["labels"] = dict(labels)
+    if annotations:
+        md["annotations"] = dict(annotations)
+    return md
+
+
+def _sa(name: str, namespace: str, labels: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace, labels)}
+
+
+def _svc(name: str, namespace: str, labels: dict, selector: dict, ports: list[tuple[str, int, int | str]],
+         headless: bool = False) -> dict:
+    spec: dict = {"type": "ClusterIP", "selector": dict(selector),
+                  "ports": [{"name": n, "port": p, "targetPort": t} for n, p, t in ports]}
+    if headless:
+        spec["clusterIP"] = "None"
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, namespace, labels), "spec": spec}
+
+
+def _rbac(kind: str, name: str, labels: dict, namespace: str | None = None, subject: tuple[str, str] | None = None,
+          role: str | None = None) -> dict:
+    obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": _meta(name, namespace, labels)}
+    if kind in ("ClusterRole", "Role"):
+        obj["rules"] = [{"apiGroups": [""], "resources": ["pods", "services", "endpoints"], "verbs": ["get", "list", "watch"]}]
+    else:
+        obj["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole" if kind == "ClusterRoleBinding" else "Role",
+                          "name": role or name}
+        obj["subjects"] = [{"kind": "ServiceAccount", "name": subject[0], "namespace": subject[1]}] if subject else []
+    return obj
+
+
+def _secret(name: str, namespace: str, labels: dict, seed: int) -> dict:
+    digest = hashlib.sha256(f"{seed}:{namespace}/{name}".encode()).hexdigest()
+    pem = f"-----BEGIN CERTIFICATE-----\n{digest}\n-----END CERTIFICATE-----\n"
+    key = f"-----BEGIN EC PRIVATE KEY-----\n{digest[::-1]}\n-----END EC PRIVATE KEY-----\n"
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": _meta(name, namespace, labels),
+            "data": {"tls.crt": base64.b64encode(pem.encode()).decode(), "tls.key": base64.b64encode(key.encode()).decode()}}
+
+
+def _container(name: str, image: str, args: list[str], ports: list[tuple[str, int]], ready: tuple[str, int] | None) -> dict:
+    c: dict = {"name": name, "image": image, "imagePullPolicy": "IfNotPresent", "args": list(args),
+               "ports": [{"name": n, "containerPort": p} for n, p in ports],
+               "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                   "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": 2103,
+                                   "seccompProfile": {"type": "RuntimeDefault"}}}
+    if ready:
+        c["readinessProbe"] = {"httpGet": {"path": ready[0], "port": ready[1]}, "failureThreshold": 7}
+        c["livenessProbe"] = {"httpGet": {"path": "/ping", "port": ready[1]}, "initialDelaySeconds": 10}
+    return c
+
+
+def _deployment(name: str, namespace: str, labels: dict, pod_labels: dict, sa: str, containers: list[dict],
+                annotations: dict | None = None) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, namespace, labels),
+        "spec": {
+            "replicas": 1,
+            "revisionHistoryLimit": 10,
+            "selector": {"matchLabels": dict(pod_labels)},
+            "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": dict(pod_labels), "annotations": dict(annotations or {})},
+                "spec": {"serviceAccountName": sa, "automountServiceAccountToken": False,
+                         "nodeSelector": {"kubernetes.io/os": "linux"}, "containers": containers},
+            },
+        },
+    }
+
+
+# -- the core control plane ------------------------------------------------------------------------------
+
+def control_plane_objects(seed: int) -> list[dict]:
+    """``linkerd install`` (non-HA): what a learner sees in ``kubectl get all -n linkerd`` and friends."""
+    cp = {"linkerd.io/control-plane-ns": NS}
+    objs: list[dict] = [{
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": _meta(NS, labels={"linkerd.io/is-control-plane": "true", "config.linkerd.io/admission-webhooks": "disabled",
+                                      "linkerd.io/control-plane-ns": NS, "pod-security.kubernetes.io/enforce": "privileged"},
+                          annotations={"linkerd.io/inject": "disabled"}),
+    }]
+    for component in ("identity", "destination", "heartbeat", "proxy-injector"):
+        objs.append(_sa(f"linkerd-{component}", NS, {**cp, "linkerd.io/control-plane-component": component}))
+    for component in ("identity", "destination", "policy", "heartbeat", "proxy-injector"):
+        objs.append(_rbac("ClusterRole", f"linkerd-{NS}-{component}", {**cp, "linkerd.io/control-plane-component": component}))
+        objs.append(_rbac("ClusterRoleBinding", f"linkerd-{NS}-{component}", {**cp, "linkerd.io/control-plane-component": component},
+                          subject=(f"linkerd-{'destination' if component == 'policy' else component}", NS)))
+    values = (f"clusterDomain: cluster.local\nclusterNetworks: {','.join(['10.0.0.0/8', '100.64.0.0/10', '172.16.0.0/12', '192.168.0.0/16', 'fd00::/8'])}\n"
+              f"controlPlaneTracing: false\ncontrollerImage: cr.l5d.io/linkerd/controller\nlinkerdVersion: {l5d.LINKERD_VERSION}\n"
+              "proxy:\n  image:\n    name: cr.l5d.io/linkerd/proxy\n  logLevel: warn,linkerd=info,hickory=error\n"
+              "proxyInit:\n  image:\n    name: cr.l5d.io/linkerd/proxy-init\n  runAsRoot: false\n")
+    objs += [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("linkerd-config", NS, {**cp, "linkerd.io/control-plane-component": "controller"}),
+         "data": {"values": values}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("linkerd-identity-trust-roots", NS, cp),
+         "data": {"ca-bundle.crt": trust_anchor_pem(seed)}},
+        _secret("linkerd-identity-issuer", NS, {**cp, "linkerd.io/control-plane-component": "identity"}, seed),
+        _secret("linkerd-proxy-injector-k8s-tls", NS, cp, seed),
+        _secret("linkerd-sp-validator-k8s-tls", NS, cp, seed),
+        _secret("linkerd-policy-validator-k8s-tls", NS, cp, seed),
+    ]
+    comp = lambda c: {**cp, "linkerd.io/control-plane-component": c}  # noqa: E731
+    objs += [
+        _svc("linkerd-identity", NS, comp("identity"), comp("identity"), [("grpc", 8080, 8080)]),
+        _svc("linkerd-identity-headless", NS, comp("identity"), comp("identity"), [("grpc", 8080, 8080)], headless=True),
+        _svc("linkerd-dst", NS, comp("destination"), comp("destination"), [("grpc", 8086, 8086)]),
+        _svc("linkerd-dst-headless", NS, comp("destination"), comp("destination"), [("grpc", 8086, 8086)], headless=True),
+        _svc("linkerd-sp-validator", NS, comp("destination"), comp("destination"), [("sp-validator", 443, "sp-validator")]),
+        _svc("linkerd-policy", NS, comp("destination"), comp("destination"), [("grpc", 8090, 8090)], headless=True),
+        _svc("linkerd-policy-validator", NS, comp("destination"), comp("destination"), [("policy-https", 443, "policy-https")]),
+        _svc("linkerd-proxy-injector", NS, comp("proxy-injector"), comp("proxy-injector"), [("proxy-injector", 443, "proxy-injector")]),
+    ]
+    cp_pod = lambda c: {"linkerd.io/control-plane-component": c, "linkerd.io/control-plane-ns": NS,  # noqa: E731
+                        "linkerd.io/workload-ns": NS}
+    identity = _deployment("linkerd-identity", NS, {**comp("identity"), "app.kubernetes.io/name": "identity",
+                                                    "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
+                           cp_pod("identity"), "linkerd-identity",
+                           [_container("identity", l5d.CONTROLLER_IMAGE, ["identity", "-log-level=info", "-log-format=plain",
+                                                                           "-controller-namespace=linkerd", "-identity-trust-domain=cluster.local",
+                                                                           "-identity-issuance-lifetime=24h0m0s", "-identity-clock-skew-allowance=20s",
+                                                                           "-identity-scheme=linkerd.io/tls"],
+                                       [("grpc", 8080), ("admin-http", 9990)], ("/ready", 9990))])
+    destination = _deployment("linkerd-destination", NS, {**comp("destination"), "app.kubernetes.io/name": "destination",
+                                                          "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
+                              cp_pod("destination"), "linkerd-destination",
+                              [_container("destination", l5d.CONTROLLER_IMAGE, ["destination", "-addr=:8086", "-controller-namespace=linkerd",
+                                                                                 "-enable-h2-upgrade=true", "-log-level=info", "-log-format=plain",
+                                                                                 "-enable-endpoint-slices=true", "-cluster-domain=cluster.local",
+                                                                                 "-identity-trust-domain=cluster.local", "-default-opaque-ports=25,587,3306,4444,5432,6379,9300,11211"],
+                                          [("grpc", 8086), ("admin-http", 9996)], ("/ready", 9996)),
+                               _container("sp-validator", l5d.CONTROLLER_IMAGE, ["sp-validator", "-log-level=info", "-log-format=plain"],
+                                          [("sp-validator", 8443), ("admin-http", 9997)], ("/ready", 9997)),
+                               _container("policy", l5d.POLICY_CONTROLLER_IMAGE, ["--admin-addr=0.0.0.0:9990", "--control-plane-namespace=linkerd",
+                                                                                   "--grpc-addr=0.0.0.0:8090", "--server-addr=0.0.0.0:9443",
+                                                                                   "--cluster-networks=10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8",
+                                                                                   "--identity-domain=cluster.local", "--cluster-domain=cluster.local",
+                                                                                   "--default-policy=all-unauthenticated", "--log-level=info", "--log-format=plain"],
+                                          [("grpc", 8090), ("policy-https", 9443), ("admin-http", 9990)], ("/ready", 9990))])
+    injector = _deployment("linkerd-proxy-injector", NS, {**comp("proxy-injector"), "app.kubernetes.io/name": "proxy-injector",
+                                                          "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
+                           cp_pod("proxy-injector"), "linkerd-proxy-injector",
+                           [_container("proxy-injector", l5d.CONTROLLER_IMAGE, ["proxy-injector", "-log-level=info", "-log-format=plain",
+                                                                                 "-linkerd-namespace=linkerd", "-enable-pprof=false"],
+                                       [("proxy-injector", 8443), ("admin-http", 9995)], ("/ready", 9995))])
+    for deploy, owner in ((identity, "linkerd-identity"), (destination, "linkerd-destination"), (injector, "linkerd-proxy-injector")):
+        tpl = deploy["spec"]["template"]
+        tpl["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"] = "all-unauthenticated"
+        inject_pod_spec(tpl["metadata"], tpl["spec"], namespace=NS, namespace_obj=None, owner=("deployment", owner),
+                        seed=seed, created_by=f"linkerd/cli {l5d.LINKERD_VERSION}")
+        if owner == "linkerd-identity":
+            # identity serves the certificates its own proxy needs: it starts first and is not awaited
+            containers = tpl["spec"]["containers"]
+            proxy = containers.pop(0)
+            proxy.pop("lifecycle", None)
+            containers.append(proxy)
+        objs.append(deploy)
+    objs.append({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta("linkerd-heartbeat", NS, comp("heartbeat")),
+        "spec": {"schedule": "42 9 * * *", "successfulJobsHistoryLimit": 0, "jobTemplate": {"spec": {"template": {
+            "metadata": {"labels": cp_pod("heartbeat")},
+            "spec": {"serviceAccountName": "linkerd-heartbeat", "restartPolicy": "Never",
+                     "containers": [{"name": "heartbeat", "image": l5d.CONTROLLER_IMAGE,
+                                     "args": ["heartbeat", "-controller-namespace=linkerd", "-log-level=info"]}]}}}}},
+    })
+    webhook_ns_selector = {"matchExpressions": [{"key": "config.linkerd.io/admission-webhooks", "operator": "NotIn", "values": ["disabled"]},
+                                                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "cert-manager"]}]}
+    objs += [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+         "metadata": _meta("linkerd-proxy-injector-webhook-config", labels=comp("proxy-injector")),
+         "webhooks": [{"name": "linkerd-proxy-injector.linkerd.io", "admissionReviewVersions": ["v1", "v1beta1"],
+                       "clientConfig": {"service": {"name": "linkerd-proxy-injector", "namespace": NS, "path": "/"}},
+                       "failurePolicy": "Ignore", "reinvocationPolicy": "IfNeeded", "sideEffects": "None", "timeoutSeconds": 10,
+                       "namespaceSelector": webhook_ns_selector,
+                       "objectSelector": {"matchExpressions": [{"key": "linkerd.io/control-plane-component", "operator": "DoesNotExist"},
+                                                               {"key": "linkerd.io/cni-resource", "operator": "DoesNotExist"}]},
+                       "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods", "services"],
+                                  "scope": "Namespaced"}]}]},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+         "metadata": _meta("linkerd-sp-validator-webhook-config", labels=comp("sp-validator")),
+         "webhooks": [{"name": "linkerd-sp-validator.linkerd.io", "admissionReviewVersions": ["v1", "v1beta1"],
+                       "clientConfig": {"service": {"name": "linkerd-sp-validator", "namespace": NS, "path": "/"}},
+                       "failurePolicy": "Ignore", "sideEffects": "None",
+                       "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["linkerd.io"], "apiVersions": ["v1alpha1", "v1alpha2"],
+                                  "resources": ["serviceprofiles"]}]}]},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+         "metadata": _meta("linkerd-policy-validator-webhook-config", labels=comp("destination")),
+         "webhooks": [{"name": "linkerd-policy-validator.linkerd.io", "admissionReviewVersions": ["v1", "v1beta1"],
+                       "clientConfig": {"service": {"name": "linkerd-policy-validator", "namespace": NS, "path": "/"}},
+                       "failurePolicy": "Ignore", "sideEffects": "None",
+                       "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["policy.linkerd.io"], "apiVersions": ["*"],
+                                  "resources": ["authorizationpolicies", "httproutes", "networkauthentications", "meshtlsauthentications",
+                                                "serverauthorizations", "servers"]}]}]},
+    ]
+    return objs
+
+
+# -- viz ----------------------------------------------------------------------------------------------
+
+def viz_objects(seed: int) -> list[dict]:
+    """``linkerd viz install``: the metrics stack and dashboard, meshed by the proxy injector."""
+    ext = {"linkerd.io/extension": "viz"}
+    objs: list[dict] = [{
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": _meta(VIZ, labels={**ext, "pod-security.kubernetes.io/enforce": "privileged"},
+                          annotations={"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-await": "enabled"}),
+    }]
+    for component in ("metrics-api", "prometheus", "tap", "tap-injector", "web"):
+        objs.append(_sa(component, VIZ, {**ext, "component": component}))
+    for name in (f"linkerd-{VIZ}-metrics-api", f"linkerd-{VIZ}-prometheus", f"linkerd-{VIZ}-tap", f"linkerd-{VIZ}-tap-admin", "linkerd-tap-injector"):
+        objs.append(_rbac("ClusterRole", name, ext))
+    for name, sa in ((f"linkerd-{VIZ}-metrics-api", "metrics-api"), (f"linkerd-{VIZ}-prometheus", "prometheus"),
+                     (f"linkerd-{VIZ}-tap", "tap"), (f"linkerd-{VIZ}-tap-auth-delegator", "tap"), ("linkerd-tap-injector", "tap-injector")):
+        objs.append(_rbac("ClusterRoleBinding", name, ext, subject=(sa, VIZ),
+                          role="system:auth-delegator" if name.endswith("auth-delegator") else name))
+    objs += [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("prometheus-config", VIZ, {**ext, "component": "prometheus"}),
+         "data": {"prometheus.yml": "global:\n  evaluation_interval: 10s\n  scrape_interval: 10s\n  scrape_timeout: 10s\n"
+                                    "scrape_configs:\n- job_name: linkerd-proxy\n  kubernetes_sd_configs:\n  - role: pod\n"}},
+        _secret("tap-k8s-tls", VIZ, {**ext, "component": "tap"}, seed),
+        _secret("tap-injector-k8s-tls", VIZ, {**ext, "component": "tap-injector"}, seed),
+        _svc("metrics-api", VIZ, {**ext, "component": "metrics-api"}, {**ext, "component": "metrics-api"}, [("http", 8085, 8085)]),
+        _svc("prometheus", VIZ, {**ext, "component": "prometheus"}, {**ext, "component": "prometheus"}, [("admin-http", 9090, 9090)]),
+        _svc("tap", VIZ, {**ext, "component": "tap"}, {**ext, "component": "tap"}, [("grpc", 8088, 8088), ("apiserver", 443, "apiserver")]),
+        _svc("tap-injector", VIZ, {**ext, "component": "tap-injector"}, {**ext, "component": "tap-injector"}, [("tap-injector", 443, "tap-injector")]),
+        _svc("web", VIZ, {**ext, "component": "web"}, {**ext, "component": "web"}, [("http", 8084, 8084), ("admin-http", 9994, 9994)]),
+    ]
+    img = lambda n: f"{l5d.REGISTRY}/{n}:{l5d.LINKERD_VERSION}"  # noqa: E731
+    specs = [
+        ("metrics-api", _container("metrics-api", img("metrics-api"), ["-controller-namespace=linkerd", "-log-level=info",
+                                                                        "-prometheus-url=http://prometheus.linkerd-viz.svc.cluster.local:9090"],
+                                   [("http", 8085), ("admin-http", 9995)], ("/ready", 9995))),
+        ("prometheus", {**_container("prometheus", PROMETHEUS_IMAGE, ["--log.level=info", "--config.file=/etc/prometheus/prometheus.yml",
+                                                                     "--storage.tsdb.path=/data", "--storage.tsdb.retention.time=6h"],
+                                     [("admin-http", 9090)], ("/-/ready", 9090)), "securityContext": {"runAsUser": 65534}}),
+        ("tap", _container("tap", img("tap"), ["api", "-api-namespace=linkerd", "-log-level=info", "-identity-trust-domain=cluster.local"],
+                           [("grpc", 8088), ("apiserver", 8089), ("admin-http", 9998)], ("/ready", 9998))),
+        ("tap-injector", _container("tap-injector", img("tap"), ["injector", "-tap-service-name=tap.linkerd-viz.serviceaccount.identity.linkerd.cluster.local",
+                                                                 "-log-level=info"],
+                                    [("tap-injector", 8443), ("admin-http", 9995)], ("/ready", 9995))),
+        ("web", _container("web", img("web"), ["-linkerd-metrics-api-addr=metrics-api.linkerd-viz.svc.cluster.local:8085",
+                                               "-cluster-domain=cluster.local", "-controller-namespace=linkerd", "-log-level=info",
+                                               "-enforced-host=^(localhost|127\\.0\\.0\\.1|web\\.linkerd-viz\\.svc\\.cluster\\.local|web\\.linkerd-viz\\.svc|\\[::1\\])(:\\d+)?$"],
+                           [("http", 8084), ("admin-http", 9994)], ("/ready", 9994))),
+    ]
+    for component, container in specs:
+        labels = {**ext, "app.kubernetes.io/name": component, "app.kubernetes.io/part-of": "Linkerd",
+                  "app.kubernetes.io/version": l5d.LINKERD_VERSION, "component": component, "namespace": VIZ}
+        objs.append(_deployment(component, VIZ, labels, {**ext, "component": component}, component, [container],
+                                annotations={"config.linkerd.io/default-inbound-policy": "all-authenticated"}))
+    objs += [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+         "metadata": _meta("linkerd-tap-injector-webhook-config", labels=ext),
+         "webhooks": [{"name": "tap-injector.linkerd.io", "admissionReviewVersions": ["v1", "v1beta1"],
+                       "clientConfig": {"service": {"name": "tap-injector", "namespace": VIZ, "path": "/"}},
+                       "failurePolicy": "Ignore", "reinvocationPolicy": "IfNeeded", "sideEffects": "None",
+                       "namespaceSelector": {"matchExpressions": [{"key": "config.linkerd.io/admission-webhooks", "operator": "NotIn",
+                                                                   "values": ["disabled"]}]},
+                       "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]}]},
+        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": _meta("v1alpha1.tap.linkerd.io", labels={**ext, "component": "tap"}),
+         "spec": {"group": "tap.linkerd.io", "version": "v1alpha1", "groupPriorityMinimum": 1000, "versionPriority": 100,
+                  "service": {"name": "tap", "namespace": VIZ}}},
+        {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": _meta("prometheus-admin", VIZ, {**ext, "component": "prometheus"}),
+         "spec": {"podSelector": {"matchLabels": {**ext, "component": "prometheus"}}, "port": "admin-http", "proxyProtocol": "HTTP/1"}},
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy",
+         "metadata": _meta("prometheus-admin", VIZ, {**ext, "component": "prometheus"}),
+         "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "prometheus-admin"},
+                  "requiredAuthenticationRefs": [{"kind": "ServiceAccount", "name": "metrics-api", "namespace": VIZ}]}},
+    ]
+    return objs
+
+
+# -- install ---------------------------------------------------------------------------------------------
+
+def register(cluster) -> None:
+    """Wire the control plane's in-process parts: webhook backends and the proxy's readiness gate.
+
+    The webhooks only answer once their Service has ready endpoints (the
+    API server checks that), so registering them early changes nothing
+    until the injector pods are up — as on a cluster.
+    """
+    api = cluster.api
+    api.webhook_backends[(NS, "linkerd-proxy-injector")] = ProxyInjector(cluster.seed, cluster.workload_owner)
+    api.webhook_backends[(VIZ, "tap-injector")] = TapInjector()
+    cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster)
+    cluster.kubelet.long_running.update({l5d.PROXY_CONTAINER, l5d.DEBUG_CONTAINER})
+
+
+def identity_ready(cluster) -> bool:
+    """Can proxies get their certificates? (an identity container is ready)"""
+    for pod in cluster.list("Pod", NS, {"linkerd.io/control-plane-component": "identity"}):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            if cs.get("name") == "identity" and cs.get("ready"):
+                return True
+    return False
+
+
+def install(cluster, viz: bool = True) -> list[str]:
+    """Apply the CRDs and control plane now; viz as soon as the control plane is ready."""
+    register(cluster)
+    lines = cluster.apply_objects(crd_objects(), origin="linkerd install --crds", check_images=False)
+    lines += cluster.apply_objects(control_plane_objects(cluster.seed), origin="linkerd install", check_images=False)
+    if viz:
+        lines += install_viz(cluster)
+    return lines
+
+
+def install_viz(cluster) -> list[str]:
+    """``linkerd viz install | kubectl apply -f -`` once ``linkerd check`` passes (now, or when it does)."""
+    objs = viz_objects(cluster.seed)
+    if cluster.control_plane()["linkerd"]:
+        return cluster.apply_objects(objs, origin="linkerd viz install", check_images=False)
+    planned = cluster.apply_objects(objs, origin="linkerd viz install", check_images=False, dry_run=True)
+    if not getattr(cluster, "_viz_pending", False):
+        cluster._viz_pending = True
+
+        def attempt() -> None:
+            if cluster.control_plane()["linkerd"]:
+                cluster._viz_pending = False
+                cluster.apply_objects(objs, origin="linkerd viz install", check_images=False)
+            else:
+                cluster.clock.after(VIZ_POLL, attempt)
+
+        cluster.clock.after(VIZ_POLL, attempt)
+    return planned

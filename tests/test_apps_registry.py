@@ -137,3 +137,30 @@ def test_slow_cooker_from_flagger_yml_shape():
     m.run_for(60)
     assert 590 <= len(m.served("podinfo", source="load")) <= 601
     assert any("[" in line for line in m.logs["load"][2:])
+
+
+def test_models_work_over_a_plain_data_plane():
+    """A data plane on the original interface (no body=, Responses rebuilt from
+    four fields, 503 with error="") still gets Locations, bodies and payloads."""
+    from labkit.sim.apps.model import Request
+    m = MiniMesh(2, plain=True)
+    env = lambda **kw: [{"name": k, "value": v} for k, v in kw.items()]  # noqa: E731
+    img = "ghcr.io/buoyantio/booksapp:v0.0.5"
+    m.deploy("authors", {"name": "s", "image": img, "args": ["prod:authors"],
+                         "env": env(BOOKS_SITE="http://books:7002", FAILURE_RATE="0.5")})
+    m.deploy("books", {"name": "s", "image": img, "args": ["prod:books"], "env": env(AUTHORS_SITE="http://authors:7001")})
+    m.deploy("webapp", {"name": "s", "image": img, "args": ["prod:webapp"],
+                        "env": env(AUTHORS_SITE="http://authors:7001", BOOKS_SITE="http://books:7002")})
+    m.deploy("traffic", {"name": "t", "image": "ghcr.io/buoyantio/booksapp-traffic:v0.0.3",
+                         "args": ["-initial-delay=1s", "webapp:7000"]})
+    m.run_for(300)
+    assert 0.72 < MiniMesh.success(m.served("webapp")) < 0.82
+    assert m.apps["traffic"].restarts == 0
+    m.deploy("podinfo-canary", {"name": "p", "image": "ghcr.io/stefanprodan/podinfo:6.0.1"})
+    lt = m.deploy("lt", {"name": "lt", "image": "ghcr.io/fluxcd/flagger-loadtester:0.38.0"})
+    payload = {"name": "podinfo", "namespace": "test",
+               "metadata": {"type": "bash", "cmd": "curl -sd 'test' http://podinfo-canary:9898/token | grep token"}}
+    assert lt.handle(Request("POST", "/", "lt", body=payload), m.ctxs["lt"]).status == 200
+    assert '"version": "6.0.1"' in lt.exec(["curl", "-s", "http://podinfo-canary:9898/"], m.ctxs["lt"])
+    m.down.add("podinfo-canary")
+    assert lt.handle(Request("POST", "/", "lt", body=payload), m.ctxs["lt"]).status == 500

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Callable
 
-from .model import Request, Response
+from .model import LAST, Request, Response
 
 # -- images --------------------------------------------------------------------
 
@@ -475,6 +475,23 @@ class App:
     ports: dict[int, str]
     tools: frozenset[str] = BASE_TOOLS
     READY_AFTER = 1.0
+    RECORDS_LAST = True     # False: the class stores model.LAST itself where content matters (hot paths)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every ``handle`` records its response in ``model.LAST`` so that
+        ``model.call`` can recover body/headers a data plane dropped."""
+        super().__init_subclass__(**kwargs)
+        inner = cls.__dict__.get("handle")
+        if inner is None or getattr(inner, "_records_last", False) or not cls.RECORDS_LAST:
+            return
+
+        def handle(self, req, ctx, _inner=inner, _last=LAST):
+            resp = _inner(self, req, ctx)
+            _last[0] = resp
+            return resp
+        handle._records_last = True
+        handle.__doc__ = inner.__doc__
+        cls.handle = handle
 
     def __init__(self, spec: Spec):
         self.spec = spec

@@ -32,7 +32,7 @@ import json
 from urllib.parse import parse_qsl, quote, urlparse
 
 from .base import App, Dist, Spec, go_duration, go_duration_text, go_flags, ruby_to_f, split_target
-from .model import Response, call, header, request_body
+from .model import Response, call, header, request_body, transport_error
 
 SEED: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
     ("Alice Munro", (("Dear Life", 319),)),
@@ -125,8 +125,9 @@ class _Calls:
         r = call(self.ctx, site, method, path, headers={"accept": "application/json"}, body=body,
                  body_bytes=nbytes)
         self.ms += r.latency_ms
-        if r.error is not None or r.status < 100:
-            raise ResourceError(r.error or "connection refused")
+        failure = transport_error(r)
+        if failure is not None:
+            raise ResourceError(failure)
         if r.status == 404 or r.status == 410:
             raise NotFound(path)
         if r.status >= 300 and r.status != 422:
@@ -649,13 +650,12 @@ class Traffic(App):
         headers = {"host": self.target}
         if body is not None:
             headers["content-type"] = "application/x-www-form-urlencoded"
-            r = call(ctx, self.target, method, path, headers=headers, body=body, body_bytes=len(body))
-        else:
-            r = ctx.call(self.target, method, path, headers=headers)
+        r = call(ctx, self.target, method, path, headers=headers, body=body, body_bytes=len(body or ""))
         self.requests += 1
         url = self.base + path
-        if r.error is not None or r.status < 100:
-            ctx.log(f"ERR\t{method}\t{url}\t{r.error or 'connection refused'}")
+        failure = transport_error(r)
+        if failure is not None:
+            ctx.log(f"ERR\t{method}\t{url}\t{failure}")
         else:
             ctx.log(f"{go_duration_text(r.latency_ms / 1000.0)}\t{r.status}\t{method}\t{url}")
         ctx.schedule(r.latency_ms / 1000.0 + self.sleep_s, lambda: then(r))
@@ -666,8 +666,9 @@ class Traffic(App):
     def _post(self, path: str, body: str | None, what: str, then) -> None:
         """Repeat the POST until 303 See Other; a connection error kills the process."""
         def done(r: Response):
-            if r.error is not None or r.status < 100:
-                self._die(f"{what}: {r.error or 'connection refused'}")
+            failure = transport_error(r)
+            if failure is not None:
+                self._die(f"{what}: {failure}")
             elif r.status == 303:
                 then(r)
             else:
@@ -699,7 +700,7 @@ class Traffic(App):
     # -- the script ------------------------------------------------------------------
     def _reset(self) -> None:
         def check(r: Response):
-            if r.error is None and r.status == 204:
+            if transport_error(r) is None and r.status == 204:
                 self._loop()
             else:
                 self._reset()

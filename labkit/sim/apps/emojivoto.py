@@ -33,7 +33,7 @@ import json
 from urllib.parse import parse_qs
 
 from .base import TABLE_BITS, App, Dist, Spec, go_duration, ruby_to_f
-from .model import Response, request_body
+from .model import LAST, Response, call, request_body, transport_error
 
 # The 99 emoji of emoji-svc's list, in its order (doughnut 3rd, poop last),
 # with their unicode characters.
@@ -128,15 +128,23 @@ def rpc_error(resp: Response) -> str | None:
     gRPC failures arrive as HTTP 200 with a non-zero ``grpc_status``; an HTTP
     error status (a proxy's 503/504) maps the way grpc-go maps it.
     """
-    if resp.error is not None or resp.status < 100:
-        return f"rpc error: code = Unavailable desc = {resp.error or 'connection error'}"
+    failure = transport_error(resp)
+    if failure is not None:
+        return f"rpc error: code = Unavailable desc = {failure}"
     if resp.status != 200:
         code = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}.get(resp.status, 2)
         return (f"rpc error: code = {GRPC_CODES[code]} desc = unexpected HTTP status code received "
                 f"from server: {resp.status}")
     if resp.grpc_status:
-        desc = resp.body if isinstance(resp.body, str) else ""
+        body = resp.body
+        if body is None:       # dropped by the data plane: the server's own response (see model.LAST)
+            src = LAST[0]
+            if src is not None and src.status == resp.status and src.grpc_status == resp.grpc_status:
+                body = src.body
+        desc = body if isinstance(body, str) else ""
         return f"rpc error: code = {GRPC_CODES.get(resp.grpc_status, str(resp.grpc_status))} desc = {desc}"
+    if resp.error:
+        return f"rpc error: code = Internal desc = {resp.error}"
     return None
 
 
@@ -154,6 +162,7 @@ class Web(App):
     """emojivoto-web: the HTTP front end over the two gRPC services."""
 
     READY_AFTER = 0.5
+    RECORDS_LAST = False        # the hot path records model.LAST only where a body matters
     OWN = Dist(0.45, 1.6, 0.12)           # handler time around the RPCs
     STATIC = Dist(0.25, 0.9, 0.05)
 
@@ -181,16 +190,20 @@ class Web(App):
         if hit is not None:                  # the bot's votes: one dict lookup to the handler
             return self._cast(hit, ctx)
         if path == "/api/list":
-            return self._list(req, ctx, path, -1)
+            resp = LAST[0] = self._list(req, ctx, path, -1)
+            return resp
         q = path.find("?")
         route = path if q < 0 else path[:q]
         fn = self._routes.get(route)
         if fn is not None:
-            return fn(req, ctx, path, q)
-        if route.startswith("/dist/"):
-            return self._dist(route, ctx)
-        return Response(200, self.STATIC.sample(ctx.rng), len(self.index_html), body=self.index_html,
-                        headers={"content-type": "text/html"})
+            resp = fn(req, ctx, path, q)
+        elif route.startswith("/dist/"):
+            resp = self._dist(route, ctx)
+        else:
+            resp = Response(200, self.STATIC.sample(ctx.rng), len(self.index_html), body=self.index_html,
+                            headers={"content-type": "text/html"})
+        LAST[0] = resp
+        return resp
 
     def _cast(self, hit: tuple[str, str, int], ctx) -> Response:
         """FindByShortcode then Vote<Name> for a known emoji (``hit`` from VOTE_FAST)."""
@@ -199,14 +212,16 @@ class Web(App):
         call = ctx.call
         r = call(self.emoji, "POST", FIND_BY_SHORTCODE, grpc=True, body_bytes=nbytes)
         lat += r.latency_ms
-        if r.grpc_status or r.status != 200 or r.error is not None:
+        if r.grpc_status or r.status != 200 or r.error:
             text = _json_error(rpc_error(r))
-            return Response(500, lat, len(text), None, None, text)
+            resp = LAST[0] = Response(500, lat, len(text), None, None, text)
+            return resp
         r = call(self.voting, "POST", method, grpc=True, body_bytes=5)
         lat += r.latency_ms
-        if r.grpc_status or r.status != 200 or r.error is not None:
+        if r.grpc_status or r.status != 200 or r.error:
             text = _json_error(rpc_error(r))
-            return Response(500, lat, len(text), None, None, text)
+            resp = LAST[0] = Response(500, lat, len(text), None, None, text)
+            return resp
         return Response(200, lat, 0, None, None, "")
 
     def _vote(self, req, ctx, path, q):
@@ -226,7 +241,7 @@ class Web(App):
             return Response(400, lat, len(text), None, None, text)
         r = ctx.call(self.emoji, "POST", FIND_BY_SHORTCODE, grpc=True, body_bytes=len(choice) + 7)
         lat += r.latency_ms
-        if r.grpc_status or r.status != 200 or r.error is not None:
+        if r.grpc_status or r.status != 200 or r.error:
             text = _json_error(rpc_error(r))
             return Response(500, lat, len(text), None, None, text)
         text = _json_error(f"Choosen emoji shortcode [{choice}] doesnt exist")
@@ -235,13 +250,13 @@ class Web(App):
     def _list(self, req, ctx, path, q):
         r = ctx.call(self.emoji, "POST", LIST_ALL, grpc=True, body_bytes=5)
         lat = self.OWN.table[ctx.rng.getrandbits(TABLE_BITS)] + r.latency_ms
-        if r.grpc_status or r.status != 200 or r.error is not None:
+        if r.grpc_status or r.status != 200 or r.error:
             text = _json_error(rpc_error(r))
             return Response(500, lat, len(text), None, None, text)
         return Response(200, lat, LIST_JSON_BYTES, None, None, LIST_JSON, LIST_HEADERS)
 
     def _leaderboard(self, req, ctx, path, q):
-        r = ctx.call(self.voting, "POST", RESULTS, grpc=True, body_bytes=5)
+        r = call(ctx, self.voting, "POST", RESULTS, grpc=True, body_bytes=5)
         lat = self.OWN.sample(ctx.rng) + r.latency_ms
         err = rpc_error(r)
         if err is not None:
@@ -278,6 +293,7 @@ class Web(App):
 
 class _GrpcService(App):
     READY_AFTER = 0.3
+    RECORDS_LAST = False        # LAST is stored where a body matters (errors, Results)
     METRICS = "# HELP grpc_server_handled_total Total number of RPCs completed on the server.\n"
 
     def __init__(self, spec: Spec, tag: str, component: str):
@@ -320,7 +336,8 @@ class EmojiSvc(_GrpcService):
             return Response(200, self.FIND.table[ctx.rng.getrandbits(TABLE_BITS)], 24, 0, None, found)
         if path == LIST_ALL:
             return Response(200, self.LIST.table[ctx.rng.getrandbits(TABLE_BITS)], LIST_PB_BYTES, 0, None, EMOJI)
-        return self._other(req, ctx)
+        resp = LAST[0] = self._other(req, ctx)
+        return resp
 
 
 class VotingSvc(_GrpcService):
@@ -355,15 +372,18 @@ class VotingSvc(_GrpcService):
             lat = self.VOTE.table[rng.getrandbits(TABLE_BITS)]
             if shortcode == DOUGHNUT:
                 if self.doughnut_always_fails or (self.failure_rate > 0 and rng.random() < self.failure_rate):
-                    return Response(200, lat, 0, 2, None, "ERROR")
+                    resp = LAST[0] = Response(200, lat, 0, 2, None, "ERROR")
+                    return resp
             votes = self.votes
             votes[shortcode] = votes.get(shortcode, 0) + 1
             return Response(200, lat + self.delay_ms, 0, 0)
         if path == RESULTS:
             ranked = sorted(self.votes.items(), key=lambda kv: (-kv[1], kv[0]))
-            return Response(200, self.RESULTS_D.sample(ctx.rng), 8 + 24 * len(ranked), grpc_status=0,
-                            body=ranked)
-        return self._other(req, ctx)
+            resp = LAST[0] = Response(200, self.RESULTS_D.sample(ctx.rng), 8 + 24 * len(ranked), grpc_status=0,
+                                      body=ranked)
+            return resp
+        resp = LAST[0] = self._other(req, ctx)
+        return resp
 
 
 # -- vote-bot -------------------------------------------------------------------------------
@@ -404,8 +424,9 @@ class VoteBot(App):
         r = ctx.call(self.target, "GET", "/api/list", headers=self.headers)
         self.lists += 1
         delay = r.latency_ms / 1000.0
-        if r.error is not None or r.status < 100:
-            ctx.log(f'Get "http://{self.web_host}/api/list": {r.error or "connection refused"}')
+        failure = transport_error(r)
+        if failure is not None:
+            ctx.log(f'Get "http://{self.web_host}/api/list": {failure}')
             ctx.schedule(delay + self.sleep_s, self._iteration)
             return
         if r.status != 200:
@@ -427,8 +448,9 @@ class VoteBot(App):
         ctx.log(f"✔ Voting for {choice}")
         r = ctx.call(self.target, "GET", VOTE_PATHS[choice], headers=self.headers)
         self.votes += 1
-        if r.error is not None or r.status < 100:
-            ctx.log(f'Get "http://{self.web_host}{VOTE_PATHS[choice]}": {r.error or "connection refused"}')
+        failure = transport_error(r)
+        if failure is not None:
+            ctx.log(f'Get "http://{self.web_host}{VOTE_PATHS[choice]}": {failure}')
         ctx.schedule(r.latency_ms / 1000.0 + self.sleep_s, self._iteration)
 
 

@@ -23,10 +23,18 @@ A data plane that passes the model's ``Response`` object through (or copies it
 with ``dataclasses.replace``) keeps them.  ``CallContext.call`` may accept a
 ``body=`` keyword; when it does not, :func:`call` carries the body in the
 reserved header ``x-labkit-body`` instead and :func:`request_body` reads
-either.
+either.  If the data plane rebuilds the Response from the four original
+fields, :func:`call` recovers ``body``/``headers`` from the response the
+server model returned during that same synchronous call (``LAST``, set by
+``App.handle``'s wrapper), when the status matches.
+
+``error`` is informative: a client treats a response as a connection-level
+failure when ``status < 100`` or the error names a reset/refusal
+(:func:`transport_error`); ``status=503, error=""`` is an ordinary 503.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import random
 from dataclasses import dataclass
@@ -88,6 +96,9 @@ class AppModel(Protocol):
 
 # -- bodies across the mesh ----------------------------------------------------
 
+LAST: list = [None]
+"""The Response most recently returned by a model's ``handle`` (see ``App``)."""
+
 _ACCEPTS_BODY: dict[type, bool] = {}
 
 
@@ -107,19 +118,42 @@ def _accepts_body(ctx) -> bool:
 
 def call(ctx, target: str, method: str, path: str, *, grpc: bool = False,
          headers: dict | None = None, body: Any = None, body_bytes: int = 0) -> Response:
-    """``ctx.call`` that can also carry a payload (see the module docstring).
+    """``ctx.call`` that carries a payload and keeps the response's body and
+    headers (see the module docstring).
 
-    Only the rare calls with a meaningful payload go through here; hot paths
-    call ``ctx.call`` directly.
+    Calls whose result content matters go through here; the hot paths call
+    ``ctx.call`` directly.
     """
+    LAST[0] = None
     if body is None:
-        return ctx.call(target, method, path, grpc=grpc, headers=headers, body_bytes=body_bytes)
-    if _accepts_body(ctx):
-        return ctx.call(target, method, path, grpc=grpc, headers=headers,
-                        body_bytes=body_bytes, body=body)
-    merged = dict(headers or {})
-    merged[BODY_HEADER] = body
-    return ctx.call(target, method, path, grpc=grpc, headers=merged, body_bytes=body_bytes)
+        resp = ctx.call(target, method, path, grpc=grpc, headers=headers, body_bytes=body_bytes)
+    elif _accepts_body(ctx):
+        resp = ctx.call(target, method, path, grpc=grpc, headers=headers, body_bytes=body_bytes, body=body)
+    else:
+        merged = dict(headers or {})
+        merged[BODY_HEADER] = body
+        resp = ctx.call(target, method, path, grpc=grpc, headers=merged, body_bytes=body_bytes)
+    src = LAST[0]
+    LAST[0] = None
+    if (resp.body is None and resp.headers is None and src is not None and src is not resp
+            and src.status == resp.status and (src.body is not None or src.headers is not None)):
+        resp = dataclasses.replace(resp, body=src.body, headers=src.headers)
+    return resp
+
+
+def transport_error(resp: Response) -> str | None:
+    """The connection-level failure a client sees, or None when an HTTP response arrived.
+
+    No HTTP response below status 100; an ``error`` naming a reset, refusal or
+    resolution failure wins over a status.  ``Response(503, error="")`` (a
+    proxy's fail-fast) is an ordinary 503.
+    """
+    err = (resp.error or "").lower()
+    if resp.status < 100:
+        return err or "connection refused"
+    if err and any(k in err for k in ("reset", "refused", "resolve", "no such host")):
+        return err
+    return None
 
 
 def request_body(req: Request) -> Any:

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .base import LOCAL_HOSTS, go_duration, split_target
-from .model import Request, Response, call
+from .model import Request, Response, call, transport_error
 
 WATCH_MAX_S = 600.0
 """``watch`` repeats for at most 10 virtual minutes (or until stopped with
@@ -119,18 +119,7 @@ def body_text(body) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-def transport_failure(resp: Response) -> str | None:
-    """The connection-level failure a client sees, or None for an HTTP response.
-
-    A status below 100 means no HTTP response arrived; an ``error`` naming a
-    reset / refusal / resolution failure also wins over a status.
-    """
-    err = (resp.error or "").lower()
-    if resp.status < 100:
-        return err or "connection refused"
-    if err and any(k in err for k in ("reset", "refused", "resolve", "no such host")):
-        return err
-    return None
+transport_failure = transport_error
 
 
 # -- tokenizer and parser ---------------------------------------------------------------

@@ -63,6 +63,14 @@ class Ctx:
         self.mesh.logs[self.name].append(line)
 
 
+class PlainCtx(Ctx):
+    """A context whose ``call`` has exactly the original interface (no ``body=``)."""
+
+    def call(self, target: str, method: str, path: str, *, grpc: bool = False,
+             headers: dict | None = None, body_bytes: int = 0) -> Response:
+        return self.mesh.dispatch(self.name, target, method, path, grpc, headers, body_bytes, None)
+
+
 class BlockingCtx(Ctx):
     """A client context that can also advance the clock (``run_for``), like an
     interactive ``kubectl exec`` would wait for ``hey`` to finish."""
@@ -72,10 +80,16 @@ class BlockingCtx(Ctx):
 
 
 class MiniMesh:
+    """``plain=True`` behaves like a data plane built on the original four-field
+    interface: ``call`` takes no ``body=``, responses are rebuilt from status,
+    latency, length, grpc_status and error (body and headers dropped), and a
+    missing service answers ``503`` with ``error=""``."""
+
     HOP_MS = 0.3
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, *, plain: bool = False):
         self.seed = seed
+        self.plain = plain
         self.now = EPOCH
         self.apps: dict[str, object] = {}
         self.ctxs: dict[str, Ctx] = {}
@@ -88,7 +102,7 @@ class MiniMesh:
     # -- wiring ---------------------------------------------------------------------------------
     def add(self, name: str, app, *, start: bool = True):
         self.apps[name] = app
-        ctx = self.ctxs[name] = Ctx(self, name, self.seed)
+        ctx = self.ctxs[name] = (PlainCtx if self.plain else Ctx)(self, name, self.seed)
         if start:
             app.start(ctx)
         return app
@@ -113,11 +127,14 @@ class MiniMesh:
         host = hostport.split(":", 1)[0].split(".", 1)[0]
         app = self.apps.get(host)
         if app is None or host in self.down:
-            resp = Response(503, 1.0, 0)              # the proxy's fail-fast: no endpoints
+            resp = Response(503, 1.0, 0, None, "" if self.plain else None)   # the proxy's fail-fast
         else:
             req = Request(method, path, hostport, grpc, headers, body_bytes, body)
             out = app.handle(req, self.ctxs[host])
-            resp = dataclasses.replace(out, latency_ms=out.latency_ms + self.HOP_MS)
+            if self.plain:
+                resp = Response(out.status, out.latency_ms + self.HOP_MS, out.length, out.grpc_status, out.error)
+            else:
+                resp = dataclasses.replace(out, latency_ms=out.latency_ms + self.HOP_MS)
         self.records.append(Record(self.now, source, host, method, path, resp.status, resp.grpc_status,
                                    resp.latency_ms))
         return resp

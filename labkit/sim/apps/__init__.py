@@ -12,7 +12,22 @@ what is modelled, instead of producing invented numbers.
 ``env`` (with ``valueFrom`` / ``envFrom`` through ``lookup(kind, namespace,
 name)``), ``command`` / ``args`` over the image's entrypoint, ports, and
 ConfigMap / Secret volume mounts.  The interface between the models and the
-data plane is in ``model.py``.
+data plane is in ``model.py``; ``testing.MiniMesh`` is a minimal data plane
+that runs models on their own (what ``tests/test_apps_*.py`` use).
+
+Beyond the ``AppModel`` protocol every model (``base.App``) has:
+
+* ``failure: str | None`` -- why the container cannot run (the binary's own
+  fatal log line, nginx's ``[emerg]``, a missing ConfigMap…); the cluster
+  model should show such a container crashing / not starting;
+* ``stop()`` -- the container ended: background loops and jobs stop;
+* ``run(argv, ctx) -> (output, exit_code)`` -- ``exec`` with the exit status,
+  for exec probes (``podcli check http …``, ``wget --spider …``).
+
+Client loops (vote-bot, books traffic, slow_cooker) start in ``start(ctx)``;
+servers remember ``ctx`` there for background work they start later (the
+loadtester's webhook tasks), so the data plane calls ``start`` for every
+container, servers included.
 """
 from __future__ import annotations
 

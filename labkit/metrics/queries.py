@@ -1,0 +1,241 @@
+"""The PromQL that linkerd-viz and Flagger send, rendered exactly as they render it.
+
+Both backends build ``stat``, ``routes`` and Flagger's checks from these
+strings: the embedded mesh evaluates them with :mod:`labkit.metrics.promql`,
+the kube backend sends them to the linkerd-viz Prometheus. Rendering them the
+way the real components do (label order, separators, quoting, whitespace) means
+a learner who copies a query from a lab gets what ``linkerd viz stat`` itself
+asks, and the real Prometheus can be used to check the embedded evaluator on
+the very same text.
+
+Sources (see /work/shared/reference): linkerd-formats.md §3.1 (stat), §3.2
+(routes), §3.5 and flagger-and-policies.md §2.4 (Flagger's built-in Linkerd
+metrics).
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence, Union
+
+__all__ = [
+    "label_string", "stat_requests", "stat_latency", "stat_tcp_connections", "stat_tcp_bytes",
+    "route_requests", "route_latency", "flagger_success_rate", "flagger_duration", "STAT_QUANTILES",
+]
+
+#: The quantiles ``linkerd viz stat`` / ``routes`` ask for, as metrics-api writes them (promLatencyP50…).
+STAT_QUANTILES = ("0.5", "0.95", "0.99")
+
+#: A label value, or ``(operator, raw pattern)`` for a matcher other than equality.
+LabelValue = Union[str, tuple[str, str]]
+
+
+def _go_quote(value: str) -> str:
+    """Go's ``%q`` for a label value (strconv.Quote): backslash, quote and control characters escaped."""
+    out = []
+    for ch in value:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def label_string(labels: Mapping[str, LabelValue]) -> str:
+    """``{a="1", b="2"}`` the way metrics-api renders a label set (reference §3.1).
+
+    Plain values render like Prometheus's ``model.LabelSet.String()``: sorted by
+    label name, ``name="value"`` with Go quoting, joined by ``", "``. A value
+    given as ``(op, pattern)`` renders as ``name<op>"pattern"`` with the pattern
+    verbatim, and then, as in metrics-api's ``generateLabelStringWithRegex`` /
+    ``renderLabels``, the rendered pairs are sorted as strings.
+    """
+    plain = {k: v for k, v in labels.items() if isinstance(v, str)}
+    raw = {k: v for k, v in labels.items() if not isinstance(v, str)}
+    if not raw:
+        return "{" + ", ".join(f"{k}={_go_quote(plain[k])}" for k in sorted(plain)) + "}"
+    pairs = [f"{k}={_go_quote(v)}" for k, v in plain.items()]
+    for k, (op, pattern) in raw.items():
+        if op not in ("=", "!=", "=~", "!~"):
+            raise ValueError(f"label matcher operator for {k!r} must be =, !=, =~ or !~, got {op!r}")
+        pairs.append(f'{k}{op}"{pattern}"')
+    return "{" + ", ".join(sorted(pairs)) + "}"
+
+
+def _group(group_by: Union[str, Sequence[str]]) -> str:
+    return group_by if isinstance(group_by, str) else ", ".join(group_by)
+
+
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+
+
+def _window(window: Union[str, int, float]) -> str:
+    """A range like ``1m``: strings pass through (the CLI's --time-window), numbers are seconds."""
+    if isinstance(window, str):
+        if not _DURATION.match(window):
+            raise ValueError(f"window {window!r} is not a Prometheus duration like '1m', '30s' or '1h'")
+        return window
+    seconds = float(window)
+    if seconds <= 0 or seconds != int(seconds):
+        raise ValueError(f"window must be a positive whole number of seconds, got {window!r}")
+    return f"{int(seconds)}s"
+
+
+def stat_requests(labels: Mapping[str, LabelValue], group_by: Sequence[str], window: Union[str, int] = "1m") -> str:
+    """Request counts per group and classification (metrics-api ``reqQuery``, reference §3.1).
+
+    ``sum(increase(response_total{…}[window])) by (<group_by>, classification, tls)``;
+    success rate and RPS come from these counts.
+    """
+    return f"sum(increase(response_total{label_string(labels)}[{_window(window)}])) by ({_group(group_by)}, classification, tls)"
+
+
+def stat_latency(
+    quantile: Union[str, float], labels: Mapping[str, LabelValue], group_by: Sequence[str], window: Union[str, int] = "1m"
+) -> str:
+    """A latency quantile in ms (``latencyQuantileQuery``, reference §3.1). Note: ``irate``, not ``rate``."""
+    return (
+        f"histogram_quantile({quantile}, sum(irate(response_latency_ms_bucket{label_string(labels)}"
+        f"[{_window(window)}])) by (le, {_group(group_by)}))"
+    )
+
+
+def stat_tcp_connections(labels: Mapping[str, LabelValue], group_by: Sequence[str]) -> str:
+    """Open TCP connections, a gauge (``tcpConnectionsQuery``, reference §3.1)."""
+    return f"sum(tcp_open_connections{label_string(labels)}) by ({_group(group_by)})"
+
+
+def stat_tcp_bytes(
+    direction: str,
+    labels: Mapping[str, LabelValue],
+    group_by: Sequence[str],
+    window: Union[str, int] = "1m",
+    *,
+    peer: str | None = "src",
+) -> str:
+    """TCP bytes read or written (``tcpReadBytesQuery`` / ``tcpWriteBytesQuery``, reference §3.1).
+
+    metrics-api adds ``peer="src"`` to these two queries (``peer="dst"`` for
+    ``--to``); ``peer=None`` leaves ``labels`` as given.
+    """
+    if direction not in ("read", "write"):
+        raise ValueError(f"direction must be 'read' or 'write', got {direction!r}")
+    merged = dict(labels)
+    if peer is not None:
+        merged.setdefault("peer", peer)
+    return (
+        f"sum(increase(tcp_{direction}_bytes_total{label_string(merged)}[{_window(window)}])) "
+        f"by ({_group(group_by)})"
+    )
+
+
+def _route_labels(labels: Mapping[str, LabelValue], dst_regex_services: Sequence[str]) -> str:
+    """metrics-api ``renderLabels``: the labels plus ``dst=~"(svc|svc2)(:\\\\d+)?"`` when there are services."""
+    merged: dict[str, LabelValue] = dict(labels)
+    if dst_regex_services:
+        merged["dst"] = ("=~", f"({'|'.join(dst_regex_services)})(:\\\\d+)?")
+        return label_string(merged)
+    return "{" + ", ".join(sorted(f"{k}={_go_quote(v)}" for k, v in merged.items() if isinstance(v, str))) + "}"
+
+
+def route_requests(
+    labels: Mapping[str, LabelValue],
+    dst_regex_services: Sequence[str],
+    group_by: Union[str, Sequence[str]] = "rt_route",
+    window: Union[str, int] = "1m",
+    actual: bool = False,
+) -> str:
+    """Per-route response counts (``routeReqQuery`` / ``actualRouteReqQuery``, reference §3.2).
+
+    ``dst_regex_services`` are ServiceProfile names (``books.default.svc.cluster.local``);
+    ``actual=True`` counts every attempt including retries (``-o wide`` ACTUAL_ columns).
+    """
+    metric = "route_actual_response_total" if actual else "route_response_total"
+    return (
+        f"sum(increase({metric}{_route_labels(labels, dst_regex_services)}[{_window(window)}])) "
+        f"by ({_group(group_by)}, dst, classification)"
+    )
+
+
+def route_latency(
+    quantile: Union[str, float],
+    labels: Mapping[str, LabelValue],
+    dst_regex_services: Sequence[str],
+    group_by: Union[str, Sequence[str]] = "rt_route",
+    window: Union[str, int] = "1m",
+) -> str:
+    """A per-route latency quantile (``routeLatencyQuantileQuery``, reference §3.2)."""
+    return (
+        f"histogram_quantile({quantile}, sum(irate(route_response_latency_ms_bucket"
+        f"{_route_labels(labels, dst_regex_services)}[{_window(window)}])) by (le, dst, {_group(group_by)}))"
+    )
+
+
+def _flagger(template: str) -> str:
+    """Flagger's provider collapses every whitespace run to one space before sending (``trimQuery``)."""
+    return re.sub(r"\s+", " ", template)
+
+
+def flagger_success_rate(namespace: str, target: str, interval: Union[str, int] = "1m") -> str:
+    """Flagger's built-in ``request-success-rate`` for Linkerd, as sent (flagger-and-policies.md §2.4).
+
+    A percentage 0-100 of non-failure inbound responses of the ``target``
+    Deployment's pods (``deployment=~"<target>"`` is a fully anchored regex, so
+    ``podinfo`` does not match ``podinfo-primary``), with ``rate``. The text is
+    Flagger's template after its whitespace collapse, leading space included
+    (as in Flagger's own ``linkerd_test.go``).
+    """
+    w = _window(interval)
+    return _flagger(
+        f"""
+	sum(
+		rate(
+			response_total{{
+				namespace="{namespace}",
+				deployment=~"{target}",
+				classification!="failure",
+				direction="inbound"
+			}}[{w}]
+		)
+	)
+	/
+	sum(
+		rate(
+			response_total{{
+				namespace="{namespace}",
+				deployment=~"{target}",
+				direction="inbound"
+			}}[{w}]
+		)
+	)
+	* 100"""
+    )
+
+
+def flagger_duration(namespace: str, target: str, interval: Union[str, int] = "1m") -> str:
+    """Flagger's built-in ``request-duration`` for Linkerd: P99 latency in ms, as sent (§2.4)."""
+    w = _window(interval)
+    return _flagger(
+        f"""
+	histogram_quantile(
+		0.99,
+		sum(
+			rate(
+				response_latency_ms_bucket{{
+					namespace="{namespace}",
+					deployment=~"{target}",
+					direction="inbound"
+				}}[{w}]
+			)
+		) by (le)
+	)"""
+    )

@@ -1,0 +1,348 @@
+"""The embedded mesh's time-series store: what the linkerd-viz Prometheus keeps.
+
+The scraper appends every proxy's samples here on the viz scrape interval (10 s,
+reference/linkerd-formats.md §1.5) and :mod:`labkit.metrics.promql` evaluates
+the PromQL that linkerd-viz and Flagger send on top of it.
+
+Why it is shaped this way:
+
+* **Prometheus's data model, not a DataFrame.** A series is a metric name plus a
+  label set; a sample is ``(time, value)``. Times are kept as integer
+  milliseconds, because Prometheus works in milliseconds and PromQL's window
+  edges (``t >= end - range``) must compare exactly.
+* **Compact.** A 10-minute run may hold ~50k series x 60 samples, so samples
+  live in ``array.array`` buffers (8 bytes per time, 8 per value) rather than
+  lists of Python floats (~32 bytes each). Label sets are the scraper's own
+  sorted tuples, stored once per series. Numpy arrays are made only when asked.
+* **Fast selection.** An inverted index (metric name → label → value → series
+  ids) answers ``=``, ``!=``, ``=~`` and ``!~`` matchers without scanning every
+  series, and :meth:`SeriesStore.gather_window` hands the evaluator only the
+  samples of the time range a query needs, as flat numpy arrays.
+* **Prometheus ingestion rules.** Labels with an empty value are dropped (an
+  empty label is the same as no label in Prometheus); a sample at or before a
+  series' last timestamp is refused (``append``) or dropped and counted
+  (``append_many``, like Prometheus's out-of-order scrape samples).
+* **Staleness.** A series whose pod is gone simply gets no more samples, and
+  instant selectors stop seeing it 5 minutes (the lookback delta) after its last
+  sample. :meth:`SeriesStore.mark_stale` additionally writes Prometheus's
+  staleness marker (:data:`STALE_NAN`), which ends the series at once, as a real
+  Prometheus does when a target disappears.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+import struct
+from array import array
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["SeriesStore", "Series", "STALE_NAN", "is_stale", "to_ms", "MATCH_OPS"]
+
+#: Prometheus's staleness marker: a NaN with a specific payload (``value.StaleNaN``,
+#: bits 0x7ff0000000000002). Any other NaN is an ordinary sample value.
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+_STALE_BITS = np.uint64(0x7FF0000000000002)
+
+#: How many samples back from a series' end ``gather_window`` looks first (a 1-2 minute window).
+_TAIL = 16
+
+#: The label matcher operators PromQL has.
+MATCH_OPS = ("=", "!=", "=~", "!~")
+
+Matcher = tuple[str, str, str]
+LabelItems = tuple[tuple[str, str], ...]
+
+
+def is_stale(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the staleness markers in a float64 array (bit-exact, not isnan)."""
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.uint64) == _STALE_BITS
+
+
+def to_ms(t: float) -> int:
+    """Unix seconds → integer milliseconds, rounded like Prometheus's API parses times."""
+    return int(round(t * 1000.0))
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern[str]:
+    """A compiled label regex; ``fullmatch`` gives Prometheus's implicit ``^(?:…)$`` anchoring."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r} in label matcher: {exc}") from None
+
+
+def matcher_predicate(op: str, value: str):
+    """The test one label matcher applies to a label's value ("" when the label is absent)."""
+    if op == "=":
+        return lambda v: v == value
+    if op == "!=":
+        return lambda v: v != value
+    if op == "=~":
+        rx = _regex(value)
+        return lambda v: rx.fullmatch(v) is not None
+    if op == "!~":
+        rx = _regex(value)
+        return lambda v: rx.fullmatch(v) is None
+    raise ValueError(f"unknown label matcher operator {op!r}; expected one of {', '.join(MATCH_OPS)}")
+
+
+class Series:
+    """One time series: a metric name, its labels and its samples (read-only view for callers).
+
+    ``times`` / ``values`` are fresh numpy arrays made on each access (the store
+    keeps compact buffers); ``times_ms`` gives the exact integer milliseconds.
+    """
+
+    __slots__ = ("sid", "name", "label_items", "_t", "_v", "_src")
+
+    def __init__(self, sid: int, name: str, label_items: LabelItems):
+        self.sid = sid
+        self.name = name
+        #: Sorted ``(label, value)`` pairs, without ``__name__`` and without empty values.
+        self.label_items = label_items
+        self._t = array("q")
+        self._v = array("d")
+        self._src: LabelItems | None = None  # the label tuple the scraper last used for it
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """All labels including ``__name__`` (first), as Prometheus's API returns them."""
+        out = {"__name__": self.name}
+        out.update(self.label_items)
+        return out
+
+    @property
+    def times_ms(self) -> np.ndarray:
+        return np.array(self._t, dtype=np.int64)
+
+    @property
+    def times(self) -> np.ndarray:
+        """Sample times in unix seconds (float64)."""
+        return np.array(self._t, dtype=np.int64) / 1000.0
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.array(self._v, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def __repr__(self) -> str:
+        body = ",".join(f'{k}="{v}"' for k, v in self.label_items)
+        return f"<Series {self.name}{{{body}}} samples={len(self._t)}>"
+
+
+class SeriesStore:
+    """An in-memory TSDB: append samples, select series by matchers, hand out time windows."""
+
+    def __init__(self) -> None:
+        self._series: list[Series] = []
+        # (name, label items as given by a caller) -> Series; several spellings may map to one series.
+        self._by_key: dict[tuple[str, LabelItems], Series] = {}
+        # (name, id of the caller's last label tuple) -> Series: hashing a 20-label tuple per sample
+        # would dominate a scrape, an id does not (each series keeps its tuple alive, so ids stay valid).
+        self._by_ident: dict[tuple[str, int], Series] = {}
+        # name -> ids of that name, in creation order.
+        self._ids_by_name: dict[str, array] = {}
+        # name -> label -> value -> ids (ascending), the postings lists.
+        self._postings: dict[str, dict[str, dict[str, array]]] = {}
+        self.sample_count = 0
+        #: Samples ``append_many`` dropped because they were not newer than the series' last one.
+        self.out_of_order_samples = 0
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    @property
+    def series_count(self) -> int:
+        return len(self._series)
+
+    def _lookup(self, name: str, items: LabelItems) -> Series:
+        """The series for ``name`` + ``items``, created on first sight (with its index entries)."""
+        series = self._by_key.get((name, items))
+        if series is None:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"metric name must be a non-empty string, got {name!r}")
+            pairs = [p for p in items if p[1] != "" and p[0] != "__name__"]
+            pairs.sort()
+            # share the caller's tuple when it is already canonical (the scraper's usually are)
+            same = len(pairs) == len(items) and all(a is b for a, b in zip(pairs, items))
+            canonical = items if same and isinstance(items, tuple) else tuple(pairs)
+            series = self._by_key.get((name, canonical))
+            if series is None:
+                series = self._create(name, canonical)
+            self._by_key[(name, items)] = series
+        # remember the caller's tuple by identity: the next scrape then skips hashing it
+        if series._src is not items:
+            if series._src is not None:
+                self._by_ident.pop((name, id(series._src)), None)
+            series._src = items
+            self._by_ident[(name, id(items))] = series
+        return series
+
+    def _create(self, name: str, canonical: LabelItems) -> Series:
+        series = Series(len(self._series), name, canonical)
+        sid = series.sid
+        self._series.append(series)
+        self._by_key[(name, canonical)] = series
+        ids = self._ids_by_name.get(name)
+        if ids is None:
+            self._ids_by_name[name] = array("i", (sid,))
+            self._postings[name] = {}
+        else:
+            ids.append(sid)
+        by_label = self._postings[name]
+        for label, value in canonical:
+            by_value = by_label.get(label)
+            if by_value is None:
+                by_value = by_label[label] = {}
+            posting = by_value.get(value)
+            if posting is None:
+                by_value[value] = array("i", (sid,))
+            else:
+                posting.append(sid)
+        return series
+
+    def append(self, name: str, labels: dict[str, str], t: float, value: float) -> None:
+        """Add one sample. ``t`` is unix seconds; samples of a series must come in increasing time."""
+        series = self._lookup(name, tuple(sorted((str(k), str(v)) for k, v in labels.items())))
+        t_ms = to_ms(t)
+        if series._t and series._t[-1] >= t_ms:
+            raise ValueError(
+                f"out-of-order sample for {series!r}: t={t} is not after its last sample "
+                f"t={series._t[-1] / 1000.0}"
+            )
+        series._t.append(t_ms)
+        series._v.append(float(value))
+        self.sample_count += 1
+
+    def append_many(self, t: float, samples: Iterable[tuple[str, LabelItems, float]]) -> int:
+        """Add one scrape: every ``(name, sorted label-item tuple, value)`` at time ``t``.
+
+        The fast path for the scraper. Samples not newer than their series' last
+        sample are dropped and counted in :attr:`out_of_order_samples`, as
+        Prometheus does on scrape. Returns how many samples were stored.
+        """
+        t_ms = to_ms(t)
+        by_ident = self._by_ident.get
+        lookup = self._lookup
+        stored = 0
+        for name, items, value in samples:
+            series = by_ident((name, id(items)))
+            if series is None or series._src is not items:
+                series = lookup(name, items)
+            times = series._t
+            if times and times[-1] >= t_ms:
+                self.out_of_order_samples += 1
+                continue
+            times.append(t_ms)
+            series._v.append(value)
+            stored += 1
+        self.sample_count += stored
+        return stored
+
+    def mark_stale(self, name: str, labels: dict[str, str], t: float) -> None:
+        """Write a staleness marker: the series disappears from instant queries from ``t`` on."""
+        self.append(name, labels, t, STALE_NAN)
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Metric names present, sorted."""
+        return sorted(self._ids_by_name)
+
+    def select(self, name: str | None, matchers: Sequence[Matcher] = ()) -> list[Series]:
+        """Series whose name is ``name`` (any if None) and whose labels satisfy every matcher.
+
+        A matcher is ``(label, op, value)`` with ``op`` one of ``=``, ``!=``, ``=~``,
+        ``!~``; regexes are fully anchored and an absent label reads as "" (both
+        as in Prometheus). ``__name__`` may be matched too. Series come in
+        creation order.
+        """
+        name_matchers = [(op, value) for label, op, value in matchers if label == "__name__"]
+        label_matchers = [(label, op, value) for label, op, value in matchers if label != "__name__"]
+        checks = [matcher_predicate(op, value) for op, value in name_matchers]
+        predicates = [(label, matcher_predicate(op, value), op, value) for label, op, value in label_matchers]
+        candidates = [name] if name is not None else sorted(self._ids_by_name)
+        out: list[Series] = []
+        for metric in candidates:
+            if metric not in self._ids_by_name or not all(check(metric) for check in checks):
+                continue
+            ids = self._match_ids(metric, predicates)
+            series = self._series
+            out.extend(series[i] for i in ids.tolist())
+        return out
+
+    def _match_ids(self, metric: str, predicates) -> np.ndarray:
+        """Ids of ``metric``'s series that satisfy all label predicates (intersection of postings)."""
+        ids: np.ndarray | None = None
+        postings = self._postings.get(metric, {})
+        # Cheapest first: an equality on a present value is one postings list.
+        for label, pred, op, value in sorted(predicates, key=lambda p: p[2] != "=" or p[3] == ""):
+            by_value = postings.get(label, {})
+            if op == "=" and value != "":
+                hit = by_value.get(value)
+                matched = _ids(hit) if hit is not None else np.empty(0, dtype=np.int64)
+            elif pred(""):
+                # Absent labels match: everything except the present values that fail.
+                failing = [_ids(p) for v, p in by_value.items() if not pred(v)]
+                every = ids if ids is not None else _ids(self._ids_by_name[metric])
+                matched = np.setdiff1d(every, np.concatenate(failing), assume_unique=True) if failing else every
+            else:
+                passing = [_ids(p) for v, p in by_value.items() if pred(v)]
+                matched = np.sort(np.concatenate(passing)) if passing else np.empty(0, dtype=np.int64)
+            ids = matched if ids is None else np.intersect1d(ids, matched, assume_unique=True)
+            if ids.size == 0:
+                return ids
+        return ids if ids is not None else _ids(self._ids_by_name[metric])
+
+    def gather_window(self, series: Sequence[Series], mint_ms: int, maxt_ms: int):
+        """The samples of ``series`` with ``mint_ms <= t <= maxt_ms``, flattened for the evaluator.
+
+        Returns ``(times_ms int64, values float64, lengths int64)``: the samples
+        of series ``i`` are the ``lengths[i]`` entries after those of series
+        ``i-1``. One pass of C-level array copies, so a query over a few
+        thousand series costs milliseconds.
+        """
+        out_t = array("q")
+        out_v = array("d")
+        lengths = array("q")
+        left, right = bisect.bisect_left, bisect.bisect_right
+        for s in series:
+            times = s._t
+            n = len(times)
+            if n == 0:
+                lengths.append(0)
+                continue
+            # Queries mostly look at the last minute: search the tail first.
+            if n > _TAIL and times[n - _TAIL] < mint_ms:
+                lo = left(times, mint_ms, n - _TAIL)
+            else:
+                lo = left(times, mint_ms)
+            hi = n if times[-1] <= maxt_ms else right(times, maxt_ms, lo)
+            if hi <= lo:
+                lengths.append(0)
+                continue
+            if lo == 0 and hi == n:
+                out_t += times
+                out_v += s._v
+            else:
+                out_t += times[lo:hi]
+                out_v += s._v[lo:hi]
+            lengths.append(hi - lo)
+        return (
+            np.frombuffer(out_t, dtype=np.int64) if out_t else np.empty(0, dtype=np.int64),
+            np.frombuffer(out_v, dtype=np.float64) if out_v else np.empty(0, dtype=np.float64),
+            np.frombuffer(lengths, dtype=np.int64) if lengths else np.empty(0, dtype=np.int64),
+        )
+
+    def __repr__(self) -> str:
+        return f"<SeriesStore series={self.series_count} samples={self.sample_count}>"
+
+
+def _ids(postings: array) -> np.ndarray:
+    """A postings list as an int64 numpy copy (a copy, so the store can keep appending)."""
+    return np.array(postings, dtype=np.int64)

@@ -272,7 +272,8 @@ class Cluster:
         counts: dict[str, list[int]] = {}
         if rtype.kind != "Pod":
             for obj in self.api.list(rtype, namespace if rtype.namespaced else None):
-                counts[name_of(obj)] = [0, 0]
+                if rtype.kind != "Namespace" or namespace is None or name_of(obj) == namespace:
+                    counts[name_of(obj)] = [0, 0]
         for pod in pods:
             if rtype.kind == "Pod":
                 key = name_of(pod)

@@ -78,8 +78,10 @@ class DeploymentController(Controller):
         self.d_type = cluster.types.deployment
         self.rs_type = cluster.types.replicaset
         self._by_uid: dict[str, tuple[str, str]] = {}
+        self._rs_owner: dict[str, tuple[str, str]] = {}  # ReplicaSet uid → its Deployment's key
         self.api.watch(self.d_type, self._on_deploy)
         self.api.watch(self.rs_type, self._on_rs)
+        self.api.watch(cluster.types.pod, self._on_pod)
 
     def _on_deploy(self, event, old, new):
         if new is None:
@@ -89,9 +91,21 @@ class DeploymentController(Controller):
         self.enqueue((namespace_of(new), name_of(new)))
 
     def _on_rs(self, event, old, new):
-        uid = owner_uid(new or old)
+        obj = new or old
+        uid = owner_uid(obj)
         if uid in self._by_uid:
+            if new is None:
+                self._rs_owner.pop(obj["metadata"]["uid"], None)
+            else:
+                self._rs_owner[obj["metadata"]["uid"]] = self._by_uid[uid]
             self.enqueue(self._by_uid[uid])
+
+    def _on_pod(self, event, old, new):
+        """A pod disappearing matters to a Recreate rollout, which waits for the old ones to be gone."""
+        if event == "DELETED":
+            key = self._rs_owner.get(owner_uid(old) or "")
+            if key is not None:
+                self.enqueue(key)
 
     def owned(self, deploy: dict) -> list[dict]:
         uid = deploy["metadata"]["uid"]
@@ -191,8 +205,11 @@ class DeploymentController(Controller):
                 if rs["spec"].get("replicas", 0) > 0:
                     self._scale(deploy, rs, 0)
             return
-        if any((rs.get("status") or {}).get("replicas", 0) > 0 for rs in old_rss):
-            return  # wait for the old pods to be gone
+        old_uids = {rs["metadata"]["uid"] for rs in old_rss}
+        pod_type = self.cluster.types.pod
+        if any(owner_uid(p) in old_uids and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+               for p in self.api.list(pod_type, namespace_of(deploy))):
+            return  # wait until the old pods are gone, terminating ones included
         self._scale(deploy, new_rs, replicas)
 
     def _rolling(self, deploy, new_rs, old_rss, replicas) -> None:

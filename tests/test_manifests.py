@@ -1,0 +1,156 @@
+"""Loading manifests like `kubectl apply -f`, `linkerd inject/uninject` as pure transforms, and the project's manifests."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import yaml
+
+import labkit
+from labkit import manifests
+from labkit.errors import ApplyError
+
+DEPLOY = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: web
+      namespace: emojivoto
+    spec:
+      selector:
+        matchLabels: {app: web-svc}
+      template:
+        metadata:
+          labels: {app: web-svc}
+        spec:
+          containers:
+          - name: web-svc
+            image: ghcr.io/buoyantio/emojivoto-web:v11
+    """)
+SERVICE = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web-svc\n  namespace: emojivoto\nspec:\n  ports:\n  - port: 80\n"
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: emojivoto\n"
+
+
+def test_load_text_keeps_document_positions_and_skips_empty_documents():
+    docs, arg = manifests.load(NAMESPACE + "---\n---\n" + DEPLOY)
+    assert arg == "-"
+    assert [(d.obj["kind"], d.index, d.origin) for d in docs] == [("Namespace", 1, "<stdin>"), ("Deployment", 3, "<stdin>")]
+
+
+def test_load_expands_lists_and_accepts_dicts():
+    docs, _ = manifests.load({"apiVersion": "v1", "kind": "List", "items": [yaml.safe_load(NAMESPACE), yaml.safe_load(SERVICE)]})
+    assert [d.obj["kind"] for d in docs] == ["Namespace", "Service"]
+
+
+def test_load_folder_non_recursive_in_name_order(tmp_path):
+    (tmp_path / "b.yml").write_text(SERVICE)
+    (tmp_path / "a.yaml").write_text(NAMESPACE)
+    (tmp_path / "README.md").write_text("# not yaml")
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "c.yaml").write_text(DEPLOY)
+    docs, arg = manifests.load(tmp_path)
+    assert [d.obj["kind"] for d in docs] == ["Namespace", "Service"]
+    assert docs[1].origin.endswith("b.yml") and arg == str(tmp_path)
+
+
+def test_yaml_errors_name_the_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n")
+    with pytest.raises(ApplyError, match=r"error parsing .*bad\.yaml: .*\(line \d+, column \d+\)"):
+        manifests.load(path)
+
+
+def test_inject_yaml_annotates_templates_and_reports_like_linkerd():
+    text = NAMESPACE + "---\n" + SERVICE + "---\n" + DEPLOY
+    out, report = labkit.inject(text)
+    assert report == '\nnamespace "emojivoto" annotated\nservice "web-svc" skipped\ndeployment "web" injected\n\n'
+    docs = list(yaml.safe_load_all(out))
+    assert docs[0]["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"}
+    assert "annotations" not in docs[1]["metadata"]
+    assert docs[2]["spec"]["template"]["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"}
+    assert [c["name"] for c in docs[2]["spec"]["template"]["spec"]["containers"]] == ["web-svc"], \
+        "inject only annotates: the proxy injector adds the proxy when pods are created"
+    assert "linkerd.io/inject" not in text, "pure: the input is untouched"
+
+
+def test_inject_options_and_skips():
+    out, report = labkit.inject(DEPLOY, enable_debug_sidecar=True)
+    tpl = yaml.safe_load(out)["spec"]["template"]
+    assert tpl["metadata"]["annotations"] == {"linkerd.io/inject": "enabled", "config.linkerd.io/enable-debug-sidecar": "true"}
+    obj = yaml.safe_load(DEPLOY)
+    obj["spec"]["template"]["metadata"]["annotations"] = {"linkerd.io/inject": "disabled"}
+    disabled = yaml.safe_dump(obj)
+    out, report = labkit.inject(disabled)
+    assert report == '\n‼ "linkerd.io/inject: disabled" annotation set on deployment/web\n\ndeployment "web" skipped\n\n'
+    with pytest.raises(TypeError, match="unknown inject option"):
+        labkit.inject(DEPLOY, enable_debug_sidecarr=True)
+
+
+def test_uninject_removes_annotations_and_injected_containers():
+    mesh = labkit.connect("sim", seed=41)
+    mesh.install_linkerd(viz=False)
+    mesh.wait("90s")
+    mesh.apply(NAMESPACE)
+    mesh.apply(labkit.inject(DEPLOY, enable_debug_sidecar=True)[0])
+    mesh.wait("60s")
+    pod = mesh.cluster.list("pod", "emojivoto")[0]
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["linkerd-proxy", "web-svc", "linkerd-debug"]
+    out, report = labkit.uninject(yaml.safe_dump({k: v for k, v in pod.items() if k != "status"}))
+    assert report == f'\npod "{pod["metadata"]["name"]}" uninjected\n\n'
+    clean = yaml.safe_load(out)
+    assert [c["name"] for c in clean["spec"]["containers"]] == ["web-svc"]
+    assert "initContainers" not in clean["spec"]
+    assert not any(k.startswith(("linkerd.io/", "config.linkerd.io/")) for k in clean["metadata"].get("annotations", {}))
+    assert not any(k.startswith("linkerd.io/") for k in clean["metadata"]["labels"])
+    assert not any(v["name"].startswith("linkerd-") for v in clean["spec"].get("volumes", []))
+    out, report = labkit.uninject(SERVICE)
+    assert report == '\nservice "web-svc" skipped\n\n'
+
+
+@pytest.mark.parametrize("folder, namespace, expected", [
+    ("emojivoto", "emojivoto", {"emoji", "vote-bot", "voting", "web"}),
+    ("booksapp", "booksapp", {"authors", "books", "traffic", "webapp"}),
+    ("podinfo", "test", {"podinfo", "flagger-loadtester"}),
+])
+def test_project_manifests_apply_and_run(folder, namespace, expected):
+    mesh = labkit.connect("sim", seed=42)
+    lines = mesh.apply(folder)
+    assert lines[0] == f"namespace/{namespace} created"
+    assert all(line.endswith(" created") for line in lines)
+    mesh.wait("2m")
+    deploys = {d["metadata"]["name"]: d for d in mesh.cluster.list("deploy", namespace)}
+    assert set(deploys) == expected
+    table = mesh.pods(namespace)
+    assert len(table) == sum(d["spec"]["replicas"] for d in deploys.values())
+    for row in table.to_dict("records"):
+        ready, total = row["READY"].split("/")
+        assert row["STATUS"] == "Running" and ready == total, row
+    for name in expected:
+        assert mesh.rollout_status(name, namespace) == f'deployment "{name}" successfully rolled out'
+
+
+def test_project_manifests_match_the_labs():
+    mesh = labkit.connect("sim", seed=43)
+    mesh.apply("booksapp")
+    assert mesh.get("deploy", "webapp", "booksapp")["spec"]["replicas"] == 3
+    authors = mesh.get("deploy", "authors", "booksapp")["spec"]["template"]["spec"]["containers"][0]
+    assert authors["env"][2] == {"name": "FAILURE_RATE", "value": "0.5"}, "Lab 4 removes env index 2"
+    mesh.patch("deploy", "authors", [{"op": "remove", "path": "/spec/template/spec/containers/0/env/2"}], namespace="booksapp")
+    assert [e["name"] for e in mesh.get("deploy", "authors", "booksapp")["spec"]["template"]["spec"]["containers"][0]["env"]] == \
+        ["DATABASE_URL", "BOOKS_SITE"]
+    mesh.apply("emojivoto")
+    assert mesh.get("svc", "web-svc", "emojivoto")["spec"]["type"] == "ClusterIP"
+    mesh.apply("podinfo")
+    assert mesh.get("ns", "test")["metadata"]["annotations"]["linkerd.io/inject"] == "enabled"
+    assert mesh.get("hpa", "podinfo", "test")["spec"]["minReplicas"] == 2
+
+
+def test_podinfo_namespace_is_meshed_when_linkerd_runs():
+    mesh = labkit.connect("sim", seed=44)
+    mesh.install_linkerd(viz=False)
+    mesh.wait("90s")
+    mesh.apply("podinfo")
+    mesh.wait("2m")
+    counts = mesh.cluster.meshed_counts("deploy", "test")
+    assert counts == {"flagger-loadtester": (1, 1), "podinfo": (2, 2)}
+    assert set(mesh.pods("test")["READY"]) == {"2/2"}

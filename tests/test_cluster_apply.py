@@ -324,3 +324,49 @@ def test_namespace_deletion_terminates_its_contents(mesh):
     with pytest.raises(NotFoundError):
         mesh.get("ns", "shop")
     assert mesh.cluster.list("pod", "shop") == []
+
+
+def test_flagger_kinds_are_validated_once_their_crds_exist(mesh):
+    from labkit.sim.kube.discovery import crd_manifest
+
+    mesh.apply([NS])
+    mesh.apply([crd_manifest("flagger.app", "Canary", "canaries", ["v1beta1"], short_names=("canary",)),
+                crd_manifest("flagger.app", "MetricTemplate", "metrictemplates", ["v1beta1"])])
+    canary = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "podinfo", "namespace": "shop"},
+              "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+                       "service": {"port": 9898},
+                       "analysis": {"interval": "30s", "threshold": 5, "maxWeight": 50, "stepWeight": 5,
+                                    "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}],
+                                    "webhooks": [{"name": "load-test", "url": "http://flagger-loadtester.test/", "timeout": "5s"}]}}}
+    assert mesh.apply([canary]) == ["canary.flagger.app/podinfo created"]
+    bad = {**canary, "spec": {**canary["spec"], "analysis": {**canary["spec"]["analysis"], "interval": "often", "maxWeight": 150}}}
+    with pytest.raises(ApplyError) as err:
+        mesh.apply([bad])
+    assert "spec.analysis.interval" in str(err.value) and "spec.analysis.maxWeight" in str(err.value)
+    old_style = {**canary, "spec": {k: v for k, v in canary["spec"].items() if k != "analysis"}}
+    old_style["spec"]["canaryAnalysis"] = canary["spec"]["analysis"]
+    with pytest.raises(ApplyError, match="canaryAnalysis was v1alpha3"):
+        mesh.apply([old_style])
+    template = {"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate", "metadata": {"name": "success-rate", "namespace": "shop"},
+                "spec": {"provider": {"type": "prometheus", "address": "http://prometheus.linkerd-viz:9090"}}}
+    with pytest.raises(ApplyError, match="spec.query: Required value"):
+        mesh.apply([template])
+    template["spec"]["query"] = "sum(rate(response_total[1m]))"
+    assert mesh.apply([template]) == ["metrictemplate.flagger.app/success-rate created"]
+
+
+def test_both_httproute_groups_after_install(mesh):
+    mesh.install_linkerd(viz=False)
+    mesh.apply([NS])
+    route = {"kind": "HTTPRoute", "metadata": {"name": "books-list", "namespace": "shop"},
+             "spec": {"parentRefs": [{"name": "books", "group": "core", "kind": "Service", "port": 7002}],
+                      "rules": [{"matches": [{"path": {"type": "Exact", "value": "/books.json"}}]}]}}
+    assert mesh.apply([{**route, "apiVersion": "gateway.networking.k8s.io/v1beta1"}]) == \
+        ["httproute.gateway.networking.k8s.io/books-list created"]
+    assert mesh.apply([{**route, "apiVersion": "policy.linkerd.io/v1beta2"}]) == ["httproute.policy.linkerd.io/books-list created"]
+    assert mesh.get("httproute", "books-list", "shop")["apiVersion"].startswith("gateway.networking.k8s.io/"), \
+        "the short name resolves to the Gateway API's HTTPRoute, as kubectl does"
+    assert mesh.get("httproutes.policy.linkerd.io", "books-list", "shop")["apiVersion"] == "policy.linkerd.io/v1beta2"
+    bad = {**route, "apiVersion": "gateway.networking.k8s.io/v1", "spec": {"parentRefs": [], "rules": []}}
+    with pytest.raises(ApplyError, match="spec.parentRefs: Required value"):
+        mesh.apply([bad])

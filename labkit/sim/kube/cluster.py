@@ -53,7 +53,7 @@ from typing import Any
 
 import pandas as pd
 
-from labkit.errors import ApplyError, LabkitError, NotFoundError
+from labkit.errors import ApplyError, NotFoundError
 from labkit.sim.clock import Clock
 from labkit.sim.kube import commands
 from labkit.sim.kube.apiserver import APIServer, Forbidden
@@ -399,7 +399,7 @@ class Cluster:
             live = self.api.get(p.rtype, p.namespace, name)
             config = clone(p.obj)
             config["metadata"].setdefault("annotations", {})
-            config_json = json.dumps(_last_applied_body(p.obj), sort_keys=True, separators=(",", ":")) + "\n"
+            config_json = json.dumps(p.obj, sort_keys=True, separators=(",", ":")) + "\n"
             if live is None:
                 if not dry_run:
                     config["metadata"]["annotations"][LAST_APPLIED] = config_json
@@ -411,7 +411,7 @@ class Cluster:
                 continue
             previous = (live["metadata"].get("annotations") or {}).get(LAST_APPLIED)
             last = json.loads(previous) if previous else {}
-            merged = three_way_merge(live, last, _last_applied_body(p.obj))
+            merged = three_way_merge(live, last, p.obj)
             merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = config_json
             if dry_run:
                 lines.append(f"{p.rtype.qualified}/{name} {'unchanged' if _same(live, merged, p.rtype) else 'configured'}")
@@ -703,10 +703,6 @@ def _strip_server_fields(obj: dict) -> dict:
     return out
 
 
-def _last_applied_body(obj: dict) -> dict:
-    return obj
-
-
 #: Lists merged element by element (kubectl's strategic merge keys), by field name.
 MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
               "volumeMounts": "mountPath", "imagePullSecrets": "name"}
@@ -764,7 +760,3 @@ def _same(live: dict, merged: dict, rtype: ResourceType) -> bool:
     a = {**a, "metadata": {k: v for k, v in a["metadata"].items() if k not in ("resourceVersion", "generation")}}
     b = {**b, "metadata": {k: v for k, v in b["metadata"].items() if k not in ("resourceVersion", "generation")}}
     return a == b
-
-
-class ClusterError(LabkitError):
-    pass

@@ -93,9 +93,10 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("scheduling.k8s.io", "PriorityClass", "priorityclasses", ["v1"], namespaced=False, short=["pc"]),
 )
 
-#: kubectl resolves an ambiguous short kind (``httproute``) to the first match in discovery
-#: order; the Gateway API's comes before Linkerd's policy group, as on a real cluster.
-_GROUP_PRIORITY = {"": 0, "apps": 1, "batch": 2, "autoscaling": 3, "gateway.networking.k8s.io": 10}
+#: kubectl resolves an ambiguous kind (``httproute``) to the first match in discovery order:
+#: built-in groups first, then CRD groups alphabetically — so the Gateway API's HTTPRoute wins
+#: over Linkerd's ``policy.linkerd.io`` one, as on a real cluster.
+_GROUP_PRIORITY = {"": 0, "apps": 1, "batch": 2, "autoscaling": 3}
 
 #: Where a CRD-backed kind comes from, for the hint in ``no matches for kind`` errors.
 CRD_SOURCES = {
@@ -116,6 +117,7 @@ class Discovery:
     """Resolves kinds and kubectl resource names against built-ins plus the applied CRDs."""
 
     crds: dict[str, ResourceType] = field(default_factory=dict)  # CRD name → type
+    _resolved: dict[str, ResourceType] = field(default_factory=dict)  # name → type, until the CRDs change
 
     def all(self) -> list[ResourceType]:
         return list(BUILTIN) + list(self.crds.values())
@@ -124,10 +126,12 @@ class Discovery:
     def register_crd(self, crd: dict) -> ResourceType:
         rtype = resource_type_from_crd(crd)
         self.crds[crd["metadata"]["name"]] = rtype
+        self._resolved.clear()
         return rtype
 
     def unregister_crd(self, name: str) -> None:
         self.crds.pop(name, None)
+        self._resolved.clear()
 
     # -- lookups -------------------------------------------------------------------------
     def for_manifest(self, api_version: str, kind: str) -> ResourceType | None:
@@ -149,6 +153,9 @@ class Discovery:
 
         Raises :class:`DiscoveryError` with kubectl's wording when nothing matches.
         """
+        cached = self._resolved.get(name)
+        if cached is not None:
+            return cached
         raw = name.strip()
         lowered = raw.lower()
         base, _, group = lowered.partition(".")
@@ -164,7 +171,8 @@ class Discovery:
                     candidates.append(rtype)
         if not candidates:
             raise DiscoveryError(f'error: the server doesn\'t have a resource type "{raw}"')
-        candidates.sort(key=lambda r: (_GROUP_PRIORITY.get(r.group, 5), r.group))
+        candidates.sort(key=lambda r: (_GROUP_PRIORITY.get(r.group, 4 if r.crd is None else 100), r.group))
+        self._resolved[name] = candidates[0]
         return candidates[0]
 
 

@@ -71,7 +71,7 @@ def _pods(cluster, namespace: str | None, selector: dict | None = None) -> list[
 
 
 def _ns_exists(cluster, name: str) -> bool:
-    return bool(cluster.list("Namespace", None)) and any(n["metadata"]["name"] == name for n in cluster.list("Namespace"))
+    return any(n["metadata"]["name"] == name for n in cluster.list("Namespace"))
 
 
 def _pods_running(pods: list[dict], namespace: str | None) -> str | None:

@@ -313,6 +313,8 @@ def test_meshed_counts_and_control_plane(mesh):
     mesh.wait("30s")
     assert mesh.cluster.meshed_counts("deploy", "shop") == {"a": (0, 2), "b": (0, 1)}
     assert mesh.cluster.meshed_counts("ns", "shop") == {"shop": (0, 3)}
+    mesh.apply([service("a")])
+    assert mesh.cluster.meshed_counts("svc", "shop") == {"a": (0, 2)}
     pods = mesh.cluster.meshed_counts("pod", "shop")
     assert len(pods) == 3 and set(pods.values()) == {(0, 1)}
     assert mesh.cluster.control_plane() == {"linkerd": False, "viz": False}

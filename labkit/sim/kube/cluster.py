@@ -26,8 +26,9 @@ dicts shared with the store — never mutate them):
     The pods behind a Service's ready endpoints, in endpoint (IP) order.
 ``cluster.meshed_counts(kind, namespace) -> {name: (meshed, total)}``
     For ``linkerd viz stat``'s MESHED column; kind ``deploy``/``pod``/``ns``/
-    ``rs``/``job``/``sts``/``ds``; pods Pending or Running count, meshed =
-    labelled ``linkerd.io/control-plane-ns``.
+    ``rs``/``job``/``sts``/``ds`` (owner chain), ``svc`` (pods its selector
+    picks); pods Pending or Running count, meshed = labelled
+    ``linkerd.io/control-plane-ns``.
 ``cluster.control_plane() -> {"linkerd": bool, "viz": bool}``
     Whether each installed control plane has all its Deployments available.
 ``cluster.record_event(obj, type, reason, message, source=None)``
@@ -274,6 +275,14 @@ class Cluster:
             for obj in self.api.list(rtype, namespace if rtype.namespaced else None):
                 if rtype.kind != "Namespace" or namespace is None or name_of(obj) == namespace:
                     counts[name_of(obj)] = [0, 0]
+        if rtype.kind == "Service":
+            from labkit.sim.kube.objects import selector_matches
+
+            for svc in self.api.list(rtype, namespace):
+                selector = (svc.get("spec") or {}).get("selector")
+                mine = [p for p in pods if namespace_of(p) == namespace_of(svc) and selector and selector_matches(selector, labels_of(p))]
+                counts[name_of(svc)] = [sum(1 for p in mine if is_meshed(p)), len(mine)]
+            return {k: (v[0], v[1]) for k, v in counts.items()}
         for pod in pods:
             if rtype.kind == "Pod":
                 key = name_of(pod)

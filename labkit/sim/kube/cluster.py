@@ -46,7 +46,6 @@ common question.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -67,7 +66,7 @@ from labkit.sim.kube.job import JobController
 from labkit.sim.kube.kubelet import Kubelet
 from labkit.sim.kube.namespace import NamespaceController
 from labkit.sim.kube.objects import (
-    PatchError, clone, json_patch, labels_of, merge_patch, name_of, namespace_of, owner_uid, rfc3339,
+    PatchError, clone, json_patch, labels_of, merge_patch, name_of, namespace_of, rfc3339,
 )
 from labkit.sim.kube.printers import pod_ready, pod_restarts, pod_status
 from labkit.sim.kube.replicaset import ReplicaSetController, pod_ready_since

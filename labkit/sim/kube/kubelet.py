@@ -278,7 +278,6 @@ class Kubelet:
     def _next(self, rt: PodRuntime, gen: int, i: int) -> None:
         if i >= len(rt.containers) or self._alive(rt, gen) is None:
             return
-        c = rt.containers[i]
         if i == rt.n_init and rt.n_init:
             for app in rt.apps:
                 if app.state == "waiting":

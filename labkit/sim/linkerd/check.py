@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from labkit.sim import linkerd as l5d
 from labkit.sim.kube.printers import pod_status
-from labkit.sim.linkerd.injector import is_tap_enabled
 
 NS, VIZ = l5d.CONTROL_PLANE_NS, l5d.VIZ_NS
 MIN_K8S = (1, 22, 0)  # Linkerd 2.18's minimum Kubernetes API version

@@ -32,6 +32,18 @@ BACKENDS = {
 }
 
 
+_SUBMODULES = {"selfcheck", "tables", "plots", "widgets", "manifests", "durations"}
+
+
+def __getattr__(name: str):
+    """Load ``labkit.selfcheck``, ``labkit.plots``… on first use, keeping ``import labkit`` light."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"labkit.{name}")
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
+
 def connect(backend: str = "sim", *, seed: int = 0, context: str | None = None, **options: Any):
     """Connect to a mesh and return the object every lab talks to.
 

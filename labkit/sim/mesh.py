@@ -130,8 +130,9 @@ class SimMesh:
     def install_linkerd(self, viz: bool = True) -> list[str]:
         return self.cluster.install_linkerd(viz=viz)
 
-    def inject(self, kind: str, namespace: str | None = None, name: str | None = None) -> list[str]:
-        return self.cluster.inject(kind, namespace=namespace, name=name)
+    def inject(self, kind: str, namespace: str | None = None, name: str | None = None, **options) -> list[str]:
+        """Like ``kubectl get KIND | linkerd inject [--enable-debug-sidecar] - | kubectl apply -f -``."""
+        return self.cluster.inject(kind, namespace=namespace, name=name, **options)
 
     def uninject(self, kind: str, namespace: str | None = None, name: str | None = None) -> list[str]:
         return self.cluster.uninject(kind, namespace=namespace, name=name)

@@ -1,10 +1,495 @@
-"""The embedded mesh's data plane (foundation version: no traffic yet)."""
+"""The embedded mesh's data plane: requests flowing through modelled pods and proxies.
+
+Each request a modelled app makes goes the way it goes on a cluster:
+
+    client app → outbound proxy (service discovery, load balancing)
+               → inbound proxy of the chosen pod → server app → back
+
+and each proxy on the way counts it exactly as ``linkerd-proxy`` does
+(``sim/linkerd/proxy.py``). Calls are synchronous on the virtual clock: a
+handler that calls downstream gets the downstream's response (and latency)
+back at once, so latencies add up along a call chain the way they do in the
+real apps. Unmeshed pods have no proxy and are counted by nobody.
+
+The data plane reads the cluster like Linkerd's destination controller reads
+the API server: pods, their readiness, services and their selectors. It
+rebuilds its view whenever ``cluster.revision`` moves.
+"""
 from __future__ import annotations
+
+import random
+import shlex
+from dataclasses import replace
+from typing import Callable
+
+from labkit.errors import NotFoundError
+from labkit.sim.apps.model import Request, Response
+from labkit.sim.linkerd import proxy as lp
+
+#: Time a request spends in one proxy, and on the wire between pods (ms). Linkerd's
+#: own overhead is well under a millisecond at these rates.
+PROXY_OVERHEAD_MS = 0.2
+NETWORK_MS = 0.15
+#: Request and response header bytes on the wire (HTTP/2, after HPACK), for tcp byte counters.
+REQUEST_HEADER_BYTES = 120
+RESPONSE_HEADER_BYTES = 80
+PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init", "linkerd-debug")
+SYNC_PERIOD = 1.0
+
+
+def _ready(pod: dict) -> bool:
+    for cond in pod.get("status", {}).get("conditions") or ():
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def _meshed(pod: dict) -> bool:
+    spec = pod.get("spec", {})
+    return any(c.get("name") == "linkerd-proxy" for c in [*spec.get("containers", ()), *spec.get("initContainers", ())])
+
+
+def _deployment_of(pod: dict) -> str | None:
+    labels = pod["metadata"].get("labels") or {}
+    if "linkerd.io/proxy-deployment" in labels:
+        return labels["linkerd.io/proxy-deployment"]
+    for ref in pod["metadata"].get("ownerReferences") or ():
+        if ref.get("kind") == "ReplicaSet":
+            return ref["name"].rsplit("-", 1)[0]
+    return None
+
+
+class PodRuntime:
+    """A running pod: its app models, its proxy (when meshed) and its view of the clock."""
+
+    def __init__(self, plane: "DataPlane", pod: dict):
+        meta, spec = pod["metadata"], pod.get("spec", {})
+        self.plane = plane
+        self.uid = meta["uid"]
+        self.name = meta["name"]
+        self.namespace = meta.get("namespace", "default")
+        self.ip = pod["status"].get("podIP", "0.0.0.0")
+        self.labels = meta.get("labels") or {}
+        self.annotations = meta.get("annotations") or {}
+        self.serviceaccount = spec.get("serviceAccountName") or "default"
+        self.deployment = _deployment_of(pod)
+        self.pod = pod
+        self.alive = True
+        self.ready = _ready(pod)
+        self.rng = random.Random(f"{plane.seed}:pod:{self.name}")
+        self.log_lines: list[str] = []
+        self.next_port = 40000 + self.rng.randrange(20000)  # ephemeral client ports
+        self.proxy = None
+        if _meshed(pod):
+            self.proxy = lp.Proxy(
+                self.ip, self.namespace, self.serviceaccount,
+                version=self.annotations.get("linkerd.io/proxy-version", ""),
+                tap_enabled=self.annotations.get("viz.linkerd.io/tap-enabled") == "true",
+            )
+        self.models: dict[str, object] = {}
+        self.by_port: dict[int, object] = {}
+        self.ctx = PodContext(self)
+
+    def build_models(self, build: Callable, lookup: Callable) -> None:
+        for container in self.pod.get("spec", {}).get("containers", ()):
+            if container.get("name") in PROXY_CONTAINERS:
+                continue
+            model = build(container, self.pod, lookup)
+            self.models[container["name"]] = model
+            for port in getattr(model, "ports", {}) or {}:
+                self.by_port[int(port)] = model
+            for port in container.get("ports") or ():
+                self.by_port.setdefault(int(port["containerPort"]), model)
+
+    def client_port(self) -> int:
+        self.next_port = 32768 + (self.next_port - 32768 + 1) % 28000
+        return self.next_port
+
+
+class PodContext:
+    """What a modelled app sees of the world: its random stream, the time, and the network."""
+
+    __slots__ = ("pod", "rng", "_plane")
+
+    def __init__(self, pod: PodRuntime):
+        self.pod = pod
+        self.rng = pod.rng
+        self._plane = pod.plane
+
+    @property
+    def now(self) -> float:
+        return self._plane.clock.t
+
+    def call(self, target: str, method: str, path: str, *, grpc: bool = False,
+             headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
+        return self._plane.call(self.pod, target, method, path, grpc, headers, body_bytes, body)
+
+    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+        pod = self.pod
+
+        def guarded() -> None:
+            if pod.alive:
+                fn()
+
+        self._plane.clock.after(max(0.0, delay_s), guarded)
+
+    def log(self, line: str) -> None:
+        self.pod.log_lines.append(f"{line}")
+
+
+class ExecContext(PodContext):
+    """The context of a command a learner runs with ``kubectl exec``: it may block on the clock.
+
+    ``hey -z 1m`` or ``sleep 5`` in a real exec session take that long; here
+    they advance the virtual clock (and everything scheduled on it) by as much.
+    Only top-level execs get this: a command run by a modelled app (a Flagger
+    webhook's curl, say) runs inside a clock event and must not re-enter it.
+    """
+
+    __slots__ = ()
+
+    def run_for(self, seconds: float) -> None:
+        self._plane.clock.run_until(self._plane.clock.t + max(0.0, seconds))
+
+
+class Service:
+    """A Service as the destination controller sees it: ports and ready endpoints."""
+
+    __slots__ = ("name", "namespace", "ports", "endpoints", "fqdn")
+
+    def __init__(self, name: str, namespace: str, ports: dict[int, int | str], endpoints: list[PodRuntime]):
+        self.name, self.namespace = name, namespace
+        self.ports = ports  # service port → targetPort (number or container port name)
+        self.endpoints = endpoints
+        self.fqdn = f"{name}.{namespace}.svc.cluster.local"
 
 
 class DataPlane:
     def __init__(self, cluster, clock, seed: int = 0):
         self.cluster, self.clock, self.seed = cluster, clock, seed
+        self.rng = random.Random(f"{seed}:dataplane")
+        self.pods: dict[str, PodRuntime] = {}  # by uid
+        self.services: dict[tuple[str, str], Service] = {}
+        self._revision = None
+        self._resolved: dict[tuple[str, str], tuple[Service, int] | None] = {}
+        self._connections: dict[tuple, list] = {}  # (client uid, server uid, port) → TcpStats holding it open
+        self._started = False
+        self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
 
+    # -- keeping the view current --------------------------------------------------
     def sync(self) -> None:
-        """Start traffic for pods that became ready (nothing runs yet in the foundation)."""
+        """Follow the cluster: start pods that began running, stop deleted ones, re-read services."""
+        if not self._started:
+            self._started = True
+            self.clock.every(SYNC_PERIOD, self.sync, first=self.clock.t + SYNC_PERIOD)
+        revision = self.cluster.revision
+        if revision == self._revision:
+            return
+        self._revision = revision
+        from labkit.sim import apps
+
+        lookup = self._lookup
+        seen = set()
+        new: list[PodRuntime] = []
+        for pod in self.cluster.list("Pod"):
+            status = pod.get("status", {})
+            if status.get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
+                continue
+            uid = pod["metadata"]["uid"]
+            seen.add(uid)
+            runtime = self.pods.get(uid)
+            if runtime is None:
+                runtime = self.pods[uid] = PodRuntime(self, pod)
+                runtime.build_models(apps.build, lookup)
+                new.append(runtime)
+            runtime.pod = pod
+            runtime.ready = _ready(pod)
+        for uid in [u for u in self.pods if u not in seen]:
+            self.pods.pop(uid).alive = False
+            self._close_connections(uid)
+        self._rebuild_services()
+        for runtime in new:  # start client loops once the whole view is consistent
+            for model in runtime.models.values():
+                model.start(runtime.ctx)
+
+    def _lookup(self, kind: str, namespace: str, name: str) -> dict | None:
+        try:
+            return self.cluster.get(kind, name, namespace=namespace)
+        except (NotFoundError, KeyError):
+            return None
+
+    def _rebuild_services(self) -> None:
+        by_ns: dict[str, list[PodRuntime]] = {}
+        for runtime in self.pods.values():
+            by_ns.setdefault(runtime.namespace, []).append(runtime)
+        services = {}
+        for svc in self.cluster.list("Service"):
+            meta, spec = svc["metadata"], svc.get("spec", {})
+            ns = meta.get("namespace", "default")
+            selector = spec.get("selector") or {}
+            endpoints = []
+            if selector:
+                endpoints = [
+                    r for r in sorted(by_ns.get(ns, ()), key=lambda r: r.name)
+                    if r.ready and all(r.labels.get(k) == v for k, v in selector.items())
+                ]
+            ports = {int(p["port"]): p.get("targetPort", p["port"]) for p in spec.get("ports") or ()}
+            services[(ns, meta["name"])] = Service(meta["name"], ns, ports, endpoints)
+        self.services = services
+        self._resolved.clear()
+
+    def _refresh(self) -> None:
+        if self.cluster.revision != self._revision:
+            self.sync()
+
+    # -- service discovery -------------------------------------------------------------
+    def resolve(self, namespace: str, target: str) -> tuple[Service, int] | None:
+        """``"books:7002"``, ``"http://web-svc.emojivoto:80"`` → (Service, port), as DNS + kube-proxy would."""
+        key = (namespace, target)
+        if key in self._resolved:
+            return self._resolved[key]
+        hostport = target.split("://", 1)[-1].split("/", 1)[0]
+        host, _, port = hostport.partition(":")
+        port_num = int(port) if port.isdigit() else 80
+        parts = host.split(".")
+        name, ns = parts[0], (parts[1] if len(parts) > 1 else namespace)
+        if len(parts) > 2 and parts[2] != "svc":
+            result = None
+        else:
+            svc = self.services.get((ns, name))
+            result = (svc, port_num) if svc is not None and port_num in svc.ports else None
+        self._resolved[key] = result
+        return result
+
+    # -- the request path ----------------------------------------------------------------
+    def call(self, client: PodRuntime, target: str, method: str, path: str, grpc: bool = False,
+             headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
+        if self.cluster.revision != self._revision:
+            self.sync()
+        resolved = self.resolve(client.namespace, target)
+        if resolved is None:
+            return Response(status=0, latency_ms=1.0, error="dns error: no such host")
+        svc, port = resolved
+        endpoints = self.route(client, svc, port, method, path)
+        if not endpoints:
+            # The outbound proxy (or the app's connect) finds nobody to talk to.
+            return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
+        server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
+        target_port = svc.ports[port]
+        if not isinstance(target_port, int):
+            target_port = self._named_port(server, target_port)
+        model = server.by_port.get(target_port)
+        if model is None:
+            return Response(status=0, latency_ms=1.0, error="connection refused")
+        request = Request(method, path, target.split("://", 1)[-1].split("/", 1)[0], grpc, headers, body_bytes, body)
+        response = model.handle(request, server.ctx)
+        self.inbound_requests += 1
+        error = response.error or ""
+        failed = lp.classify(response.status, response.grpc_status, error)
+        inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
+        outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if client.proxy is not None else 0.0)
+        sproxy, cproxy = server.proxy, client.proxy
+        if sproxy is not None:
+            client_id = cproxy.identity if cproxy is not None else None
+            sproxy.stats(sproxy.inbound, (target_port, client_id),
+                         lambda: _inbound_items(server, target_port, client_id)
+                         ).record(response.status, response.grpc_status, error, failed, inbound_ms)
+        if cproxy is not None:
+            cproxy.stats(cproxy.outbound, (svc.fqdn, port, server.uid, target_port),
+                         lambda: _outbound_items(svc, port, server, target_port)
+                         ).record(response.status, response.grpc_status, error, failed, outbound_ms)
+        if sproxy is not None or cproxy is not None:
+            self._count_bytes(client, server, svc, port, target_port, body_bytes, response.length)
+        if (sproxy is not None and sproxy.taps) or (cproxy is not None and cproxy.taps):
+            self._tap(client, server, request, response, target_port, inbound_ms, outbound_ms)
+        return replace(response, latency_ms=outbound_ms)
+
+    def route(self, client: PodRuntime, svc: Service, port: int, method: str, path: str) -> list[PodRuntime]:
+        """The endpoints a request to ``svc:port`` may go to.
+
+        The seam for traffic policy: service profiles, traffic splits and
+        HTTPRoutes choose among backends here (their own issue); today every
+        request goes to the service's own ready endpoints.
+        """
+        return svc.endpoints
+
+    def _named_port(self, server: PodRuntime, name: str) -> int:
+        for container in server.pod.get("spec", {}).get("containers", ()):
+            for p in container.get("ports") or ():
+                if p.get("name") == name:
+                    return int(p["containerPort"])
+        return -1
+
+    def _count_bytes(self, client, server, svc, port, target_port, body_bytes, length) -> None:
+        req_bytes = REQUEST_HEADER_BYTES + body_bytes
+        rsp_bytes = RESPONSE_HEADER_BYTES + length
+        key = (client.uid, server.uid, target_port)
+        held = self._connections.get(key)
+        new = held is None
+        if new:
+            held = self._connections[key] = []
+        sproxy, cproxy = server.proxy, client.proxy
+        if sproxy is not None:
+            client_id = cproxy.identity if cproxy is not None else None
+            peer = sproxy.tcp_stats(("src", target_port, client_id), lambda: _tcp_inbound_items(server, target_port, client_id))
+            local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
+            if new:
+                for stats in (peer, local):
+                    stats.opened += 1
+                    stats.open += 1
+                    held.append(stats)
+            peer.read += req_bytes
+            peer.written += rsp_bytes
+            local.read += rsp_bytes
+            local.written += req_bytes
+        if cproxy is not None:
+            out = cproxy.tcp_stats(("dst", svc.fqdn, port, server.uid, target_port),
+                                   lambda: _tcp_outbound_items(svc, port, server, target_port))
+            if new:
+                out.opened += 1
+                out.open += 1
+                held.append(out)
+            out.read += rsp_bytes
+            out.written += req_bytes
+
+    def _close_connections(self, uid: str) -> None:
+        """A pod that went away closes its connections: the peers' open-connection gauges drop."""
+        for key in [k for k in self._connections if uid in (k[0], k[1])]:
+            for stats in self._connections.pop(key):
+                stats.open -= 1
+
+    def _tap(self, client, server, request, response, target_port, inbound_ms, outbound_ms) -> None:
+        """Hand the request to the tap sessions watching either proxy (the observability issue)."""
+        for proxy, direction in ((server.proxy, "in"), (client.proxy, "out")):
+            if proxy is not None:
+                for session in proxy.taps:
+                    session(direction, client, server, request, response, target_port,
+                            inbound_ms if direction == "in" else outbound_ms)
+
+    # -- kubectl exec / logs and proxy metrics ---------------------------------------------
+    def find_pods(self, target: str, namespace: str | None) -> list[PodRuntime]:
+        """``deploy/web``, ``pod/web-…``, ``po/…`` or a bare pod name → running pods, sorted by name."""
+        self._refresh()
+        ns = namespace or "default"
+        kind, _, name = target.rpartition("/")
+        kind = kind.lower()
+        pods = sorted((p for p in self.pods.values() if p.namespace == ns), key=lambda p: p.name)
+        if kind in ("deploy", "deployment", "deployments", "deployment.apps"):
+            found = [p for p in pods if p.deployment == name]
+        elif kind in ("", "po", "pod", "pods"):
+            found = [p for p in pods if p.name == name]
+        else:
+            raise ValueError(f"target {target!r}: use deploy/NAME or pod/NAME")
+        if not found:
+            raise NotFoundError(f"no running pods for {target!r} in namespace {ns!r}")
+        return found
+
+    def exec(self, target: str, command, namespace: str | None = None, container: str | None = None) -> str:
+        pod = self.find_pods(target, namespace)[0]
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        model = self._container(pod, container)
+        return model.exec(argv, ExecContext(pod))
+
+    def logs(self, target: str, namespace: str | None = None, container: str | None = None, tail: int | None = None) -> str:
+        pod = self.find_pods(target, namespace)[0]
+        self._container(pod, container)
+        lines = pod.log_lines if tail is None else pod.log_lines[-tail:]
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    def _container(self, pod: PodRuntime, container: str | None):
+        if container is None:
+            return next(iter(pod.models.values()))
+        if container not in pod.models:
+            names = ", ".join([*pod.models, *(c["name"] for c in pod.pod["spec"]["containers"] if c["name"] in PROXY_CONTAINERS)])
+            raise NotFoundError(f'container "{container}" not found in pod "{pod.name}"; containers: {names}')
+        return pod.models[container]
+
+    def proxy_metrics(self, target: str, namespace: str | None = None) -> str:
+        """Like ``linkerd diagnostics proxy-metrics``: one block per pod of the target."""
+        pods = self.find_pods(target, namespace)
+        blocks = []
+        for i, pod in enumerate(pods, 1):
+            head = f"#\n# POD {pod.name} ({i} of {len(pods)})\n#\n"
+            if pod.proxy is None:
+                blocks.append(head + f"# ERROR: pod {pod.name} is not meshed (no linkerd-proxy container)\n")
+            else:
+                blocks.append(head + lp.exposition(pod.proxy))
+        return "".join(blocks)
+
+
+# -- label sets, in linkerd-proxy's emission order ------------------------------------------
+
+def _tls_inbound(client_id: str | None) -> tuple:
+    if client_id is None:
+        return (("tls", "no_identity"), ("no_tls_reason", "no_tls_from_remote"))
+    return (("tls", "true"), ("client_id", client_id))
+
+
+def _server_policy(port: int) -> tuple:
+    return (("srv_group", ""), ("srv_kind", "default"), ("srv_name", "all-unauthenticated"), ("srv_port", str(port)))
+
+
+def _inbound_items(server: PodRuntime, port: int, client_id: str | None) -> tuple:
+    return (
+        ("direction", "inbound"),
+        ("target_addr", f"{server.ip}:{port}"), ("target_ip", server.ip), ("target_port", str(port)),
+        *_tls_inbound(client_id),
+        *_server_policy(port),
+        ("route_group", ""), ("route_kind", "default"), ("route_name", "default"),
+        ("authz_group", ""), ("authz_kind", "default"), ("authz_name", "all-unauthenticated"),
+    )
+
+
+def _dst_items(svc: Service, server: PodRuntime) -> tuple:
+    labels = {
+        "dst_namespace": server.namespace,
+        "dst_pod": server.name,
+        "dst_service": svc.name,
+        "dst_serviceaccount": server.serviceaccount,
+        "dst_zone": "",
+        "dst_zone_locality": "unknown",
+    }
+    if server.proxy is not None:
+        labels["dst_control_plane_ns"] = "linkerd"
+    if server.deployment:
+        labels["dst_deployment"] = server.deployment
+    if "pod-template-hash" in server.labels:
+        labels["dst_pod_template_hash"] = server.labels["pod-template-hash"]
+    return tuple(sorted(labels.items()))
+
+
+def _tls_outbound(server: PodRuntime) -> tuple:
+    if server.proxy is None:
+        return (("tls", "no_identity"), ("no_tls_reason", "not_provided_by_service_discovery"))
+    return (("tls", "true"), ("server_id", server.proxy.identity))
+
+
+def _outbound_items(svc: Service, port: int, server: PodRuntime, target_port: int) -> tuple:
+    return (
+        ("direction", "outbound"), ("authority", f"{svc.fqdn}:{port}"),
+        ("target_addr", f"{server.ip}:{target_port}"), ("target_ip", server.ip), ("target_port", str(target_port)),
+        *_tls_outbound(server),
+        *_dst_items(svc, server),
+    )
+
+
+def _tcp_inbound_items(server: PodRuntime, port: int, client_id: str | None) -> tuple:
+    return (
+        ("direction", "inbound"), ("peer", "src"),
+        ("target_addr", f"{server.ip}:{port}"), ("target_ip", server.ip), ("target_port", str(port)),
+        *_tls_inbound(client_id),
+        *_server_policy(port),
+    )
+
+
+def _tcp_loopback_items() -> tuple:
+    return (("direction", "inbound"), ("peer", "dst"), ("tls", "no_identity"), ("no_tls_reason", "loopback"))
+
+
+def _tcp_outbound_items(svc: Service, port: int, server: PodRuntime, target_port: int) -> tuple:
+    return (
+        ("direction", "outbound"), ("peer", "dst"), ("authority", f"{svc.fqdn}:{port}"),
+        ("target_addr", f"{server.ip}:{target_port}"), ("target_ip", server.ip), ("target_port", str(target_port)),
+        *_tls_outbound(server),
+        *_dst_items(svc, server),
+    )

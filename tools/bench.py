@@ -37,7 +37,7 @@ def emojivoto_at(rate: int) -> list[dict]:
     """The lab's emojivoto manifests with vote-bot's REQUEST_RATE set (a copy; manifests/ is untouched)."""
     import labkit.manifests as manifests
 
-    docs = manifests.load("emojivoto")
+    docs = [d.obj for d in manifests.load("emojivoto")[0]]
     for doc in docs:
         if doc.get("kind") == "Deployment" and doc["metadata"]["name"] == "vote-bot":
             container = doc["spec"]["template"]["spec"]["containers"][0]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import random
 import shlex
-from dataclasses import replace
 from typing import Callable
 
 from labkit.errors import NotFoundError
@@ -152,6 +151,23 @@ class ExecContext(PodContext):
         self._plane.clock.run_until(self._plane.clock.t + max(0.0, seconds))
 
 
+_UNRESOLVED = object()
+
+
+class Hop:
+    """A client pod → server endpoint pair: the app that answers, and the counters both proxies keep."""
+
+    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps")
+
+    def __init__(self, model, target_port: int):
+        self.model = model
+        self.target_port = target_port
+        self.inbound = None   # the server proxy's HttpStats for this client identity
+        self.outbound = None  # the client proxy's HttpStats for this endpoint
+        self.tcp: list = []   # (TcpStats, reads the request?) for each side of the connection
+        self.taps = False     # either side meshed: tap sessions may watch
+
+
 class Service:
     """A Service as the destination controller sees it: ports and ready endpoints."""
 
@@ -171,8 +187,8 @@ class DataPlane:
         self.pods: dict[str, PodRuntime] = {}  # by uid
         self.services: dict[tuple[str, str], Service] = {}
         self._revision = None
-        self._resolved: dict[tuple[str, str], tuple[Service, int] | None] = {}
-        self._connections: dict[tuple, list] = {}  # (client uid, server uid, port) → TcpStats holding it open
+        self._resolved: dict[tuple[str, str], tuple[Service, int, str] | None] = {}
+        self._hops: dict[tuple, Hop] = {}  # (client uid, server uid, service, port) → Hop
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
 
@@ -243,8 +259,8 @@ class DataPlane:
             self.sync()
 
     # -- service discovery -------------------------------------------------------------
-    def resolve(self, namespace: str, target: str) -> tuple[Service, int] | None:
-        """``"books:7002"``, ``"http://web-svc.emojivoto:80"`` → (Service, port), as DNS + kube-proxy would."""
+    def resolve(self, namespace: str, target: str) -> tuple[Service, int, str] | None:
+        """``"books:7002"``, ``"http://web-svc.emojivoto:80"`` → (Service, port, :authority), as DNS would."""
         key = (namespace, target)
         if key in self._resolved:
             return self._resolved[key]
@@ -257,52 +273,92 @@ class DataPlane:
             result = None
         else:
             svc = self.services.get((ns, name))
-            result = (svc, port_num) if svc is not None and port_num in svc.ports else None
+            result = (svc, port_num, hostport) if svc is not None and port_num in svc.ports else None
         self._resolved[key] = result
         return result
 
     # -- the request path ----------------------------------------------------------------
     def call(self, client: PodRuntime, target: str, method: str, path: str, grpc: bool = False,
              headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
+        """One request from ``client`` to ``target``, through both proxies; the response as the client sees it."""
         if self.cluster.revision != self._revision:
             self.sync()
-        resolved = self.resolve(client.namespace, target)
+        resolved = self._resolved.get((client.namespace, target), _UNRESOLVED)
+        if resolved is _UNRESOLVED:
+            resolved = self.resolve(client.namespace, target)
         if resolved is None:
             return Response(status=0, latency_ms=1.0, error="dns error: no such host")
-        svc, port = resolved
+        svc, port, authority = resolved
         endpoints = self.route(client, svc, port, method, path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
+        hop = self._hops.get((client.uid, server.uid, svc.fqdn, port))
+        if hop is None:
+            hop = self._new_hop(client, server, svc, port)
+        if hop.model is None:
+            return Response(status=0, latency_ms=1.0, error="connection refused")
+        request = Request(method, path, authority, grpc, headers, body_bytes, body)
+        response = hop.model.handle(request, server.ctx)
+        self.inbound_requests += 1
+        status, grpc_status, error = response.status, response.grpc_status, response.error or ""
+        if error:
+            failed = True
+        elif grpc_status is not None:
+            failed = grpc_status in lp.GRPC_FAILURES
+        else:
+            failed = 500 <= status <= 599
+        inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
+        outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if hop.outbound is not None else 0.0)
+        if hop.inbound is not None:
+            hop.inbound.record(status, grpc_status, error, failed, inbound_ms)
+        if hop.outbound is not None:
+            hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
+        if hop.tcp:
+            req_bytes = REQUEST_HEADER_BYTES + body_bytes
+            rsp_bytes = RESPONSE_HEADER_BYTES + response.length
+            for stats, reads_request in hop.tcp:
+                if reads_request:
+                    stats.read += req_bytes
+                    stats.written += rsp_bytes
+                else:
+                    stats.read += rsp_bytes
+                    stats.written += req_bytes
+        if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
+            self._tap(client, server, request, response, hop.target_port, inbound_ms, outbound_ms)
+        return Response(status, outbound_ms, response.length, grpc_status, response.error, response.body, response.headers)
+
+    def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int) -> "Hop":
+        """Everything fixed about requests from one pod to one endpoint of a service, looked up once.
+
+        The first request also opens the connection, as a client's HTTP/2
+        connection to an endpoint stays open and carries every later request.
+        """
         target_port = svc.ports[port]
         if not isinstance(target_port, int):
             target_port = self._named_port(server, target_port)
-        model = server.by_port.get(target_port)
-        if model is None:
-            return Response(status=0, latency_ms=1.0, error="connection refused")
-        request = Request(method, path, target.split("://", 1)[-1].split("/", 1)[0], grpc, headers, body_bytes, body)
-        response = model.handle(request, server.ctx)
-        self.inbound_requests += 1
-        error = response.error or ""
-        failed = lp.classify(response.status, response.grpc_status, error)
-        inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
-        outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if client.proxy is not None else 0.0)
+        hop = Hop(server.by_port.get(target_port), target_port)
         sproxy, cproxy = server.proxy, client.proxy
+        hop.taps = sproxy is not None or cproxy is not None
         if sproxy is not None:
             client_id = cproxy.identity if cproxy is not None else None
-            sproxy.stats(sproxy.inbound, (target_port, client_id),
-                         lambda: _inbound_items(server, target_port, client_id)
-                         ).record(response.status, response.grpc_status, error, failed, inbound_ms)
+            hop.inbound = sproxy.stats(sproxy.inbound, (target_port, client_id),
+                                       lambda: _inbound_items(server, target_port, client_id))
+            peer = sproxy.tcp_stats(("src", target_port, client_id), lambda: _tcp_inbound_items(server, target_port, client_id))
+            local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
+            hop.tcp += [(peer, True), (local, False)]
         if cproxy is not None:
-            cproxy.stats(cproxy.outbound, (svc.fqdn, port, server.uid, target_port),
-                         lambda: _outbound_items(svc, port, server, target_port)
-                         ).record(response.status, response.grpc_status, error, failed, outbound_ms)
-        if sproxy is not None or cproxy is not None:
-            self._count_bytes(client, server, svc, port, target_port, body_bytes, response.length)
-        if (sproxy is not None and sproxy.taps) or (cproxy is not None and cproxy.taps):
-            self._tap(client, server, request, response, target_port, inbound_ms, outbound_ms)
-        return replace(response, latency_ms=outbound_ms)
+            hop.outbound = cproxy.stats(cproxy.outbound, (svc.fqdn, port, server.uid, target_port),
+                                        lambda: _outbound_items(svc, port, server, target_port))
+            out = cproxy.tcp_stats(("dst", svc.fqdn, port, server.uid, target_port),
+                                   lambda: _tcp_outbound_items(svc, port, server, target_port))
+            hop.tcp.append((out, False))
+        for stats, _ in hop.tcp:
+            stats.opened += 1
+            stats.open += 1
+        self._hops[(client.uid, server.uid, svc.fqdn, port)] = hop
+        return hop
 
     def route(self, client: PodRuntime, svc: Service, port: int, method: str, path: str) -> list[PodRuntime]:
         """The endpoints a request to ``svc:port`` may go to.
@@ -320,42 +376,10 @@ class DataPlane:
                     return int(p["containerPort"])
         return -1
 
-    def _count_bytes(self, client, server, svc, port, target_port, body_bytes, length) -> None:
-        req_bytes = REQUEST_HEADER_BYTES + body_bytes
-        rsp_bytes = RESPONSE_HEADER_BYTES + length
-        key = (client.uid, server.uid, target_port)
-        held = self._connections.get(key)
-        new = held is None
-        if new:
-            held = self._connections[key] = []
-        sproxy, cproxy = server.proxy, client.proxy
-        if sproxy is not None:
-            client_id = cproxy.identity if cproxy is not None else None
-            peer = sproxy.tcp_stats(("src", target_port, client_id), lambda: _tcp_inbound_items(server, target_port, client_id))
-            local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
-            if new:
-                for stats in (peer, local):
-                    stats.opened += 1
-                    stats.open += 1
-                    held.append(stats)
-            peer.read += req_bytes
-            peer.written += rsp_bytes
-            local.read += rsp_bytes
-            local.written += req_bytes
-        if cproxy is not None:
-            out = cproxy.tcp_stats(("dst", svc.fqdn, port, server.uid, target_port),
-                                   lambda: _tcp_outbound_items(svc, port, server, target_port))
-            if new:
-                out.opened += 1
-                out.open += 1
-                held.append(out)
-            out.read += rsp_bytes
-            out.written += req_bytes
-
     def _close_connections(self, uid: str) -> None:
         """A pod that went away closes its connections: the peers' open-connection gauges drop."""
-        for key in [k for k in self._connections if uid in (k[0], k[1])]:
-            for stats in self._connections.pop(key):
+        for key in [k for k in self._hops if uid in (k[0], k[1])]:
+            for stats, _ in self._hops.pop(key).tcp:
                 stats.open -= 1
 
     def _tap(self, client, server, request, response, target_port, inbound_ms, outbound_ms) -> None:

@@ -186,3 +186,45 @@ def history(mesh, target: str, namespace: str | None = None, *, since=None, step
             out[col] = lat.reindex(out.index)
     out = out.reset_index()
     return out[columns].sort_values(["name", "time"], kind="stable").reset_index(drop=True)
+
+
+def _short_identity(identity: str) -> str:
+    """``web.emojivoto.serviceaccount.identity.linkerd.cluster.local`` → ``web.emojivoto``, as `edges` prints it."""
+    return ".".join(identity.split(".")[:2]) if identity else ""
+
+
+def edges(mesh, resource: str, namespace: str | None = None) -> pd.DataFrame:
+    """``linkerd viz edges``: who holds connections to whom, and whether mTLS secures them.
+
+    metrics-api answers it from the proxies' open outbound connections
+    (reference §2.5 ``edgesQuery``); the client identity is the source pod's
+    service account, looked up in the cluster as metrics-api does.
+    """
+    from labkit.tables import new_table
+
+    kind, name = parse_resource(resource)
+    if kind in ("svc", "service", "services", "ns", "namespace", "namespaces"):
+        raise ValueError(f"edges works on workloads (deploy or pod), not {kind!r}")
+    label = KINDS[kind][0]
+    ns = namespace or "default"
+    labels = {"direction": "outbound", "namespace": ns, label: ("!=", ""), f"dst_{label}": ("!=", "")}
+    group = [label, f"dst_{label}", "pod", "server_id", "namespace", "dst_namespace", "no_tls_reason"]
+    frame = mesh.query(f"sum(tcp_open_connections{queries.label_string(labels)}) by ({', '.join(group)})")
+    accounts = mesh._service_accounts(ns)
+    rows: dict[tuple, dict] = {}
+    for rec in ([] if frame.empty else frame.to_dict("records")):
+        if not rec.get("value"):
+            continue
+        src, dst = rec.get(label, ""), rec.get(f"dst_{label}", "")
+        if name and name not in (src, dst):
+            continue
+        reason = rec.get("no_tls_reason", "")
+        key = (src, dst, rec.get("namespace", ""), rec.get("dst_namespace", ""))
+        sa = accounts.get(rec.get("pod", ""), "")
+        rows[key] = {
+            "SRC": src, "DST": dst, "SRC_NS": key[2], "DST_NS": key[3],
+            "CLIENT_ID": f"{sa}.{key[2]}" if sa else "",
+            "SERVER_ID": _short_identity(rec.get("server_id", "")),
+            "SECURED": "√" if not reason else reason.replace("_", " ").title(),
+        }
+    return new_table("edges", [rows[k] for k in sorted(rows)])

@@ -32,7 +32,7 @@ NETWORK_MS = 0.15
 #: Request and response header bytes on the wire (HTTP/2, after HPACK), for tcp byte counters.
 REQUEST_HEADER_BYTES = 120
 RESPONSE_HEADER_BYTES = 80
-PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init", "linkerd-debug")
+PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
 SYNC_PERIOD = 1.0
 
 
@@ -88,13 +88,22 @@ class PodRuntime:
         self.models: dict[str, object] = {}
         self.by_port: dict[int, object] = {}
         self.ctx = PodContext(self)
+        self.capture = None
+        if self.proxy is not None and any(c.get("name") == "linkerd-debug" for c in spec.get("containers", ())):
+            from labkit.sim.linkerd.debug import DebugCapture
+
+            self.capture = DebugCapture(self, plane.clock)  # tshark starts with the pod
+            self.proxy.taps.append(self.capture)
 
     def build_models(self, build: Callable, lookup: Callable) -> None:
         for container in self.pod.get("spec", {}).get("containers", ()):
-            if container.get("name") in PROXY_CONTAINERS:
-                continue
+            if container.get("name") in ("linkerd-proxy", "linkerd-init"):
+                continue  # the proxy is modelled by sim/linkerd/proxy.py, not as an app
             model = build(container, self.pod, lookup)
             self.models[container["name"]] = model
+            if container.get("name") == "linkerd-debug" and self.capture is not None:
+                model.capture = self.capture.tshark
+                continue
             for port in getattr(model, "ports", {}) or {}:
                 self.by_port[int(port)] = model
             for port in container.get("ports") or ():
@@ -417,12 +426,14 @@ class DataPlane:
     def logs(self, target: str, namespace: str | None = None, container: str | None = None, tail: int | None = None) -> str:
         pod = self.find_pods(target, namespace)[0]
         self._container(pod, container)
+        if container == "linkerd-debug" and pod.capture is not None:
+            return pod.capture.log_text(tail)
         lines = pod.log_lines if tail is None else pod.log_lines[-tail:]
         return "\n".join(lines) + ("\n" if lines else "")
 
     def _container(self, pod: PodRuntime, container: str | None):
-        if container is None:
-            return next(iter(pod.models.values()))
+        if container is None:  # kubectl's default: the first container that is not Linkerd's
+            return next((m for n, m in pod.models.items() if n != "linkerd-debug"), next(iter(pod.models.values())))
         if container not in pod.models:
             names = ", ".join([*pod.models, *(c["name"] for c in pod.pod["spec"]["containers"] if c["name"] in PROXY_CONTAINERS)])
             raise NotFoundError(f'container "{container}" not found in pod "{pod.name}"; containers: {names}')

@@ -16,10 +16,6 @@ from labkit.durations import seconds
 from labkit.sim.clock import Clock
 
 
-def _not_yet(what: str, issue: int):
-    raise NotImplementedError(f"{what} is not in the embedded mesh yet (issue #{issue})")
-
-
 class SimMesh:
     """The embedded mesh. Create it with ``labkit.connect()`` or ``labkit.connect("sim", seed=7)``."""
 
@@ -138,7 +134,9 @@ class SimMesh:
         return self.cluster.uninject(kind, namespace=namespace, name=name)
 
     def profile(self, service: str, namespace: str | None = None, *, open_api=None, template: bool = False) -> dict:
-        _not_yet("profile", 6)
+        from labkit.sim.linkerd import profile
+
+        return profile.generate(self, service, namespace=namespace, open_api=open_api, template=template)
 
     def proxy_metrics(self, target: str, namespace: str | None = None) -> str:
         return self.dataplane.proxy_metrics(target, namespace=namespace)
@@ -160,27 +158,42 @@ class SimMesh:
         return viz.history(self, target, namespace=namespace, since=since, step=step)
 
     def routes(self, target: str, namespace: str | None = None, *, to=None, wide: bool = False) -> pd.DataFrame:
-        _not_yet("routes", 6)
+        from labkit.metrics import routes
 
-    def top(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
-        _not_yet("top", 5)
+        return routes.routes(self, target, namespace=namespace, to=to, wide=wide)
 
-    def tap(self, target: str, namespace: str | None = None, *, duration="10s", method=None, path=None) -> pd.DataFrame:
-        _not_yet("tap", 5)
+    def top(self, target: str, namespace: str | None = None, *, window="1m", **filters) -> pd.DataFrame:
+        from labkit.sim.linkerd import tap
+
+        return tap.top(self, target, namespace=namespace, window=window, **filters)
+
+    def tap(self, target: str, namespace: str | None = None, *, duration="10s", method=None, path=None,
+            **filters) -> pd.DataFrame:
+        from labkit.sim.linkerd import tap
+
+        return tap.tap(self, target, namespace=namespace, duration=duration, method=method, path=path, **filters)
 
     def edges(self, resource: str, namespace: str | None = None) -> pd.DataFrame:
-        _not_yet("edges", 5)
+        from labkit.metrics import viz
+
+        return viz.edges(self, resource, namespace=namespace)
 
     # -- outward -----------------------------------------------------------------
     def export_metrics(self, path) -> str:
-        _not_yet("export_metrics", 5)
+        from labkit.sim import export
+
+        return export.openmetrics(self.prometheus.store, path)
 
     def serve(self, port: int = 0):
-        _not_yet("serve", 8)
+        from labkit.sim import serve
+
+        return serve.serve(self, port=port)
 
     # -- Flagger -----------------------------------------------------------------
-    def install_flagger(self) -> list[str]:
-        _not_yet("install_flagger", 7)
+    def install_flagger(self, **options) -> list[str]:
+        from labkit.sim import flagger
+
+        return flagger.install(self, **options)
 
     def canary(self, name: str, namespace: str | None = None) -> dict:
         return self.get("Canary", name, namespace=namespace)
@@ -188,3 +201,8 @@ class SimMesh:
     # The workload helpers the data plane and Prometheus share with the tables.
     def _meshed_counts(self, kind: str, namespace: str | None) -> dict[str, tuple[int, int]]:
         return self.cluster.meshed_counts(kind, namespace)
+
+    def _service_accounts(self, namespace: str) -> dict[str, str]:
+        """pod name → service account, for the client identities `edges` shows."""
+        return {p["metadata"]["name"]: p["spec"].get("serviceAccountName") or "default"
+                for p in self.cluster.list("Pod", namespace)}

@@ -39,8 +39,11 @@ def lab_notebooks(only: list[str] | None = None) -> list[Path]:
 
 def execute(notebook: Path, out_dir: Path, parameters: dict | None = None):
     """Execute one notebook with papermill (cwd = the notebooks folder, as JupyterLab and nbval run it)."""
+    import os
+
     import papermill
 
+    os.environ["LABKIT_HEADLESS"] = "1"  # live views render their final state; no progress bars
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / notebook.name
     return papermill.execute_notebook(

@@ -84,6 +84,11 @@ def lab5(mesh) -> SelfCheck:
     check.expect("voting is the failing service (success well below 100%)",
                  voting is not None and voting == voting and voting < 0.95)
     check.expect("emoji answers everything", emoji is not None and emoji == emoji and emoji > 0.99)
+    pods = mesh.pods("emojivoto")
+    voting = pods[pods["NAME"].str.startswith("voting-") & (pods["STATUS"] == "Running")]
+    check.expect("voting runs the debug sidecar (3/3 containers ready)",
+                 len(voting) > 0 and all(r == "3/3" for r in voting["READY"]),
+                 "inject voting with enable_debug_sidecar=True and wait for the rollout")
     return check
 
 
@@ -98,3 +103,4 @@ def lab1(mesh) -> SelfCheck:
         running = len(pods) > 0 and all(s == "Running" for s in pods["STATUS"])
         check.expect(f"the {ns} namespace's pods are Running", running, f"see mesh.pods({ns!r})")
     return check
+

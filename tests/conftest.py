@@ -13,6 +13,8 @@ UPSTREAM = ROOT.parent / "shared" / "upstream"
 
 # The kernel's inline backend must draw figures into cell outputs; MPLBACKEND=Agg would suppress them.
 os.environ.pop("MPLBACKEND", None)
+# Batch runs (papermill and nbval kernels inherit this): live views leave static final output, no progress bars.
+os.environ["LABKIT_HEADLESS"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,16 @@ import pandas as pd
 from labkit.durations import seconds
 from labkit.sim.clock import Clock
 
+#: Waits at least this long (virtual seconds) can show a progress bar, advanced in steps of PROGRESS_STEP.
+PROGRESS_MIN_VIRTUAL = 120.0
+PROGRESS_STEP = 30.0
+
+
+def _headless() -> bool:
+    from labkit.widgets import headless
+
+    return headless()
+
 
 class SimMesh:
     """The embedded mesh. Create it with ``labkit.connect()`` or ``labkit.connect("sim", seed=7)``."""
@@ -69,8 +79,21 @@ class SimMesh:
         # Touch the data plane so traffic generators of running pods are scheduled.
         self.dataplane.sync()
         self.prometheus.ensure_started()
-        self.clock.run_until(self.clock.t + secs)
+        end = self.clock.t + secs
+        if secs >= PROGRESS_MIN_VIRTUAL and not _headless():
+            self._wait_with_progress(end, secs)
+        self.clock.run_until(end)
         return self.now
+
+    def _wait_with_progress(self, end: float, secs: float) -> None:
+        """A progress bar for long waits, shown only once a wait has taken a couple of wall seconds."""
+        from tqdm.auto import tqdm
+
+        with tqdm(total=int(secs), unit="s", desc="virtual time", delay=2, leave=False) as bar:
+            while self.clock.t < end:
+                before = self.clock.t
+                self.clock.run_until(min(end, before + PROGRESS_STEP))
+                bar.update(int(self.clock.t - before))
 
     def wait_for(self, condition: Callable[["SimMesh"], bool], timeout="10m", every="10s") -> pd.Timestamp:
         limit, step = seconds(timeout, name="timeout"), seconds(every, name="every")

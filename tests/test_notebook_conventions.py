@@ -15,7 +15,7 @@ FIXED_HEADINGS = {"Check your understanding", "Self-check", "Summary"}
 VERBS = {
     "Choose", "Create", "Connect", "Inspect", "Check", "Install", "Open", "Deploy", "Inject", "Find", "Watch",
     "Add", "Retry", "Set", "Generate", "Split", "Remove", "Roll", "Promote", "Measure", "Compare", "Read",
-    "Tap", "Capture", "Debug", "Look", "Apply", "Break", "Restore", "Clean", "Explore", "Run", "Try", "Plot",
+    "Tap", "Capture", "Debug", "Look", "Draw", "Apply", "Break", "Restore", "Clean", "Explore", "Run", "Try", "Plot",
     "Mesh", "Send", "See", "Time", "Configure", "Switch", "Verify", "Use", "Start", "Stop", "Test", "Release",
 }
 

@@ -228,3 +228,25 @@ def edges(mesh, resource: str, namespace: str | None = None) -> pd.DataFrame:
             "SECURED": "√" if not reason else reason.replace("_", " ").title(),
         }
     return new_table("edges", [rows[k] for k in sorted(rows)])
+
+
+def topology(mesh, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+    """Who calls whom, with the success rate and RPS each caller sees: the edges for ``plots.topology``.
+
+    One outbound query over the whole namespace (each meshed client's proxy
+    counts its calls per destination workload), grouped like ``stat --from``.
+    """
+    ns = namespace or "default"
+    win_s = seconds(window, name="window")
+    win = window if isinstance(window, str) else f"{int(win_s)}s"
+    labels = {"direction": "outbound", "namespace": ns, "deployment": ("!=", ""), "dst_deployment": ("!=", "")}
+    frame = mesh.query(queries.stat_requests(labels, ["deployment", "dst_deployment"], win))
+    counts: dict[tuple[str, str], list[int]] = {}
+    for rec in ([] if frame.empty else frame.to_dict("records")):
+        pair = (rec["deployment"], rec["dst_deployment"])
+        n = 0 if math.isnan(rec["value"]) else go_round(rec["value"])
+        ok, bad = counts.setdefault(pair, [0, 0])
+        counts[pair] = [ok + n, bad] if rec.get("classification") == "success" else [ok, bad + n]
+    rows = [{"src": s, "dst": d, "success": ok / (ok + bad) if ok + bad else math.nan,
+             "rps": (ok + bad) / win_s} for (s, d), (ok, bad) in sorted(counts.items())]
+    return pd.DataFrame(rows, columns=["src", "dst", "success", "rps"])

@@ -113,3 +113,19 @@ def test_export_is_openmetrics_with_timestamps(mesh, tmp_path):
     sample = next(line for line in text.splitlines() if line.startswith("request_total{"))
     value, stamp = sample.rsplit(" ", 2)[1:]
     assert float(stamp) > 1.5e9 and float(value) >= 0
+
+
+def test_proxy_metrics_parse_and_count_what_the_store_holds(mesh):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = mesh.proxy_metrics("deploy/voting", namespace="emojivoto")
+    assert text.startswith("#\n# POD voting-") and "(1 of 1)" in text.splitlines()[1]
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {"request", "response", "response_latency_ms", "tcp_open", "tcp_open_connections"} <= set(families)
+    failures = [s for s in families["response"].samples
+                if s.labels["direction"] == "inbound" and s.labels["classification"] == "failure"]
+    assert failures and all(s.labels["grpc_status"] == "2" and s.labels["status_code"] == "200" for s in failures)
+    # the scraper stored the same counter (as of the last scrape, at most 10 s older)
+    total_now = sum(s.value for s in families["request"].samples if s.labels["direction"] == "inbound")
+    stored = mesh.query('sum(request_total{direction="inbound", deployment="voting"})')["value"].iloc[0]
+    assert total_now - 15 <= stored <= total_now

@@ -48,3 +48,17 @@ def pytest_collection_finish(session):
     """Refuse a run that collected no tests at all: an empty run must never look green."""
     if not session.items and not session.config.getoption("collectonly"):
         raise pytest.UsageError("no tests were collected; check the paths given to pytest")
+
+
+def meshed_app(*sources, namespace: str = "emojivoto", seed: int = 0, wait="2m"):
+    """An embedded mesh with Linkerd + viz ready, ``sources`` applied, their namespace meshed, ``wait`` later."""
+    import labkit
+
+    mesh = labkit.connect(seed=seed)
+    mesh.install_linkerd()
+    mesh.wait("2m")
+    for source in sources or ("emojivoto",):
+        mesh.apply(source)
+    mesh.inject("deploy", namespace=namespace)
+    mesh.wait(wait)
+    return mesh

@@ -4,6 +4,7 @@ import re
 import pytest
 
 import labkit
+from conftest import meshed_app
 from labkit.sim.linkerd.tap import TapError
 
 TAP_REQ = re.compile(r"^req id=\d+:\d+ proxy=(in |out) src=[\d.]+:\d+ dst=[\d.]+:\d+ tls=\S* "
@@ -15,13 +16,7 @@ TAP_END = re.compile(r"^end id=\d+:\d+ proxy=(in |out) src=\S+ dst=\S+ tls=\S* "
 
 @pytest.fixture(scope="module")
 def mesh():
-    mesh = labkit.connect(seed=5)
-    mesh.install_linkerd()
-    mesh.wait("2m")
-    mesh.apply("emojivoto")
-    mesh.inject("deploy", namespace="emojivoto")
-    mesh.wait("2m")
-    return mesh
+    return meshed_app(seed=5)
 
 
 def test_tap_lines_have_the_clis_form(mesh):

@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-import labkit
+from conftest import meshed_app
 from labkit.metrics import prom_api, queries
 
 pytestmark = pytest.mark.prometheus
@@ -46,12 +46,7 @@ def _free_port() -> int:
 def served(tmp_path_factory):
     promtool, prometheus = _require("promtool"), _require("prometheus")
     work = tmp_path_factory.mktemp("prometheus")
-    mesh = labkit.connect(seed=3)
-    mesh.install_linkerd()
-    mesh.wait("2m")
-    mesh.apply("emojivoto")
-    mesh.inject("deploy", namespace="emojivoto")
-    mesh.wait("10m")
+    mesh = meshed_app(seed=3, wait="10m")
     export = mesh.export_metrics(work / "metrics.om")
     data = work / "data"
     subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", export, str(data)],

@@ -8,6 +8,7 @@ web ≈ 92% at ≈ 2 rps, voting ≈ 84% at ≈ 1 rps, emoji 100% at ≈ 2 rps;
 import pytest
 
 import labkit
+from conftest import meshed_app
 
 
 def _row(table, name):
@@ -17,14 +18,7 @@ def _row(table, name):
 
 
 def _meshed(upstream, seed=0):
-    mesh = labkit.connect(seed=seed)
-    mesh.install_linkerd()
-    mesh.wait("2m")
-    mesh.apply(upstream / "emojivoto" / "ns.yml")
-    mesh.apply(upstream / "emojivoto")
-    mesh.inject("deploy", namespace="emojivoto")
-    mesh.wait("5m")
-    return mesh
+    return meshed_app(upstream / "emojivoto" / "ns.yml", upstream / "emojivoto", seed=seed, wait="5m")
 
 
 @pytest.fixture(scope="module")

@@ -2,18 +2,13 @@
 import pytest
 
 import labkit
+from conftest import meshed_app
 from labkit import widgets
 
 
 @pytest.fixture
 def mesh():
-    mesh = labkit.connect(seed=4)
-    mesh.install_linkerd()
-    mesh.wait("2m")
-    mesh.apply("emojivoto")
-    mesh.inject("deploy", namespace="emojivoto")
-    mesh.wait("1m")
-    return mesh
+    return meshed_app(seed=4, wait="1m")
 
 
 def test_headless_live_stat_prints_the_final_table(mesh, capsys, monkeypatch):

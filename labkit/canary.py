@@ -1,0 +1,271 @@
+"""Canary progress for people: Flagger's analysis interval by interval, plotted, watched, and played with.
+
+    import labkit.canary as canary
+
+    canary.canaries(mesh, "test")              # kubectl get canaries: NAME STATUS WEIGHT LASTTRANSITIONTIME
+    canary.history(mesh, "podinfo", "test")    # one row per analysis interval
+    canary.events(mesh, "podinfo", "test")     # Flagger's events, in order (kubectl logs deploy/flagger | jq .msg)
+    canary.plot(mesh, "podinfo", "test")       # weight, success rate and latency with Flagger's events marked
+    canary.watch(mesh, "podinfo", "test")      # like `kubectl get canary -w` until the analysis ends
+    canary.playground()                        # sliders: each change is a real run of a fresh embedded mesh
+    canary.run_playground(error_rate=0.05)     # the same, without widgets
+
+``history`` has columns ``time``, ``interval`` (Flagger's tick number),
+``phase``, ``weight`` (the canary weight the TrafficSplit / HTTPRoute held
+after the tick), ``canaryWeight`` / ``failedChecks`` / ``iterations`` (the
+status Flagger wrote), ``success`` (0–1) and ``latency`` (ms) as Flagger's
+checks measured them (NaN on ticks without a check), one column per metric
+with the value Flagger saw, and the tick's ``events``.
+
+The per-interval record comes from the embedded Flagger (``backend="sim"``);
+on a real cluster use ``mesh.events(...)`` and Flagger's log.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import pandas as pd
+
+from labkit.errors import LabkitError
+
+__all__ = ["canaries", "history", "events", "plot", "watch", "playground", "run_playground", "status_line"]
+
+PHASES_DONE = ("Succeeded", "Failed")
+
+
+def _controller(mesh):
+    if getattr(mesh, "backend", None) != "sim":
+        raise LabkitError("the per-interval canary history is kept by the embedded mesh's Flagger (backend='sim'); "
+                          "on a real cluster read `kubectl -n NS describe canary/NAME` (mesh.events) and Flagger's log")
+    from labkit.sim.flagger import controller_of
+
+    controller = controller_of(mesh)
+    if controller is None:
+        raise LabkitError("Flagger is not installed on this mesh yet: call mesh.install_flagger() first")
+    return controller
+
+
+def _ns(namespace: str | None) -> str:
+    return namespace or "default"
+
+
+def _time(t: float) -> pd.Timestamp:
+    return pd.Timestamp(t, unit="s", tz="UTC")
+
+
+def _since(since) -> float | None:
+    if since is None:
+        return None
+    if isinstance(since, (int, float)):
+        return float(since)
+    return pd.Timestamp(since).timestamp()
+
+
+# -- kubectl get canaries ---------------------------------------------------------------------------
+
+def canaries(mesh, namespace: str | None = None) -> pd.DataFrame:
+    """``kubectl get canaries [-n NS | -A]``: NAME STATUS WEIGHT LASTTRANSITIONTIME (``namespace="*"``: all)."""
+    from labkit.tables import new_table
+
+    all_ns = namespace == "*"
+    if all_ns:
+        rows_src = []
+        for ns_obj in mesh.get("namespaces", None)["items"]:
+            rows_src += mesh.get("canaries", None, ns_obj["metadata"]["name"])["items"]
+    else:
+        rows_src = mesh.get("canaries", None, _ns(namespace))["items"]
+    rows = []
+    for obj in rows_src:
+        status = obj.get("status") or {}
+        rows.append({"NAMESPACE": obj["metadata"]["namespace"], "NAME": obj["metadata"]["name"],
+                     "STATUS": status.get("phase", ""), "WEIGHT": status.get("canaryWeight", 0),
+                     "LASTTRANSITIONTIME": status.get("lastTransitionTime", "")})
+    return new_table("canaries", rows, all_namespaces=all_ns, namespace=None if all_ns else _ns(namespace))
+
+
+def status_line(mesh, name: str, namespace: str | None = None) -> str:
+    """One ``kubectl get canary NAME`` row: ``podinfo   Progressing   15   2019-10-09T10:05:30Z``."""
+    status = mesh.canary(name, _ns(namespace)).get("status") or {}
+    return f"{name}   {status.get('phase', '')}   {status.get('canaryWeight', 0)}   {status.get('lastTransitionTime', '')}"
+
+
+# -- the per-interval history -------------------------------------------------------------------------
+
+def _success_and_latency(checks) -> tuple[float, float]:
+    success = latency = math.nan
+    for check in checks:
+        if check.value is None:
+            continue
+        name = check.metric.lower()
+        if check.unit == "%" or (not check.unit and "success" in name):
+            success = check.value / 100.0
+        elif check.unit == "ms" or (not check.unit and ("latency" in name or "duration" in name)):
+            latency = check.value
+    return success, latency
+
+
+def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.DataFrame:
+    """One row per run of Flagger's analysis for this canary (see the module docstring for the columns)."""
+    record = _controller(mesh).history.get(_ns(namespace), name)
+    start = _since(since)
+    rows = []
+    metric_names: list[str] = []
+    for tick in record.ticks if record else []:
+        if start is not None and tick.time < start:
+            continue
+        success, latency = _success_and_latency(tick.checks)
+        row: dict[str, Any] = {"time": _time(tick.time), "interval": tick.number, "phase": tick.phase,
+                               "weight": tick.weight, "canaryWeight": tick.status_weight,
+                               "failedChecks": tick.failed_checks, "iterations": tick.iterations,
+                               "success": success, "latency": latency}
+        for check in tick.checks:
+            if check.metric not in metric_names:
+                metric_names.append(check.metric)
+            row[check.metric] = math.nan if check.value is None else check.value
+        row["events"] = " | ".join(message for _, message in tick.events)
+        rows.append(row)
+    columns = ["time", "interval", "phase", "weight", "canaryWeight", "failedChecks", "iterations", "success", "latency",
+               *metric_names, "events"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in metric_names + ["success", "latency"]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
+
+
+def events(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.DataFrame:
+    """Flagger's events for this canary, every one in order (columns time, type, reason, message, interval)."""
+    record = _controller(mesh).history.get(_ns(namespace), name)
+    start = _since(since)
+    rows = [{"time": _time(e.time), "type": e.type, "reason": e.reason, "message": e.message, "interval": e.tick}
+            for e in (record.events if record else []) if start is None or e.time >= start]
+    return pd.DataFrame(rows, columns=["time", "type", "reason", "message", "interval"])
+
+
+def _thresholds(mesh, name: str, namespace: str) -> tuple[float | None, float | None]:
+    try:
+        spec = mesh.canary(name, namespace).get("spec") or {}
+    except LabkitError:
+        return None, None
+    success = latency = None
+    for metric in (spec.get("analysis") or {}).get("metrics") or []:
+        tr = metric.get("thresholdRange") or {}
+        lname = str(metric.get("name", "")).lower()
+        if success is None and "success" in lname and tr.get("min") is not None:
+            success = float(tr["min"])
+        if latency is None and ("duration" in lname or "latency" in lname) and tr.get("max") is not None:
+            latency = float(tr["max"])
+    return success, latency
+
+
+def plot(mesh, name: str, namespace: str | None = None, *, since=None, title: str | None = None):
+    """Weight, success rate and latency per interval, Flagger's events marked (``labkit.plots.canary_progress``)."""
+    from labkit import plots
+
+    ns = _ns(namespace)
+    frame = history(mesh, name, ns, since=since)
+    if frame.empty:
+        raise LabkitError(f"canary {name}.{ns} has no analysis history yet: wait for Flagger's first interval")
+    success, latency = _thresholds(mesh, name, ns)
+    return plots.canary_progress(frame, events(mesh, name, ns, since=since), title=title or f"canary {name}.{ns}",
+                                 success_threshold=success, latency_threshold=latency)
+
+
+# -- a live view ---------------------------------------------------------------------------------------
+
+def watch(mesh, name: str, namespace: str | None = None, *, until: tuple[str, ...] = PHASES_DONE, timeout="30m",
+          every="5s", out: Callable[[str], None] = print, pace: float = 0.0) -> dict:
+    """Like ``kubectl get canary NAME -w``: a row each time Flagger changes the status, until a phase in ``until``.
+
+    Rows show the virtual time, phase, weight and failed checks. ``pace`` (wall
+    seconds per virtual interval step) slows the embedded mesh down to watch it
+    live; by default it runs as fast as it can. Returns the final Canary.
+    """
+    import time as _time_mod
+
+    from labkit.durations import seconds
+
+    ns = _ns(namespace)
+    step = seconds(every, name="every")
+    deadline = mesh.clock.t + seconds(timeout, name="timeout") if hasattr(mesh, "clock") else None
+    last = None
+    out(f"{'TIME':<10}{'STATUS':<18}{'WEIGHT':<8}{'FAILEDCHECKS':<14}LASTTRANSITIONTIME")
+    while True:
+        obj = mesh.canary(name, ns)
+        status = obj.get("status") or {}
+        row = (status.get("phase", ""), status.get("canaryWeight", 0), status.get("failedChecks", 0),
+               status.get("lastTransitionTime", ""))
+        if row[:3] != (last or (None,))[:3]:
+            out(f"{mesh.now.strftime('%H:%M:%S'):<10}{row[0]:<18}{row[1]:<8}{row[2]:<14}{row[3]}")
+            last = row
+        if row[0] in until:
+            return obj
+        if deadline is not None and mesh.clock.t >= deadline:
+            raise TimeoutError(f"canary {name}.{ns} still {row[0]} after {timeout} (virtual time)")
+        mesh.wait(step)
+        if pace > 0:
+            _time_mod.sleep(pace)
+
+
+# -- the playground -------------------------------------------------------------------------------------
+
+def run_playground(**params):
+    """One playground run (a fresh embedded mesh): returns a result with ``.outcome``, ``.seconds``,
+    ``.intervals``, ``.history``, ``.events``, ``.summary()`` and ``.plot()``.
+
+    Parameters: ``step_weight`` (5), ``max_weight`` (50), ``interval`` ("30s"), ``threshold`` (5),
+    ``error_rate`` (0.0: share of the new version's requests failing with 500), ``latency_ms``
+    (0: extra latency of the new version), ``seed`` (0), ``max_latency_ms`` (500), ``success_rate`` (99).
+    """
+    from labkit.sim.flagger import playground as pg
+
+    return pg.run(**params)
+
+
+def playground(**defaults):
+    """An ipywidgets panel: Flagger's parameters and the new version's faults as sliders, a Run button, the result.
+
+    Each run builds a fresh embedded mesh and lets Flagger analyse the release
+    (a few seconds). Without a live kernel (a static notebook) the panel is
+    inert; ``run_playground(...)`` gives the same result as plain Python.
+    """
+    import ipywidgets as w
+    from IPython.display import display
+
+    values = {"step_weight": 5, "max_weight": 50, "interval": "30s", "threshold": 5, "error_rate": 0.0,
+              "latency_ms": 0, **defaults}
+    style = {"description_width": "150px"}
+    layout = w.Layout(width="460px")
+    controls = {
+        "step_weight": w.IntSlider(value=values["step_weight"], min=1, max=50, description="stepWeight (%)",
+                                   style=style, layout=layout),
+        "max_weight": w.IntSlider(value=values["max_weight"], min=5, max=100, step=5, description="maxWeight (%)",
+                                  style=style, layout=layout),
+        "interval": w.SelectionSlider(options=["10s", "15s", "30s", "1m", "2m"], value=values["interval"],
+                                      description="interval", style=style, layout=layout),
+        "threshold": w.IntSlider(value=values["threshold"], min=1, max=10, description="threshold",
+                                 style=style, layout=layout),
+        "error_rate": w.FloatSlider(value=values["error_rate"], min=0.0, max=0.2, step=0.005, readout_format=".1%",
+                                    description="new version errors", style=style, layout=layout),
+        "latency_ms": w.IntSlider(value=values["latency_ms"], min=0, max=2000, step=50,
+                                  description="new version +latency (ms)", style=style, layout=layout),
+    }
+    button = w.Button(description="Run the canary", button_style="primary")
+    output = w.Output()
+
+    def run_once(_=None) -> None:
+        params = {k: c.value for k, c in controls.items()}
+        with output:
+            output.clear_output(wait=True)
+            print("Running Flagger on a fresh embedded mesh…")
+            result = run_playground(**params)
+            output.clear_output(wait=True)
+            print(result.summary())
+            display(result.plot())
+
+    button.on_click(run_once)
+    for control in controls.values():
+        control.observe(lambda change: run_once() if auto.value else None, names="value")
+    auto = w.Checkbox(value=False, description="re-run on every change")
+    title = w.HTML("<b>Canary playground</b> — each run is a real run of the embedded mesh")
+    return w.VBox([title, *controls.values(), w.HBox([button, auto]), output])

@@ -1,0 +1,110 @@
+"""labkit.canary: the per-interval history, the plot, the live view and the canary playground."""
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from matplotlib.figure import Figure
+
+import labkit.canary as canary
+from labkit.errors import LabkitError
+
+
+@pytest.fixture(scope="module")
+def promoted():
+    return canary.run_playground()
+
+
+def test_a_good_version_is_promoted(promoted):
+    assert promoted.outcome == "promoted" and promoted.phase == "Succeeded"
+    assert promoted.summary().splitlines()[1].startswith("→ PROMOTED after ")
+    frame = promoted.history
+    assert list(frame.columns[:9]) == ["time", "interval", "phase", "weight", "canaryWeight", "failedChecks",
+                                       "iterations", "success", "latency"]
+    assert {"request-success-rate", "request-duration", "events"} <= set(frame.columns)
+    assert frame["weight"].max() == 50 and frame["phase"].iloc[-1] == "Succeeded"
+    seen = frame.dropna(subset=["request-success-rate"])
+    assert (seen["success"] == seen["request-success-rate"] / 100).all()
+    assert promoted.intervals == len(frame) - 1
+    events = promoted.events
+    assert list(events.columns) == ["time", "type", "reason", "message", "interval"]
+    assert events["message"].iloc[-1] == "Promotion completed! Scaling down podinfo.test"
+
+
+def test_errors_or_latency_roll_the_new_version_back():
+    errors = canary.run_playground(error_rate=0.05)
+    assert errors.outcome == "rolled back" and errors.failed_checks == 5
+    assert any("advancement success rate" in m for m in errors.events["message"])
+    slow = canary.run_playground(latency_ms=800, threshold=2)
+    assert slow.outcome == "rolled back"
+    assert any("advancement request duration" in m and m.endswith("> 500ms") for m in slow.events["message"])
+    assert slow.seconds < errors.seconds, "a lower threshold rolls back sooner"
+
+
+def test_the_weight_overshoots_max_weight():
+    result = canary.run_playground(step_weight=20, max_weight=50, interval="1m")
+    advances = [m for m in result.events["message"] if m.startswith("Advance")]
+    assert advances == [f"Advance podinfo.test canary weight {w}" for w in (20, 40, 60)]
+    assert result.outcome == "promoted"
+
+
+def test_a_run_is_answered_in_seconds():
+    start = time.perf_counter()
+    canary.run_playground(error_rate=0.1, seed=3)
+    assert time.perf_counter() - start < 5.0
+
+
+def test_plot_marks_weight_success_latency_and_events(promoted):
+    fig = promoted.plot()
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    weight, sr, lat = fig.axes
+    assert weight.get_ylabel() == "canary weight (%)" and lat.get_ylabel() == "latency (ms)"
+    n_events = len(promoted.events)
+    assert len(weight.lines) >= 1 + n_events, "one vertical line per Flagger event"
+    assert any(line.get_label() == "min 99%" for line in sr.lines)
+    assert any(line.get_label() == "max 500 ms" for line in lat.lines)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    assert buf.getvalue()[:4] == b"\x89PNG"
+
+
+def test_watch_prints_a_row_per_status_change():
+    from labkit.sim.flagger import playground as pg
+
+    mesh = pg.prepare(12)
+    pg.release(mesh)
+    lines: list[str] = []
+    final = canary.watch(mesh, "podinfo", "test", out=lines.append, timeout="30m")
+    assert final["status"]["phase"] == "Succeeded"
+    assert lines[0].split() == ["TIME", "STATUS", "WEIGHT", "FAILEDCHECKS", "LASTTRANSITIONTIME"]
+    assert lines[1].split()[1:3] == ["Initialized", "0"]
+    assert [ln.split()[1] for ln in lines[-3:]] == ["Promoting", "Finalising", "Succeeded"]
+    assert "Progressing" in {ln.split()[1] for ln in lines[2:]}
+
+
+def test_playground_panel_has_the_sliders():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    panel = canary.playground(error_rate=0.02)
+    assert isinstance(panel, ipywidgets.VBox)
+    descriptions = [c.description for c in panel.children if hasattr(c, "description") and c.description]
+    assert descriptions == ["stepWeight (%)", "maxWeight (%)", "interval", "threshold", "new version errors",
+                            "new version +latency (ms)"]
+    assert panel.children[5].value == 0.02
+
+
+def test_history_needs_the_embedded_flagger():
+    class Kube:
+        backend = "kube"
+
+    with pytest.raises(LabkitError, match="embedded mesh"):
+        canary.history(Kube(), "podinfo", "test")
+    import labkit
+
+    with pytest.raises(LabkitError, match="install_flagger"):
+        canary.history(labkit.connect(), "podinfo", "test")
+
+
+def test_playground_rejects_impossible_parameters():
+    with pytest.raises(ValueError, match="error_rate"):
+        canary.run_playground(error_rate=1.5)

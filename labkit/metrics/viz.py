@@ -59,6 +59,8 @@ def stat(mesh, resource: str, namespace: str | None = None, *, to: str | None = 
     """The ``linkerd viz stat`` table, as numbers (see :func:`labkit.cli_text` for the CLI text)."""
     from labkit.tables import new_table
 
+    if resource.partition("/")[0].lower() in TRAFFICSPLIT_KINDS:
+        return stat_trafficsplit(mesh, resource, namespace, to=to, from_=from_, window=window)
     kind, name = parse_resource(resource)
     if to and from_:
         raise ValueError("stat takes to= or from_=, not both (like `linkerd viz stat --to/--from`)")
@@ -250,3 +252,67 @@ def topology(mesh, namespace: str | None = None, *, window="1m") -> pd.DataFrame
     rows = [{"src": s, "dst": d, "success": ok / (ok + bad) if ok + bad else math.nan,
              "rps": (ok + bad) / win_s} for (s, d), (ok, bad) in sorted(counts.items())]
     return pd.DataFrame(rows, columns=["src", "dst", "success", "rps"])
+
+
+#: ``stat`` names for SMI TrafficSplits (the linkerd-smi extension's resource).
+TRAFFICSPLIT_KINDS = ("ts", "trafficsplit", "trafficsplits")
+
+
+def _quantity_text(weight) -> str:
+    """A TrafficSplit weight as Kubernetes prints a Quantity (``900m``, ``1``, ``90``)."""
+    import re
+
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(m?)", str(weight).strip())
+    if isinstance(weight, bool) or m is None:
+        return str(weight)
+    milli = round(float(m.group(1)) * (1 if m.group(2) else 1000))
+    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+
+
+def stat_trafficsplit(mesh, resource: str, namespace: str | None = None, *, to: str | None = None,
+                      from_: str | None = None, window="1m") -> pd.DataFrame:
+    """``linkerd viz stat ts[/NAME]``: one row per backend (leaf) of each split (metrics-api
+    ``trafficSplitResourceQuery``): outbound requests whose authority is the apex Service
+    (``authority=~"^<apex>.<ns>.svc.*"``), from any client, grouped by ``dst_service``."""
+    from labkit.tables import new_table
+
+    _, _, name = resource.partition("/")
+    if to and from_:
+        raise ValueError("stat takes to= or from_=, not both (like `linkerd viz stat --to/--from`)")
+    ns = namespace or "default"
+    win_s = seconds(window, name="window")
+    win = window if isinstance(window, str) else f"{int(win_s)}s"
+    found = mesh.get("trafficsplits", name or None, ns)
+    splits = [found] if name else list(found.get("items") or [])
+    rows = []
+    for ts in splits:
+        spec = ts.get("spec") or {}
+        apex = spec.get("service", "")
+        labels: dict = {"direction": "outbound", "authority": ("=~", f"^{apex}.{ns}.svc.*")}
+        if to:
+            to_kind, to_name = parse_resource(to)
+            labels.update({f"dst_{KINDS[to_kind][0]}": to_name or "", "dst_namespace": ns})
+        elif from_:
+            from_kind, from_name = parse_resource(from_)
+            labels.update({KINDS[from_kind][0]: from_name or "", "namespace": ns})
+        counts = mesh.query(queries.stat_requests(labels, ["dst_service"], win))
+        success: dict = {}
+        failure: dict = {}
+        for rec in ([] if counts.empty else counts.to_dict("records")):
+            n = 0 if math.isnan(rec["value"]) else go_round(rec["value"])
+            bucket = success if rec.get("classification") == "success" else failure
+            bucket[rec.get("dst_service", "")] = bucket.get(rec.get("dst_service", ""), 0) + n
+        latencies = {col: _value_map(mesh.query(queries.stat_latency(q, labels, ["dst_service"], win)), ["dst_service"])
+                     for col, q in QUANTILES}
+        for backend in spec.get("backends") or []:
+            leaf = backend.get("service", "")
+            s, f = success.get(leaf, 0), failure.get(leaf, 0)
+            total = s + f
+            row = {"NAME": ts["metadata"]["name"], "APEX": apex, "LEAF": leaf,
+                   "WEIGHT": _quantity_text(backend.get("weight")),
+                   "SUCCESS": s / total if total else math.nan, "RPS": total / win_s if total else math.nan}
+            for col, _ in QUANTILES:
+                v = latencies[col].get((leaf,), math.nan)
+                row[col] = math.nan if (not total or v is None or math.isnan(v)) else float(go_round(v))
+            rows.append(row)
+    return new_table("stat", rows, kind="trafficsplit", window=win, namespace=ns)

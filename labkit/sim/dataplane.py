@@ -23,6 +23,7 @@ from typing import Callable
 
 from labkit.errors import NotFoundError
 from labkit.sim.apps.model import Request, Response
+from labkit.sim.linkerd import policy
 from labkit.sim.linkerd import proxy as lp
 
 #: Time a request spends in one proxy, and on the wire between pods (ms). Linkerd's
@@ -166,7 +167,7 @@ _UNRESOLVED = object()
 class Hop:
     """A client pod → server endpoint pair: the app that answers, and the counters both proxies keep."""
 
-    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps")
+    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib")
 
     def __init__(self, model, target_port: int):
         self.model = model
@@ -175,6 +176,7 @@ class Hop:
         self.outbound = None  # the client proxy's HttpStats for this endpoint
         self.tcp: list = []   # (TcpStats, reads the request?) for each side of the connection
         self.taps = False     # either side meshed: tap sessions may watch
+        self.ib = None        # the server proxy's discovery of this Service (its inbound ServiceProfile), if meshed
 
 
 class Service:
@@ -197,7 +199,13 @@ class DataPlane:
         self.services: dict[tuple[str, str], Service] = {}
         self._revision = None
         self._resolved: dict[tuple[str, str], tuple[Service, int, str] | None] = {}
-        self._hops: dict[tuple, Hop] = {}  # (client uid, server uid, service, port) → Hop
+        self._hops: dict[tuple, Hop] = {}  # (client uid, server uid, service, port[, concrete service]) → Hop
+        # Traffic policy (sim/linkerd/policy.py): each proxy's discovery of a destination, and the
+        # compiled profiles/routes they read, rebuilt when the cluster's revision moves.
+        self._outbound: dict[tuple, policy.Discovered] = {}  # (client uid, service fqdn, port)
+        self._inbound: dict[tuple, policy.Discovered] = {}   # (server uid, service fqdn, port)
+        self._index: policy.Index | None = None
+        policy.attach(cluster)
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
 
@@ -298,6 +306,16 @@ class DataPlane:
         if resolved is None:
             return Response(status=0, latency_ms=1.0, error="dns error: no such host")
         svc, port, authority = resolved
+        request = Request(method, path, authority, grpc, headers, body_bytes, body)
+        now = self.clock.t
+        if client.proxy is not None:
+            # The client proxy's view of this destination: looked up once, kept while in use.
+            disc = self._outbound.get((client.uid, svc.fqdn, port))
+            if disc is None or disc.rev != self._revision or now - disc.last > policy.OUTBOUND_IDLE_S:
+                disc = self._discover(client, svc, port, now, disc)
+            disc.last = now
+            if disc.plan is not None:
+                return self._call_planned(disc.plan, client, svc, port, request)
         endpoints = self.route(client, svc, port, method, path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
@@ -308,7 +326,6 @@ class DataPlane:
             hop = self._new_hop(client, server, svc, port)
         if hop.model is None:
             return Response(status=0, latency_ms=1.0, error="connection refused")
-        request = Request(method, path, authority, grpc, headers, body_bytes, body)
         response = hop.model.handle(request, server.ctx)
         self.inbound_requests += 1
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
@@ -320,8 +337,17 @@ class DataPlane:
             failed = 500 <= status <= 599
         inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
         outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if hop.outbound is not None else 0.0)
+        in_route = None
+        ib = hop.ib
+        if ib is not None:
+            if ib.rev != self._revision or now - ib.last > policy.INBOUND_IDLE_S:
+                self._refresh_inbound(ib, server, svc, port, now)
+            ib.last = now
+            if ib.plan is not None:
+                in_route = self._inbound_route(ib.plan, server, request, status, grpc_status, error, inbound_ms)
         if hop.inbound is not None:
-            hop.inbound.record(status, grpc_status, error, failed, inbound_ms)
+            hop.inbound.record(status, grpc_status, error,
+                               failed if in_route is None else in_route.failed(status, grpc_status, error), inbound_ms)
         if hop.outbound is not None:
             hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
         if hop.tcp:
@@ -335,21 +361,278 @@ class DataPlane:
                     stats.read += rsp_bytes
                     stats.written += req_bytes
         if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
-            self._tap(client, server, request, response, hop.target_port, inbound_ms, outbound_ms)
+            self._tap(client, server, request, response, hop.target_port, inbound_ms, outbound_ms,
+                      route=None, inbound_route=None if in_route is None else in_route.name)
         return Response(status, outbound_ms, response.length, grpc_status, response.error, response.body, response.headers)
 
-    def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int) -> "Hop":
+    # -- traffic policy: profiles, splits, routes, retries, timeouts ------------------------------------
+    def _policy_index(self) -> policy.Index:
+        index = self._index
+        if index is None or index.revision != self.cluster.revision:
+            index = self._index = policy.Index(self.cluster, index)
+        return index
+
+    def _discover(self, client: PodRuntime, svc: Service, port: int, now: float, disc):
+        """(Re)build the client proxy's plan for ``svc:port``; look the destination up afresh when it is
+        new or went unused for the discovery cache's idle time (only then may profile ↔ policy change)."""
+        index = self._policy_index()
+        if disc is None or now - disc.last > policy.OUTBOUND_IDLE_S:
+            kind = "profile" if index.profile_for(client.namespace, svc.namespace, svc.name) is not None else "policy"
+            disc = policy.Discovered(kind, policy.OUTBOUND_IDLE_S)
+            self._outbound[(client.uid, svc.fqdn, port)] = disc
+        disc.rev = self._revision
+        disc.plan = self._plan(disc, index, client, svc, port, now)
+        return disc
+
+    def _plan(self, disc, index: policy.Index, client: PodRuntime, svc: Service, port: int, now: float):
+        if disc.kind == "profile":
+            prof = index.profile_for(client.namespace, svc.namespace, svc.name)
+            if prof is None:
+                return None  # deleted: the proxy keeps routing by profile, now an empty one
+            plan = policy.Plan("profile")
+            plan.profile = prof
+            plan.dst = f"{svc.fqdn}:{port}"
+            if prof.overrides:
+                items = []
+                for host, oport, weight in prof.overrides:
+                    parts = host.split(".")
+                    target = self.services.get((parts[1], parts[0])) if len(parts) > 2 and parts[2] == "svc" else None
+                    items.append((weight, (target, oport or port)))
+                plan.backends, plan.total_weight = policy.weighted(items)
+            if prof.budget is not None and any(r.retryable for r in prof.routes):
+                key = (prof.namespace, prof.name, prof.version)
+                if disc.budget_key != key:  # every profile update brings the proxy a new budget
+                    ratio, min_rps, ttl = prof.budget
+                    disc.budget, disc.budget_key = policy.TpsBudget(ttl, min_rps, ratio, now), key
+                plan.budget = disc.budget
+            return plan
+        client_policy = index.client_policy(client.namespace, svc.namespace, svc.name, port)
+        if client_policy is None:
+            return None
+        plan = policy.Plan("policy")
+        plan.client_policy = client_policy
+        plan.dst = f"{svc.fqdn}:{port}"
+        return plan
+
+    def _refresh_inbound(self, ib, server: PodRuntime, svc: Service, port: int, now: float) -> None:
+        index = self._policy_index()
+        if ib.kind is None or now - ib.last > policy.INBOUND_IDLE_S:
+            ib.kind = "profile" if index.profile_for(server.namespace, svc.namespace, svc.name) is not None else "policy"
+        ib.rev = self._revision
+        prof = index.profile_for(server.namespace, svc.namespace, svc.name) if ib.kind == "profile" else None
+        if prof is None:
+            ib.plan = None
+            return
+        if ib.plan is None or ib.plan.profile is not prof:
+            plan = policy.Plan("profile")
+            plan.profile, plan.dst = prof, f"{svc.fqdn}:{port}"
+            ib.plan = plan
+
+    def _route_stats(self, proxy, direction: str, dst: str, route) -> tuple:
+        """The (effective, actual) per-route counters a proxy keeps for ``route`` (actual: outbound only)."""
+        items = (("direction", direction), ("dst", dst))
+        if route.name is not None:
+            items += (("rt_route", route.name),)
+        key = (direction, dst, route.name)
+        eff = proxy.stats(proxy.routes, key, lambda: items)
+        act = proxy.stats(proxy.actual_routes, key, lambda: items) if direction == "outbound" else None
+        return eff, act
+
+    def _inbound_route(self, plan, server: PodRuntime, request: Request, status, grpc_status, error, inbound_ms):
+        route = plan.profile.match(request.method, request.path.partition("?")[0])
+        stats = plan.stats.get(route)
+        if stats is None:
+            stats = plan.stats[route] = self._route_stats(server.proxy, "inbound", plan.dst, route)
+        stats[0].record(status, grpc_status, error, route.failed(status, grpc_status, error), inbound_ms)
+        return route
+
+    def _attempt(self, client: PodRuntime, svc: Service, port: int, request: Request, logical: Service,
+                 route, deadline_ms: float | None, out_route: str | None):
+        """One attempt to one endpoint of the concrete ``svc``: both proxies count it, tap sees it.
+
+        Returns (status, grpc_status, error, failed, outbound_ms, response, cancelled); ``cancelled``
+        when it outlived ``deadline_ms`` — the client proxy gave up on it, so its endpoint counters
+        never see a response (the server, which cannot know, answered all the same).
+        """
+        endpoints = svc.endpoints
+        server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
+        key = (client.uid, server.uid, logical.fqdn, port) if svc is logical else (client.uid, server.uid, logical.fqdn, port, svc.fqdn)
+        hop = self._hops.get(key)
+        if hop is None:
+            hop = self._new_hop(client, server, svc, port, logical)
+        if hop.model is None:
+            refused = Response(status=0, latency_ms=1.0, error="connection refused")
+            return 0, None, "connection refused", True, 1.0, refused, False
+        response = hop.model.handle(request, server.ctx)
+        self.inbound_requests += 1
+        status, grpc_status, error = response.status, response.grpc_status, response.error or ""
+        failed = route.failed(status, grpc_status, error)
+        inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
+        outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if hop.outbound is not None else 0.0)
+        now = self.clock.t
+        in_route = None
+        ib = hop.ib
+        if ib is not None:
+            if ib.rev != self._revision or now - ib.last > policy.INBOUND_IDLE_S:
+                self._refresh_inbound(ib, server, svc, port, now)
+            ib.last = now
+            if ib.plan is not None:
+                in_route = self._inbound_route(ib.plan, server, request, status, grpc_status, error, inbound_ms)
+        if hop.inbound is not None:
+            hop.inbound.record(status, grpc_status, error,
+                               policy.default_failure(status, grpc_status, error) if in_route is None
+                               else in_route.failed(status, grpc_status, error), inbound_ms)
+        cancelled = deadline_ms is not None and outbound_ms > deadline_ms
+        if hop.outbound is not None and not cancelled:
+            hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
+        if hop.tcp:
+            req_bytes = REQUEST_HEADER_BYTES + request.body_bytes
+            rsp_bytes = RESPONSE_HEADER_BYTES + response.length
+            for stats, reads_request in hop.tcp:
+                if reads_request:
+                    stats.read += req_bytes
+                    stats.written += rsp_bytes
+                else:
+                    stats.read += rsp_bytes
+                    stats.written += req_bytes
+        if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
+            seen = Response(policy.TIMEOUT_STATUS, deadline_ms, 0) if cancelled else None
+            self._tap(client, server, request, response, hop.target_port, inbound_ms,
+                      deadline_ms if cancelled else outbound_ms, route=out_route,
+                      inbound_route=None if in_route is None else in_route.name, out_response=seen)
+        return status, grpc_status, error, failed, outbound_ms, response, cancelled
+
+    def _call_planned(self, plan, client: PodRuntime, svc: Service, port: int, request: Request) -> Response:
+        if plan.kind == "profile":
+            return self._call_profile(plan, client, svc, port, request)
+        return self._call_policy(plan, client, svc, port, request)
+
+    def _call_profile(self, plan, client: PodRuntime, svc: Service, port: int, request: Request) -> Response:
+        """ServiceProfile routing, in the proxy's stack order (flagger-and-policies.md §4.3):
+        effective metrics → timeout → retry (budget) → actual metrics → backend draw, per attempt."""
+        route = plan.profile.match(request.method, request.path.partition("?")[0])
+        stats = plan.stats.get(route)
+        if stats is None:
+            stats = plan.stats[route] = self._route_stats(client.proxy, "outbound", plan.dst, route)
+        eff, act = stats
+        start = self.clock.t
+        timeout = route.timeout_ms
+        budget = plan.budget if route.retryable and request.body_bytes <= policy.MAX_RETRY_BODY else None
+        elapsed = 0.0
+        while True:
+            concrete, cport = svc, port
+            if plan.backends is not None:
+                picked = policy.draw(plan.backends, plan.total_weight, client.rng,
+                                     lambda b: b[0] is not None and bool(b[0].endpoints))
+                concrete, cport = (None, port) if picked is policy.NONE else picked
+            if concrete is None or not concrete.endpoints:
+                status, grpc_status, error, failed, ms = 503, None, "", True, 1.0  # the balancer fails fast
+                response, cancelled = Response(503, 1.0, 0, error=""), False
+            else:
+                deadline = None if timeout is None else timeout - elapsed
+                status, grpc_status, error, failed, ms, response, cancelled = self._attempt(
+                    client, concrete, cport, request, svc, route, deadline, route.name)
+            if cancelled or (timeout is not None and elapsed + ms > timeout):
+                eff.record(policy.TIMEOUT_STATUS, None, policy.TIMEOUT_ERROR, True, timeout)
+                return Response(policy.TIMEOUT_STATUS, timeout, 0)
+            elapsed += ms
+            act.record(status, grpc_status, error, failed, ms)
+            if budget is None or status < 100:
+                break  # not retryable (transport errors never are)
+            if not failed:
+                budget.deposit(start + elapsed / 1000.0)
+                break
+            if not budget.withdraw(start + elapsed / 1000.0):
+                break
+        eff.record(status, grpc_status, error, failed, elapsed)
+        return Response(status, elapsed, response.length, grpc_status, response.error, response.body, response.headers)
+
+    def _call_policy(self, plan, client: PodRuntime, svc: Service, port: int, request: Request) -> Response:
+        """Client-policy routing (HTTPRoute backends, 2.16+ retry/timeout annotations)."""
+        path, _, query = request.path.partition("?")
+        route = plan.client_policy.match(request.method, path, query, request.headers)
+        if route is None:
+            return Response(404, 1.0, 0, headers={"l5d-proxy-error": "no route found for request"})
+        backends = plan.stats.get(route)
+        if backends is None:
+            items = []
+            for weight, target in route.backends or ():
+                resolved = None if target is None else (self.services.get((target[0], target[1])), target[2])
+                items.append((weight, resolved))
+            backends = plan.stats[route] = policy.weighted(items) if route.backends is not None else None
+        timeout = route.timeout_ms
+        limit = route.retry_limit if route.retryable and request.body_bytes <= policy.MAX_RETRY_BODY else 0
+        inf = float("inf")
+        elapsed = 0.0
+        attempt = 0
+        while True:
+            try_ms = route.try_timeout_ms if attempt < limit else None  # no per-try timeout on the last try
+            concrete, cport = svc, port
+            synthetic = None
+            if backends is not None:
+                items, total = backends
+                if total <= 0:
+                    synthetic = Response(500, 1.0, 0)  # every backend weighted 0
+                else:
+                    picked = policy.draw(items, total, client.rng,
+                                         lambda b: b is None or (b[0] is not None and bool(b[0].endpoints)))
+                    if picked is policy.NONE:
+                        concrete = None
+                    elif picked is None:
+                        synthetic = Response(policy.MISSING_BACKEND_STATUS, 1.0, 0)  # "Service not found"
+                    else:
+                        concrete, cport = picked
+            d_req = inf if timeout is None else timeout - elapsed
+            d_try = inf if try_ms is None else try_ms
+            d_rsp = inf if route.response_timeout_ms is None else route.response_timeout_ms
+            deadline = min(d_req, d_try, d_rsp)
+            if synthetic is not None:
+                response, ms, cancelled = synthetic, synthetic.latency_ms, False
+                status, grpc_status, error, failed = response.status, None, "", True
+            elif concrete is None or not concrete.endpoints:
+                response, ms, cancelled = Response(503, 1.0, 0), 1.0, False
+                status, grpc_status, error, failed = 503, None, "", True
+            else:
+                status, grpc_status, error, failed, ms, response, cancelled = self._attempt(
+                    client, concrete, cport, request, svc, route, None if deadline == inf else deadline, None)
+            retry = False
+            if cancelled or ms > deadline:
+                if deadline == d_try and d_try < min(d_req, d_rsp):
+                    elapsed += d_try  # response headers timeout: retryable
+                    retry = True
+                else:
+                    return Response(policy.TIMEOUT_STATUS, elapsed + deadline, 0)
+            else:
+                elapsed += ms
+                if attempt < limit and status >= 100 and any(lo <= status <= hi for lo, hi in route.retry_statuses):
+                    retry = True
+            if not retry or attempt >= limit:
+                if retry:  # pragma: no cover - the last try has no per-try timeout
+                    return Response(policy.TIMEOUT_STATUS, elapsed, 0)
+                return Response(status, elapsed, response.length, grpc_status, response.error, response.body, response.headers)
+            attempt += 1
+            elapsed += policy.backoff_ms(attempt, client.rng)
+            if timeout is not None and elapsed >= timeout:
+                return Response(policy.TIMEOUT_STATUS, timeout, 0)
+
+    def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int,
+                 logical: Service | None = None) -> "Hop":
         """Everything fixed about requests from one pod to one endpoint of a service, looked up once.
 
         The first request also opens the connection, as a client's HTTP/2
         connection to an endpoint stays open and carries every later request.
+        ``logical`` is the Service the client addressed when a split sent the
+        request to another (``svc``): metrics keep its ``authority``.
         """
-        target_port = svc.ports[port]
+        logical = logical or svc
+        # A port the Service does not list is used as the target port (the destination controller's getTargetPort).
+        target_port = svc.ports.get(port, port)
         if not isinstance(target_port, int):
             target_port = self._named_port(server, target_port)
         hop = Hop(server.by_port.get(target_port), target_port)
         sproxy, cproxy = server.proxy, client.proxy
         hop.taps = sproxy is not None or cproxy is not None
+        split = () if logical is svc else (svc.fqdn,)
         if sproxy is not None:
             client_id = cproxy.identity if cproxy is not None else None
             hop.inbound = sproxy.stats(sproxy.inbound, (target_port, client_id),
@@ -357,24 +640,28 @@ class DataPlane:
             peer = sproxy.tcp_stats(("src", target_port, client_id), lambda: _tcp_inbound_items(server, target_port, client_id))
             local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
             hop.tcp += [(peer, True), (local, False)]
+            ib_key = (server.uid, svc.fqdn, port)
+            hop.ib = self._inbound.get(ib_key)
+            if hop.ib is None:
+                hop.ib = self._inbound[ib_key] = policy.Discovered(None, policy.INBOUND_IDLE_S)
         if cproxy is not None:
-            hop.outbound = cproxy.stats(cproxy.outbound, (svc.fqdn, port, server.uid, target_port),
-                                        lambda: _outbound_items(svc, port, server, target_port))
-            out = cproxy.tcp_stats(("dst", svc.fqdn, port, server.uid, target_port),
-                                   lambda: _tcp_outbound_items(svc, port, server, target_port))
+            hop.outbound = cproxy.stats(cproxy.outbound, (logical.fqdn, port, server.uid, target_port) + split,
+                                        lambda: _outbound_items(svc, port, server, target_port, logical))
+            out = cproxy.tcp_stats(("dst", logical.fqdn, port, server.uid, target_port) + split,
+                                   lambda: _tcp_outbound_items(svc, port, server, target_port, logical))
             hop.tcp.append((out, False))
         for stats, _ in hop.tcp:
             stats.opened += 1
             stats.open += 1
-        self._hops[(client.uid, server.uid, svc.fqdn, port)] = hop
+        self._hops[(client.uid, server.uid, logical.fqdn, port) + split] = hop
         return hop
 
     def route(self, client: PodRuntime, svc: Service, port: int, method: str, path: str) -> list[PodRuntime]:
-        """The endpoints a request to ``svc:port`` may go to.
+        """The endpoints a request to ``svc:port`` may go to when no traffic policy applies.
 
-        The seam for traffic policy: service profiles, traffic splits and
-        HTTPRoutes choose among backends here (their own issue); today every
-        request goes to the service's own ready endpoints.
+        When the client proxy has a ServiceProfile or client policy for the
+        Service (``sim/linkerd/policy.py``), :meth:`_call_planned` chooses the
+        route, backend and endpoint per attempt instead.
         """
         return svc.endpoints
 
@@ -391,13 +678,22 @@ class DataPlane:
             for stats, _ in self._hops.pop(key).tcp:
                 stats.open -= 1
 
-    def _tap(self, client, server, request, response, target_port, inbound_ms, outbound_ms) -> None:
-        """Hand the request to the tap sessions watching either proxy (the observability issue)."""
-        for proxy, direction in ((server.proxy, "in"), (client.proxy, "out")):
-            if proxy is not None:
-                for session in proxy.taps:
-                    session(direction, client, server, request, response, target_port,
-                            inbound_ms if direction == "in" else outbound_ms)
+    def _tap(self, client, server, request, response, target_port, inbound_ms, outbound_ms, route=None,
+             inbound_route=None, out_response=None) -> None:
+        """Hand the request to the tap sessions watching either proxy (the observability issue).
+
+        ``route`` is the client proxy's matched ServiceProfile route (None: none),
+        ``inbound_route`` the server proxy's; ``out_response`` what the client
+        proxy saw when it differs from the server's answer (a timed-out attempt).
+        """
+        sproxy, cproxy = server.proxy, client.proxy
+        if sproxy is not None:
+            for session in sproxy.taps:
+                session("in", client, server, request, response, target_port, inbound_ms, route=inbound_route)
+        if cproxy is not None:
+            seen = response if out_response is None else out_response
+            for session in cproxy.taps:
+                session("out", client, server, request, seen, target_port, outbound_ms, route=route)
 
     # -- kubectl exec / logs and proxy metrics ---------------------------------------------
     def find_pods(self, target: str, namespace: str | None) -> list[PodRuntime]:
@@ -499,9 +795,9 @@ def _tls_outbound(server: PodRuntime) -> tuple:
     return (("tls", "true"), ("server_id", server.proxy.identity))
 
 
-def _outbound_items(svc: Service, port: int, server: PodRuntime, target_port: int) -> tuple:
+def _outbound_items(svc: Service, port: int, server: PodRuntime, target_port: int, logical: Service | None = None) -> tuple:
     return (
-        ("direction", "outbound"), ("authority", f"{svc.fqdn}:{port}"),
+        ("direction", "outbound"), ("authority", f"{(logical or svc).fqdn}:{port}"),
         ("target_addr", f"{server.ip}:{target_port}"), ("target_ip", server.ip), ("target_port", str(target_port)),
         *_tls_outbound(server),
         *_dst_items(svc, server),
@@ -521,9 +817,10 @@ def _tcp_loopback_items() -> tuple:
     return (("direction", "inbound"), ("peer", "dst"), ("tls", "no_identity"), ("no_tls_reason", "loopback"))
 
 
-def _tcp_outbound_items(svc: Service, port: int, server: PodRuntime, target_port: int) -> tuple:
+def _tcp_outbound_items(svc: Service, port: int, server: PodRuntime, target_port: int,
+                        logical: Service | None = None) -> tuple:
     return (
-        ("direction", "outbound"), ("peer", "dst"), ("authority", f"{svc.fqdn}:{port}"),
+        ("direction", "outbound"), ("peer", "dst"), ("authority", f"{(logical or svc).fqdn}:{port}"),
         ("target_addr", f"{server.ip}:{target_port}"), ("target_ip", server.ip), ("target_port", str(target_port)),
         *_tls_outbound(server),
         *_dst_items(svc, server),

@@ -1,0 +1,871 @@
+"""The outbound (and inbound) traffic policy a modelled ``linkerd-proxy`` applies.
+
+What a client proxy does with a request to a Service, modelled on Linkerd 2.18
+(edge-25.4.4; reference: flagger-and-policies.md §3–4, linkerd-formats.md §1.2,
+§5.3):
+
+* **ServiceProfile** (``linkerd.io`` v1alpha1/v1alpha2) named
+  ``<svc>.<ns>.svc.cluster.local``, looked up in the client's namespace first,
+  then in the Service's. Routes match in order (``method``, ``pathRegex``
+  anchored as the proxy anchors it, ``all``/``any``/``not``); unmatched
+  requests take the default route (metrics without ``rt_route``, shown as
+  ``[DEFAULT]``). ``responseClasses`` classify responses (first match wins,
+  else 5xx / gRPC rules). ``isRetryable`` retries failures while the profile's
+  retry budget (:class:`TpsBudget`, tower's exact arithmetic) allows; there is
+  no per-request cap. A route ``timeout`` wraps all attempts and answers 504.
+  ``dstOverrides`` split traffic by weight (decimillis, weight 0 dropped).
+* **TrafficSplit** (``split.smi-spec.io`` v1alpha1–v1alpha4): as on a cluster
+  with the linkerd-smi extension, :class:`SMIAdaptor` writes each split into
+  its apex Service's ServiceProfile ``dstOverrides`` (creating the profile if
+  needed) and empties them when the split is deleted.
+* **HTTPRoute** (``policy.linkerd.io`` and ``gateway.networking.k8s.io``) with a
+  Service parent: rules matched with Gateway API precedence, weighted
+  ``backendRefs`` (default weight 1; a missing backend Service becomes a
+  synthetic 500), the 2.16+ ``retry.linkerd.io/*`` and ``timeout.linkerd.io/*``
+  annotations (on the route, else on the Service) and ``timeouts.request``. A
+  ServiceProfile for the Service wins: the route and the annotations are
+  ignored, as Linkerd documents.
+* **When proxies notice.** A proxy discovers a destination once and keeps it
+  while it is in use: whether it routes by ServiceProfile or by client policy
+  is fixed at that moment (linkerd/linkerd2#11032, #14274), so a profile
+  created for a Service a pod already talks to takes effect for new pods (a
+  ``kubectl rollout restart``, as the 2.14 books tutorial says) or after the
+  destination went unused for the discovery cache's idle time (5 s outbound,
+  90 s inbound). Edits to a profile or route already in use stream in at once
+  ("after editing the service profile, Linkerd will begin to retry requests
+  to this route automatically").
+
+Backends are drawn per request and re-drawn per retry among those with ready
+endpoints (weighted random, as ``Distribution::random_available`` does).
+
+The data plane (``sim/dataplane.py``) asks :class:`Index` for a :class:`Plan`
+per (client pod, Service, port) and caches it until ``cluster.revision``
+moves; everything per request lives in the plan's plain attributes.
+"""
+from __future__ import annotations
+
+import math
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from labkit.sim.kube.controller import Controller
+from labkit.sim.kube.objects import parse_quantity_weight
+
+CLUSTER_DOMAIN = "cluster.local"
+#: The proxy's discovery caches drop a destination unused for this long (Helm
+#: ``proxy.outboundDiscoveryCacheUnusedTimeout`` / ``inboundDiscoveryCacheUnusedTimeout``).
+OUTBOUND_IDLE_S = 5.0
+INBOUND_IDLE_S = 90.0
+#: Requests whose body is larger than this are never retried (the body must be buffered to replay it).
+MAX_RETRY_BODY = 64 * 1024
+#: The destination controller's default budget, sent when a profile has none (profile_translator.go).
+DEFAULT_BUDGET = (0.2, 10, 10.0)
+#: 2.16+ annotation retries: backoff between attempts (policy-controller grpc/outbound/http.rs).
+BACKOFF_MIN_MS, BACKOFF_MAX_MS = 25.0, 250.0
+#: The policy controller's synthetic backend for a backendRef whose Service does not exist.
+MISSING_BACKEND_STATUS = 500
+TIMEOUT_STATUS = 504
+TIMEOUT_ERROR = "timeout"
+SMI_GROUP = "split.smi-spec.io"
+HTTPROUTE_GROUPS = ("policy.linkerd.io", "gateway.networking.k8s.io")
+POLICY_CONTROLLER = "linkerd.io/policy-controller"
+
+
+def fqdn(name: str, namespace: str) -> str:
+    return f"{name}.{namespace}.svc.{CLUSTER_DOMAIN}"
+
+
+def _f32(x: float) -> float:
+    """Round to an IEEE single, as the proxy's ``f32`` retry ratio is."""
+    return struct.unpack("f", struct.pack("f", float(x)))[0]
+
+
+# ----------------------------------------------------------------------------- the retry budget
+
+class TpsBudget:
+    """tower's ``TpsBudget`` (tower/src/retry/budget/tps_budget.rs), the budget Linkerd's profile retries use.
+
+    ``ttl`` is split into 10 slots; deposits and withdrawals go to the
+    current slot (``writer``) and expire after ``ttl``; a withdrawal succeeds
+    when ``current + Σslots + reserve >= withdraw``. With the defaults (0.2,
+    10/s, 10 s): deposit 1, withdraw 5, reserve 500 — at most 20% of recent
+    requests plus 10 retries a second. Times are seconds (kept as integer
+    nanoseconds, like ``Instant``).
+    """
+
+    __slots__ = ("reserve", "slots", "window", "writer", "index", "gen_time", "deposit_amount", "withdraw_amount")
+
+    def __init__(self, ttl_s: float, min_per_sec: int, retry_percent: float, now: float = 0.0):
+        ttl_ns = int(round(ttl_s * 1e9))
+        if not 1_000_000_000 <= ttl_ns <= 60_000_000_000:
+            raise ValueError(f"ttl must be between 1s and 60s, got {ttl_s}s")
+        ratio = _f32(retry_percent)
+        if not 0.0 <= ratio <= 1000.0:
+            raise ValueError(f"retry_percent must be between 0 and 1000, got {retry_percent}")
+        if ratio == 0.0:
+            self.deposit_amount, self.withdraw_amount = 0, 1
+        elif ratio <= 1.0:
+            self.deposit_amount, self.withdraw_amount = 1, int(_f32(1.0 / ratio))
+        else:
+            self.deposit_amount, self.withdraw_amount = 1000, int(_f32(1000.0 / ratio))
+        self.reserve = int(min_per_sec) * (ttl_ns // 1_000_000_000) * self.withdraw_amount
+        self.slots = [0] * 10
+        self.window = ttl_ns // 10
+        self.writer = 0
+        self.index = 0
+        self.gen_time = int(round(now * 1e9))
+
+    def _expire(self, now_ns: int) -> None:
+        diff = max(0, now_ns - self.gen_time)
+        if diff < self.window:
+            return
+        self.slots[self.index] = self.writer
+        self.writer = 0
+        idx = (self.index + 1) % 10
+        while diff > self.window:
+            self.slots[idx] = 0
+            diff -= self.window
+            idx = (idx + 1) % 10
+        self.index = idx
+        self.gen_time = now_ns
+
+    def sum(self) -> int:
+        return self.writer + sum(self.slots) + self.reserve
+
+    def deposit(self, now: float) -> None:
+        self._expire(int(round(now * 1e9)))
+        self.writer += self.deposit_amount
+
+    def withdraw(self, now: float) -> bool:
+        self._expire(int(round(now * 1e9)))
+        if self.sum() >= self.withdraw_amount:
+            self.writer -= self.withdraw_amount
+            return True
+        return False
+
+
+def budget_params(spec_budget: dict | None) -> tuple[float, int, float] | None:
+    """(ratio, min/s, ttl s) as the destination controller sends it and the proxy accepts it; None: no retries."""
+    from labkit.sim.apps.base import go_duration
+
+    if not spec_budget:
+        return DEFAULT_BUDGET
+    try:
+        ratio = float(spec_budget.get("retryRatio", DEFAULT_BUDGET[0]))
+        min_rps = int(spec_budget.get("minRetriesPerSecond", DEFAULT_BUDGET[1]))
+        ttl = go_duration(str(spec_budget.get("ttl", "10s")))
+    except (TypeError, ValueError):
+        return DEFAULT_BUDGET  # the destination controller falls back to its default on a bad budget
+    if not (0.0 <= _f32(ratio) <= 1000.0) or not 1.0 <= ttl <= 60.0 or not 0 <= min_rps < 2 ** 31:
+        return None  # convert_retry_budget refuses it: the proxy retries nothing
+    return (ratio, min_rps, ttl)
+
+
+# ----------------------------------------------------------------------------- ServiceProfile matching
+
+_RE2_UNSUPPORTED = re.compile(r"\(\?[=!<>]|\(\?P=|\\[1-9]")
+
+
+def compile_path_regex(regex: str):
+    """A ``pathRegex`` as the proxy compiles it: trimmed, then anchored with ``^``/``$`` unless already anchored.
+
+    Go's RE2 (the sp-validator) and Rust's regex (the proxy) have no lookaround
+    or backreferences; a pattern using them never reaches the proxy, so it
+    matches nothing here. ``\\z`` (RE2's end of text) becomes Python's ``\\Z``.
+    """
+    text = str(regex).strip()
+    if _RE2_UNSUPPORTED.search(text):
+        return None
+    anchored = ("" if text.startswith("^") else "^") + text + ("" if text.endswith("$") else "$")
+    try:
+        return re.compile(anchored.replace("\\z", "\\Z"))
+    except re.error:
+        return None
+
+
+def compile_request_match(cond) -> Callable[[str, str], bool] | None:
+    """``condition`` → ``f(method, path) -> bool`` (path without the query), or None when it is unusable."""
+    if not isinstance(cond, dict) or not cond:
+        return None
+    parts: list[Callable[[str, str], bool]] = []
+    # Several fields set (``method`` + ``pathRegex``, as `linkerd profile` writes them) combine as
+    # ``all`` (profile_translator.go toRequestMatch); empty strings count as unset.
+    if cond.get("method"):
+        method = str(cond["method"])
+        parts.append(lambda m, p, method=method: m == method)
+    if cond.get("pathRegex"):
+        rx = compile_path_regex(cond["pathRegex"])
+        if rx is None:
+            return None
+        parts.append(lambda m, p, s=rx.search: s(p) is not None)
+    if cond.get("all") is not None:
+        subs = [s for s in (compile_request_match(c) for c in cond["all"] or []) if s is not None]
+        parts.append(lambda m, p, subs=subs: all(s(m, p) for s in subs))
+    if cond.get("any") is not None:
+        subs = [s for s in (compile_request_match(c) for c in cond["any"] or []) if s is not None]
+        parts.append(lambda m, p, subs=subs: any(s(m, p) for s in subs))
+    if cond.get("not") is not None:
+        sub = compile_request_match(cond["not"])
+        if sub is None:
+            return None
+        parts.append(lambda m, p, sub=sub: not sub(m, p))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return lambda m, p: all(f(m, p) for f in parts)
+
+
+def compile_response_match(cond) -> Callable[[int], bool] | None:
+    """``responseClasses[].condition`` → ``f(status) -> bool``, or None (the proxy drops the class).
+
+    Several fields set combine as ``all`` (as the destination controller sends
+    them); an empty ``all``/``any`` or an invalid status drops the class.
+    """
+    if not isinstance(cond, dict) or not cond:
+        return None
+    parts: list[Callable[[int], bool]] = []
+    if cond.get("status") is not None:
+        st = cond["status"] or {}
+        # "Specifying only one of min or max matches just that one status code" (the profile template).
+        lo, hi = st.get("min"), st.get("max")
+        try:
+            lo, hi = int(lo if lo is not None else hi), int(hi if hi is not None else lo)
+        except (TypeError, ValueError):
+            return None
+        if not (100 <= lo <= 999 and 100 <= hi <= 999):
+            return None
+        parts.append(lambda s, lo=lo, hi=hi: lo <= s <= hi)
+    for key in ("all", "any"):
+        if cond.get(key) is not None:
+            subs = [f for f in (compile_response_match(c) for c in cond[key] or []) if f is not None]
+            if not subs:
+                return None
+            if key == "all":
+                parts.append(lambda s, subs=subs: all(f(s) for f in subs))
+            else:
+                parts.append(lambda s, subs=subs: any(f(s) for f in subs))
+    if cond.get("not") is not None:
+        sub = compile_response_match(cond["not"])
+        if sub is None:
+            return None
+        parts.append(lambda s, sub=sub: not sub(s))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else (lambda s: all(f(s) for f in parts))
+
+
+def default_failure(status: int, grpc_status: int | None, error: str | None) -> bool:
+    from labkit.sim.linkerd.proxy import GRPC_FAILURES
+
+    if error:
+        return True
+    if grpc_status is not None:
+        return grpc_status in GRPC_FAILURES
+    return 500 <= status <= 599
+
+
+class Route:
+    """One route a proxy knows: how it matches, classifies, retries and times out."""
+
+    __slots__ = ("name", "match", "classes", "retryable", "timeout_ms", "kind",
+                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "backends", "order")
+
+    def __init__(self, name: str | None, match=None, classes=(), retryable: bool = False, timeout_ms: float | None = None,
+                 kind: str = "profile"):
+        self.name = name                  # None: the default route ([DEFAULT])
+        self.match = match
+        self.classes = tuple(classes)     # ((f(status), is_failure), ...)
+        self.retryable = retryable
+        self.timeout_ms = timeout_ms      # profile: wraps all attempts; policy: the request timeout
+        self.kind = kind                  # "profile" | "policy"
+        self.retry_statuses: tuple = ()   # policy retries: ((lo, hi), ...)
+        self.retry_limit = 0              # policy retries: max retries per request (0: none)
+        self.try_timeout_ms: float | None = None
+        self.response_timeout_ms: float | None = None
+        self.backends = None              # policy: [(weight, (ns, name, port) | None)] ; None: the parent
+        self.order: tuple = ()
+
+    def failed(self, status: int, grpc_status: int | None, error: str | None) -> bool:
+        if error:
+            return True
+        for cond, is_failure in self.classes:
+            if cond(status):
+                return is_failure
+        return default_failure(status, grpc_status, error)
+
+    def __repr__(self) -> str:
+        return f"<Route {self.name or '[DEFAULT]'}>"
+
+
+DEFAULT_ROUTE = Route(None)
+
+
+@dataclass
+class Profile:
+    """A ServiceProfile as the proxy receives it."""
+
+    name: str
+    namespace: str
+    version: str
+    routes: list[Route]
+    budget: tuple[float, int, float] | None
+    overrides: list[tuple[str, int, int]]   # (authority, port or 0, weight in decimillis), weight > 0
+    default: Route = field(default_factory=lambda: DEFAULT_ROUTE)
+
+    def match(self, method: str, path: str) -> Route:
+        for route in self.routes:
+            if route.match(method, path):
+                return route
+        return self.default
+
+
+def _decimillis(weight) -> int:
+    """The destination controller's ``uint32(w.MilliValue() * 10)`` (MilliValue rounds up)."""
+    return int(math.ceil(parse_quantity_weight(weight) * 1000 - 1e-9)) * 10
+
+
+def compile_profile(sp: dict) -> Profile:
+    """A ServiceProfile object → :class:`Profile`; routes without a usable condition are dropped, as the proxy drops them."""
+    from labkit.sim.apps.base import go_duration
+
+    meta, spec = sp["metadata"], sp.get("spec") or {}
+    routes = []
+    budget = budget_params(spec.get("retryBudget"))
+    for r in spec.get("routes") or []:
+        if not isinstance(r, dict) or not r.get("name"):
+            continue
+        match = compile_request_match(r.get("condition"))
+        if match is None:
+            continue
+        classes = []
+        for rc in r.get("responseClasses") or []:
+            cond = compile_response_match((rc or {}).get("condition"))
+            if cond is not None:
+                classes.append((cond, bool((rc or {}).get("isFailure", False))))
+        timeout_ms = None
+        if r.get("timeout"):
+            try:
+                secs = go_duration(str(r["timeout"]))
+                timeout_ms = secs * 1000.0 if secs > 0 else None
+            except ValueError:
+                timeout_ms = None
+        retryable = bool(r.get("isRetryable")) and budget is not None
+        routes.append(Route(str(r["name"]), match, classes, retryable, timeout_ms))
+    overrides = []
+    for o in spec.get("dstOverrides") or []:
+        try:
+            w = _decimillis((o or {}).get("weight", 0))
+        except ValueError:
+            continue
+        authority = str((o or {}).get("authority") or "")
+        if w <= 0 or not authority:
+            continue  # the proxy drops weight-0 overrides (proto.rs convert_dst_override)
+        host, _, port = authority.partition(":")
+        overrides.append((host, int(port) if port.isdigit() else 0, w))
+    return Profile(meta["name"], meta.get("namespace", "default"), meta.get("resourceVersion", ""),
+                   routes, budget, overrides)
+
+
+# ----------------------------------------------------------------------------- HTTPRoute (client policy)
+
+def _parse_statuses(text: str) -> tuple:
+    out = []
+    for part in str(text).split(","):
+        p = part.strip().lower()
+        if not p:
+            continue
+        if p == "5xx":
+            out.append((500, 599))
+        elif p == "gateway-error":
+            out.append((502, 504))
+        elif re.fullmatch(r"\d{3}", p):
+            out.append((int(p), int(p)))
+        elif re.fullmatch(r"\d{3}-\d{3}", p):
+            lo, hi = (int(x) for x in p.split("-"))
+            if lo <= hi:
+                out.append((lo, hi))
+    return tuple(out)
+
+
+def _duration_ms(text) -> float | None:
+    """A Linkerd annotation / Gateway API duration (units required) in ms; 0 or unparsable: unset."""
+    from labkit.sim.apps.base import go_duration
+
+    if text is None:
+        return None
+    try:
+        secs = go_duration(str(text))
+    except ValueError:
+        return None
+    return secs * 1000.0 if secs > 0 else None
+
+
+@dataclass(frozen=True)
+class RetryTimeout:
+    """The retry and timeout settings one set of annotations gives (None: no such annotation)."""
+
+    has_retry: bool = False
+    statuses: tuple = ()
+    limit: int = 1
+    try_timeout_ms: float | None = None
+    has_timeout: bool = False
+    request_ms: float | None = None
+    response_ms: float | None = None
+
+
+def annotation_policy(annotations: dict | None) -> RetryTimeout:
+    a = annotations or {}
+    retry_keys = ("retry.linkerd.io/http", "retry.linkerd.io/grpc", "retry.linkerd.io/limit", "retry.linkerd.io/timeout")
+    has_retry = any(k in a for k in retry_keys)
+    limit = 1
+    if "retry.linkerd.io/limit" in a:
+        try:
+            limit = int(str(a["retry.linkerd.io/limit"]).strip()) or 1
+        except ValueError:
+            limit = 1
+    timeout_keys = ("timeout.linkerd.io/request", "timeout.linkerd.io/response", "timeout.linkerd.io/idle")
+    return RetryTimeout(
+        has_retry=has_retry,
+        statuses=_parse_statuses(a.get("retry.linkerd.io/http", "")),
+        limit=max(0, limit),
+        try_timeout_ms=_duration_ms(a.get("retry.linkerd.io/timeout")),
+        has_timeout=any(k in a for k in timeout_keys),
+        request_ms=_duration_ms(a.get("timeout.linkerd.io/request")),
+        response_ms=_duration_ms(a.get("timeout.linkerd.io/response")),
+    )
+
+
+def _apply_retry_timeout(route: Route, own: RetryTimeout, parent: RetryTimeout, rule_timeouts: dict | None) -> None:
+    retry = own if own.has_retry else parent
+    if retry.has_retry:
+        route.retry_statuses = retry.statuses
+        route.retry_limit = retry.limit
+        route.try_timeout_ms = retry.try_timeout_ms
+        route.retryable = route.retry_limit > 0
+    timeouts = own if own.has_timeout else parent
+    request_ms = timeouts.request_ms
+    response_ms = timeouts.response_ms
+    rt = rule_timeouts or {}
+    if request_ms is None and rt.get("request") is not None:
+        request_ms = _duration_ms(rt.get("request"))
+    if response_ms is None and rt.get("backendRequest") is not None:
+        response_ms = _duration_ms(rt.get("backendRequest"))
+    route.timeout_ms = request_ms
+    route.response_timeout_ms = response_ms
+
+
+def _compile_http_match(m: dict):
+    """One HTTPRouteMatch → (f(method, path, query, headers) -> bool, precedence key)."""
+    m = m or {}
+    path = m.get("path") or {"type": "PathPrefix", "value": "/"}
+    ptype, value = path.get("type", "PathPrefix"), str(path.get("value", "/"))
+    if ptype == "Exact":
+        pmatch = lambda p, v=value: p == v  # noqa: E731
+        prec = (3, len(value))
+    elif ptype == "RegularExpression":
+        try:
+            rx = re.compile(value)
+        except re.error:
+            return None
+        pmatch = lambda p, f=rx.fullmatch: f(p) is not None  # noqa: E731
+        prec = (2, len(value))
+    else:
+        prefix = value.rstrip("/") or "/"
+
+        def pmatch(p, prefix=prefix):
+            if prefix == "/":
+                return p.startswith("/")
+            return p == prefix or p.startswith(prefix + "/")
+        prec = (1, len(prefix))
+    method = m.get("method")
+    headers = []
+    for h in m.get("headers") or []:
+        name, val, htype = str(h.get("name", "")).lower(), str(h.get("value", "")), h.get("type", "Exact")
+        if htype == "RegularExpression":
+            try:
+                headers.append((name, re.compile(val).fullmatch))
+            except re.error:
+                return None
+        else:
+            headers.append((name, lambda x, v=val: x == v))
+    queries = []
+    for q in m.get("queryParams") or []:
+        name, val, qtype = str(q.get("name", "")), str(q.get("value", "")), q.get("type", "Exact")
+        if qtype == "RegularExpression":
+            try:
+                queries.append((name, re.compile(val).fullmatch))
+            except re.error:
+                return None
+        else:
+            queries.append((name, lambda x, v=val: x == v))
+
+    def match(meth, p, query, hdrs):
+        if method and meth != method:
+            return False
+        if not pmatch(p):
+            return False
+        if headers:
+            low = {str(k).lower(): str(v) for k, v in (hdrs or {}).items()}
+            for name, f in headers:
+                if name not in low or not f(low[name]):
+                    return False
+        if queries:
+            from urllib.parse import parse_qsl
+
+            params = dict(parse_qsl(query, keep_blank_values=True))
+            for name, f in queries:
+                if name not in params or not f(params[name]):
+                    return False
+        return True
+    return match, (prec, 1 if method else 0, len(headers), len(queries))
+
+
+@dataclass
+class ClientPolicy:
+    """What the policy controller sends a client proxy for one Service port (no ServiceProfile)."""
+
+    rules: list[tuple]             # (precedence key, match fn, Route), best first
+    default: Route | None          # no HTTPRoute: the default route (Service annotations applied)
+    has_routes: bool
+
+    def match(self, method: str, path: str, query: str, headers) -> Route | None:
+        if not self.has_routes:
+            return self.default
+        for _, f, route in self.rules:
+            if f(method, path, query, headers):
+                return route
+        return None  # routes attached, none matched: the proxy answers 404
+
+
+def _parent_matches(ref: dict, route_ns: str, svc_ns: str, svc_name: str, port: int) -> bool:
+    if (ref.get("kind") or "Service") != "Service" or (ref.get("group") or "core") not in ("core", ""):
+        return False
+    if ref.get("name") != svc_name or (ref.get("namespace") or route_ns) != svc_ns:
+        return False
+    return ref.get("port") in (None, port)
+
+
+# ----------------------------------------------------------------------------- the index the data plane reads
+
+def _list(cluster, kind: str) -> list[dict]:
+    try:
+        return cluster.list(kind)
+    except Exception:  # kind not served (CRD not installed): nothing of it exists
+        return []
+
+
+def _created_order(obj: dict) -> tuple:
+    md = obj.get("metadata") or {}
+    return (md.get("creationTimestamp") or "", md.get("namespace", ""), md.get("name", ""))
+
+
+class Index:
+    """Every ServiceProfile, HTTPRoute and annotated Service of the cluster, compiled once per revision."""
+
+    def __init__(self, cluster, previous: "Index | None" = None):
+        self.revision = cluster.revision
+        cache = previous._compiled if previous is not None else {}
+        self._compiled: dict = {}
+        self.profiles: dict[tuple[str, str], Profile] = {}
+        for sp in _list(cluster, "serviceprofiles.linkerd.io"):
+            md = sp["metadata"]
+            key = (md.get("uid"), md.get("resourceVersion"))
+            prof = cache.get(key) or compile_profile(sp)
+            self._compiled[key] = prof
+            self.profiles[(md.get("namespace", "default"), md["name"])] = prof
+        self.routes: dict[tuple[str, str], list[dict]] = {}
+        for group in HTTPROUTE_GROUPS:
+            for hr in _list(cluster, f"httproutes.{group}"):
+                md = hr["metadata"]
+                for ref in (hr.get("spec") or {}).get("parentRefs") or []:
+                    if (ref.get("kind") or "Service") == "Service" and (ref.get("group") or "core") in ("core", ""):
+                        ns = ref.get("namespace") or md.get("namespace", "default")
+                        bucket = self.routes.setdefault((ns, ref.get("name", "")), [])
+                        if hr not in bucket:
+                            bucket.append(hr)
+        self.service_annotations: dict[tuple[str, str], dict] = {}
+        self.services: set[tuple[str, str]] = set()
+        for svc in _list(cluster, "Service"):
+            md = svc["metadata"]
+            key = (md.get("namespace", "default"), md["name"])
+            self.services.add(key)
+            ann = md.get("annotations") or {}
+            if any(k.startswith(("retry.linkerd.io/", "timeout.linkerd.io/")) for k in ann):
+                self.service_annotations[key] = ann
+
+    # -- lookups -------------------------------------------------------------------------------------
+    def profile_for(self, client_ns: str, svc_ns: str, svc_name: str) -> Profile | None:
+        """The ServiceProfile the destination controller serves: the client's namespace first, then the Service's."""
+        name = fqdn(svc_name, svc_ns)
+        return self.profiles.get((client_ns, name)) or self.profiles.get((svc_ns, name))
+
+    def has_client_policy(self, svc_ns: str, svc_name: str) -> bool:
+        return (svc_ns, svc_name) in self.routes or (svc_ns, svc_name) in self.service_annotations
+
+    def client_policy(self, client_ns: str, svc_ns: str, svc_name: str, port: int) -> ClientPolicy | None:
+        attached = [hr for hr in self.routes.get((svc_ns, svc_name), ())
+                    if any(_parent_matches(ref, hr["metadata"].get("namespace", "default"), svc_ns, svc_name, port)
+                           for ref in (hr.get("spec") or {}).get("parentRefs") or [])]
+        # Consumer routes (in the client's namespace, for a Service elsewhere) win over producer routes.
+        consumer = [hr for hr in attached if hr["metadata"].get("namespace") == client_ns != svc_ns]
+        producer = [hr for hr in attached if hr["metadata"].get("namespace") == svc_ns]
+        chosen = consumer or producer
+        svc_rt = annotation_policy(self.service_annotations.get((svc_ns, svc_name)))
+        if not chosen:
+            if not svc_rt.has_retry and not svc_rt.has_timeout:
+                return None
+            route = Route(None, kind="policy")
+            _apply_retry_timeout(route, RetryTimeout(), svc_rt, None)
+            return ClientPolicy([], route, False)
+        rules = []
+        for hr in sorted(chosen, key=_created_order):
+            md = hr["metadata"]
+            route_ns = md.get("namespace", "default")
+            own = annotation_policy(md.get("annotations"))
+            for i, rule in enumerate((hr.get("spec") or {}).get("rules") or [{}]):
+                rule = rule or {}
+                route = Route(md["name"], kind="policy")
+                _apply_retry_timeout(route, own, svc_rt, rule.get("timeouts"))
+                refs = rule.get("backendRefs") or []
+                if refs:
+                    backends = []
+                    for ref in refs:
+                        if (ref.get("kind") or "Service") != "Service":
+                            continue
+                        w = ref.get("weight", 1)
+                        try:
+                            w = int(w)
+                        except (TypeError, ValueError):
+                            w = 1
+                        bns = ref.get("namespace") or route_ns
+                        target = (bns, ref.get("name", ""), int(ref.get("port") or port))
+                        if (bns, ref.get("name", "")) not in self.services:
+                            target = None  # "Service not found": a synthetic failure backend
+                        backends.append((max(0, w), target))
+                    route.backends = backends
+                for m in rule.get("matches") or [{}]:
+                    compiled = _compile_http_match(m)
+                    if compiled is None:
+                        continue
+                    f, prec = compiled
+                    rules.append((prec, f, route))
+        # Gateway API precedence: path kind and length, method, headers, query params; then route age and
+        # name (already the iteration order), then rule order — a stable sort keeps those ties.
+        rules.sort(key=lambda r: r[0], reverse=True)
+        return ClientPolicy(rules, None, True)
+
+
+# ----------------------------------------------------------------------------- per client × destination
+
+class Plan:
+    """What one client proxy applies to requests for one Service port, for the current cluster revision.
+
+    ``kind`` is ``"profile"`` (ServiceProfile: per-route metrics, budget
+    retries, route timeouts, ``dstOverrides``) or ``"policy"`` (client
+    policy: HTTPRoutes and annotations). ``backends`` is the weighted list of
+    concrete Services (``None`` when requests go to the Service itself).
+    """
+
+    __slots__ = ("kind", "profile", "client_policy", "dst", "backends", "total_weight", "budget", "stats")
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.profile: Profile | None = None
+        self.client_policy: ClientPolicy | None = None
+        self.dst = ""
+        self.backends: list | None = None   # [(cumulative weight, Service or None)]
+        self.total_weight = 0
+        self.budget: TpsBudget | None = None
+        self.stats: dict = {}   # Route → (effective HttpStats, actual HttpStats)
+
+
+class Discovered:
+    """A proxy's discovery-cache entry for one destination: the routing kind it settled on, and when it was last used."""
+
+    __slots__ = ("kind", "last", "rev", "plan", "budget_key", "budget", "idle")
+
+    def __init__(self, kind: str | None, idle: float):
+        self.kind = kind          # "profile" | "policy" | None (no proxy)
+        self.last = -math.inf
+        self.rev = None
+        self.plan: Plan | None = None
+        self.budget_key = None
+        self.budget: TpsBudget | None = None
+        self.idle = idle
+
+
+def weighted(backends: list[tuple[int, object]]) -> tuple[list, int]:
+    """[(weight, x)] → ([(weight, x)] without zero weights, total weight)."""
+    out = [(int(w), x) for w, x in backends if w > 0]
+    return out, sum(w for w, _ in out)
+
+
+def draw(backends: list, total: int, rng, ready: Callable[[object], bool]):
+    """One weighted random draw among ready backends (``Distribution::random_available``).
+
+    A drawn backend that is not ready is disabled for this draw and the draw
+    repeated; with one backend left it is used if ready. Returns ``NONE`` when
+    no backend is ready.
+    """
+    items = backends
+    while items:
+        if len(items) == 1:
+            x = items[0][1]
+            return x if ready(x) else NONE
+        pick = rng.random() * total
+        acc = 0
+        for i, (w, x) in enumerate(items):
+            acc += w
+            if pick < acc:
+                break
+        if ready(x):
+            return x
+        total -= w
+        items = items[:i] + items[i + 1:]
+    return NONE
+
+
+NONE = object()
+
+
+def backoff_ms(attempt: int, rng) -> float:
+    """Exponential backoff before retry ``attempt`` (1-based): 25 ms doubling to 250 ms, plus up to 100% jitter."""
+    base = min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * (2 ** (attempt - 1)))
+    return min(BACKOFF_MAX_MS, base + base * rng.random())
+
+
+# ----------------------------------------------------------------------------- controllers: linkerd-smi and route status
+
+class PolicyControllers(Controller):
+    """linkerd-smi's adaptor (TrafficSplit → ServiceProfile ``dstOverrides``) and the policy controller's
+    HTTPRoute status, reconciling on the virtual clock like the real controllers."""
+
+    latency = 0.05
+
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self.api.watch(None, self._on_event)
+        for ts in _list(cluster, "trafficsplits.split.smi-spec.io"):
+            md = ts["metadata"]
+            self.enqueue(("ts", md.get("namespace", "default"), md["name"], (ts.get("spec") or {}).get("service", "")))
+        for group in HTTPROUTE_GROUPS:
+            for hr in _list(cluster, f"httproutes.{group}"):
+                self.enqueue(("hr", group, hr["metadata"].get("namespace", "default"), hr["metadata"]["name"]))
+
+    def _on_event(self, event: str, old: dict | None, new: dict | None) -> None:
+        obj = new or old or {}
+        kind = obj.get("kind")
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+        md = obj.get("metadata") or {}
+        if kind == "TrafficSplit" and group == SMI_GROUP:
+            for o in (old, new):
+                if o is not None:
+                    self.enqueue(("ts", md.get("namespace", "default"), md.get("name"), (o.get("spec") or {}).get("service", "")))
+        elif kind == "HTTPRoute" and group in HTTPROUTE_GROUPS:
+            if new is not None and (old is None or old.get("spec") != new.get("spec")):
+                self.enqueue(("hr", group, md.get("namespace", "default"), md.get("name")))
+        elif kind == "Service" and (old is None or new is None):
+            for g in HTTPROUTE_GROUPS:
+                for hr in _list(self.cluster, f"httproutes.{g}"):
+                    self.enqueue(("hr", g, hr["metadata"].get("namespace", "default"), hr["metadata"]["name"]))
+
+    def sync(self, key) -> None:
+        if key[0] == "ts":
+            self._sync_split(*key[1:])
+        else:
+            self._sync_route(*key[1:])
+
+    # -- linkerd-smi (pkg/adaptor/controller.go syncHandler) -----------------------------------------
+    def _sync_split(self, namespace: str, name: str, service: str) -> None:
+        sp_type = self.cluster.discovery.by_key("linkerd.io", "ServiceProfile")
+        ts_type = self.cluster.discovery.by_key(SMI_GROUP, "TrafficSplit")
+        if sp_type is None or ts_type is None or not service:
+            return
+        ts = self.api.get(ts_type, namespace, name)
+        sp_name = fqdn(service, namespace)
+        sp = self.api.get(sp_type, namespace, sp_name)
+        if ts is None or (ts.get("spec") or {}).get("service") != service:
+            # The split is gone (or now splits another apex): empty the profile's dstOverrides.
+            if sp is not None and (sp.get("spec") or {}).get("dstOverrides"):
+                new = _copy(sp)
+                new["spec"]["dstOverrides"] = None
+                self.api.update(sp_type, new)
+            return
+        overrides = [{"authority": fqdn(b.get("service", ""), namespace), "weight": b.get("weight")}
+                     for b in (ts.get("spec") or {}).get("backends") or []]
+        if sp is None:
+            self.api.create(sp_type, {"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
+                                      "metadata": {"name": sp_name, "namespace": namespace},
+                                      "spec": {"dstOverrides": overrides}})
+        elif (sp.get("spec") or {}).get("dstOverrides") != overrides:
+            new = _copy(sp)
+            new.setdefault("spec", {})["dstOverrides"] = overrides
+            self.api.update(sp_type, new)
+
+    # -- the policy controller's HTTPRoute status ------------------------------------------------------
+    def _sync_route(self, group: str, namespace: str, name: str) -> None:
+        rtype = self.cluster.discovery.by_key(group, "HTTPRoute")
+        if rtype is None:
+            return
+        hr = self.api.get(rtype, namespace, name)
+        if hr is None:
+            return
+        from labkit.sim.kube.objects import rfc3339
+
+        svc_type = self.cluster.types.service
+        old_parents = {_ref_key(p.get("parentRef") or {}): p for p in (hr.get("status") or {}).get("parents") or []}
+        parents = []
+        now = rfc3339(self.clock.t)
+        for ref in (hr.get("spec") or {}).get("parentRefs") or []:
+            if (ref.get("kind") or "Service") != "Service":
+                continue
+            pns = ref.get("namespace") or namespace
+            exists = self.api.get(svc_type, pns, ref.get("name", "")) is not None
+            missing = []
+            for rule in (hr.get("spec") or {}).get("rules") or []:
+                for b in (rule or {}).get("backendRefs") or []:
+                    if self.api.get(svc_type, b.get("namespace") or namespace, b.get("name", "")) is None:
+                        missing.append(b.get("name", ""))
+            conds = [
+                ("Accepted", "True", "Accepted", "") if exists else ("Accepted", "False", "NoMatchingParent", ""),
+                ("ResolvedRefs", "True", "ResolvedRefs", "") if not missing
+                else ("ResolvedRefs", "False", "BackendNotFound", f"Service not found {', '.join(sorted(set(missing)))}"),
+            ]
+            old = old_parents.get(_ref_key(ref)) or {}
+            old_conds = {c.get("type"): c for c in old.get("conditions") or []}
+            conditions = []
+            for ctype, status, reason, message in conds:
+                prev = old_conds.get(ctype) or {}
+                when = prev.get("lastTransitionTime") if prev.get("status") == status else now
+                conditions.append({"lastTransitionTime": when or now, "message": message, "reason": reason,
+                                   "status": status, "type": ctype})
+            parent_ref = {"group": ref.get("group", "core"), "kind": "Service", "name": ref.get("name", "")}
+            if ref.get("namespace"):
+                parent_ref["namespace"] = ref["namespace"]
+            if ref.get("port") is not None:
+                parent_ref["port"] = ref["port"]
+            parents.append({"conditions": conditions, "controllerName": POLICY_CONTROLLER, "parentRef": parent_ref})
+        status = dict(hr.get("status") or {})
+        status["parents"] = parents
+        self.api.update_status(rtype, hr, status)
+
+
+def _ref_key(ref: dict) -> tuple:
+    return (ref.get("name"), ref.get("namespace"), ref.get("port"))
+
+
+def _copy(obj: dict) -> dict:
+    from labkit.sim.kube.objects import clone
+
+    return clone(obj)
+
+
+def attach(cluster) -> PolicyControllers:
+    """Start the policy controllers for ``cluster`` once (the data plane calls this when it starts)."""
+    ctl = getattr(cluster, "_policy_controllers", None)
+    if ctl is None:
+        ctl = cluster._policy_controllers = PolicyControllers(cluster)
+    return ctl

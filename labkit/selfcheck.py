@@ -104,3 +104,99 @@ def lab1(mesh) -> SelfCheck:
         check.expect(f"the {ns} namespace's pods are Running", running, f"see mesh.pods({ns!r})")
     return check
 
+
+def _route_rows(mesh, target: str, to: str, wide: bool = False) -> dict:
+    try:
+        table = mesh.routes(target, namespace="booksapp", to=to, wide=wide)
+    except Exception:  # no profiles / routes not available yet: nothing to read
+        return {}
+    return {row["ROUTE"]: row for _, row in table.iterrows()}
+
+
+def _profile(mesh, service: str) -> dict:
+    from labkit.errors import LabkitError
+
+    try:
+        return mesh.get("sp", f"{service}.booksapp.svc.cluster.local", "booksapp")
+    except (LabkitError, KeyError, ValueError):
+        return {}
+
+
+def _route_spec(profile: dict, name: str) -> dict:
+    return next((r for r in (profile.get("spec") or {}).get("routes") or [] if r.get("name") == name), {})
+
+
+def _sum(mesh, promql: str) -> float:
+    frame = mesh.query(promql)
+    return float(frame["value"].sum()) if len(frame) else 0.0
+
+
+def lab2(mesh) -> SelfCheck:
+    """Lab 2: the books app meshed, profiles from its OpenAPI specs, HEAD /authors/{id}.json retried, a PUT timeout."""
+    check = SelfCheck(2)
+    rows = _stat_by_name(mesh, "booksapp")
+    expected = ("authors", "books", "traffic", "webapp")
+    unmeshed = [n for n in expected if n not in rows or not str(rows[n]["MESHED"]).startswith(tuple("123456789"))]
+    check.expect("every books app deployment is meshed", not unmeshed, f"not meshed: {', '.join(unmeshed)}")
+    profiles = {svc: _profile(mesh, svc) for svc in ("webapp", "authors", "books")}
+    missing = [svc for svc, p in profiles.items() if not p]
+    check.expect("service profiles for webapp, authors and books", not missing,
+                 f"missing: {', '.join(missing)} — apply mesh.profile(svc, 'booksapp', open_api=...)")
+    head = "HEAD /authors/{id}.json"
+    check.expect(f"{head} is retryable", _route_spec(profiles["authors"], head).get("isRetryable") is True,
+                 "add isRetryable: true to that route of the authors profile")
+    row = _route_rows(mesh, "deploy/books", "svc/authors", wide=True).get(head)
+    effective = None if row is None else row["EFFECTIVE_SUCCESS"]
+    actual = None if row is None else row["ACTUAL_SUCCESS"]
+    check.expect("retries work: EFFECTIVE success ≈ 100% while ACTUAL stays lower",
+                 effective is not None and effective == effective and effective >= 0.95
+                 and actual == actual and actual < 0.9,
+                 "restart books after applying the profiles, then wait a minute for traffic")
+    put = "PUT /books/{id}.json"
+    check.expect(f"{put} has a timeout", bool(_route_spec(profiles["books"], put).get("timeout")),
+                 "add timeout: … to that route of the books profile")
+    timed_out = _sum(mesh, 'sum(increase(route_response_total{namespace="booksapp", deployment="webapp", '
+                           f'direction="outbound", rt_route="{put}", classification="failure"}}[30m]))')
+    check.expect("the timeout failed some PUTs (EFFECTIVE success below 100%)", timed_out > 0,
+                 "restart webapp if it has not picked up the profiles, and wait a minute")
+    return check
+
+
+def lab4(mesh) -> SelfCheck:
+    """Lab 4: books app without FAILURE_RATE, the error injector behind a split that failed ≈10%, then removed."""
+    from labkit.errors import LabkitError
+
+    check = SelfCheck(4)
+    try:
+        authors = mesh.get("deploy", "authors", "booksapp")
+        env = [e.get("name") for e in authors["spec"]["template"]["spec"]["containers"][0].get("env") or []]
+    except (LabkitError, KeyError, IndexError):
+        env = None
+    check.expect("authors runs without its FAILURE_RATE", env is not None and "FAILURE_RATE" not in env,
+                 "patch the authors deployment: remove /spec/template/spec/containers/0/env/2")
+    try:
+        injector = mesh.get("deploy", "error-injector", "booksapp")
+        available = (injector.get("status") or {}).get("availableReplicas", 0) >= 1
+    except LabkitError:
+        available = False
+    check.expect("the error injector is deployed", available,
+                 "mesh.apply('booksapp/failure-injection/error-injector.yml')")
+    base = ('sum(increase(response_total{direction="outbound", namespace="booksapp", deployment="webapp", '
+            'dst_deployment="error-injector", classification="%s"}[1h]))')
+    failed, ok = _sum(mesh, base % "failure"), _sum(mesh, base % "success")
+    check.expect("a split sent some of webapp's calls to books to the error injector, which failed them all",
+                 failed > 0 and ok == 0, "apply a split (an HTTPRoute or a TrafficSplit) and wait a few minutes")
+    active = []
+    for kind, name in (("httproute.policy.linkerd.io", "error-split"), ("httproute.gateway.networking.k8s.io", "error-split"),
+                       ("trafficsplit", "error-split")):
+        try:
+            mesh.get(kind, name, "booksapp")
+            active.append(kind.split(".")[0])
+        except (LabkitError, KeyError, ValueError):
+            pass
+    check.expect("the split is removed again", not active, f"still there: {', '.join(active)}")
+    webapp = _stat_by_name(mesh, "booksapp").get("webapp")
+    success = None if webapp is None else webapp["SUCCESS"]
+    check.expect("webapp is back to 100% success", success is not None and success == success and success >= 0.99,
+                 "wait a minute after removing the split")
+    return check

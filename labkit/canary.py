@@ -5,6 +5,7 @@
     canary.canaries(mesh, "test")              # kubectl get canaries: NAME STATUS WEIGHT LASTTRANSITIONTIME
     canary.history(mesh, "podinfo", "test")    # one row per analysis interval
     canary.events(mesh, "podinfo", "test")     # Flagger's events, in order (kubectl logs deploy/flagger | jq .msg)
+    canary.timeline(...), canary.report(...)   # the same two as text, for printing
     canary.plot(mesh, "podinfo", "test")       # weight, success rate and latency with Flagger's events marked
     canary.watch(mesh, "podinfo", "test")      # like `kubectl get canary -w` until the analysis ends
     canary.playground()                        # sliders: each change is a real run of a fresh embedded mesh
@@ -29,7 +30,8 @@ import pandas as pd
 
 from labkit.errors import LabkitError
 
-__all__ = ["canaries", "history", "events", "plot", "watch", "playground", "run_playground", "status_line"]
+__all__ = ["canaries", "history", "events", "timeline", "report", "plot", "watch", "playground", "run_playground",
+           "status_line"]
 
 PHASES_DONE = ("Succeeded", "Failed")
 
@@ -134,12 +136,57 @@ def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.
 
 
 def events(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.DataFrame:
-    """Flagger's events for this canary, every one in order (columns time, type, reason, message, interval)."""
-    record = _controller(mesh).history.get(_ns(namespace), name)
+    """Flagger's events for this canary, every one in order (columns time, type, reason, message, interval).
+
+    On a real cluster (no embedded Flagger) they come from ``kubectl get events``, which aggregates
+    repeats: each distinct message once, at its last occurrence, and ``interval`` is -1.
+    """
     start = _since(since)
+    if getattr(mesh, "backend", None) != "sim":
+        table = mesh.events(_ns(namespace))
+        table = table[table["OBJECT"] == f"canary/{name}"]
+        now = mesh.now
+        rows = [{"time": now - pd.Timedelta(seconds=float(age)), "type": ty, "reason": reason, "message": msg,
+                 "interval": -1}
+                for age, ty, reason, msg in zip(table["LAST SEEN"], table["TYPE"], table["REASON"], table["MESSAGE"])]
+        rows = [r for r in rows if start is None or r["time"].timestamp() >= start]
+        return pd.DataFrame(rows, columns=["time", "type", "reason", "message", "interval"])
+    record = _controller(mesh).history.get(_ns(namespace), name)
     rows = [{"time": _time(e.time), "type": e.type, "reason": e.reason, "message": e.message, "interval": e.tick}
             for e in (record.events if record else []) if start is None or e.time >= start]
     return pd.DataFrame(rows, columns=["time", "type", "reason", "message", "interval"])
+
+
+def timeline(mesh, name: str, namespace: str | None = None, *, since=None) -> str:
+    """Flagger's events one per line, in order: ``10:02:54  Normal   New revision detected! ...``."""
+    frame = events(mesh, name, namespace, since=since)
+    return "".join(f"{t.strftime('%H:%M:%S')}  {ty:<8} {msg}\n"
+                   for t, ty, msg in zip(frame["time"], frame["type"], frame["message"]))
+
+
+def _cell(metric: str, value: float) -> str:
+    if value != value:  # NaN: no value that interval
+        return "-"
+    if metric == "request-success-rate":
+        return f"{value:.2f}%"
+    if metric == "request-duration":
+        return f"{int(value)}ms"
+    return f"{value:.2f}"
+
+
+def report(mesh, name: str, namespace: str | None = None, *, since=None) -> str:
+    """The history as a table, one row per interval: TIME PHASE WEIGHT FAILED, each metric Flagger saw."""
+    frame = history(mesh, name, namespace, since=since)
+    fixed = {"time", "interval", "phase", "weight", "canaryWeight", "failedChecks", "iterations", "success",
+             "latency", "events"}
+    metrics = [c for c in frame.columns if c not in fixed]
+    header = ["TIME", "PHASE", "WEIGHT", "FAILED", *[m.upper() for m in metrics]]
+    rows = [header]
+    for rec in frame.to_dict("records"):
+        rows.append([rec["time"].strftime("%H:%M:%S"), rec["phase"], str(rec["weight"]), str(rec["failedChecks"]),
+                     *[_cell(m, rec[m]) for m in metrics]])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "".join("   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in rows)
 
 
 def _thresholds(mesh, name: str, namespace: str) -> tuple[float | None, float | None]:
@@ -178,18 +225,34 @@ def watch(mesh, name: str, namespace: str | None = None, *, until: tuple[str, ..
     """Like ``kubectl get canary NAME -w``: a row each time Flagger changes the status, until a phase in ``until``.
 
     Rows show the virtual time, phase, weight and failed checks. ``pace`` (wall
-    seconds per virtual interval step) slows the embedded mesh down to watch it
-    live; by default it runs as fast as it can. Returns the final Canary.
+    seconds per ``every`` of virtual time) slows the embedded mesh down to watch
+    it live, a row at a time; by default it runs as fast as it can and the rows
+    are written at the end in one piece (so a notebook's output is the same on
+    every run). Returns the final Canary.
     """
-    import time as _time_mod
-
     from labkit.durations import seconds
 
     ns = _ns(namespace)
     step = seconds(every, name="every")
-    deadline = mesh.clock.t + seconds(timeout, name="timeout") if hasattr(mesh, "clock") else None
+    deadline = mesh.now + pd.Timedelta(seconds=seconds(timeout, name="timeout"))
+    rows: list[str] = []
+    live = out if pace > 0 else rows.append
+    live(f"{'TIME':<10}{'STATUS':<18}{'WEIGHT':<8}{'FAILEDCHECKS':<14}LASTTRANSITIONTIME")
+    try:
+        return _watch_loop(mesh, name, ns, until, step, deadline, timeout, live, pace)
+    finally:
+        if rows:
+            text = "\n".join(rows)
+            if out is print:
+                print(text + "\n", end="")  # one write: the same output chunks on every run
+            else:
+                out(text)
+
+
+def _watch_loop(mesh, name, ns, until, step, deadline, timeout, out, pace) -> dict:
+    import time as _time_mod
+
     last = None
-    out(f"{'TIME':<10}{'STATUS':<18}{'WEIGHT':<8}{'FAILEDCHECKS':<14}LASTTRANSITIONTIME")
     while True:
         obj = mesh.canary(name, ns)
         status = obj.get("status") or {}
@@ -200,7 +263,7 @@ def watch(mesh, name: str, namespace: str | None = None, *, until: tuple[str, ..
             last = row
         if row[0] in until:
             return obj
-        if deadline is not None and mesh.clock.t >= deadline:
+        if mesh.now >= deadline:
             raise TimeoutError(f"canary {name}.{ns} still {row[0]} after {timeout} (virtual time)")
         mesh.wait(step)
         if pace > 0:

@@ -105,6 +105,43 @@ def lab1(mesh) -> SelfCheck:
     return check
 
 
+
+def lab3(mesh) -> SelfCheck:
+    """Lab 3: Flagger runs podinfo's canary; a release was promoted, a faulty one rolled back, a custom metric added."""
+    from labkit.errors import LabkitError
+
+    check = SelfCheck(3)
+    flagger = None
+    for ns in ("linkerd", "flagger-system"):
+        try:
+            flagger = mesh.get("deploy", "flagger", ns)
+            break
+        except LabkitError:
+            continue
+    check.expect("Flagger is installed and available",
+                 flagger is not None and (flagger.get("status") or {}).get("availableReplicas", 0) >= 1,
+                 "mesh.install_flagger(), then wait for its rollout")
+    try:
+        cd = mesh.canary("podinfo", "test")
+    except LabkitError:
+        cd = None
+    check.expect("the podinfo Canary exists in namespace test", cd is not None,
+                 "mesh.apply('podinfo/flagger/canary.yml')")
+    events = mesh.events("test")
+    mine = events[events["OBJECT"] == "canary/podinfo"] if len(events) else events
+    said = set(mine["MESSAGE"]) if len(mine) else set()
+    check.expect("a new version was promoted", "Promotion completed! Scaling down podinfo.test" in said,
+                 "set a new podinfo image and wait for the analysis to finish")
+    check.expect("a faulty version was rolled back", "Canary failed! Scaling down podinfo.test" in said,
+                 "release again and make the canary fail (curl /status/500 from the load tester)")
+    metrics = ((cd or {}).get("spec") or {}).get("analysis", {}).get("metrics") or []
+    check.expect("the canary has a custom metric (a MetricTemplate)", any(m.get("templateRef") for m in metrics),
+                 "apply podinfo/flagger/metric-templates.yml and add a templateRef metric to the Canary")
+    check.expect("the last release finished (Succeeded or Failed)",
+                 ((cd or {}).get("status") or {}).get("phase") in ("Succeeded", "Failed"))
+    return check
+
+
 def _route_rows(mesh, target: str, to: str, wide: bool = False) -> dict:
     try:
         table = mesh.routes(target, namespace="booksapp", to=to, wide=wide)

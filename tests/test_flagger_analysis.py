@@ -338,6 +338,10 @@ def test_gatewayapi_provider_drives_an_httproute_with_metric_templates(upstream_
     mesh.wait("3m")
     weights = [b["weight"] for b in mesh.get("httproute", "podinfo", "test")["spec"]["rules"][0]["backendRefs"]]
     assert weights[1] > 0 and sum(weights) == 100
+    mesh.exec("deploy/flagger-loadtester", "hey -z 20s -q 50 -c 1 http://podinfo.test:9898/", namespace="test")
+    split = dict(zip(*mesh.query(APEX_SPLIT)[["dst_deployment", "value"]].T.values))
+    assert split.get("podinfo", 0) > 0 and split.get("podinfo-primary", 0) > split.get("podinfo", 0), \
+        "the HTTPRoute's weights reach the client proxies"
     mesh.wait_for(pg.finished, timeout="30m")
     assert messages(mesh, start)[-1] == f"Promotion completed! Scaling down {TARGET}"
     checks = {c.metric for t in ticks_since(mesh, start) for c in t.checks}
@@ -414,3 +418,23 @@ def test_same_seed_same_analysis(upstream_flagger):
         runs.append(canary.history(mesh, "podinfo", "test", since=start))
     pd.testing.assert_frame_equal(runs[0], runs[1])
     assert runs[0]["phase"].iloc[-1] == "Failed", "2% errors break a 99% success-rate objective"
+
+
+APEX_SPLIT = ('sum by (dst_deployment) (increase(response_total{namespace="test", deployment="flagger-loadtester", '
+              'direction="outbound", authority="podinfo.test.svc.cluster.local:9898"}[1m]))')
+
+
+def test_clients_of_the_apex_service_follow_flaggers_weights(upstream_flagger):
+    """The TrafficSplit Flagger writes is honoured by the client proxies: a quarter of podinfo's calls at weight 25."""
+    mesh = lab3(13, upstream_flagger)
+    pg.release(mesh)
+    mesh.exec("deploy/flagger-loadtester", "watch -n 1 curl -s http://podinfo-canary.test:9898/", namespace="test")
+    mesh.wait_for(lambda m: m.canary("podinfo", "test")["status"]["canaryWeight"] == 25, timeout="10m", every="5s")
+    mesh.patch("canary", "podinfo", {"spec": {"suspend": True}}, namespace="test")  # freeze the weights
+    mesh.exec("deploy/flagger-loadtester", "hey -z 1m -q 50 -c 1 http://podinfo.test:9898/", namespace="test")
+    split = dict(zip(*mesh.query(APEX_SPLIT)[["dst_deployment", "value"]].T.values))
+    share = split["podinfo"] / (split["podinfo"] + split["podinfo-primary"])
+    assert 0.20 < share < 0.30, split
+    assert messages(mesh, 0)[-1] == "skipping canary run as object is suspended"
+    weights = [b["weight"] for b in mesh.get("ts", "podinfo", "test")["spec"]["backends"]]
+    assert weights == ["25", "75"], "a suspended canary stays where it is"

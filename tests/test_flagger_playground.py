@@ -74,8 +74,10 @@ def test_watch_prints_a_row_per_status_change():
 
     mesh = pg.prepare(12)
     pg.release(mesh)
-    lines: list[str] = []
-    final = canary.watch(mesh, "podinfo", "test", out=lines.append, timeout="30m")
+    written: list[str] = []
+    final = canary.watch(mesh, "podinfo", "test", out=written.append, timeout="30m")
+    assert len(written) == 1, "at full speed the rows come out in one piece"
+    lines = written[0].splitlines()
     assert final["status"]["phase"] == "Succeeded"
     assert lines[0].split() == ["TIME", "STATUS", "WEIGHT", "FAILEDCHECKS", "LASTTRANSITIONTIME"]
     assert lines[1].split()[1:3] == ["Initialized", "0"]

@@ -459,3 +459,76 @@ def parse_check_text(text: str) -> CheckReport:
         flush()
     flush()
     return CheckReport(core, extensions=extensions, header=header)
+
+
+# --------------------------------------------------------------------------- running the CLI
+
+#: How to get the real CLI, for the error when it is missing.
+INSTALL_HINT = (
+    "install it with `curl --proto '=https' --tlsv1.2 -sSfL https://run.linkerd.io/install-edge | sh` "
+    "and add $HOME/.linkerd2/bin to PATH (https://linkerd.io/2/getting-started/), or point LABKIT_LINKERD "
+    "at a linkerd binary"
+)
+
+
+class LinkerdCLIError(Exception):
+    """The ``linkerd`` CLI is missing, or a command failed: the message names the command and its stderr."""
+
+
+def find_linkerd(extension: Mapping[str, Any] | None = None) -> list[str]:
+    """The command that runs ``linkerd``: ``LABKIT_LINKERD``, else a served mesh's stand-in, else ``PATH``.
+
+    ``LABKIT_LINKERD`` may hold a path or a command line (``"python -m labkit linkerd"``).
+    """
+    import os
+    import shlex
+    import shutil
+
+    configured = os.environ.get("LABKIT_LINKERD")
+    if configured:
+        argv = shlex.split(configured)
+        if argv and (shutil.which(argv[0]) or os.path.isfile(argv[0])):
+            return argv
+        raise LinkerdCLIError(f"LABKIT_LINKERD={configured!r} does not name a runnable linkerd; {INSTALL_HINT}")
+    stand_in = (extension or {}).get("linkerd")
+    if stand_in and os.path.isfile(stand_in):
+        return [stand_in]
+    found = shutil.which("linkerd") or next(
+        (p for p in (os.path.expanduser("~/.linkerd2/bin/linkerd"),) if os.path.isfile(p)), None)
+    if found:
+        return [found]
+    raise LinkerdCLIError(f"the linkerd CLI was not found on PATH; {INSTALL_HINT}")
+
+
+def run(cli: list[str], args: list[str], *, context: str, kubeconfig: str | None = None, stdin: str | None = None,
+        timeout: float = 300.0, ok_codes: tuple[int, ...] = (0,)) -> tuple[str, str, int]:
+    """Run ``linkerd --context CONTEXT ARGS``: (stdout, stderr, exit code); other codes raise LinkerdCLIError."""
+    import subprocess
+
+    argv = [*cli, "--context", context, *(["--kubeconfig", kubeconfig] if kubeconfig else []), *args]
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise LinkerdCLIError(f"cannot run {cli[0]!r}; {INSTALL_HINT}") from None
+    except subprocess.TimeoutExpired:
+        raise LinkerdCLIError(f"`linkerd {' '.join(args)}` did not finish within {timeout:g}s") from None
+    if proc.returncode not in ok_codes:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise LinkerdCLIError(f"`linkerd {' '.join(args)}` failed (exit {proc.returncode}): {detail}")
+    return proc.stdout, proc.stderr, proc.returncode
+
+
+def start(cli: list[str], args: list[str], *, context: str, kubeconfig: str | None = None):
+    """Start a long-running command (``viz tap``) whose output is collected when it is stopped."""
+    import subprocess
+
+    argv = [*cli, "--context", context, *(["--kubeconfig", kubeconfig] if kubeconfig else []), *args]
+    try:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError:
+        raise LinkerdCLIError(f"cannot run {cli[0]!r}; {INSTALL_HINT}") from None
+
+
+def report_lines(stderr: str) -> list[str]:
+    """`linkerd inject`'s report (stderr) as lines: warnings first, then one line per resource."""
+    return [line for line in stderr.splitlines() if line.strip()]

@@ -1,0 +1,116 @@
+"""``kubectl apply`` (client-side) for the kube backend: the last-applied annotation and the three-way merge.
+
+Like kubectl, labkit keeps the configuration it applied in the
+``kubectl.kubernetes.io/last-applied-configuration`` annotation and computes
+the new object from (live, last applied, new config): fields the config sets
+win, fields a previous apply set and the config no longer sets are removed,
+everything else (defaults, status, other writers' fields) stays; lists of
+named items (containers, env, volumes, ports…) merge per item, as kubectl's
+strategic merge does. The result is written with a ``PUT`` carrying the live
+``resourceVersion``, so a concurrent writer makes it fail with 409 Conflict
+and labkit re-reads and merges again — instead of silently overwriting.
+
+These are the same semantics the embedded mesh models for ``apply`` (its
+``sim/kube/cluster.py``); the backends never import each other, so the
+rules live here too.
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+#: Fields the server owns: dropped from a manifest before it is applied (``kubectl get -o yaml | … | apply``).
+SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
+                 "deletionTimestamp", "deletionGracePeriodSeconds")
+#: Lists merged element by element (kubectl's strategic merge keys), by field name.
+MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
+              "volumeMounts": "mountPath", "imagePullSecrets": "name"}
+
+
+def strip_server_fields(obj: dict) -> dict:
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    md = out.setdefault("metadata", {})
+    for key in SERVER_FIELDS:
+        md.pop(key, None)
+    ann = md.get("annotations")
+    if ann and LAST_APPLIED in ann:
+        del ann[LAST_APPLIED]
+        if not ann:
+            del md["annotations"]
+    return out
+
+
+def config_json(obj: dict) -> str:
+    """The annotation's value: compact JSON with sorted keys and a trailing newline, as kubectl writes it."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def for_create(config: dict) -> dict:
+    out = copy.deepcopy(config)
+    out["metadata"].setdefault("annotations", {})[LAST_APPLIED] = config_json(config)
+    return out
+
+
+def last_applied(live: dict) -> dict:
+    text = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {}
+
+
+def for_update(live: dict, config: dict) -> dict:
+    merged = three_way_merge(live, last_applied(live), config)
+    merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = config_json(config)
+    return merged
+
+
+def three_way_merge(live: dict, last: dict, config: dict) -> dict:
+    result = copy.deepcopy(live)
+    _merge_into(result, last if isinstance(last, dict) else {}, config)
+    return result
+
+
+def _merge_into(target: dict, last: dict, config: dict) -> None:
+    for key in list(last):
+        if key not in config:
+            target.pop(key, None)
+    for key, value in config.items():
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            _merge_into(current, last.get(key) if isinstance(last.get(key), dict) else {}, value)
+        elif isinstance(value, list) and isinstance(current, list) and key in MERGE_KEYS:
+            target[key] = _merge_list(current, last.get(key) if isinstance(last.get(key), list) else [], value, MERGE_KEYS[key])
+        elif key == "ports" and isinstance(value, list) and isinstance(current, list):
+            merge_key = "containerPort" if all(isinstance(v, dict) and "containerPort" in v for v in value) else "port"
+            target[key] = _merge_list(current, last.get(key) if isinstance(last.get(key), list) else [], value, merge_key)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _merge_list(live: list, last: list, config: list, key: str) -> list:
+    if not all(isinstance(x, dict) and key in x for x in config + live):
+        return copy.deepcopy(config)
+    live_by = {x[key]: x for x in live}
+    last_by = {x[key]: x for x in last if isinstance(x, dict) and key in x}
+    out = []
+    for item in config:
+        base = copy.deepcopy(live_by.get(item[key], {}))
+        _merge_into(base, last_by.get(item[key], {}), item)
+        out.append(base)
+    in_config = {x[key] for x in config}
+    out += [copy.deepcopy(x) for x in live if x[key] not in in_config and x[key] not in last_by]
+    return out
+
+
+def same_object(a: dict, b: dict) -> bool:
+    """Equal apart from what the server bumps on every write (resourceVersion, generation) and status."""
+    def norm(o: dict) -> dict:
+        o = {k: v for k, v in o.items() if k not in ("status", "apiVersion")}
+        o["metadata"] = {k: v for k, v in (o.get("metadata") or {}).items()
+                         if k not in ("resourceVersion", "generation", "managedFields")}
+        return o
+
+    return norm(a) == norm(b)

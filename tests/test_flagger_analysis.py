@@ -161,15 +161,16 @@ def test_tutorial_load_test_alone_leaves_intervals_without_canary_traffic(upstre
     pg.release(mesh)
     mesh.wait_for(pg.finished, timeout="30m")
     ticks = ticks_since(mesh, start)
-    halts = [t for t in ticks if any(ty == "Warning" for ty, _ in t.events)]
+    halts = [t for t in ticks if any(m.startswith("Halt") for _, m in t.events)]
+    waits = [t for t in ticks if any(" not ready: " in m for _, m in t.events)]  # readiness: no failed check
     assert ticks[-1].phase == "Succeeded"
-    assert halts[0].number == ticks[2].number, "the first analysis tick sees no canary traffic yet"
+    assert halts[0].number == ticks[2 + len(waits)].number, "the first analysis tick sees no canary traffic yet"
     assert halts[0].events == [("Warning", "Halt advancement no values found for linkerd metric request-success-rate "
                                            f"probably {TARGET} is not receiving traffic: running query failed: no values found")]
     for tick in halts[1:]:
         assert tick.events == [("Warning", "Halt advancement no values found for linkerd metric request-duration "
                                            f"probably {TARGET} is not receiving traffic")]
-    assert len(ticks) == 14 + len(halts), "every failed check holds the weight for one more interval"
+    assert len(ticks) == 14 + len(halts) + len(waits), "every failed check holds the weight for one more interval"
     assert ticks[-1].failed_checks == len(halts) < 5, "failedChecks is cumulative and never reset by a pass"
     normal = messages(mesh, start, "Normal")
     assert [m for m in normal if m.startswith("Advance")] == [f"Advance {TARGET} canary weight {w}" for w in WEIGHTS]
@@ -438,3 +439,66 @@ def test_clients_of_the_apex_service_follow_flaggers_weights(upstream_flagger):
     assert messages(mesh, 0)[-1] == "skipping canary run as object is suspended"
     weights = [b["weight"] for b in mesh.get("ts", "podinfo", "test")["spec"]["backends"]]
     assert weights == ["25", "75"], "a suspended canary stays where it is"
+
+
+def gated_canary(**extra):
+    manifest = pg.canary_manifest()
+    manifest["spec"]["analysis"]["webhooks"] += [
+        {"name": "ask-first", "type": "confirm-rollout", "url": "http://flagger-loadtester.test/gate/check"},
+        {"name": "promotion-gate", "type": "confirm-promotion", "url": "http://flagger-loadtester.test/gate/check"},
+        {"name": "rollback-gate", "type": "rollback", "url": "http://flagger-loadtester.test/rollback/check"}]
+    manifest["spec"]["analysis"].update(extra)
+    return manifest
+
+
+def loadtester(mesh, path):
+    body = '{"name": "podinfo", "namespace": "test"}'
+    return mesh.exec("deploy/flagger-loadtester", f"curl -s -d '{body}' http://localhost:8080/{path}", namespace="test")
+
+
+def test_gates_hold_the_release_and_step_weight_promotion_shifts_back_gradually(upstream_flagger):
+    mesh = pg.prepare(14, canary=gated_canary(stepWeightPromotion=25), upstream=str(upstream_flagger))
+    start = mesh.clock.t
+    pg.release(mesh)
+    mesh.exec("deploy/flagger-loadtester", "watch -n 1 curl -s http://podinfo-canary.test:9898/", namespace="test")
+    mesh.wait("2m")
+    status = mesh.canary("podinfo", "test")["status"]
+    assert status["phase"] == "Waiting" and status["conditions"][0]["message"] == "Waiting for approval."
+    assert messages(mesh, start) == [f"Halt {TARGET} advancement waiting for approval ask-first"], "one Warning only"
+    assert mesh.get("deploy", "podinfo", "test")["spec"]["replicas"] == 0, "nothing released while waiting"
+    loadtester(mesh, "gate/open")
+    mesh.wait_for(pg.finished, timeout="30m")
+    got = messages(mesh, start)
+    assert got[1:3] == ["Confirm-rollout check ask-first passed", f"New revision detected! Scaling up {TARGET}"]
+    assert "Rollback hook rollback-gate not signaling a rollback" in got
+    tail = [m for m in got if not m.startswith("Rollback hook")][-5:]
+    assert tail == ["Confirm-promotion check promotion-gate passed",
+                    f"Copying {TARGET} template spec to podinfo-primary.test",
+                    f"Advance {TARGET} primary weight 75", f"Advance {TARGET} primary weight 100",
+                    f"Promotion completed! Scaling down {TARGET}"]
+
+
+def test_a_rollback_webhook_rolls_back_on_demand(upstream_flagger):
+    mesh = pg.prepare(15, canary=gated_canary(), upstream=str(upstream_flagger))
+    loadtester(mesh, "gate/open")
+    start = mesh.clock.t
+    pg.release(mesh)
+    mesh.wait_for(lambda m: m.canary("podinfo", "test")["status"]["canaryWeight"] >= 10, timeout="10m", every="5s")
+    loadtester(mesh, "rollback/open")
+    mesh.wait_for(pg.finished, timeout="5m")
+    assert messages(mesh, start)[-3:] == ["Rollback check rollback-gate passed",
+                                         f"Rolling back {TARGET} manual webhook invoked",
+                                         f"Canary failed! Scaling down {TARGET}"]
+    assert mesh.canary("podinfo", "test")["status"]["phase"] == "Failed"
+
+
+def test_changing_the_interval_restarts_the_job_at_once(upstream_flagger):
+    mesh = lab3(16, upstream_flagger)
+    ticks = controller_of(mesh).history.of("test", "podinfo").ticks
+    before = len(ticks)
+    mesh.patch("canary", "podinfo", {"spec": {"analysis": {"interval": "1m"}}}, namespace="test")
+    mesh.wait("11s")  # the informer, then scheduleCanaries (every 10s) recreates the job: it runs at once
+    assert len(ticks) == before + 1
+    mesh.wait("2m")
+    times = [t.time for t in ticks[before:]]
+    assert [b - a for a, b in zip(times, times[1:])] == [60.0, 60.0]

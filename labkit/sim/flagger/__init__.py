@@ -111,7 +111,6 @@ def install(mesh, provider: str = "linkerd", *, metrics_server: str = DEFAULT_ME
             namespace: str | None = None) -> list[str]:
     """Install Flagger (CRDs, RBAC, Deployment) and start its controller; the ``kubectl apply`` lines."""
     from labkit.errors import ApplyError
-    from labkit.sim.flagger.scheduler import Flagger
 
     if provider not in PROVIDERS:
         raise ApplyError(f"mesh provider {provider!r} is not modelled by the embedded mesh; "
@@ -125,12 +124,25 @@ def install(mesh, provider: str = "linkerd", *, metrics_server: str = DEFAULT_ME
     lines = cluster.apply_objects(crd_objects(), origin="flagger/crd.yaml")
     lines += cluster.apply_objects(objects(provider, ns, metrics_server), origin="kustomize/linkerd")
     cluster.last_command = KUSTOMIZATION["linkerd" if ns == "linkerd" else "gatewayapi"]
+    ensure_controller(mesh, provider=provider, namespace=ns, metrics_server=metrics_server)
+    return lines
+
+
+def ensure_controller(mesh, *, provider: str, namespace: str, metrics_server: str = DEFAULT_METRICS_SERVER):
+    """The Flagger controller for a Flagger Deployment in ``namespace`` (created, or reconfigured with new flags).
+
+    ``install`` calls it; so may anything that applies Flagger's manifests by other means (the served
+    API). The controller acts only while that Deployment has an available pod.
+    """
+    from labkit.sim.flagger.scheduler import Flagger
+
     controller = _CONTROLLERS.get(mesh)
-    if controller is None or controller.namespace != ns:
-        _CONTROLLERS[mesh] = Flagger(mesh, provider=provider, namespace=ns, metrics_server=metrics_server)
+    if controller is None or controller.namespace != namespace:
+        controller = _CONTROLLERS[mesh] = Flagger(mesh, provider=provider, namespace=namespace,
+                                                  metrics_server=metrics_server)
     else:
         controller.reconfigure(provider, metrics_server)
-    return lines
+    return controller
 
 
 def controller_of(mesh):

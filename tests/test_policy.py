@@ -331,3 +331,34 @@ def test_tap_shows_the_matched_route():
     outbound = events[(events["proxy"] == "out") & (events["type"] == "req")]
     assert "POST /books/{id}/edit" in set(inbound["rt_route"]) or "POST /books" in set(inbound["rt_route"])
     assert "GET /books/{id}.json" in set(outbound["rt_route"])
+
+
+def test_httproute_with_every_backend_weighted_zero_fails_with_500():
+    mesh = books(wait="1m")
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "drained", "namespace": "booksapp"},
+             "spec": {"parentRefs": [{"name": "books", "kind": "Service", "group": "core", "port": 7002}],
+                      "rules": [{"backendRefs": [{"name": "books", "port": 7002, "weight": 0}]}]}}
+    mesh.apply([route])
+    mesh.wait("5s")
+    webapp = mesh.dataplane.find_pods("deploy/webapp", "booksapp")[0]
+    assert {mesh.dataplane.call(webapp, "books:7002", "GET", "/books.json").status for _ in range(20)} == {500}
+
+
+def test_consumer_route_in_the_clients_namespace_wins_for_its_clients_only():
+    index_routes = [
+        {"metadata": {"name": "producer", "namespace": "shop", "creationTimestamp": "2019-01-01T00:00:00Z"},
+         "spec": {"parentRefs": [{"name": "api", "kind": "Service", "group": "core"}],
+                  "rules": [{"backendRefs": [{"name": "api", "port": 80}]}]}},
+        {"metadata": {"name": "consumer", "namespace": "web", "creationTimestamp": "2019-01-01T00:00:00Z"},
+         "spec": {"parentRefs": [{"name": "api", "namespace": "shop", "kind": "Service", "group": "core"}],
+                  "rules": [{"backendRefs": [{"name": "api-v2", "namespace": "shop", "port": 80}]}]}},
+    ]
+    index = policy.Index.__new__(policy.Index)
+    index.routes = {("shop", "api"): index_routes}
+    index.service_annotations = {}
+    index.services = {("shop", "api"), ("shop", "api-v2")}
+    web = index.client_policy("web", "shop", "api", 80).match("GET", "/", "", None)
+    other = index.client_policy("shop", "shop", "api", 80).match("GET", "/", "", None)
+    assert web.name == "consumer" and web.backends == [(1, ("shop", "api-v2", 80))]
+    assert other.name == "producer"

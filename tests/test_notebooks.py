@@ -13,9 +13,15 @@ def outputs(nb):
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
+        keep.append(("cell",))
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
-                keep.append(("stream", out["name"], out["text"]))
+                # A cell's stdout may reach the notebook in one message or several, depending on wall
+                # time between prints: the text is what must repeat, so adjacent chunks are joined.
+                if keep and keep[-1][0] == "stream" and keep[-1][1] == out["name"]:
+                    keep[-1] = ("stream", out["name"], keep[-1][2] + out["text"])
+                else:
+                    keep.append(("stream", out["name"], out["text"]))
             elif out.get("output_type") in ("display_data", "execute_result"):
                 data = {k: v for k, v in out["data"].items() if k != "application/vnd.jupyter.widget-view+json"}
                 keep.append(("data", sorted(data.items())))

@@ -18,12 +18,16 @@ status Flagger wrote), ``success`` (0–1) and ``latency`` (ms) as Flagger's
 checks measured them (NaN on ticks without a check), one column per metric
 with the value Flagger saw, and the tick's ``events``.
 
-The per-interval record comes from the embedded Flagger (``backend="sim"``);
-on a real cluster use ``mesh.events(...)`` and Flagger's log.
+The per-interval record comes from the embedded Flagger (``backend="sim"``).
+On a real cluster, ``watch`` records the Canary's status as it changes and
+``history`` rebuilds the table from those samples, Flagger's events and
+Flagger's own queries evaluated at each sample's time (so watch a release to
+get its history there).
 """
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, Callable
 
 import pandas as pd
@@ -34,6 +38,8 @@ __all__ = ["canaries", "history", "events", "timeline", "report", "plot", "watch
            "status_line"]
 
 PHASES_DONE = ("Succeeded", "Failed")
+#: Status samples ``watch`` took on backends without the embedded Flagger: mesh → {(ns, name): [(time, status)]}.
+_SAMPLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _controller(mesh):
@@ -109,6 +115,8 @@ def _success_and_latency(checks) -> tuple[float, float]:
 
 def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.DataFrame:
     """One row per run of Flagger's analysis for this canary (see the module docstring for the columns)."""
+    if getattr(mesh, "backend", None) != "sim":
+        return _sampled_history(mesh, name, _ns(namespace), since)
     record = _controller(mesh).history.get(_ns(namespace), name)
     start = _since(since)
     rows = []
@@ -133,6 +141,79 @@ def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.
     for col in metric_names + ["success", "latency"]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
+
+
+def _metric_value(mesh, cd: dict, metric: dict, at: pd.Timestamp) -> float:
+    """What Flagger's check for ``metric`` would have seen at ``at`` (NaN: no value)."""
+    from labkit.metrics import queries
+    from labkit.sim.flagger.metrics import render
+
+    ns, target = cd["metadata"]["namespace"], cd["spec"]["targetRef"]["name"]
+    name, interval = metric.get("name", ""), metric.get("interval") or "1m"
+    if name == "request-success-rate":
+        query = queries.flagger_success_rate(ns, target, interval)
+    elif name == "request-duration":
+        query = queries.flagger_duration(ns, target, interval)
+    elif metric.get("templateRef"):
+        ref = metric["templateRef"]
+        template = mesh.get("metrictemplate", ref.get("name"), ref.get("namespace") or ns)
+        model = {"name": cd["metadata"]["name"], "namespace": ns, "target": target, "service": target,
+                 "ingress": target, "route": target, "interval": metric.get("interval") or "",
+                 "variables": metric.get("templateVariables") or {}}
+        query = render(template["spec"]["query"], model)
+    elif metric.get("query"):
+        query = metric["query"]
+    else:
+        return math.nan
+    try:
+        frame = mesh.query(query, time=at)
+    except LabkitError:
+        return math.nan
+    if frame is None or len(frame) == 0:
+        return math.nan
+    value = float(frame["value"].iloc[-1])
+    return float(int(value)) if name == "request-duration" and value == value else value
+
+
+def _sampled_history(mesh, name: str, ns: str, since) -> pd.DataFrame:
+    """``history`` on a real cluster: the status samples ``watch`` took, with Flagger's queries re-run then."""
+    samples = (_SAMPLES.get(mesh) or {}).get((ns, name)) if _weakable(mesh) else None
+    if not samples:
+        raise LabkitError(f"no analysis recorded for canary {name}.{ns}: on a real cluster, run "
+                          "canary.watch(mesh, name, namespace) while Flagger analyses a release, then ask again")
+    cd = mesh.canary(name, ns)
+    metrics = ((cd.get("spec") or {}).get("analysis") or {}).get("metrics") or []
+    start = _since(since)
+    evs = events(mesh, name, ns)
+    rows, previous = [], None
+    for i, (when, status) in enumerate(samples):
+        if start is not None and when.timestamp() < start:
+            previous = when
+            continue
+        phase = status.get("phase", "")
+        row: dict[str, Any] = {"time": when, "interval": i, "phase": phase, "weight": status.get("canaryWeight", 0),
+                               "canaryWeight": status.get("canaryWeight", 0),
+                               "failedChecks": status.get("failedChecks", 0), "iterations": status.get("iterations", 0)}
+        analysing = phase in ("Progressing", "Promoting") and (row["weight"] or row["iterations"] or row["failedChecks"])
+        values = {m.get("name", ""): (_metric_value(mesh, cd, m, when) if analysing else math.nan) for m in metrics}
+        success = next((v / 100.0 for k, v in values.items() if "success" in k.lower()), math.nan)
+        latency = next((v for k, v in values.items() if "duration" in k.lower() or "latency" in k.lower()), math.nan)
+        row.update(success=success, latency=latency, **values)
+        mine = evs[(evs["time"] <= when) & ((evs["time"] > previous) if previous is not None else True)]
+        row["events"] = " | ".join(mine["message"])
+        rows.append(row)
+        previous = when
+    names = [m.get("name", "") for m in metrics]
+    return pd.DataFrame(rows, columns=["time", "interval", "phase", "weight", "canaryWeight", "failedChecks",
+                                       "iterations", "success", "latency", *names, "events"])
+
+
+def _weakable(mesh) -> bool:
+    try:
+        weakref.ref(mesh)
+    except TypeError:
+        return False
+    return True
 
 
 def events(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.DataFrame:
@@ -261,6 +342,8 @@ def _watch_loop(mesh, name, ns, until, step, deadline, timeout, out, pace) -> di
         if row[:3] != (last or (None,))[:3]:
             out(f"{mesh.now.strftime('%H:%M:%S'):<10}{row[0]:<18}{row[1]:<8}{row[2]:<14}{row[3]}")
             last = row
+            if getattr(mesh, "backend", None) != "sim" and _weakable(mesh):
+                _SAMPLES.setdefault(mesh, {}).setdefault((ns, name), []).append((mesh.now, dict(status)))
         if row[0] in until:
             return obj
         if mesh.now >= deadline:

@@ -95,11 +95,11 @@ def test_playground_panel_has_the_sliders():
     assert panel.children[5].value == 0.02
 
 
-def test_history_needs_the_embedded_flagger():
+def test_history_needs_flagger_or_a_watched_release():
     class Kube:
         backend = "kube"
 
-    with pytest.raises(LabkitError, match="embedded mesh"):
+    with pytest.raises(LabkitError, match="run canary.watch"):
         canary.history(Kube(), "podinfo", "test")
     import labkit
 
@@ -110,3 +110,36 @@ def test_history_needs_the_embedded_flagger():
 def test_playground_rejects_impossible_parameters():
     with pytest.raises(ValueError, match="error_rate"):
         canary.run_playground(error_rate=1.5)
+
+
+def test_history_on_the_kube_backend_comes_from_watched_status_and_flaggers_queries():
+    """Through the kube backend (here: the served embedded mesh) there is no in-process Flagger to ask:
+    ``watch`` samples the Canary's status, ``history`` re-runs Flagger's queries at those times."""
+    import labkit
+    from labkit.sim.serve import serve
+
+    served = serve(labkit.connect("sim", seed=0), pace=0)
+    try:
+        kube = labkit.connect("kube", context=served.context, kubeconfig=served.kubeconfig, lab="flagger-test")
+        kube.install_linkerd(viz=True)
+        kube.wait_for(lambda m: m.check().ok, timeout="5m")
+        kube.install_flagger()
+        for name in ("podinfo/00-namespace.yml", "podinfo/podinfo.yml", "podinfo/loadtester.yml"):
+            kube.apply(name)
+        kube.wait_for(lambda m: "successfully rolled out" in m.rollout_status("podinfo", "test"), timeout="5m")
+        kube.apply("podinfo/flagger/canary.yml")
+        kube.wait_for(lambda m: (m.canary("podinfo", "test").get("status") or {}).get("phase") == "Initialized",
+                      timeout="5m")
+        with pytest.raises(LabkitError, match="canary.watch"):
+            canary.history(kube, "podinfo", "test")
+        release = kube.now
+        kube.set_image("podinfo", "podinfod=ghcr.io/stefanprodan/podinfo:6.0.1", namespace="test")
+        canary.watch(kube, "podinfo", "test", timeout="30m", out=lambda text: None)
+        frame = canary.history(kube, "podinfo", "test", since=release)
+        assert frame["phase"].iloc[-1] == "Succeeded" and frame["weight"].max() == 50
+        assert (frame["request-success-rate"].dropna() == 100.0).all() and frame["request-success-rate"].notna().sum() > 5
+        text = canary.timeline(kube, "podinfo", "test", since=release)
+        assert text.splitlines()[-1].endswith("Promotion completed! Scaling down podinfo.test")
+        assert isinstance(canary.plot(kube, "podinfo", "test", since=release), Figure)
+    finally:
+        served.close()

@@ -32,7 +32,7 @@ BACKENDS = {
 }
 
 
-_SUBMODULES = {"selfcheck", "tables", "plots", "widgets", "manifests", "durations"}
+_SUBMODULES = {"selfcheck", "tables", "plots", "widgets", "manifests", "durations", "steps"}
 
 
 def __getattr__(name: str):

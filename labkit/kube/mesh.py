@@ -21,8 +21,10 @@ How each part is reached:
   (``labkit.metrics``).
 
 Safety: only the context the user named is used; every object labkit creates
-carries ``app.kubernetes.io/part-of: linkerd-labs`` and
-``linkerd-labs/lab: <lab>``, and :meth:`teardown` deletes only such objects.
+carries ``linkerd-labs/lab: <lab>`` (and ``app.kubernetes.io/part-of:
+linkerd-labs`` unless its manifest names its own application, as emojivoto's
+``part-of: emojivoto`` does), and :meth:`teardown` deletes only objects with
+the ``linkerd-labs/lab`` label.
 
 Against a served embedded mesh (``mesh.serve()``), whose kubeconfig names the
 labkit extension, time is the embedded mesh's virtual clock: ``now`` reads
@@ -180,13 +182,13 @@ class KubeMesh:
         return obj
 
     def teardown(self, lab: str | None = None, *, dry_run: bool = False) -> list[str]:
-        """Delete what labkit created (label ``app.kubernetes.io/part-of=linkerd-labs``; one lab's with ``lab=``).
+        """Delete what labkit created (label ``linkerd-labs/lab``; only one lab's with ``lab=``).
 
         Nothing without the label is touched. Namespaced objects go first, then
         cluster-scoped ones (namespaces and CRDs last), each as ``kubectl delete``
         would report it.
         """
-        selector = f"{PART_OF}={PART_OF_VALUE}" + (f",{LAB_LABEL}={_label_value(lab)}" if lab else "")
+        selector = f"{LAB_LABEL}={_label_value(lab)}" if lab else LAB_LABEL
         found: list[tuple[Any, dict]] = []
         for res in self.kube.resources(refresh=True):
             if res.kind in ("Event", "Pod", "ReplicaSet", "Endpoints", "EndpointSlice") or res.group in ("metrics.k8s.io",):
@@ -195,7 +197,7 @@ class KubeMesh:
                 items = self.kube.call("GET", res.path(), query={"labelSelector": selector}).get("items") or []
             except (KubeError, NotFoundError):
                 continue
-            found += [(res, item) for item in items]
+            found += [(res, item) for item in items if not item["metadata"].get("deletionTimestamp")]
         order = lambda pair: (pair[0].kind == "CustomResourceDefinition", not pair[0].namespaced,  # noqa: E731
                               pair[0].kind == "Namespace")
         lines = []
@@ -585,9 +587,9 @@ class KubeMesh:
 
     # -- Linkerd: the CLI ---------------------------------------------------------------------------------
     def _linkerd(self, args: list[str], *, stdin: str | None = None, ok_codes=(0,), timeout: float = 300.0):
-        if self._cli is None:
-            self._cli = linkerd_cli.find_linkerd(self.kube.extension)
         try:
+            if self._cli is None:
+                self._cli = linkerd_cli.find_linkerd(self.kube.extension)
             return linkerd_cli.run(self._cli, args, context=self.context, kubeconfig=self.kubeconfig, stdin=stdin,
                                    timeout=timeout, ok_codes=ok_codes)
         except linkerd_cli.LinkerdCLIError as exc:
@@ -738,7 +740,10 @@ class KubeMesh:
             if value is not None:
                 args.append(f"--{key.replace('_', '-')}={value}")
         if self._cli is None:
-            self._cli = linkerd_cli.find_linkerd(self.kube.extension)
+            try:
+                self._cli = linkerd_cli.find_linkerd(self.kube.extension)
+            except linkerd_cli.LinkerdCLIError as exc:
+                raise BackendError(str(exc)) from None
         before = self.kube.call("GET", "/labkit/v1/taps")["started"] if self.kube.embedded else 0
         proc = linkerd_cli.start(self._cli, args, context=self.context, kubeconfig=self.kubeconfig)
         try:

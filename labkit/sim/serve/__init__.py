@@ -93,6 +93,7 @@ class Served:
         self.url = f"http://{self.host}:{self.port}"
         self.linkerd = str(self._write_shim())
         self.kubeconfig = str(self._write_kubeconfig())
+        self._guarded = _guard(mesh, self.lock)
         self._thread = serve_forever_in_thread(self._server)
         self._pacer = threading.Thread(target=self._pace_loop, name="labkit-serve-pacer", daemon=True)
         self._pacer.start()
@@ -149,6 +150,8 @@ class Served:
         self._server.server_close()
         self._thread.join(timeout=5)
         self._pacer.join(timeout=5)
+        for name in self._guarded:
+            self.mesh.__dict__.pop(name, None)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -191,13 +194,7 @@ class Served:
             ns = deploy["metadata"].get("namespace", "default")
             provider = args.get("mesh-provider", "linkerd")
             metrics = args.get("metrics-server", flagger.DEFAULT_METRICS_SERVER)
-            controller = flagger.controller_of(self.mesh)
-            if controller is None or controller.namespace != ns:
-                from labkit.sim.flagger.scheduler import Flagger
-
-                flagger._CONTROLLERS[self.mesh] = Flagger(self.mesh, provider=provider, namespace=ns, metrics_server=metrics)
-            else:
-                controller.reconfigure(provider, metrics)
+            flagger.ensure_controller(self.mesh, provider=provider, namespace=ns, metrics_server=metrics)
 
     def flagger_manifests(self, provider: str = "linkerd", namespace: str | None = None) -> str:
         """Flagger's kustomization, rendered (what ``kubectl kustomize .../kustomize/linkerd`` prints)."""
@@ -429,6 +426,33 @@ class Served:
             deadline = time.monotonic() + 10
             while tap_id in self._taps and time.monotonic() < deadline:
                 time.sleep(0.01)
+
+
+def _guard(mesh, lock) -> list[str]:
+    """Make the mesh's own contract calls take the served lock while it is served.
+
+    A notebook keeps using ``mesh`` while the server's threads (requests, the
+    paced clock) use it too; the model is single-threaded, so each public
+    method of this instance is wrapped to hold the same (re-entrant) lock.
+    ``close()`` removes the wrappers.
+    """
+    import functools
+
+    names = []
+    for name in dir(type(mesh)):
+        if name.startswith("_") or name == "serve" or isinstance(getattr(type(mesh), name, None), property):
+            continue
+        method = getattr(mesh, name, None)
+        if not callable(method):
+            continue
+
+        def locked(*args, __method=method, **kwargs):
+            with lock:
+                return __method(*args, **kwargs)
+
+        mesh.__dict__[name] = functools.wraps(method)(locked)
+        names.append(name)
+    return names
 
 
 def serve(mesh, port: int = 0, *, pace: float = 1.0, **options) -> Served:

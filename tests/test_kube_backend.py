@@ -1,0 +1,168 @@
+"""KubeMesh on the served embedded mesh: same answers as the sim backend, labels, teardown, atomic apply.
+
+Each test drives a sim mesh and a kube mesh (on a served mesh with the same
+seed and a stopped clock) through the same calls and compares what the
+contract returns. The whole-lab comparisons are in test_kube_notebooks.py.
+"""
+from __future__ import annotations
+
+import pytest
+
+import labkit
+from labkit.errors import ApplyError, BackendError, NotFoundError
+
+pytest.importorskip("kubernetes")
+
+
+@pytest.fixture
+def pair():
+    from labkit.sim.serve import serve
+
+    sim = labkit.connect("sim", seed=0)
+    served = serve(labkit.connect("sim", seed=0), pace=0)
+    kube = labkit.connect("kube", context=served.context, kubeconfig=served.kubeconfig, lab="test-lab")
+    yield sim, kube, served
+    served.close()
+
+
+def same(sim, kube, call):
+    a, b = call(sim), call(kube)
+    if hasattr(a, "columns"):
+        assert labkit.cli_text(a) == labkit.cli_text(b)
+    else:
+        assert a == b
+    return b
+
+
+def test_backend_and_clock(pair):
+    sim, kube, _ = pair
+    assert kube.backend == "kube" and "labkit-embedded" in repr(kube)
+    same(sim, kube, lambda m: m.now)
+    same(sim, kube, lambda m: m.wait("90s"))
+    same(sim, kube, lambda m: m.now)
+
+
+def test_apply_get_patch_set_image_rollout_delete_match_the_sim(pair):
+    sim, kube, _ = pair
+    same(sim, kube, lambda m: m.apply("emojivoto"))
+    same(sim, kube, lambda m: m.wait("1m"))
+    same(sim, kube, lambda m: m.pods("emojivoto"))
+    same(sim, kube, lambda m: m.pods("*"))
+    same(sim, kube, lambda m: m.events("emojivoto"))
+    same(sim, kube, lambda m: m.apply("emojivoto"))  # all unchanged the second time
+    same(sim, kube, lambda m: m.set_image("web", "web-svc=ghcr.io/buoyantio/emojivoto-web:v11", namespace="emojivoto"))
+    same(sim, kube, lambda m: m.patch("deploy", "web", {"spec": {"replicas": 2}}, namespace="emojivoto")["spec"]["replicas"])
+    same(sim, kube, lambda m: m.rollout_status("web", "emojivoto"))
+    same(sim, kube, lambda m: m.wait("30s"))
+    same(sim, kube, lambda m: m.rollout_status("web", "emojivoto"))
+    same(sim, kube, lambda m: m.exec("deploy/vote-bot", "curl -s -o /dev/null -w '%{http_code}' http://web-svc:80/",
+                                     namespace="emojivoto"))
+    same(sim, kube, lambda m: m.exec("deploy/vote-bot", "curl -s http://nowhere.emojivoto:80/", namespace="emojivoto"))
+    same(sim, kube, lambda m: m.logs("deploy/vote-bot", namespace="emojivoto", tail=4))
+    same(sim, kube, lambda m: m.delete("emojivoto/vote-bot.yml"))
+    same(sim, kube, lambda m: m.wait("40s"))
+    same(sim, kube, lambda m: m.pods("emojivoto"))
+    web = kube.get("deploy", "web", "emojivoto")
+    assert web["metadata"]["labels"]["app.kubernetes.io/part-of"] == "emojivoto"  # the manifest's own
+    assert kube.get("ns", "emojivoto")["metadata"]["labels"]["app.kubernetes.io/part-of"] == "linkerd-labs"
+    assert web["metadata"]["labels"]["linkerd-labs/lab"] == "test-lab"
+    assert web["spec"]["replicas"] == 2 and web["kind"] == "Deployment"
+
+
+def test_errors_read_like_the_sim(pair):
+    sim, kube, _ = pair
+    for m in (sim, kube):
+        with pytest.raises(NotFoundError) as err:
+            m.get("deploy", "nope", "default")
+        assert str(err.value) == 'Error from server (NotFound): deployments.apps "nope" not found'
+        with pytest.raises(NotFoundError, match='deployments.apps "nope" not found'):
+            m.delete("deploy/nope")
+        with pytest.raises(ApplyError, match='no matches for kind "ServiceProfile"'):
+            m.apply([{"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
+                      "metadata": {"name": "x", "namespace": "default"}, "spec": {"routes": []}}])
+
+
+def test_a_refused_document_means_nothing_from_the_apply_is_applied(pair):
+    _, kube, _ = pair
+    docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fine"}, "data": {"a": "1"}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "broken"},
+             "spec": {"selector": {"matchLabels": {"app": "x"}},
+                      "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}}}}]
+    with pytest.raises(ApplyError, match="nothing from this apply was applied"):
+        kube.apply(docs)
+    with pytest.raises(NotFoundError):
+        kube.get("configmap", "fine")
+
+
+def test_teardown_deletes_only_what_labkit_labelled(pair):
+    _, kube, served = pair
+    kube.apply("emojivoto")
+    kube.kube.call("POST", "/api/v1/namespaces/default/configmaps",
+                   body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "not-mine"}})
+    other_lab = labkit.connect("kube", context=served.context, kubeconfig=served.kubeconfig, lab="another")
+    other_lab.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs"}}])
+    preview = kube.teardown("test-lab", dry_run=True)
+    assert "namespace \"emojivoto\" deleted (dry run)" in preview
+    assert kube.get("ns", "emojivoto")
+    lines = kube.teardown("test-lab")
+    assert lines[-1] == 'namespace "emojivoto" deleted'  # namespaced objects first, namespaces last
+    assert 'deployment.apps "web" deleted' in lines
+    assert kube.get("configmap", "not-mine")  # never labelled: untouched
+    assert kube.get("configmap", "theirs")  # another lab's
+    assert kube.get("ns", "emojivoto")["status"]["phase"] == "Terminating"
+    assert other_lab.teardown("another") == ['configmap "theirs" deleted']
+    assert kube.teardown() == []  # every lab's: nothing left (emojivoto is already terminating)
+
+
+def test_linkerd_through_the_cli_matches_the_sim(pair):
+    sim, kube, _ = pair
+    same(sim, kube, lambda m: str(m.check(pre=True)))
+    same(sim, kube, lambda m: m.install_linkerd(viz=True))
+    same(sim, kube, lambda m: m.wait_for(lambda x: x.check().ok, timeout="5m"))
+    same(sim, kube, lambda m: m.apply("booksapp"))
+    same(sim, kube, lambda m: m.wait("1m"))
+    same(sim, kube, lambda m: m.inject("deploy", namespace="booksapp", name="webapp"))
+    same(sim, kube, lambda m: m.uninject("deploy", namespace="booksapp", name="webapp"))
+    same(sim, kube, lambda m: m.inject("deploy", namespace="booksapp"))
+    same(sim, kube, lambda m: m.wait("2m"))
+    same(sim, kube, lambda m: m.pods("booksapp"))
+    same(sim, kube, lambda m: m.profile("webapp", namespace="booksapp", open_api="booksapp/openapi/webapp.swagger"))
+    same(sim, kube, lambda m: m.proxy_metrics("deploy/books", namespace="booksapp"))
+    same(sim, kube, lambda m: m.stat("deploy", namespace="booksapp"))
+    same(sim, kube, lambda m: m.stat("svc", namespace="booksapp"))
+    same(sim, kube, lambda m: m.stat("ns"))
+    same(sim, kube, lambda m: m.edges("deploy", namespace="booksapp"))
+    same(sim, kube, lambda m: m.tap("deploy/webapp", namespace="booksapp", duration="3s", method="POST"))
+    same(sim, kube, lambda m: m.top("deploy/webapp", namespace="booksapp", window="10s"))
+    t = kube.now
+    same(sim, kube, lambda m: m.query("sum(rate(request_total[1m])) by (deployment)"))
+    same(sim, kube, lambda m: m.query("sum(rate(request_total[1m])) by (deployment)", time=t - __import__("pandas").Timedelta("2m")))
+    same(sim, kube, lambda m: m.query_range("sum(rate(request_total[1m]))", t - __import__("pandas").Timedelta("5m"), t, "30s"))
+
+
+def test_kube_only_calls_say_what_to_do_instead(pair):
+    _, kube, _ = pair
+    with pytest.raises(BackendError, match="embedded mesh"):
+        kube.serve()
+    with pytest.raises(BackendError, match="query_range"):
+        kube.export_metrics("x.txt")
+
+
+def test_a_missing_linkerd_cli_is_named_with_how_to_install_it(pair, monkeypatch, tmp_path):
+    _, kube, _ = pair
+    monkeypatch.setenv("LABKIT_LINKERD", str(tmp_path / "no-such-linkerd"))
+    kube._cli = None
+    with pytest.raises(BackendError, match="run.linkerd.io/install"):
+        kube.check()
+
+
+def test_a_wait_for_never_outlives_its_timeout_and_names_the_condition(pair):
+    _, kube, _ = pair
+    start = kube.now
+
+    def pods_never_appear(m):
+        return False
+
+    with pytest.raises(TimeoutError, match="pods_never_appear still false after 2m \\(virtual time\\)"):
+        kube.wait_for(pods_never_appear, timeout="2m", every="30s")
+    assert (kube.now - start).total_seconds() == 120

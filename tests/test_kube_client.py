@@ -221,3 +221,19 @@ def test_apply_rereads_and_merges_again_after_a_conflict(fake, tmp_path):
     puts = [json.loads(body) for method, path, body in fake.calls if method == "PUT" and "dryRun" not in path]
     assert [p["metadata"]["resourceVersion"] for p in puts] == ["7", "8"]  # optimistic concurrency, then a re-read
     assert puts[-1]["data"] == {"a": "2", "other": "x"}  # the other writer's field survives the merge
+
+
+def test_discovery_survives_an_aggregated_api_that_is_down(fake, client):
+    fake.script[("GET", "/api/v1")] = [(200, {"resources": [{"name": "pods", "kind": "Pod", "namespaced": True,
+                                                              "shortNames": ["po"]}]})]
+    fake.script[("GET", "/apis")] = [(200, {"groups": [
+        {"name": "metrics.k8s.io", "versions": [{"version": "v1beta1"}], "preferredVersion": {"version": "v1beta1"}},
+        {"name": "apps", "versions": [{"version": "v1"}], "preferredVersion": {"version": "v1"}}]})]
+    fake.script[("GET", "/apis/metrics.k8s.io/v1beta1")] = [(503, {"message": "the server is currently unable to handle"})]
+    fake.script[("GET", "/apis/apps/v1")] = [(200, {"resources": [{"name": "deployments", "kind": "Deployment",
+                                                                    "namespaced": True, "shortNames": ["deploy"]},
+                                                                   {"name": "deployments/status", "kind": "Deployment"}]})]
+    assert client.resolve("deploy").path("web", "x") == "/apis/apps/v1/namespaces/web/deployments/x"
+    assert client.resolve("po").api_version == "v1"
+    with pytest.raises(NotFoundError, match='doesn\'t have a resource type "canary"'):
+        client.resolve("canary")

@@ -184,10 +184,11 @@ class KubeClient:
     # -- transport --------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, query: list | dict | None = None, body: Any = None,
                 content_type: str | None = None, accept: str = "application/json", timeout: float | None = None,
-                idempotent: bool | None = None) -> tuple[int, dict, bytes]:
+                idempotent: bool | None = None, retries: int | None = None) -> tuple[int, dict, bytes]:
         """One request with the retry policy above; returns (status, headers, raw body) for 2xx/3xx/4xx."""
         import urllib3
 
+        max_retries = self.retries if retries is None else retries
         method = method.upper()
         safe = method in IDEMPOTENT if idempotent is None else idempotent
         headers = {"Accept": accept}
@@ -230,13 +231,13 @@ class KubeClient:
             else:
                 if status in RETRY_STATUS or (status == 500 and method in ("GET", "HEAD")):
                     can = status in (429, 502, 503) or safe
-                    if can and attempt <= self.retries:
+                    if can and attempt <= max_retries:
                         delay = min(_retry_after(resp_headers) or self.backoff * 2 ** (attempt - 1), 5.0)
                         self.sleep(delay)
                         waited += delay
                         continue
                 return status, resp_headers, raw
-            if not retry or attempt > self.retries:
+            if not retry or attempt > max_retries:
                 what = f"{method} {path}"
                 if kind is Timeout:
                     hint = ("the request may have been applied; check with mesh.get(...) before retrying"
@@ -253,10 +254,10 @@ class KubeClient:
 
     def call(self, method: str, path: str, *, query=None, body=None, content_type: str | None = None,
              accept: str = "application/json", timeout: float | None = None, idempotent: bool | None = None,
-             not_found: str | None = None) -> Any:
+             not_found: str | None = None, retries: int | None = None) -> Any:
         """A request whose answer is JSON; API errors raise (see the module table)."""
         status, headers, raw = self.request(method, path, query=query, body=body, content_type=content_type,
-                                            accept=accept, timeout=timeout, idempotent=idempotent)
+                                            accept=accept, timeout=timeout, idempotent=idempotent, retries=retries)
         if 200 <= status < 300:
             if not raw:
                 return None
@@ -291,9 +292,9 @@ class KubeClient:
             preferred = (g.get("preferredVersion") or {}).get("version")
             versions = [v["version"] for v in g.get("versions") or []]
             for version in ([preferred] if preferred else []) + [v for v in versions if v != preferred]:
-                try:
-                    doc = self.call("GET", f"/apis/{g['name']}/{version}")
-                except NotFoundError:
+                try:  # an aggregated API that is down (metrics.k8s.io...) must not break discovery
+                    doc = self.call("GET", f"/apis/{g['name']}/{version}", retries=1)
+                except (NotFoundError, KubeError):
                     continue
                 found += _resources_of(g["name"], version, doc, preferred=version == preferred)
         return found
@@ -306,8 +307,9 @@ class KubeClient:
                 return match
         raise NotFoundError(f'error: the server doesn\'t have a resource type "{name}"')
 
-    def for_manifest(self, api_version: str, kind: str, *, wait: float = 0.0) -> Resource | None:
-        """The resource serving ``apiVersion``/``kind`` (re-discovering, e.g. for a just-created CRD)."""
+    def for_manifest(self, api_version: str, kind: str, *, wait: float = 10.0) -> Resource | None:
+        """The resource serving ``apiVersion``/``kind``, re-discovering once; if a CRD for it exists but is
+        not served yet (just created, not Established), up to ``wait`` seconds more."""
         group, _, version = api_version.rpartition("/")
         deadline = time.monotonic() + wait
         refresh = False
@@ -315,11 +317,21 @@ class KubeClient:
             for r in self.resources(refresh):
                 if r.group == group and r.version == version and r.kind == kind:
                     return r
-            if refresh and time.monotonic() >= deadline:
+            if refresh and (time.monotonic() >= deadline or not self._crd_pending(group, version, kind)):
                 return None
             if refresh:
                 self.sleep(0.5)
             refresh = True
+
+    def _crd_pending(self, group: str, version: str, kind: str) -> bool:
+        if not group or "." not in group:
+            return False
+        try:
+            crds = self.call("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions").get("items") or []
+        except (NotFoundError, KubeError):
+            return False
+        return any((c.get("spec") or {}).get("group") == group and ((c.get("spec") or {}).get("names") or {}).get("kind") == kind
+                   and any(v.get("name") == version for v in (c.get("spec") or {}).get("versions") or []) for c in crds)
 
 
 def _is_builtin_group(name: str) -> bool:

@@ -333,7 +333,7 @@ class KubeMesh:
                                  f"[{', '.join(m + ' not set' for m in missing)}]; nothing from this apply was applied")
             name = (obj.get("metadata") or {}).get("name", "")
             group = str(api_version).rpartition("/")[0]
-            res = self.kube.for_manifest(str(api_version), str(kind), wait=10.0 if group in CRD_SOURCES else 0.0)
+            res = self.kube.for_manifest(str(api_version), str(kind))
             if res is None:
                 hint = CRD_SOURCES.get(group)
                 message = (f'error: resource mapping not found for name: "{name}" from "{where}": no matches for kind '

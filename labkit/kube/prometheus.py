@@ -118,28 +118,15 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _float(text) -> float:
-    return float(text)  # Prometheus writes "NaN", "+Inf", "-Inf", which float() reads
+def frame_from_json(body: dict, kind: str | None = None):
+    """A Prometheus API response (reference §4.3) → the DataFrame ``mesh.query`` / ``query_range`` returns.
 
+    The parsing lives in ``labkit.metrics.prom_api`` beside the JSON the served embedded mesh writes, so
+    the two directions cannot drift apart.
+    """
+    from labkit.metrics.prom_api import frame_from_json as parse
 
-def frame_from_json(body: dict, kind: str):
-    """A Prometheus API response (reference §4.3) → the DataFrame ``mesh.query`` / ``query_range`` returns."""
-    from labkit.metrics import promql
-
-    if body.get("status") != "success":
-        raise QueryError(f"Prometheus refused the query: {body.get('errorType', '')}: {body.get('error', body)}")
-    data = body.get("data") or {}
-    rtype, result = data.get("resultType"), data.get("result")
-    if rtype == "matrix":
-        rows = [(r.get("metric") or {}, [float(t) for t, _ in r["values"]], [_float(v) for _, v in r["values"]])
-                for r in result or []]
-        return promql.to_frame(promql.Matrix(rows), kind="range")
-    if rtype == "vector":
-        rows = [(r.get("metric") or {}, _float(r["value"][1])) for r in result or []]
-        return promql.to_frame(promql.InstantVector(rows), kind="instant")
-    if rtype == "scalar":
-        return promql.to_frame(promql.InstantVector([({}, _float(result[1]))]), kind="instant")
-    raise QueryError(f"unexpected Prometheus result type {rtype!r}")
+    return parse(body)
 
 
 def to_seconds(when) -> float:

@@ -306,6 +306,7 @@ class Served:
         """linkerd-viz's Prometheus HTTP API, answered by the embedded evaluator."""
         from labkit.errors import QueryError
         from labkit.metrics import promql
+        from labkit.metrics.prom_api import instant_json, range_json
 
         url = urllib.parse.urlsplit(target)
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
@@ -517,39 +518,6 @@ def _prom_duration(text: str) -> float:
         from labkit.durations import seconds
 
         return seconds(text, name="step")
-
-
-def prom_float(value: float) -> str:
-    """A sample value as Prometheus writes it (``strconv.FormatFloat(v, 'f', -1, 64)``; NaN, +Inf, -Inf)."""
-    import math
-    from decimal import Decimal
-
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    text = format(Decimal(repr(float(value))), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def _prom_ts(t: float):
-    """A timestamp as Prometheus' JSON has it: a number of seconds (exact here, ms-rounded on a real server)."""
-    return int(t) if float(t).is_integer() else float(t)
-
-
-def instant_json(result, at: float) -> dict:
-    if len(result) == 1 and not result[0][0] and getattr(result, "scalar", False):
-        return {"status": "success", "data": {"resultType": "scalar", "result": [_prom_ts(at), prom_float(result[0][1])]}}
-    return {"status": "success", "data": {"resultType": "vector", "result": [
-        {"metric": dict(labels), "value": [_prom_ts(at), prom_float(value)]} for labels, value in result]}}
-
-
-def range_json(result) -> dict:
-    return {"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": dict(labels), "values": [[_prom_ts(t), prom_float(v)] for t, v in zip(times, values)]}
-        for labels, times, values in result]}}
 
 
 def serve_main(port: int = 0, seed: int = 0, pace: float = 1.0) -> int:

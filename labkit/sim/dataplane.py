@@ -326,40 +326,13 @@ class DataPlane:
             hop = self._new_hop(client, server, svc, port)
         if hop.model is None:
             return Response(status=0, latency_ms=1.0, error="connection refused")
-        response = hop.model.handle(request, server.ctx)
-        self.inbound_requests += 1
+        response, inbound_ms, in_route, failed = self._serve(hop, server, svc, port, request)
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
-        if error:
-            failed = True
-        elif grpc_status is not None:
-            failed = grpc_status in lp.GRPC_FAILURES
-        else:
-            failed = 500 <= status <= 599
-        inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
         outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if hop.outbound is not None else 0.0)
-        in_route = None
-        ib = hop.ib
-        if ib is not None:
-            if ib.rev != self._revision or now - ib.last > policy.INBOUND_IDLE_S:
-                self._refresh_inbound(ib, server, svc, port, now)
-            ib.last = now
-            if ib.plan is not None:
-                in_route = self._inbound_route(ib.plan, server, request, status, grpc_status, error, inbound_ms)
-        if hop.inbound is not None:
-            hop.inbound.record(status, grpc_status, error,
-                               failed if in_route is None else in_route.failed(status, grpc_status, error), inbound_ms)
         if hop.outbound is not None:
             hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
         if hop.tcp:
-            req_bytes = REQUEST_HEADER_BYTES + body_bytes
-            rsp_bytes = RESPONSE_HEADER_BYTES + response.length
-            for stats, reads_request in hop.tcp:
-                if reads_request:
-                    stats.read += req_bytes
-                    stats.written += rsp_bytes
-                else:
-                    stats.read += rsp_bytes
-                    stats.written += req_bytes
+            _count_bytes(hop.tcp, body_bytes, response.length)
         if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
             self._tap(client, server, request, response, hop.target_port, inbound_ms, outbound_ms,
                       route=None, inbound_route=None if in_route is None else in_route.name)
@@ -446,6 +419,37 @@ class DataPlane:
         stats[0].record(status, grpc_status, error, route.failed(status, grpc_status, error), inbound_ms)
         return route
 
+    def _serve(self, hop, server: PodRuntime, svc: Service, port: int, request: Request):
+        """The server side of one attempt: the app answers, and the server's inbound proxy counts it
+        (per route too, when the server side has a ServiceProfile).
+
+        Returns (response, inbound ms, the inbound route or None, failed by the default classifier).
+        """
+        response = hop.model.handle(request, server.ctx)
+        self.inbound_requests += 1
+        status, grpc_status, error = response.status, response.grpc_status, response.error or ""
+        inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
+        in_route = None
+        ib = hop.ib
+        if ib is not None:
+            now = self.clock.t
+            if ib.rev != self._revision or now - ib.last > policy.INBOUND_IDLE_S:
+                self._refresh_inbound(ib, server, svc, port, now)
+            ib.last = now
+            if ib.plan is not None:
+                in_route = self._inbound_route(ib.plan, server, request, status, grpc_status, error, inbound_ms)
+        # The proxy's default classifier (inlined: this runs for every request in the mesh).
+        if error:
+            failed = True
+        elif grpc_status is not None:
+            failed = grpc_status in lp.GRPC_FAILURES
+        else:
+            failed = 500 <= status <= 599
+        if hop.inbound is not None:
+            hop.inbound.record(status, grpc_status, error,
+                               failed if in_route is None else in_route.failed(status, grpc_status, error), inbound_ms)
+        return response, inbound_ms, in_route, failed
+
     def _attempt(self, client: PodRuntime, svc: Service, port: int, request: Request, logical: Service,
                  route, deadline_ms: float | None, out_route: str | None):
         """One attempt to one endpoint of the concrete ``svc``: both proxies count it, tap sees it.
@@ -463,38 +467,15 @@ class DataPlane:
         if hop.model is None:
             refused = Response(status=0, latency_ms=1.0, error="connection refused")
             return 0, None, "connection refused", True, 1.0, refused, False
-        response = hop.model.handle(request, server.ctx)
-        self.inbound_requests += 1
+        response, inbound_ms, in_route, _ = self._serve(hop, server, svc, port, request)
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
         failed = route.failed(status, grpc_status, error)
-        inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
         outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if hop.outbound is not None else 0.0)
-        now = self.clock.t
-        in_route = None
-        ib = hop.ib
-        if ib is not None:
-            if ib.rev != self._revision or now - ib.last > policy.INBOUND_IDLE_S:
-                self._refresh_inbound(ib, server, svc, port, now)
-            ib.last = now
-            if ib.plan is not None:
-                in_route = self._inbound_route(ib.plan, server, request, status, grpc_status, error, inbound_ms)
-        if hop.inbound is not None:
-            hop.inbound.record(status, grpc_status, error,
-                               policy.default_failure(status, grpc_status, error) if in_route is None
-                               else in_route.failed(status, grpc_status, error), inbound_ms)
         cancelled = deadline_ms is not None and outbound_ms > deadline_ms
         if hop.outbound is not None and not cancelled:
             hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
         if hop.tcp:
-            req_bytes = REQUEST_HEADER_BYTES + request.body_bytes
-            rsp_bytes = RESPONSE_HEADER_BYTES + response.length
-            for stats, reads_request in hop.tcp:
-                if reads_request:
-                    stats.read += req_bytes
-                    stats.written += rsp_bytes
-                else:
-                    stats.read += rsp_bytes
-                    stats.written += req_bytes
+            _count_bytes(hop.tcp, request.body_bytes, response.length)
         if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
             seen = Response(policy.TIMEOUT_STATUS, deadline_ms, 0) if cancelled else None
             self._tap(client, server, request, response, hop.target_port, inbound_ms,
@@ -746,6 +727,19 @@ class DataPlane:
             else:
                 blocks.append(head + lp.exposition(pod.proxy))
         return "".join(blocks)
+
+
+def _count_bytes(tcp: list, body_bytes: int, length: int) -> None:
+    """Bytes on the connection's sockets: each side reads what the other writes."""
+    req_bytes = REQUEST_HEADER_BYTES + body_bytes
+    rsp_bytes = RESPONSE_HEADER_BYTES + length
+    for stats, reads_request in tcp:
+        if reads_request:
+            stats.read += req_bytes
+            stats.written += rsp_bytes
+        else:
+            stats.read += rsp_bytes
+            stats.written += req_bytes
 
 
 # -- label sets, in linkerd-proxy's emission order ------------------------------------------

@@ -166,3 +166,16 @@ def test_a_wait_for_never_outlives_its_timeout_and_names_the_condition(pair):
     with pytest.raises(TimeoutError, match="pods_never_appear still false after 2m \\(virtual time\\)"):
         kube.wait_for(pods_never_appear, timeout="2m", every="30s")
     assert (kube.now - start).total_seconds() == 120
+
+
+def test_server_side_apply_when_asked(pair):
+    _, _, served = pair
+    kube = labkit.connect("kube", context=served.context, kubeconfig=served.kubeconfig, server_side=True)
+    cm = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}}]
+    assert kube.apply(cm) == ["configmap/ssa serverside-applied"]
+    assert kube.apply(cm) == ["configmap/ssa unchanged"]
+    cm[0]["data"]["a"] = "2"
+    assert kube.apply(cm) == ["configmap/ssa configured"]
+    stored = kube.get("configmap", "ssa")
+    assert stored["data"] == {"a": "2"}
+    assert "kubectl.kubernetes.io/last-applied-configuration" not in (stored["metadata"].get("annotations") or {})

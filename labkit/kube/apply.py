@@ -64,6 +64,7 @@ def last_applied(live: dict) -> dict:
 def for_update(live: dict, config: dict) -> dict:
     merged = three_way_merge(live, last_applied(live), config)
     merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = config_json(config)
+    merged["metadata"].pop("managedFields", None)  # omitted in an update: the server keeps its own
     return merged
 
 

@@ -6,7 +6,9 @@ How each part is reached:
   through the ``kubernetes`` package; retries with backoff where safe, one
   clear error otherwise). ``apply`` is kubectl's client-side apply
   (last-applied annotation, three-way merge, optimistic concurrency with a
-  re-read on 409); ``pods()`` uses the server-side table ``kubectl get pods``
+  re-read on 409) — what the labs teach and the embedded mesh models — or,
+  with ``connect("kube", ..., server_side=True)``, server-side apply (field
+  manager ``labkit``, falling back where a server refuses it); ``pods()`` uses the server-side table ``kubectl get pods``
   prints; ``exec`` and ``logs`` use the ``pods/exec`` WebSocket and
   ``pods/log``.
 * Linkerd through the ``linkerd`` CLI (``labkit.kube.linkerd_cli``):
@@ -87,7 +89,7 @@ class KubeMesh:
     backend = "kube"
 
     def __init__(self, context: str, kubeconfig: str | None = None, *, lab: str | None = None,
-                 label: bool = True, **client_options):
+                 label: bool = True, server_side: bool = False, **client_options):
         from labkit.kube.prometheus import PrometheusClient
 
         self.context = context
@@ -95,6 +97,9 @@ class KubeMesh:
         self.kube = KubeClient(context, kubeconfig, **client_options)
         self.lab = lab or os.environ.get("LABKIT_LAB") or "labs"
         self.label = label
+        #: ``apply`` as server-side apply (``kubectl apply --server-side``, field manager ``labkit``) instead of
+        #: kubectl's default client-side apply; falls back to client-side where the server refuses it.
+        self.server_side = server_side
         self.prometheus = PrometheusClient(self.kube)
         self._pending: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
@@ -383,8 +388,36 @@ class KubeMesh:
                                  f"{', '.join(lines) or 'nothing'}") from None
         return lines
 
+    def _server_side_apply(self, res, config: dict, ns: str | None, dry_run: bool) -> str | None:
+        """``kubectl apply --server-side --force-conflicts``; None when the server does not offer it."""
+        name = config["metadata"]["name"]
+        try:
+            live = self.kube.call("GET", res.path(ns, name))
+        except NotFoundError:
+            live = None
+        query = {"fieldManager": "labkit", "force": "true", **({"dryRun": "All"} if dry_run else {})}
+        import yaml
+
+        try:
+            stored = self.kube.call("PATCH", res.path(ns, name), query=query, body=yaml.safe_dump(config),
+                                    content_type="application/apply-patch+yaml", idempotent=True)
+        except KubeError as exc:
+            if exc.status in (405, 415):
+                self.server_side = False
+                return None
+            raise
+        if live is None:
+            return f"{res.qualified}/{name} serverside-applied" if not dry_run else f"{res.qualified}/{name} created"
+        changed = (stored["metadata"].get("resourceVersion") != live["metadata"].get("resourceVersion")) if not dry_run \
+            else not kapply.same_object(live, stored)
+        return f"{res.qualified}/{name} {'configured' if changed else 'unchanged'}"
+
     def _apply_one(self, res, config: dict, ns: str | None, *, dry_run: bool = False) -> str:
         name = config["metadata"]["name"]
+        if self.server_side:
+            line = self._server_side_apply(res, config, ns, dry_run)
+            if line is not None:
+                return line
         query = {"dryRun": "All"} if dry_run else {}
         for _attempt in range(CONFLICT_RETRIES):
             try:

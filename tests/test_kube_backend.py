@@ -65,6 +65,9 @@ def test_apply_get_patch_set_image_rollout_delete_match_the_sim(pair):
     web = kube.get("deploy", "web", "emojivoto")
     assert web["metadata"]["labels"]["app.kubernetes.io/part-of"] == "emojivoto"  # the manifest's own
     assert kube.get("ns", "emojivoto")["metadata"]["labels"]["app.kubernetes.io/part-of"] == "linkerd-labs"
+    unnamed = labkit.connect("kube", context=kube.context, kubeconfig=kube.kubeconfig)
+    unnamed.apply("booksapp/00-namespace.yml")  # no lab named: the app's folder names it
+    assert unnamed.get("ns", "booksapp")["metadata"]["labels"]["linkerd-labs/lab"] == "booksapp"
     assert web["metadata"]["labels"]["linkerd-labs/lab"] == "test-lab"
     assert web["spec"]["replicas"] == 2 and web["kind"] == "Deployment"
 

@@ -95,7 +95,9 @@ class KubeMesh:
         self.context = context
         self.kubeconfig = kubeconfig
         self.kube = KubeClient(context, kubeconfig, **client_options)
-        self.lab = lab or os.environ.get("LABKIT_LAB") or "labs"
+        #: The ``linkerd-labs/lab`` label value; None: named after what is applied (the manifests' app folder,
+        #: ``linkerd``, ``linkerd-viz``, ``flagger``), so ``teardown("emojivoto")`` removes one app.
+        self.lab = lab or os.environ.get("LABKIT_LAB") or None
         self.label = label
         #: ``apply`` as server-side apply (``kubectl apply --server-side``, field manager ``labkit``) instead of
         #: kubectl's default client-side apply; falls back to client-side where the server refuses it.
@@ -178,12 +180,12 @@ class KubeMesh:
             self.wait(min(step, deadline - t))
 
     # -- labels and teardown ---------------------------------------------------------------------------
-    def _labelled(self, obj: dict) -> dict:
+    def _labelled(self, obj: dict, lab: str | None) -> dict:
         if not self.label:
             return obj
         labels = obj.setdefault("metadata", {}).setdefault("labels", {})
         labels.setdefault(PART_OF, PART_OF_VALUE)
-        labels.setdefault(LAB_LABEL, _label_value(self.lab))
+        labels.setdefault(LAB_LABEL, _label_value(self.lab or lab or "labs"))
         return obj
 
     def teardown(self, lab: str | None = None, *, dry_run: bool = False) -> list[str]:
@@ -326,9 +328,9 @@ class KubeMesh:
 
         self._run_due()
         docs, _arg = manifests.load(source)
-        return self._apply_objects([(d.obj, d.where) for d in docs], namespace)
+        return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
 
-    def _plan(self, items: list[tuple[dict, str]], namespace: str | None):
+    def _plan(self, items: list[tuple[dict, str]], namespace: str | None, lab: str | None = None):
         planned = []
         for obj, where in items:
             api_version, kind = obj.get("apiVersion"), obj.get("kind")
@@ -356,11 +358,12 @@ class KubeMesh:
                                      f"operation. ({where}: {kind} {name!r}); nothing from this apply was applied")
                 target_ns = declared or namespace or "default"
                 config.setdefault("metadata", {})["namespace"] = target_ns
-            planned.append((res, self._labelled(config), target_ns, where))
+            planned.append((res, self._labelled(config, lab), target_ns, where))
         return planned
 
-    def _apply_objects(self, items: list[tuple[dict, str]], namespace: str | None, *, dry_run: bool = False) -> list[str]:
-        planned = self._plan(items, namespace)
+    def _apply_objects(self, items: list[tuple[dict, str]], namespace: str | None, *, dry_run: bool = False,
+                       lab: str | None = None) -> list[str]:
+        planned = self._plan(items, namespace, lab)
         creating = {c["metadata"]["name"] for r, c, _, _ in planned if r.kind == "Namespace"}
         new_namespaces = set()
         for ns in creating:
@@ -670,9 +673,9 @@ class KubeMesh:
         """
         self._run_due()
         crds, _, _ = self._linkerd(["install", "--crds"])
-        lines = self._apply_objects(self._yaml_items(crds, "linkerd install --crds"), None)
+        lines = self._apply_objects(self._yaml_items(crds, "linkerd install --crds"), None, lab="linkerd")
         control, _, _ = self._linkerd(["install"])
-        lines += self._apply_objects(self._yaml_items(control, "linkerd install"), None)
+        lines += self._apply_objects(self._yaml_items(control, "linkerd install"), None, lab="linkerd")
         if viz:
             lines += self._install_viz()
         return lines
@@ -681,12 +684,12 @@ class KubeMesh:
         text, _, _ = self._linkerd(["viz", "install"])
         items = self._yaml_items(text, "linkerd viz install")
         if self._control_plane_ready():
-            return self._apply_objects(items, None)
-        planned = self._apply_objects(items, None, dry_run=True)
+            return self._apply_objects(items, None, lab="linkerd-viz")
+        planned = self._apply_objects(items, None, dry_run=True, lab="linkerd-viz")
 
         def attempt() -> None:
             if self._control_plane_ready():
-                self._apply_objects(items, None)
+                self._apply_objects(items, None, lab="linkerd-viz")
             else:
                 self._schedule(self._t() + VIZ_POLL, attempt)
 
@@ -888,7 +891,10 @@ class KubeMesh:
 
             with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 - the learner's own URL
                 source = resp.read().decode("utf-8")
-        return self.apply(source)
+        from labkit import manifests
+
+        docs, _arg = manifests.load(source)
+        return self._apply_objects([(d.obj, d.where) for d in docs], None, lab="flagger")
 
     # -- outward (embedded mesh only) ---------------------------------------------------------------------
     def export_metrics(self, path) -> str:
@@ -957,6 +963,22 @@ class KubeMesh:
 
 
 # -- helpers ------------------------------------------------------------------------------------------
+
+def _lab_of(source) -> str | None:
+    """The app a manifest path belongs to: its first folder under manifests/ (``emojivoto/web.yml`` → emojivoto)."""
+    if not isinstance(source, (str, os.PathLike)) or "\n" in str(source):
+        return None
+    from labkit.manifests import MANIFESTS
+
+    path = os.path.abspath(str(source)) if os.path.exists(str(source)) else str(MANIFESTS / str(source))
+    try:
+        rel = os.path.relpath(path, MANIFESTS)
+    except ValueError:
+        return None
+    if rel.startswith(".."):
+        return None
+    return rel.split(os.sep)[0].rsplit(".", 1)[0]
+
 
 def _label_value(lab: str) -> str:
     value = re.sub(r"[^A-Za-z0-9_.-]", "-", str(lab))[:63].strip("-_.")

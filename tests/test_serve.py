@@ -383,3 +383,17 @@ def test_kubectl_gets_applies_and_deletes_against_the_served_mesh(tmp_path):
         assert "vote-bot" not in kubectl("get", "deploy", "-n", "emojivoto")
         assert mesh.get("deploy", "web", "emojivoto")["metadata"]["annotations"][
             "kubectl.kubernetes.io/last-applied-configuration"]
+
+
+def test_an_error_before_the_body_is_read_keeps_the_connection_usable(served):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    conn.request("POST", "/apis/nope.example/v1/namespaces/default/things", body=b'{"metadata": {"name": "x"}}',
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 404 and json.loads(resp.read())["reason"] == "NotFound"
+    conn.request("GET", "/version")  # same keep-alive connection
+    resp = conn.getresponse()
+    assert resp.status == 200 and json.loads(resp.read())["gitVersion"] == "v1.32.2"
+    conn.close()

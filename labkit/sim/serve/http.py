@@ -82,8 +82,7 @@ class Handler(BaseHTTPRequestHandler):
         self._json(err.code, err.status())
 
     def _body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        return self._raw
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode("ascii") + data + b"\r\n")
@@ -115,6 +114,10 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         served = self.served
         served.requests += 1
+        # Read the whole body first: an error answered before the handler reads it must not leave it in
+        # the stream, where it would be parsed as the next request of this keep-alive connection.
+        n = int(self.headers.get("Content-Length") or 0)
+        self._raw = self.rfile.read(n) if n else b""
         fault = served.fault_for(self.command, self.path)
         if fault is not None:
             self._json(fault, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

@@ -207,10 +207,11 @@ class SimMesh:
 
         return export.openmetrics(self.prometheus.store, path)
 
-    def serve(self, port: int = 0):
+    def serve(self, port: int = 0, **options):
+        """The Kubernetes and Prometheus APIs on 127.0.0.1 (``pace=``: virtual seconds per wall second)."""
         from labkit.sim import serve
 
-        return serve.serve(self, port=port)
+        return serve.serve(self, port=port, **options)
 
     # -- Flagger -----------------------------------------------------------------
     def install_flagger(self, **options) -> list[str]:

@@ -19,13 +19,12 @@ from __future__ import annotations
 import copy
 import json
 
+from labkit.k8s import three_way_merge
+
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 #: Fields the server owns: dropped from a manifest before it is applied (``kubectl get -o yaml | … | apply``).
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
                  "deletionTimestamp", "deletionGracePeriodSeconds")
-#: Lists merged element by element (kubectl's strategic merge keys), by field name.
-MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
-              "volumeMounts": "mountPath", "imagePullSecrets": "name"}
 
 
 def strip_server_fields(obj: dict) -> dict:
@@ -66,44 +65,6 @@ def for_update(live: dict, config: dict) -> dict:
     merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = config_json(config)
     merged["metadata"].pop("managedFields", None)  # omitted in an update: the server keeps its own
     return merged
-
-
-def three_way_merge(live: dict, last: dict, config: dict) -> dict:
-    result = copy.deepcopy(live)
-    _merge_into(result, last if isinstance(last, dict) else {}, config)
-    return result
-
-
-def _merge_into(target: dict, last: dict, config: dict) -> None:
-    for key in list(last):
-        if key not in config:
-            target.pop(key, None)
-    for key, value in config.items():
-        current = target.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            _merge_into(current, last.get(key) if isinstance(last.get(key), dict) else {}, value)
-        elif isinstance(value, list) and isinstance(current, list) and key in MERGE_KEYS:
-            target[key] = _merge_list(current, last.get(key) if isinstance(last.get(key), list) else [], value, MERGE_KEYS[key])
-        elif key == "ports" and isinstance(value, list) and isinstance(current, list):
-            merge_key = "containerPort" if all(isinstance(v, dict) and "containerPort" in v for v in value) else "port"
-            target[key] = _merge_list(current, last.get(key) if isinstance(last.get(key), list) else [], value, merge_key)
-        else:
-            target[key] = copy.deepcopy(value)
-
-
-def _merge_list(live: list, last: list, config: list, key: str) -> list:
-    if not all(isinstance(x, dict) and key in x for x in config + live):
-        return copy.deepcopy(config)
-    live_by = {x[key]: x for x in live}
-    last_by = {x[key]: x for x in last if isinstance(x, dict) and key in x}
-    out = []
-    for item in config:
-        base = copy.deepcopy(live_by.get(item[key], {}))
-        _merge_into(base, last_by.get(item[key], {}), item)
-        out.append(base)
-    in_config = {x[key] for x in config}
-    out += [copy.deepcopy(x) for x in live if x[key] not in in_config and x[key] not in last_by]
-    return out
 
 
 def same_object(a: dict, b: dict) -> bool:

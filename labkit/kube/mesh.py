@@ -47,6 +47,7 @@ import pandas as pd
 
 from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
+from labkit.k8s import deployment_of, is_meshed
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -555,7 +556,7 @@ class KubeMesh:
         running = sorted((p for p in pods if (p.get("status") or {}).get("phase") == "Running"
                           and not p["metadata"].get("deletionTimestamp")), key=lambda p: p["metadata"]["name"])
         if kind in ("deploy", "deployment", "deployments", "deployment.apps"):
-            found = [p for p in running if _deployment_of(p) == name]
+            found = [p for p in running if deployment_of(p) == name]
         elif kind in ("", "po", "pod", "pods"):
             found = [p for p in running if p["metadata"]["name"] == name]
         else:
@@ -920,7 +921,7 @@ class KubeMesh:
                         selector = (obj.get("spec") or {}).get("selector")
                         mine = [p for p in pods if p["metadata"].get("namespace") == obj["metadata"].get("namespace")
                                 and selector and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
-                        counts[obj["metadata"]["name"]] = [sum(1 for p in mine if _is_meshed(p)), len(mine)]
+                        counts[obj["metadata"]["name"]] = [sum(1 for p in mine if is_meshed(p)), len(mine)]
         if res.kind == "Service":
             return {k: (v[0], v[1]) for k, v in counts.items()}
         rs_owner: dict[tuple[str, str], str | None] = {}
@@ -952,7 +953,7 @@ class KubeMesh:
                     continue
             entry = counts.setdefault(key, [0, 0])
             entry[1] += 1
-            entry[0] += 1 if _is_meshed(pod) else 0
+            entry[0] += 1 if is_meshed(pod) else 0
         return {k: (v[0], v[1]) for k, v in counts.items()}
 
     def _service_accounts(self, namespace: str | None) -> dict[str, str]:
@@ -992,20 +993,6 @@ def _strip_error(exc: Exception) -> str:
 def _restarts(cell) -> int:
     m = re.match(r"\s*(\d+)", str(cell))
     return int(m.group(1)) if m else 0
-
-
-def _is_meshed(pod: dict) -> bool:
-    return "linkerd.io/control-plane-ns" in ((pod.get("metadata") or {}).get("labels") or {})
-
-
-def _deployment_of(pod: dict) -> str | None:
-    labels = pod["metadata"].get("labels") or {}
-    if "linkerd.io/proxy-deployment" in labels:
-        return labels["linkerd.io/proxy-deployment"]
-    for ref in pod["metadata"].get("ownerReferences") or ():
-        if ref.get("kind") == "ReplicaSet":
-            return ref["name"].rsplit("-", 1)[0]
-    return None
 
 
 def _exit_code(status_text) -> int:

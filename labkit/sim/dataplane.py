@@ -22,6 +22,7 @@ import shlex
 from typing import Callable
 
 from labkit.errors import NotFoundError
+from labkit.k8s import deployment_of
 from labkit.sim.apps.model import Request, Response
 from labkit.sim.linkerd import policy
 from labkit.sim.linkerd import proxy as lp
@@ -49,16 +50,6 @@ def _meshed(pod: dict) -> bool:
     return any(c.get("name") == "linkerd-proxy" for c in [*spec.get("containers", ()), *spec.get("initContainers", ())])
 
 
-def _deployment_of(pod: dict) -> str | None:
-    labels = pod["metadata"].get("labels") or {}
-    if "linkerd.io/proxy-deployment" in labels:
-        return labels["linkerd.io/proxy-deployment"]
-    for ref in pod["metadata"].get("ownerReferences") or ():
-        if ref.get("kind") == "ReplicaSet":
-            return ref["name"].rsplit("-", 1)[0]
-    return None
-
-
 class PodRuntime:
     """A running pod: its app models, its proxy (when meshed) and its view of the clock."""
 
@@ -72,7 +63,7 @@ class PodRuntime:
         self.labels = meta.get("labels") or {}
         self.annotations = meta.get("annotations") or {}
         self.serviceaccount = spec.get("serviceAccountName") or "default"
-        self.deployment = _deployment_of(pod)
+        self.deployment = deployment_of(pod)
         self.pod = pod
         self.alive = True
         self.ready = _ready(pod)

@@ -54,6 +54,7 @@ from typing import Any
 import pandas as pd
 
 from labkit.errors import ApplyError, NotFoundError
+from labkit.k8s import three_way_merge
 from labkit.sim.clock import Clock
 from labkit.sim.kube import commands
 from labkit.sim.kube.apiserver import APIServer, Forbidden
@@ -712,53 +713,6 @@ def _strip_server_fields(obj: dict) -> dict:
 
 
 #: Lists merged element by element (kubectl's strategic merge keys), by field name.
-MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
-              "volumeMounts": "mountPath", "imagePullSecrets": "name"}
-
-
-def three_way_merge(live: dict, last: dict, config: dict) -> dict:
-    """kubectl apply's merge: set what the config says, drop what it no longer says, keep the rest.
-
-    Lists of named items (containers, env, volumes…) merge per item, as a
-    strategic merge patch does; other lists are replaced.
-    """
-    result = clone(live)
-    _merge_into(result, last if isinstance(last, dict) else {}, config)
-    return result
-
-
-def _merge_into(target: dict, last: dict, config: dict) -> None:
-    for key in list(last):
-        if key not in config:
-            target.pop(key, None)
-    for key, value in config.items():
-        current = target.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            _merge_into(current, last.get(key) if isinstance(last.get(key), dict) else {}, value)
-        elif isinstance(value, list) and isinstance(current, list) and key in MERGE_KEYS:
-            target[key] = _merge_list(current, last.get(key) if isinstance(last.get(key), list) else [], value, MERGE_KEYS[key])
-        elif key == "ports" and isinstance(value, list) and isinstance(current, list):
-            merge_key = "containerPort" if all(isinstance(v, dict) and "containerPort" in v for v in value) else "port"
-            target[key] = _merge_list(current, last.get(key) if isinstance(last.get(key), list) else [], value, merge_key)
-        else:
-            target[key] = clone(value)
-
-
-def _merge_list(live: list, last: list, config: list, key: str) -> list:
-    if not all(isinstance(x, dict) and key in x for x in config + live):
-        return clone(config)
-    live_by = {x[key]: x for x in live}
-    last_by = {x[key]: x for x in last if isinstance(x, dict) and key in x}
-    out = []
-    for item in config:
-        base = clone(live_by.get(item[key], {}))
-        _merge_into(base, last_by.get(item[key], {}), item)
-        out.append(base)
-    in_config = {x[key] for x in config}
-    out += [clone(x) for x in live if x[key] not in in_config and x[key] not in last_by]
-    return out
-
-
 def _same(live: dict, merged: dict, rtype: ResourceType) -> bool:
     from labkit.sim.kube import defaults
 

@@ -1,0 +1,88 @@
+"""Kubernetes objects in API JSON shape: the bits of kubectl's and Linkerd's logic both backends need.
+
+The embedded API server and the real-cluster backend both implement
+``kubectl apply`` (the three-way merge of the last-applied configuration, the
+new configuration and the live object), and both read pods the way Linkerd's
+tools do (which workload owns a pod, whether it is meshed). Each lives here
+once, as small pure functions over plain dicts, so the two backends cannot
+drift apart.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+#: Lists of named items that ``kubectl apply`` merges item by item (strategic merge), keyed by this field.
+MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
+              "volumeMounts": "mountPath", "imagePullSecrets": "name"}
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), ~3x faster than ``copy.deepcopy``.
+
+    The embedded API server copies on every write so readers holding an older
+    object keep a consistent snapshot; this is on the hot path of every reconcile.
+    """
+    if isinstance(obj, dict):
+        return {k: clone(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [clone(v) for v in obj]
+    return obj
+
+
+def three_way_merge(live: dict, last: dict, config: dict) -> dict:
+    """kubectl apply's merge: set what the config says, drop what it no longer says, keep the rest.
+
+    Lists of named items (containers, env, volumes…) merge per item, as a
+    strategic merge patch does; other lists are replaced.
+    """
+    result = clone(live)
+    _merge_into(result, last if isinstance(last, dict) else {}, config)
+    return result
+
+
+def _merge_into(target: dict, last: dict, config: dict) -> None:
+    for key in list(last):
+        if key not in config:
+            target.pop(key, None)
+    for key, value in config.items():
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            _merge_into(current, last.get(key) if isinstance(last.get(key), dict) else {}, value)
+        elif isinstance(value, list) and isinstance(current, list) and key in MERGE_KEYS:
+            target[key] = _merge_list(current, last.get(key) if isinstance(last.get(key), list) else [], value, MERGE_KEYS[key])
+        elif key == "ports" and isinstance(value, list) and isinstance(current, list):
+            merge_key = "containerPort" if all(isinstance(v, dict) and "containerPort" in v for v in value) else "port"
+            target[key] = _merge_list(current, last.get(key) if isinstance(last.get(key), list) else [], value, merge_key)
+        else:
+            target[key] = clone(value)
+
+
+def _merge_list(live: list, last: list, config: list, key: str) -> list:
+    if not all(isinstance(x, dict) and key in x for x in config + live):
+        return clone(config)
+    live_by = {x[key]: x for x in live}
+    last_by = {x[key]: x for x in last if isinstance(x, dict) and key in x}
+    out = []
+    for item in config:
+        base = clone(live_by.get(item[key], {}))
+        _merge_into(base, last_by.get(item[key], {}), item)
+        out.append(base)
+    in_config = {x[key] for x in config}
+    out += [clone(x) for x in live if x[key] not in in_config and x[key] not in last_by]
+    return out
+
+
+def deployment_of(pod: dict) -> str | None:
+    """The Deployment that owns a pod: Linkerd's ``linkerd.io/proxy-deployment`` label, else the ReplicaSet's name."""
+    labels = pod["metadata"].get("labels") or {}
+    if "linkerd.io/proxy-deployment" in labels:
+        return labels["linkerd.io/proxy-deployment"]
+    for ref in pod["metadata"].get("ownerReferences") or ():
+        if ref.get("kind") == "ReplicaSet":
+            return ref["name"].rsplit("-", 1)[0]
+    return None
+
+
+def is_meshed(pod: dict) -> bool:
+    """Meshed as ``linkerd viz stat`` counts it: the pod carries ``linkerd.io/control-plane-ns``."""
+    return "linkerd.io/control-plane-ns" in ((pod.get("metadata") or {}).get("labels") or {})

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+#: Fields the server owns: dropped from a manifest before it is applied (``kubectl get -o yaml | … | apply``).
+SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
+                 "deletionTimestamp", "deletionGracePeriodSeconds")
 #: Lists of named items that ``kubectl apply`` merges item by item (strategic merge), keyed by this field.
 MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
               "volumeMounts": "mountPath", "imagePullSecrets": "name"}
@@ -27,6 +31,21 @@ def clone(obj: Any) -> Any:
     if isinstance(obj, list):
         return [clone(v) for v in obj]
     return obj
+
+
+def strip_server_fields(obj: dict) -> dict:
+    """A live object as a manifest again: no status, no server-owned metadata, no last-applied annotation."""
+    out = clone(obj)
+    out.pop("status", None)
+    md = out.setdefault("metadata", {})
+    for key in SERVER_FIELDS:
+        md.pop(key, None)
+    ann = md.get("annotations")
+    if ann and LAST_APPLIED in ann:
+        del ann[LAST_APPLIED]
+        if not ann:
+            del md["annotations"]
+    return out
 
 
 def three_way_merge(live: dict, last: dict, config: dict) -> dict:

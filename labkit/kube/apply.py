@@ -19,26 +19,7 @@ from __future__ import annotations
 import copy
 import json
 
-from labkit.k8s import three_way_merge
-
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-#: Fields the server owns: dropped from a manifest before it is applied (``kubectl get -o yaml | … | apply``).
-SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
-                 "deletionTimestamp", "deletionGracePeriodSeconds")
-
-
-def strip_server_fields(obj: dict) -> dict:
-    out = copy.deepcopy(obj)
-    out.pop("status", None)
-    md = out.setdefault("metadata", {})
-    for key in SERVER_FIELDS:
-        md.pop(key, None)
-    ann = md.get("annotations")
-    if ann and LAST_APPLIED in ann:
-        del ann[LAST_APPLIED]
-        if not ann:
-            del md["annotations"]
-    return out
+from labkit.k8s import LAST_APPLIED, three_way_merge
 
 
 def config_json(obj: dict) -> str:

@@ -47,7 +47,7 @@ import pandas as pd
 
 from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
-from labkit.k8s import deployment_of, is_meshed
+from labkit.k8s import deployment_of, is_meshed, strip_server_fields
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -349,7 +349,7 @@ class KubeMesh:
                 if hint:
                     message += f" — {kind} comes with {hint}"
                 raise ApplyError(message + "; nothing from this apply was applied")
-            config = kapply.strip_server_fields(obj)
+            config = strip_server_fields(obj)
             target_ns = None
             if res.namespaced:
                 declared = (config.get("metadata") or {}).get("namespace")

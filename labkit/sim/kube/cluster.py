@@ -54,7 +54,7 @@ from typing import Any
 import pandas as pd
 
 from labkit.errors import ApplyError, NotFoundError
-from labkit.k8s import three_way_merge
+from labkit.k8s import LAST_APPLIED, strip_server_fields, three_way_merge
 from labkit.sim.clock import Clock
 from labkit.sim.kube import commands
 from labkit.sim.kube.apiserver import APIServer, Forbidden
@@ -83,10 +83,7 @@ NODES = (
 )
 #: The nodes were created this long before virtual time zero (so AGE reads like a real cluster's).
 NODE_AGE = 3 * 86400.0
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-#: Fields the server owns: dropped from a manifest before it is applied (``kubectl get -o yaml | … | apply``).
-SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
-                 "deletionTimestamp", "deletionGracePeriodSeconds")
+
 
 
 class Types:
@@ -366,7 +363,7 @@ class Cluster:
                 if hint:
                     message += f" — {kind} comes with {hint}"
                 raise ApplyError(message + "; nothing from this apply was applied")
-            obj = _strip_server_fields(obj)
+            obj = strip_server_fields(obj)
             target_ns = None
             if rtype.namespaced:
                 declared = (obj.get("metadata") or {}).get("namespace")
@@ -698,21 +695,6 @@ def _created(obj: dict) -> float:
     return parse_rfc3339(obj["metadata"]["creationTimestamp"])
 
 
-def _strip_server_fields(obj: dict) -> dict:
-    out = clone(obj)
-    out.pop("status", None)
-    md = out.setdefault("metadata", {})
-    for key in SERVER_FIELDS:
-        md.pop(key, None)
-    ann = md.get("annotations")
-    if ann and LAST_APPLIED in ann:
-        del ann[LAST_APPLIED]
-        if not ann:
-            del md["annotations"]
-    return out
-
-
-#: Lists merged element by element (kubectl's strategic merge keys), by field name.
 def _same(live: dict, merged: dict, rtype: ResourceType) -> bool:
     from labkit.sim.kube import defaults
 

@@ -48,6 +48,24 @@ def strip_server_fields(obj: dict) -> dict:
     return out
 
 
+def place_in_namespace(obj: dict, namespace: str | None, where: str) -> str:
+    """Set a namespaced manifest's namespace the way ``kubectl apply [-n NS]`` does; return it.
+
+    The manifest's own namespace wins, ``-n`` fills it in when absent, and the
+    two disagreeing is kubectl's error (raised before anything is applied).
+    """
+    from labkit.errors import ApplyError
+
+    meta = obj.setdefault("metadata", {})
+    declared = meta.get("namespace")
+    if declared and namespace and declared != namespace:
+        raise ApplyError(f'error: the namespace from the provided object "{declared}" does not match the namespace '
+                         f'"{namespace}". You must pass \'--namespace={declared}\' to perform this operation. '
+                         f"({where}: {obj.get('kind')} {meta.get('name', '')!r}); nothing from this apply was applied")
+    meta["namespace"] = declared or namespace or "default"
+    return meta["namespace"]
+
+
 def three_way_merge(live: dict, last: dict, config: dict) -> dict:
     """kubectl apply's merge: set what the config says, drop what it no longer says, keep the rest.
 

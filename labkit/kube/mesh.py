@@ -47,7 +47,7 @@ import pandas as pd
 
 from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
-from labkit.k8s import deployment_of, is_meshed, strip_server_fields
+from labkit.k8s import deployment_of, is_meshed, place_in_namespace, strip_server_fields
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -350,15 +350,7 @@ class KubeMesh:
                     message += f" — {kind} comes with {hint}"
                 raise ApplyError(message + "; nothing from this apply was applied")
             config = strip_server_fields(obj)
-            target_ns = None
-            if res.namespaced:
-                declared = (config.get("metadata") or {}).get("namespace")
-                if declared and namespace and declared != namespace:
-                    raise ApplyError(f'error: the namespace from the provided object "{declared}" does not match the '
-                                     f'namespace "{namespace}". You must pass \'--namespace={declared}\' to perform this '
-                                     f"operation. ({where}: {kind} {name!r}); nothing from this apply was applied")
-                target_ns = declared or namespace or "default"
-                config.setdefault("metadata", {})["namespace"] = target_ns
+            target_ns = place_in_namespace(config, namespace, where) if res.namespaced else None
             planned.append((res, self._labelled(config, lab), target_ns, where))
         return planned
 

@@ -54,7 +54,7 @@ from typing import Any
 import pandas as pd
 
 from labkit.errors import ApplyError, NotFoundError
-from labkit.k8s import LAST_APPLIED, strip_server_fields, three_way_merge
+from labkit.k8s import LAST_APPLIED, place_in_namespace, strip_server_fields, three_way_merge
 from labkit.sim.clock import Clock
 from labkit.sim.kube import commands
 from labkit.sim.kube.apiserver import APIServer, Forbidden
@@ -364,15 +364,7 @@ class Cluster:
                     message += f" — {kind} comes with {hint}"
                 raise ApplyError(message + "; nothing from this apply was applied")
             obj = strip_server_fields(obj)
-            target_ns = None
-            if rtype.namespaced:
-                declared = (obj.get("metadata") or {}).get("namespace")
-                if declared and namespace and declared != namespace:
-                    raise ApplyError(f'error: the namespace from the provided object "{declared}" does not match the namespace '
-                                     f'"{namespace}". You must pass \'--namespace={declared}\' to perform this operation. '
-                                     f"({doc.where}: {kind} {name!r}); nothing from this apply was applied")
-                target_ns = declared or namespace or "default"
-                obj.setdefault("metadata", {})["namespace"] = target_ns
+            target_ns = place_in_namespace(obj, namespace, doc.where) if rtype.namespaced else None
             errors = validate(obj, rtype.group, rtype.kind, checker)
             live = self.api.get(rtype, target_ns, name) if name else None
             if live is not None and rtype.kind in ("Deployment", "ReplicaSet") and \

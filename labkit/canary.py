@@ -19,10 +19,11 @@ checks measured them (NaN on ticks without a check), one column per metric
 with the value Flagger saw, and the tick's ``events``.
 
 The per-interval record comes from the embedded Flagger (``backend="sim"``).
-On a real cluster, ``watch`` records the Canary's status as it changes and
-``history`` rebuilds the table from those samples, Flagger's events and
-Flagger's own queries evaluated at each sample's time (so watch a release to
-get its history there).
+On a real cluster (``labkit.canary_trail``), ``events`` reads Flagger's JSON
+log, ``watch`` records the Canary's status and its router's weight as they
+change, and ``history`` rebuilds each interval from those, running Flagger's
+own queries again at the interval's time: the same table as the embedded
+record (to the log's milliseconds) for every interval a watch saw.
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ __all__ = ["canaries", "history", "events", "timeline", "report", "plot", "watch
            "status_line"]
 
 PHASES_DONE = ("Succeeded", "Failed")
-#: Status samples ``watch`` took on backends without the embedded Flagger: mesh → {(ns, name): [(time, status)]}.
-_SAMPLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+#: What ``watch`` saw on backends without the embedded Flagger: mesh → {(ns, name): [canary_trail.Session]}.
+_SESSIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _controller(mesh):
@@ -175,37 +176,44 @@ def _metric_value(mesh, cd: dict, metric: dict, at: pd.Timestamp) -> float:
     return float(int(value)) if name == "request-duration" and value == value else value
 
 
+def _trail(mesh, name: str, ns: str):
+    """Flagger's log lines about this canary with their event types, or None when no Flagger log can be read."""
+    from labkit import canary_trail
+
+    text = canary_trail.flagger_log(mesh)
+    if text is None:
+        return None
+    table = mesh.events(ns)
+    table = table[table["OBJECT"] == f"canary/{name}"]
+    known = dict(zip(table["MESSAGE"], table["TYPE"]))
+    return [(e, canary_trail.event_type(e.message, e.level, known))
+            for e in canary_trail.parse_log(text, f"{name}.{ns}")]
+
+
 def _sampled_history(mesh, name: str, ns: str, since) -> pd.DataFrame:
-    """``history`` on a real cluster: the status samples ``watch`` took, with Flagger's queries re-run then."""
-    samples = (_SAMPLES.get(mesh) or {}).get((ns, name)) if _weakable(mesh) else None
-    if not samples:
+    """``history`` on a real cluster: Flagger's log, the status ``watch`` saw and Flagger's queries run again
+    at each tick (``labkit.canary_trail``)."""
+    from labkit import canary_trail
+
+    sessions = (_SESSIONS.get(mesh) or {}).get((ns, name)) if _weakable(mesh) else None
+    if not sessions:
         raise LabkitError(f"no analysis recorded for canary {name}.{ns}: on a real cluster, run "
                           "canary.watch(mesh, name, namespace) while Flagger analyses a release, then ask again")
     cd = mesh.canary(name, ns)
-    metrics = ((cd.get("spec") or {}).get("analysis") or {}).get("metrics") or []
+    log = _trail(mesh, name, ns)
+    if log is None:
+        raise LabkitError(f"Flagger's log cannot be read (no deploy/flagger in {', '.join(canary_trail.FLAGGER_NAMESPACES)}):"
+                          " the per-interval history of a canary is rebuilt from it")
     start = _since(since)
-    evs = events(mesh, name, ns)
-    rows, previous = [], None
-    for i, (when, status) in enumerate(samples):
-        if start is not None and when.timestamp() < start:
-            previous = when
-            continue
-        phase = status.get("phase", "")
-        row: dict[str, Any] = {"time": when, "interval": i, "phase": phase, "weight": status.get("canaryWeight", 0),
-                               "canaryWeight": status.get("canaryWeight", 0),
-                               "failedChecks": status.get("failedChecks", 0), "iterations": status.get("iterations", 0)}
-        analysing = phase in ("Progressing", "Promoting") and (row["weight"] or row["iterations"] or row["failedChecks"])
-        values = {m.get("name", ""): (_metric_value(mesh, cd, m, when) if analysing else math.nan) for m in metrics}
-        success = next((v / 100.0 for k, v in values.items() if "success" in k.lower()), math.nan)
-        latency = next((v for k, v in values.items() if "duration" in k.lower() or "latency" in k.lower()), math.nan)
-        row.update(success=success, latency=latency, **values)
-        mine = evs[(evs["time"] <= when) & ((evs["time"] > previous) if previous is not None else True)]
-        row["events"] = " | ".join(mine["message"])
-        rows.append(row)
-        previous = when
-    names = [m.get("name", "") for m in metrics]
-    return pd.DataFrame(rows, columns=["time", "interval", "phase", "weight", "canaryWeight", "failedChecks",
-                                       "iterations", "success", "latency", *names, "events"])
+    found, names = canary_trail.rows(log, sessions, cd.get("spec") or {},
+                                     lambda metric, at: _metric_value(mesh, cd, metric, at),
+                                     since=None if start is None else _time(start), until=mesh.now)
+    frame = pd.DataFrame(found, columns=["time", "interval", "phase", "weight", "canaryWeight", "failedChecks",
+                                         "iterations", "success", "latency", *names, "events"])
+    for col in names + ["success", "latency"]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns")  # the embedded record's unit
+    return frame
 
 
 def _weakable(mesh) -> bool:
@@ -223,19 +231,38 @@ def events(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.D
     repeats: each distinct message once, at its last occurrence, and ``interval`` is -1.
     """
     start = _since(since)
+    columns = ["time", "type", "reason", "message", "interval"]
     if getattr(mesh, "backend", None) != "sim":
-        table = mesh.events(_ns(namespace))
+        frame = pd.DataFrame(_cluster_events(mesh, name, _ns(namespace), start), columns=columns)
+        frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns")  # the embedded record's unit
+        return frame
+    record = _controller(mesh).history.get(_ns(namespace), name)
+    rows = [{"time": _time(e.time), "type": e.type, "reason": e.reason, "message": e.message, "interval": e.tick}
+            for e in (record.events if record else []) if start is None or e.time >= start]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _cluster_events(mesh, name: str, ns: str, start: float | None) -> list[dict]:
+    """Every event from Flagger's log (numbered by tick); without a readable log, ``kubectl get events``,
+    which folds repeats into their last occurrence (``interval`` -1)."""
+    from labkit import canary_trail
+    from labkit.durations import seconds
+
+    log = _trail(mesh, name, ns)
+    if log is None:
+        table = mesh.events(ns)
         table = table[table["OBJECT"] == f"canary/{name}"]
         now = mesh.now
         rows = [{"time": now - pd.Timedelta(seconds=float(age)), "type": ty, "reason": reason, "message": msg,
                  "interval": -1}
                 for age, ty, reason, msg in zip(table["LAST SEEN"], table["TYPE"], table["REASON"], table["MESSAGE"])]
-        rows = [r for r in rows if start is None or r["time"].timestamp() >= start]
-        return pd.DataFrame(rows, columns=["time", "type", "reason", "message", "interval"])
-    record = _controller(mesh).history.get(_ns(namespace), name)
-    rows = [{"time": _time(e.time), "type": e.type, "reason": e.reason, "message": e.message, "interval": e.tick}
-            for e in (record.events if record else []) if start is None or e.time >= start]
-    return pd.DataFrame(rows, columns=["time", "type", "reason", "message", "interval"])
+    else:
+        analysis = (mesh.canary(name, ns).get("spec") or {}).get("analysis") or {}
+        interval = pd.Timedelta(seconds=seconds(analysis.get("interval") or "1m", name="spec.analysis.interval"))
+        ticks = canary_trail.tick_times([e for e, _ in log], interval, mesh.now)
+        rows = [{"time": e.time, "type": ty, "reason": "Synced", "message": e.message,
+                 "interval": canary_trail.tick_of(e.time, ticks)} for e, ty in log]
+    return [r for r in rows if start is None or r["time"].timestamp() >= start]
 
 
 def timeline(mesh, name: str, namespace: str | None = None, *, since=None) -> str:
@@ -333,7 +360,13 @@ def watch(mesh, name: str, namespace: str | None = None, *, until: tuple[str, ..
 def _watch_loop(mesh, name, ns, until, step, deadline, timeout, out, pace) -> dict:
     import time as _time_mod
 
+    from labkit import canary_trail
+
     last = None
+    session = None
+    if getattr(mesh, "backend", None) != "sim" and _weakable(mesh):  # a cluster: keep what Flagger's status says
+        session = canary_trail.Session(mesh.now, mesh.now)
+        _SESSIONS.setdefault(mesh, {}).setdefault((ns, name), []).append(session)
     while True:
         obj = mesh.canary(name, ns)
         status = obj.get("status") or {}
@@ -342,8 +375,8 @@ def _watch_loop(mesh, name, ns, until, step, deadline, timeout, out, pace) -> di
         if row[:3] != (last or (None,))[:3]:
             out(f"{mesh.now.strftime('%H:%M:%S'):<10}{row[0]:<18}{row[1]:<8}{row[2]:<14}{row[3]}")
             last = row
-            if getattr(mesh, "backend", None) != "sim" and _weakable(mesh):
-                _SAMPLES.setdefault(mesh, {}).setdefault((ns, name), []).append((mesh.now, dict(status)))
+        if session is not None:
+            session.seen(mesh.now, {**status, "routeWeight": canary_trail.route_weight(mesh, obj)})
         if row[0] in until:
             return obj
         if mesh.now >= deadline:

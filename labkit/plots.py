@@ -371,10 +371,12 @@ def canary_progress(
     ``message``, ``type``): each is a vertical line on every panel, red for
     Warnings. Phase changes are written on the weight panel.
     Thresholds (percent and ms, as in the Canary's metrics) draw dashed lines.
+    Times are drawn to the whole second, as Flagger prints them: a cluster's record comes from log stamps in
+    milliseconds, the embedded one from a finer clock, and the same analysis must give the same figure.
     """
     _check_columns(history, ["time", "weight", "success", "latency"], "canary_progress")
     frame = history.sort_values("time", kind="stable")
-    t = _times(frame["time"])
+    t = _times(pd.to_datetime(frame["time"]).dt.floor("s"))
     fig, (ax_w, ax_sr, ax_lat) = _new_figure(7.0, 3)
     with plt.rc_context(_RC):
         ax_w.step(t, frame["weight"].astype(float).to_numpy(), where="post", color=PALETTE[0], lw=1.8, label="canary weight")
@@ -406,8 +408,8 @@ def canary_progress(
                     previous = phase
         for event in _event_rows(events):
             color = "#d62728" if event["type"].lower() == "warning" else "#7f7f7f"
-            when = np.datetime64(event["time"].tz_convert("UTC").tz_localize(None) if event["time"].tzinfo
-                                 else event["time"])
+            stamp = event["time"].floor("s")
+            when = np.datetime64(stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp)
             for ax in (ax_w, ax_sr, ax_lat):
                 ax.axvline(when, color=color, lw=0.8, alpha=0.6, ls="-" if color == "#d62728" else ":")
         _date_axis(ax_lat)

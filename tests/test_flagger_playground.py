@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import time
 
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -112,13 +113,16 @@ def test_playground_rejects_impossible_parameters():
         canary.run_playground(error_rate=1.5)
 
 
-def test_history_on_the_kube_backend_comes_from_watched_status_and_flaggers_queries():
-    """Through the kube backend (here: the served embedded mesh) there is no in-process Flagger to ask:
-    ``watch`` samples the Canary's status, ``history`` re-runs Flagger's queries at those times."""
+def test_history_on_the_kube_backend_equals_the_embedded_flaggers_record():
+    """Through the kube backend (here: the served embedded mesh) there is no in-process Flagger to ask: ``events``
+    reads Flagger's log, ``watch`` samples the Canary's status and router, ``history`` re-runs Flagger's queries at
+    each tick. The result must be the record the embedded Flagger kept while it worked (to Flagger's millisecond
+    log stamps), repeats of a message included, for a promotion and for a rollback."""
     import labkit
     from labkit.sim.serve import serve
 
-    served = serve(labkit.connect("sim", seed=0), pace=0)
+    sim = labkit.connect("sim", seed=0)
+    served = serve(sim, pace=0)
     try:
         kube = labkit.connect("kube", context=served.context, kubeconfig=served.kubeconfig, lab="flagger-test")
         kube.install_linkerd(viz=True)
@@ -132,14 +136,29 @@ def test_history_on_the_kube_backend_comes_from_watched_status_and_flaggers_quer
                       timeout="5m")
         with pytest.raises(LabkitError, match="canary.watch"):
             canary.history(kube, "podinfo", "test")
-        release = kube.now
-        kube.set_image("podinfo", "podinfod=ghcr.io/stefanprodan/podinfo:6.0.1", namespace="test")
-        canary.watch(kube, "podinfo", "test", timeout="30m", out=lambda text: None)
-        frame = canary.history(kube, "podinfo", "test", since=release)
-        assert frame["phase"].iloc[-1] == "Succeeded" and frame["weight"].max() == 50
-        assert (frame["request-success-rate"].dropna() == 100.0).all() and frame["request-success-rate"].notna().sum() > 5
-        text = canary.timeline(kube, "podinfo", "test", since=release)
-        assert text.splitlines()[-1].endswith("Promotion completed! Scaling down podinfo.test")
-        assert isinstance(canary.plot(kube, "podinfo", "test", since=release), Figure)
+        releases = []
+        for image, fault in (("6.0.1", None), ("6.0.2", "status/500")):
+            releases.append(kube.now)
+            kube.set_image("podinfo", f"podinfod=ghcr.io/stefanprodan/podinfo:{image}", namespace="test")
+            if fault:
+                kube.wait_for(lambda m: m.canary("podinfo", "test")["status"]["phase"] == "Progressing",
+                              timeout="5m", every="5s")
+                kube.exec("deploy/flagger-loadtester", f"watch -n 1 curl -s http://podinfo-canary.test:9898/{fault}",
+                          namespace="test")
+            canary.watch(kube, "podinfo", "test", timeout="30m", out=lambda text: None)
+        for release, outcome in zip(releases, ("Succeeded", "Failed")):
+            got, want = canary.history(kube, "podinfo", "test", since=release), canary.history(sim, "podinfo", "test",
+                                                                                               since=release)
+            assert outcome in set(got["phase"]) and len(got) > 8
+            assert (got["time"] - want["time"]).abs().max() <= pd.Timedelta(milliseconds=1)
+            pd.testing.assert_frame_equal(got.drop(columns="time"), want.drop(columns="time"))
+            got, want = canary.events(kube, "podinfo", "test", since=release), canary.events(sim, "podinfo", "test",
+                                                                                             since=release)
+            pd.testing.assert_frame_equal(got.drop(columns="time"), want.drop(columns="time"))
+            assert canary.timeline(kube, "podinfo", "test", since=release) == canary.timeline(sim, "podinfo", "test",
+                                                                                             since=release)
+        halts = canary.events(kube, "podinfo", "test", since=releases[1])["message"].str.startswith("Halt")
+        assert halts.sum() == 5  # every failed check, not the Events API's one aggregated line per message
+        assert isinstance(canary.plot(kube, "podinfo", "test", since=releases[0]), Figure)
     finally:
         served.close()

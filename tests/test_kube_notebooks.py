@@ -20,17 +20,6 @@ pytest.importorskip("kubernetes")
 
 LABS = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 
-#: Labs whose outputs cannot all match through the kube backend yet: (precise reason, first code cell that
-#: may differ). They are not dropped: every code cell before that one must still match the sim backend,
-#: then the test xfails with the reason.
-KNOWN_GAPS: dict[str, tuple[str, int]] = {
-    "03-canary.ipynb": (
-        "labkit.canary's timeline/events read, on a cluster, `kubectl get events` (repeats aggregated at their "
-        "last occurrence) instead of the embedded Flagger's per-event record, and canary.history/report/plot "
-        "raise on any backend but 'sim' (labkit/canary.py _controller): no Kubernetes API exposes Flagger's "
-        "per-interval analysis. Cells 1-5 (Linkerd, Flagger's install, podinfo, the loadtester) match.", 6),
-}
-
 #: Output that names the backend, and so differs on purpose.
 BACKEND_NAMES = [(re.compile(r"\bbackend: kube\b"), "backend: sim"),
                  (re.compile(r"connected to a cluster \(kube\)"), "connected to a cluster (sim)")]
@@ -85,11 +74,6 @@ def test_lab_through_the_kube_backend_matches_the_sim_backend(name, monkeypatch)
         served.close()
     kube = outputs(nb)
     sim = outputs(run_notebook(name))
-    if name in KNOWN_GAPS:
-        reason, first_gap = KNOWN_GAPS[name]
-        before = lambda outs: [o for o in outs if o[0] < first_gap]  # noqa: E731
-        assert before(kube) == before(sim), f"code cells before {first_gap} must match the sim backend"
-        pytest.xfail(reason + (f" (the kube run stopped at: {failure.ename})" if failure else ""))
     assert failure is None, failure
     errors = [o for o in kube if o[1] == "error"]
     assert not errors, errors

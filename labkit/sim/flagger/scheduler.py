@@ -197,8 +197,9 @@ class Flagger:
         return pod.ctx if pod is not None else None
 
     def log(self, level: str, msg: str, canary: str | None = None) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(self.clock.t)))
-        entry = {"level": level, "ts": f"{stamp}.{int(round((self.clock.t % 1) * 1000)) % 1000:03d}Z",
+        millis = int(round(self.clock.t * 1000))  # zap's ISO 8601 encoder: milliseconds, rounded once
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000))
+        entry = {"level": level, "ts": f"{stamp}.{millis % 1000:03d}Z",
                  "caller": "controller/events.go:33" if canary else "flagger/main.go:166", "msg": msg}
         if canary:
             entry["canary"] = canary

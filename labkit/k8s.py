@@ -123,3 +123,45 @@ def deployment_of(pod: dict) -> str | None:
 def is_meshed(pod: dict) -> bool:
     """Meshed as ``linkerd viz stat`` counts it: the pod carries ``linkerd.io/control-plane-ns``."""
     return "linkerd.io/control-plane-ns" in ((pod.get("metadata") or {}).get("labels") or {})
+
+
+#: The containers Linkerd adds to a meshed pod's ``containers`` (its proxy, the debug sidecar).
+LINKERD_CONTAINERS = ("linkerd-proxy", "linkerd-debug")
+#: The annotation ``kubectl logs/exec`` read to pick a container when none is named.
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+
+
+def native_sidecars(spec: dict) -> list[dict]:
+    """Init containers that keep running beside the app (``restartPolicy: Always``, Kubernetes ≥ 1.28).
+
+    From Linkerd 2.20 the proxy is one of them (``initContainers[1]``), not ``containers[0]``: code that looks
+    for ``linkerd-proxy`` must look in both lists.
+    """
+    return [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+
+
+def has_proxy(spec: dict) -> bool:
+    """A pod spec that already runs ``linkerd-proxy``, as a sidecar (≤ 2.19) or a native sidecar (2.20+)."""
+    return any(c.get("name") == "linkerd-proxy" for c in [*(spec.get("containers") or []), *native_sidecars(spec)])
+
+
+def ready_containers(pod: dict) -> tuple[int, int]:
+    """``kubectl get pods``' READY as (ready, total): the containers plus the native sidecars, as kubectl ≥ 1.28 counts."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    sidecars = {c.get("name") for c in native_sidecars(spec)}
+    total = len(spec.get("containers") or []) + len(sidecars)
+    ready = sum(1 for cs in status.get("containerStatuses") or [] if cs.get("ready"))
+    ready += sum(1 for cs in status.get("initContainerStatuses") or [] if cs.get("name") in sidecars and cs.get("ready"))
+    return ready, total
+
+
+def default_container(pod: dict) -> str | None:
+    """The container ``logs``/``exec`` use when none is named: the ``kubectl.kubernetes.io/default-container``
+    annotation, else the first container that is not Linkerd's (kubectl would take ``containers[0]``, which is
+    the proxy on a meshed pod before 2.20: never what a learner means)."""
+    spec = pod.get("spec") or {}
+    names = [c.get("name") for c in spec.get("containers") or []]
+    wanted = ((pod.get("metadata") or {}).get("annotations") or {}).get(DEFAULT_CONTAINER)
+    if wanted in names:
+        return wanted
+    return next((n for n in names if n not in LINKERD_CONTAINERS), names[0] if names else None)

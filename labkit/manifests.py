@@ -23,6 +23,7 @@ from typing import Any, Iterable
 import yaml
 
 from labkit.errors import ApplyError
+from labkit.k8s import LINKERD_CONTAINERS, has_proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
@@ -171,7 +172,7 @@ INJECT_OPTIONS = {
     "proxy_memory_request": "config.linkerd.io/proxy-memory-request",
     "wait_before_exit_seconds": "config.alpha.linkerd.io/proxy-wait-before-exit-seconds",
 }
-PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-debug")
+PROXY_CONTAINERS = LINKERD_CONTAINERS
 PROXY_INIT_CONTAINERS = ("linkerd-init", "linkerd-network-validator")
 
 
@@ -242,7 +243,7 @@ def inject_objects(objs: list[dict], **options: Any) -> tuple[list[dict], list[s
             lines.append(f"{label} skipped")
             out.append(obj)
             continue
-        if any(c.get("name") in PROXY_CONTAINERS for c in pspec.get("containers") or []):
+        if has_proxy(pspec):
             warnings.append(f"\u203c {kind.lower()}/{name} already has a linkerd-proxy sidecar")
             lines.append(f"{label} skipped")
             out.append(obj)
@@ -286,7 +287,8 @@ def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
         for key in [k for k in labels if k.startswith("linkerd.io/")]:
             del labels[key]
             changed = True
-        for field, names in (("containers", PROXY_CONTAINERS), ("initContainers", PROXY_INIT_CONTAINERS)):
+        for field, names in (("containers", PROXY_CONTAINERS),  # the proxy is a native sidecar (an init container) from 2.20
+                             ("initContainers", PROXY_INIT_CONTAINERS + PROXY_CONTAINERS)):
             before = pspec.get(field) or []
             after = [c for c in before if c.get("name") not in names]
             if len(after) != len(before):

@@ -154,3 +154,48 @@ def test_podinfo_namespace_is_meshed_when_linkerd_runs():
     counts = mesh.cluster.meshed_counts("deploy", "test")
     assert counts == {"flagger-loadtester": (1, 1), "podinfo": (2, 2)}
     assert set(mesh.pods("test")["READY"]) == {"2/2"}
+
+
+#: A pod as Linkerd 2.20 injects it: the proxy is a native sidecar (initContainers[1], restartPolicy Always).
+POD_2_20 = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "web-1", "namespace": "emojivoto",
+                 "labels": {"app": "web-svc", "linkerd.io/control-plane-ns": "linkerd"},
+                 "annotations": {"linkerd.io/inject": "enabled", "linkerd.io/proxy-version": "edge-26.6.3"}},
+    "spec": {"initContainers": [{"name": "linkerd-init", "image": "cr.l5d.io/linkerd/proxy:edge-26.6.3"},
+                                {"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:edge-26.6.3",
+                                 "restartPolicy": "Always"}],
+             "containers": [{"name": "web-svc", "image": "ghcr.io/buoyantio/emojivoto-web:v11"}],
+             "volumes": [{"name": "linkerd-identity-end-entity", "emptyDir": {"medium": "Memory"}}]},
+    "status": {"containerStatuses": [{"name": "web-svc", "ready": True}],
+               "initContainerStatuses": [{"name": "linkerd-init", "ready": False},
+                                         {"name": "linkerd-proxy", "ready": True}]},
+}
+
+
+def test_a_native_sidecar_proxy_is_seen_by_inject_uninject_and_ready_counts():
+    from labkit import k8s
+
+    pod = {k: v for k, v in POD_2_20.items() if k != "status"}
+    out, report = labkit.inject(yaml.safe_dump(pod))
+    assert "‼ pod/web-1 already has a linkerd-proxy sidecar" in report and 'pod "web-1" skipped' in report
+    out, report = labkit.uninject(yaml.safe_dump(pod))
+    clean = yaml.safe_load(out)
+    assert "initContainers" not in clean["spec"] and [c["name"] for c in clean["spec"]["containers"]] == ["web-svc"]
+    # kubectl >= 1.28 counts the native sidecar in READY (the finished linkerd-init is not counted)
+    assert k8s.ready_containers(POD_2_20) == (2, 2)
+    assert k8s.ready_containers({**POD_2_20, "status": {"containerStatuses": [{"name": "web-svc", "ready": True}]}}) == (1, 2)
+
+
+def test_logs_and_exec_default_to_the_apps_container():
+    from labkit import k8s
+
+    meshed = {"metadata": {}, "spec": {"containers": [{"name": "linkerd-proxy"}, {"name": "web-svc"},
+                                                      {"name": "linkerd-debug"}]}}
+    assert k8s.default_container(meshed) == "web-svc"  # kubectl would take containers[0]: the 2.19 proxy
+    meshed["metadata"]["annotations"] = {"kubectl.kubernetes.io/default-container": "linkerd-debug"}
+    assert k8s.default_container(meshed) == "linkerd-debug"
+    meshed["metadata"]["annotations"] = {"kubectl.kubernetes.io/default-container": "gone"}
+    assert k8s.default_container(meshed) == "web-svc"
+    assert k8s.default_container(POD_2_20) == "web-svc"
+    assert k8s.default_container({"spec": {"containers": [{"name": "linkerd-proxy"}]}}) == "linkerd-proxy"

@@ -47,7 +47,8 @@ import pandas as pd
 
 from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
-from labkit.k8s import deployment_of, is_meshed, place_in_namespace, strip_server_fields
+from labkit.k8s import (default_container, deployment_of, is_meshed, place_in_namespace, ready_containers,
+                        strip_server_fields)
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -262,7 +263,7 @@ class KubeMesh:
                 rows.append(out)
         else:  # a server without table printing: kubectl's own rules from the objects
             for pod in table.get("items") or []:
-                ready, total = _pod_ready(pod)
+                ready, total = ready_containers(pod)
                 out = {"NAME": pod["metadata"]["name"], "READY": f"{ready}/{total}", "STATUS": _pod_status(pod),
                        "RESTARTS": sum(cs.get("restartCount", 0) for cs in (pod.get("status") or {}).get("containerStatuses") or []),
                        "AGE": now - (_parse_time(pod["metadata"].get("creationTimestamp")) or now)}
@@ -568,6 +569,7 @@ class KubeMesh:
         argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
         core = client.CoreV1Api(self.kube.api_client)
         kwargs = {"command": argv, "stderr": True, "stdin": False, "stdout": True, "tty": False, "_preload_content": False}
+        container = container or default_container(pod)  # a real API server refuses to guess for a meshed pod
         if container:
             kwargs["container"] = container
         try:
@@ -602,6 +604,7 @@ class KubeMesh:
         ns = namespace or "default"
         pod = self._pods_of(target, ns)[0]
         query = {}
+        container = container or default_container(pod)  # a real API server refuses to guess for a meshed pod
         if container:
             query["container"] = container
         if tail is not None:
@@ -1020,12 +1023,6 @@ def _manifest_path(value) -> str | None:
 
     candidate = MANIFESTS / text
     return str(candidate) if candidate.is_file() else None
-
-
-def _pod_ready(pod: dict) -> tuple[int, int]:
-    total = len((pod.get("spec") or {}).get("containers") or [])
-    ready = sum(1 for cs in (pod.get("status") or {}).get("containerStatuses") or [] if cs.get("ready"))
-    return ready, total
 
 
 def _pod_status(pod: dict) -> str:

@@ -202,7 +202,7 @@ class Handler(BaseHTTPRequestHandler):
         if rtype.kind == "Pod" and sub in ("exec", "attach", "portforward"):
             return self._stream(rtype, namespace or "default", name, sub, params, multi)
         if rtype.kind == "Pod" and sub == "log":
-            return self._logs(namespace or "default", name, params)
+            return self._logs(rtype, namespace or "default", name, params)
         if sub not in (None, "status", "scale"):
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({plural}/{sub})")
         method = self.command
@@ -246,9 +246,10 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(405, "MethodNotAllowed", f"the server does not allow {method} here")
 
     # -- logs, watch --------------------------------------------------------------------------------------
-    def _logs(self, namespace: str, name: str, params: dict) -> None:
+    def _logs(self, rtype, namespace: str, name: str, params: dict) -> None:
         tail = params.get("tailLines")
         with self.served.lock:
+            _require_container(self.served.api.get(rtype, namespace, name), params.get("container"))
             try:
                 text = self.served.mesh.logs(f"pod/{name}", namespace=namespace, container=params.get("container"),
                                              tail=int(tail) if tail else None)
@@ -304,6 +305,8 @@ class Handler(BaseHTTPRequestHandler):
                                                   f"{(pod.get('status') or {}).get('phase', 'Pending')})")
             containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
             container = params.get("container")
+            if sub == "exec":
+                _require_container(pod, container)
             if sub == "exec" and container and container not in containers:
                 raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
         ws.handshake(self)
@@ -390,3 +393,16 @@ def serve_forever_in_thread(server: Server) -> threading.Thread:
                               name=f"labkit-serve:{server.server_address[1]}", daemon=True)
     thread.start()
     return thread
+
+
+def _require_container(pod: dict, container: str | None) -> None:
+    """The API server does not guess a container (kubectl does, client-side): with several, one must be named."""
+    spec = pod.get("spec") or {}
+    names = [c["name"] for c in spec.get("containers") or []]
+    if container or len(names) <= 1:
+        return
+    inits = [c["name"] for c in spec.get("initContainers") or []]
+    message = f"a container name must be specified for pod {pod['metadata']['name']}, choose one of: [{' '.join(names)}]"
+    if inits:
+        message += f" or one of the init containers: [{' '.join(inits)}]"
+    raise ApiError(400, "BadRequest", message)

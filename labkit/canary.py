@@ -145,30 +145,28 @@ def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.
 
 
 def _metric_value(mesh, cd: dict, metric: dict, at: pd.Timestamp) -> float:
-    """What Flagger's check for ``metric`` would have seen at ``at`` (NaN: no value)."""
+    """What Flagger's check for ``metric`` would have seen at ``at`` (NaN: no value), from the same query text."""
     from labkit.metrics import queries
-    from labkit.sim.flagger.metrics import render
 
     ns, target = cd["metadata"]["namespace"], cd["spec"]["targetRef"]["name"]
     name, interval = metric.get("name", ""), metric.get("interval") or "1m"
-    if name == "request-success-rate":
-        query = queries.flagger_success_rate(ns, target, interval)
-    elif name == "request-duration":
-        query = queries.flagger_duration(ns, target, interval)
-    elif metric.get("templateRef"):
-        ref = metric["templateRef"]
-        template = mesh.get("metrictemplate", ref.get("name"), ref.get("namespace") or ns)
-        model = {"name": cd["metadata"]["name"], "namespace": ns, "target": target, "service": target,
-                 "ingress": target, "route": target, "interval": metric.get("interval") or "",
-                 "variables": metric.get("templateVariables") or {}}
-        query = render(template["spec"]["query"], model)
-    elif metric.get("query"):
-        query = metric["query"]
-    else:
-        return math.nan
     try:
+        if name == "request-success-rate":
+            query = queries.flagger_success_rate(ns, target, interval)
+        elif name == "request-duration":
+            query = queries.flagger_duration(ns, target, interval)
+        elif metric.get("templateRef"):
+            ref = metric["templateRef"]
+            template = mesh.get("metrictemplate", ref.get("name"), ref.get("namespace") or ns)
+            model = queries.flagger_template_model(cd, metric.get("interval") or "", metric.get("templateVariables"))
+            query = queries.render_flagger_template((template.get("spec") or {}).get("query", ""), model,
+                                                    ref.get("name", ""))
+        elif metric.get("query"):
+            query = metric["query"]
+        else:
+            return math.nan
         frame = mesh.query(query, time=at)
-    except LabkitError:
+    except (LabkitError, queries.TemplateRenderError):
         return math.nan
     if frame is None or len(frame) == 0:
         return math.nan

@@ -159,10 +159,21 @@ def analysed(before: dict | None, events: list[str], threshold: int) -> bool:
     return not any(marker in message for message in events for marker in NO_ANALYSIS)
 
 
+def check_order(metrics: list[dict]) -> list[dict]:
+    """The order Flagger checks a Canary's metrics in: the built-in and inline-query ones, then the MetricTemplates
+    (``runBuiltinMetricChecks`` before ``runMetricChecks``), each group in the spec's order."""
+    return [m for m in metrics if not m.get("templateRef")] + [m for m in metrics if m.get("templateRef")]
+
+
 def out_of_range(value: float, metric: dict) -> bool:
-    rng = metric.get("thresholdRange") or {}
+    """Would Flagger halt on this value? No value always halts; ``thresholdRange`` bounds it, and the legacy
+    ``threshold`` is a minimum for the success rate and a maximum for everything else."""
     if value != value:
         return True
+    rng = metric.get("thresholdRange")
+    if rng is None:
+        threshold = float(metric.get("threshold") or 0)
+        return value < threshold if metric.get("name") == "request-success-rate" else value > threshold
     if rng.get("min") is not None and value < float(rng["min"]):
         return True
     return rng.get("max") is not None and value > float(rng["max"])
@@ -180,7 +191,7 @@ def rows(log: list[tuple[LogEvent, str]], sessions: list[Session], spec: dict,
     analysis = spec.get("analysis") or {}
     interval = pd.Timedelta(seconds=seconds(analysis.get("interval") or "1m", name="spec.analysis.interval"))
     threshold = int(analysis.get("threshold") or 0)
-    metrics = analysis.get("metrics") or []
+    metrics = check_order(analysis.get("metrics") or [])
     ticks = tick_times([e for e, _ in log], interval, until)
     by_tick: dict[int, list[str]] = {}
     for event, _type in log:

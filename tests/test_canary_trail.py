@@ -162,3 +162,14 @@ def test_route_weight_reads_the_router_not_the_status(kind, spec):
     mesh = FakeMesh({(kind, "podinfo", "test"): {"spec": spec}})
     assert trail.route_weight(mesh, CANARY) == 100
     assert trail.route_weight(FakeMesh({}), {**CANARY, "status": {"canaryWeight": 15}}) == 15
+
+
+def test_flaggers_check_order_and_thresholds():
+    template = {"name": "404s percentage", "templateRef": {"name": "not-found-percentage"}, "thresholdRange": {"max": 3}}
+    builtin = {"name": "request-success-rate", "threshold": 99}
+    inline = {"name": "errors", "query": "sum(x)", "threshold": 5}
+    assert trail.check_order([template, builtin, inline]) == [builtin, inline, template]
+    assert trail.out_of_range(98.0, builtin) and not trail.out_of_range(99.5, builtin)  # legacy: a minimum
+    assert trail.out_of_range(6.0, inline) and not trail.out_of_range(4.0, inline)       # legacy: a maximum
+    assert trail.out_of_range(3.5, template) and not trail.out_of_range(3.0, template)
+    assert trail.out_of_range(math.nan, template)                                          # no values: a halt

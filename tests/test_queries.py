@@ -159,3 +159,20 @@ def test_windows_are_validated():
 ])
 def test_every_template_is_in_the_evaluators_subset(query):
     compile_query(query)  # raises QueryError if the embedded evaluator could not answer it
+
+
+def test_flagger_template_model_uses_the_canarys_refs_and_the_metrics_interval():
+    from labkit.metrics import queries
+
+    canary = {"metadata": {"name": "podinfo", "namespace": "test"},
+              "spec": {"targetRef": {"name": "podinfo-v2"}, "service": {"name": "podinfo"},
+                       "routeRef": {"name": "podinfo-route"}}}
+    model = queries.flagger_template_model(canary, "", {"direction": "inbound"})
+    assert (model["target"], model["service"], model["ingress"], model["route"]) == \
+        ("podinfo-v2", "podinfo", "podinfo-v2", "podinfo-route")
+    query = queries.render_flagger_template(
+        'sum(rate(response_total{namespace="{{ namespace }}", deployment="{{ target }}", '
+        'direction="{{ variables.direction }}"}[{{ interval }}])) {{ variables.missing }}', model)
+    assert query == 'sum(rate(response_total{namespace="test", deployment="podinfo-v2", direction="inbound"}[])) <no value>'
+    with pytest.raises(queries.TemplateRenderError, match='function "canary" not defined'):
+        queries.render_flagger_template("{{ canary }}", model)

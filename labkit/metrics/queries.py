@@ -239,3 +239,43 @@ def flagger_duration(namespace: str, target: str, interval: Union[str, int] = "1
 		) by (le)
 	)"""
     )
+
+
+# -- Flagger's MetricTemplates ------------------------------------------------------------------------------
+
+_TEMPLATE_FIELD = re.compile(r"{{\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*}}")
+
+
+class TemplateRenderError(ValueError):
+    """A MetricTemplate query names a field Flagger's model does not have (Go's ``function "x" not defined``)."""
+
+
+def flagger_template_model(canary: dict, interval: str, variables: Mapping[str, object] | None = None) -> dict:
+    """What Flagger renders a MetricTemplate with (``providers.Model``): the Canary's name and namespace, its
+    target, apex Service (``spec.service.name``, else the target), ingress and route refs, the metric's interval
+    (``""`` when the metric sets none) and its ``templateVariables``."""
+    meta, spec = canary.get("metadata") or {}, canary.get("spec") or {}
+    target = (spec.get("targetRef") or {}).get("name", "")
+    return {"name": meta.get("name", ""), "namespace": meta.get("namespace", ""), "target": target,
+            "service": (spec.get("service") or {}).get("name") or target,
+            "ingress": (spec.get("ingressRef") or {}).get("name", target),
+            "route": (spec.get("routeRef") or {}).get("name", target),
+            "interval": interval, "variables": dict(variables or {})}
+
+
+def render_flagger_template(template: str, model: Mapping[str, object], name: str = "query") -> str:
+    """Flagger's ``RenderQuery``: ``{{ namespace }}``, ``{{ target }}``, ``{{ variables.direction }}``...
+
+    A missing variable renders as Go's ``<no value>``; an unknown field is the error Go's template gives.
+    """
+    def sub(m: re.Match) -> str:
+        func, field = m.group(1), m.group(2)
+        if func == "variables":
+            variables = model.get("variables") or {}
+            if field is None:
+                return "map[" + " ".join(f"{k}:{v}" for k, v in sorted(variables.items())) + "]"
+            return str(variables.get(field, "<no value>"))
+        if func not in model or field is not None:
+            raise TemplateRenderError(f'template: {name}:1: function "{func}" not defined')
+        return str(model[func])
+    return _TEMPLATE_FIELD.sub(sub, template)

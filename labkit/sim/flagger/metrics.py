@@ -66,26 +66,9 @@ HTTP_DURATION = """
 		) by (le)
 	)"""
 
-_TEMPLATE = re.compile(r"{{\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*}}")
-
-
-class RenderError(ValueError):
-    pass
-
-
-def render(template: str, model: dict, name: str = "query") -> str:
-    """Flagger's ``RenderQuery``: ``{{ namespace }}``, ``{{ target }}``, ``{{ variables.direction }}``..."""
-    def sub(m: re.Match) -> str:
-        func, field = m.group(1), m.group(2)
-        if func == "variables":
-            variables = model.get("variables") or {}
-            if field is None:
-                return "map[" + " ".join(f"{k}:{v}" for k, v in sorted(variables.items())) + "]"
-            return str(variables.get(field, "<no value>"))
-        if func not in model or field is not None:
-            raise RenderError(f'template: {name}:1: function "{func}" not defined')
-        return str(model[func])
-    return _TEMPLATE.sub(sub, template)
+#: Rendering lives with the queries (``labkit.metrics.queries``): the cluster backend renders the same templates.
+render = queries.render_flagger_template
+RenderError = queries.TemplateRenderError
 
 
 def trim(query: str) -> str:
@@ -181,10 +164,7 @@ class Metrics:
 
     # -- checks ------------------------------------------------------------------------------------
     def _model(self, cd, interval: str, variables: dict | None = None) -> dict:
-        return {"name": cd.name, "namespace": cd.namespace, "target": cd.target, "service": cd.service_name,
-                "ingress": (cd.spec.get("ingressRef") or {}).get("name", cd.target),
-                "route": (cd.spec.get("routeRef") or {}).get("name", cd.target),
-                "interval": interval, "variables": variables or {}}
+        return queries.flagger_template_model(cd.obj, interval, variables)
 
     def _metrics_provider(self, cd) -> str:
         provider = self.flagger.provider

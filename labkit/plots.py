@@ -413,7 +413,7 @@ def canary_progress(
             for ax in (ax_w, ax_sr, ax_lat):
                 ax.axvline(when, color=color, lw=0.8, alpha=0.6, ls="-" if color == "#d62728" else ":")
         _date_axis(ax_lat)
-        ax_w.legend(loc="lower right", frameon=False)
+        ax_w.legend(loc="center left", frameon=False)  # the weight line starts at 0 and phase names sit on top
         ax_sr.legend(loc="lower left", frameon=False)
         ax_lat.legend(loc="lower left", frameon=False)
         ax_w.set_title(title or "Canary analysis")

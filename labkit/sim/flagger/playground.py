@@ -145,7 +145,7 @@ class PlaygroundResult:
     def plot(self, title: str | None = None):
         from labkit import canary
 
-        return canary.plot(self.mesh, "podinfo", "test", title=title or self.summary().replace("\n", " "),
+        return canary.plot(self.mesh, "podinfo", "test", title=title or self.summary(),  # two lines: it fits the figure
                            since=self.history["time"].iloc[0] if self.history is not None and len(self.history) else None)
 
 

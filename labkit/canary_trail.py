@@ -3,7 +3,7 @@
 The embedded Flagger keeps a record of every analysis interval (``labkit.sim.flagger.history``). A real
 Flagger keeps none that an API returns, but it leaves three trails, and together they give the same record:
 
-* **its JSON log** (``kubectl -n linkerd logs deploy/flagger | jq .msg``): every event message, each
+* **its JSON log** (``kubectl -n flagger-system logs deploy/flagger flagger | jq .msg``): every event message, each
   occurrence, stamped with the time of the interval (*tick*) that emitted it. Kubernetes Events are not
   enough on their own: the event recorder folds repeats into one Event with a count, so the third
   ``Halt advancement`` of a rollback would be lost. Events still give each message's type (Normal or
@@ -29,8 +29,8 @@ import pandas as pd
 
 from labkit.errors import LabkitError
 
-#: Where Flagger's kustomizations put it: ``kustomize/linkerd`` (2019 lab, Linkerd docs) and today's default.
-FLAGGER_NAMESPACES = ("linkerd", "flagger-system", "flagger")
+#: Where Flagger runs: its current kustomization, the 2019 lab's layout, a Helm install.
+FLAGGER_NAMESPACES = ("flagger-system", "linkerd", "flagger")
 #: Phases in which a tick runs the analysis (Flagger's ``advanceCanary`` before ``runAnalysis``).
 ANALYSING = ("Progressing", "WaitingPromotion")
 #: Event messages of ticks that end before the analysis (a new revision, a canary not ready yet).

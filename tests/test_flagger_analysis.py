@@ -63,17 +63,31 @@ def test_install_flagger_brings_its_crds_deployment_and_controller():
     assert lines == ["customresourcedefinition.apiextensions.k8s.io/canaries.flagger.app created",
                      "customresourcedefinition.apiextensions.k8s.io/metrictemplates.flagger.app created",
                      "customresourcedefinition.apiextensions.k8s.io/alertproviders.flagger.app created",
+                     "namespace/flagger-system created",
                      "serviceaccount/flagger created", "clusterrole.rbac.authorization.k8s.io/flagger created",
                      "clusterrolebinding.rbac.authorization.k8s.io/flagger created", "deployment.apps/flagger created"]
-    flagger = mesh.get("deploy", "flagger", "linkerd")
+    flagger = mesh.get("deploy", "flagger", "flagger-system")
     args = flagger["spec"]["template"]["spec"]["containers"][0]["command"]
     assert "-mesh-provider=linkerd" in args and "-metrics-server=http://prometheus.linkerd-viz:9090" in args
     assert flagger["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/fluxcd/flagger:1.44.0"
     assert mesh.install_flagger()[-1] == "deployment.apps/flagger unchanged"
     mesh.wait("30s")
     assert controller_of(mesh).running
-    assert "Starting operator" in mesh.logs("deploy/flagger", namespace="linkerd")
+    assert "Starting operator" in mesh.logs("deploy/flagger", namespace="flagger-system")
+    assert list(mesh.pods("flagger-system")["READY"]) == ["2/2"], "meshed: viz's Prometheus answers meshed clients only"
     assert mesh.apply([doc]) == ["canary.flagger.app/c created"]
+
+
+def test_the_2019_layout_runs_flagger_unmeshed_in_the_linkerd_namespace():
+    mesh = labkit.connect("sim", seed=69)
+    mesh.install_linkerd()
+    mesh.wait("90s")
+    lines = mesh.install_flagger(namespace="linkerd")
+    assert "namespace/flagger-system created" not in lines and "deployment.apps/flagger created" in lines
+    mesh.wait("30s")
+    assert controller_of(mesh).running and controller_of(mesh).namespace == "linkerd"
+    pods = mesh.pods("linkerd")
+    assert list(pods[pods["NAME"].str.startswith("flagger-")]["READY"]) == ["1/1"]
 
 
 def test_gatewayapi_install_runs_flagger_meshed_in_flagger_system():

@@ -182,3 +182,35 @@ def test_server_side_apply_when_asked(pair):
     stored = kube.get("configmap", "ssa")
     assert stored["data"] == {"a": "2"}
     assert "kubectl.kubernetes.io/last-applied-configuration" not in (stored["metadata"].get("annotations") or {})
+
+
+def test_flaggers_kustomization_gets_the_labs_provider_and_smi_is_required_first(pair):
+    """On a cluster Flagger comes from its kustomization (gatewayapi, flagger-system); the labs' SMI provider
+    changes one flag, and needs the TrafficSplit CRD, which current Linkerd ships as the linkerd-smi extension."""
+    from labkit.kube import flagger
+
+    _, kube, served = pair
+    upstream = served.flagger_manifests("gatewayapi:v1beta1")  # what `kubectl kustomize …/kustomize/linkerd` prints
+    assert "-mesh-provider=gatewayapi:v1beta1" in upstream
+    with pytest.raises(BackendError, match="linkerd-smi") as refused:
+        kube.install_flagger(source=upstream)  # no Linkerd yet: no TrafficSplit CRD, and the CLI has no smi
+    assert "linkerd smi install" in str(refused.value)
+    with pytest.raises(NotFoundError):
+        kube.get("namespace", "flagger-system")  # nothing of Flagger's was applied
+    with pytest.raises(BackendError, match="flagger-system"):
+        kube.install_flagger(source=upstream, namespace="linkerd")  # a layout only the embedded mesh builds
+
+    kube.install_linkerd(viz=False)  # the embedded mesh's Linkerd brings linkerd-smi's CRD
+    lines = kube.install_flagger(source=upstream)
+    assert "deployment.apps/flagger created" in lines
+    command = kube.get("deploy", "flagger", "flagger-system")["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert [a for a in command if a.startswith("-mesh-provider")] == ["-mesh-provider=linkerd"]
+
+    objs = [{"kind": "Deployment", "metadata": {"name": "flagger"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "flagger", "image": "ghcr.io/fluxcd/flagger:1.44.0",
+         "args": ["-log-level=info", "-mesh-provider=gatewayapi:v1beta1"]}]}}}}]
+    changed = flagger.with_provider(objs, "smi:v1alpha2")
+    assert changed[0]["spec"]["template"]["spec"]["containers"][0]["args"] == ["-log-level=info",
+                                                                               "-mesh-provider=smi:v1alpha2"]
+    assert objs[0]["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "-mesh-provider=gatewayapi:v1beta1"
+    assert flagger.needs_smi("linkerd") and flagger.needs_smi("smi:v1alpha2") and not flagger.needs_smi("gatewayapi:v1")

@@ -858,8 +858,11 @@ class KubeMesh:
         return routes.routes(self, target, namespace=namespace, to=to, wide=wide)
 
     # -- Flagger -----------------------------------------------------------------------------------------
-    def install_flagger(self, provider: str = "linkerd", *, source: str | None = None, **_options) -> list[str]:
-        """Flagger's Helm-free install for Linkerd: ``kubectl apply -k github.com/fluxcd/flagger//kustomize/linkerd``.
+    def install_flagger(self, provider: str = "linkerd", *, source: str | None = None, namespace: str | None = None,
+                        **_options) -> list[str]:
+        """Flagger's Helm-free install for Linkerd: ``kubectl apply -k github.com/fluxcd/flagger//kustomize/linkerd``
+        with ``-mesh-provider=<provider>`` (``labkit.kube.flagger``); the SMI providers bring linkerd-smi first
+        when the cluster lacks the TrafficSplit CRD.
 
         The manifests come from ``source`` (a file, a URL or YAML text), else
         ``LABKIT_FLAGGER_MANIFESTS``, else the served embedded mesh (which renders the
@@ -868,7 +871,12 @@ class KubeMesh:
         self._run_due()
         source = source or os.environ.get("LABKIT_FLAGGER_MANIFESTS")
         if source is None and self.kube.embedded:
-            source = self.kube.call("GET", "/labkit/v1/flagger", query={"provider": provider}, accept="application/yaml")
+            query = {"provider": provider, **({"namespace": namespace} if namespace else {})}
+            source = self.kube.call("GET", "/labkit/v1/flagger", query=query, accept="application/yaml")
+        elif namespace not in (None, "flagger-system"):
+            raise BackendError(f"install_flagger(namespace={namespace!r}): on a cluster Flagger goes where its "
+                               "kustomization puts it, flagger-system (meshed, so linkerd-viz's Prometheus answers it); "
+                               "drop namespace=, or render and edit the manifests yourself and pass source=")
         if source is None:
             import shutil
             import subprocess
@@ -888,9 +896,30 @@ class KubeMesh:
             with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 - the learner's own URL
                 source = resp.read().decode("utf-8")
         from labkit import manifests
+        from labkit.kube import flagger
 
         docs, _arg = manifests.load(source)
-        return self._apply_objects([(d.obj, d.where) for d in docs], None, lab="flagger")
+        lines = []
+        if flagger.needs_smi(provider) and not self._has_crd(flagger.TRAFFICSPLIT_CRD):
+            lines += self._install_smi(flagger.SMI_HELP)  # before anything of Flagger's is applied
+        objs = flagger.with_provider([d.obj for d in docs], provider)
+        return lines + self._apply_objects([(obj, d.where) for obj, d in zip(objs, docs)], None, lab="flagger")
+
+    def _has_crd(self, name: str) -> bool:
+        try:
+            self.kube.call("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        except NotFoundError:
+            return False
+        return True
+
+    def _install_smi(self, help_text: str) -> list[str]:
+        """``linkerd smi install | kubectl apply -f -``, through the CLI's linkerd-smi extension."""
+        try:
+            text, _, _ = self._linkerd(["smi", "install"])
+        except BackendError as exc:
+            raise BackendError(f"Flagger's linkerd provider writes SMI TrafficSplits and this cluster has no "
+                               f"TrafficSplit CRD; `linkerd smi install` failed ({exc}): {help_text}") from None
+        return self._apply_objects(self._yaml_items(text, "linkerd smi install"), None, lab="linkerd-smi")
 
     # -- outward (embedded mesh only) ---------------------------------------------------------------------
     def export_metrics(self, path) -> str:

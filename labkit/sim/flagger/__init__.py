@@ -1,15 +1,19 @@
 """Flagger on the embedded mesh: its CRDs, its Deployment, and the controller that runs canaries.
 
 ``install(mesh, provider=...)`` is ``kubectl apply -k`` of Flagger's Linkerd
-kustomization (Flagger v1.44):
+kustomization (Flagger v1.44): Flagger runs meshed in ``flagger-system``, because
+since Linkerd 2.13 linkerd-viz's Prometheus answers only authorized meshed
+clients (the kustomization's AuthorizationPolicy for it is not modelled: the
+embedded Prometheus does not check identities). The provider is one flag:
 
 * ``provider="linkerd"`` (the default; the SMI variant of the 2019 lab and of
-  Linkerd 2.12/2.13's docs): Flagger runs in the ``linkerd`` namespace with
-  ``-mesh-provider=linkerd``, drives an SMI TrafficSplit and uses its built-in
-  Linkerd metric checks;
+  Linkerd 2.12/2.13's docs): ``-mesh-provider=linkerd`` drives an SMI
+  TrafficSplit and uses Flagger's built-in Linkerd metric checks;
 * ``provider="gatewayapi:v1beta1"`` (Linkerd ≥ 2.14 and Flagger's current
-  tutorial): Flagger runs in ``flagger-system`` (meshed) and drives a Gateway
-  API HTTPRoute; metrics come from MetricTemplates.
+  tutorial): drives a Gateway API HTTPRoute; metrics come from MetricTemplates.
+
+``namespace="linkerd"`` builds the 2019 layout instead (unmeshed, in the control
+plane's namespace).
 
 The CRDs (Canary, MetricTemplate, AlertProvider) exist only after the
 install, so ``kubectl apply`` of a Canary before it fails the way it does on
@@ -38,6 +42,7 @@ DEFAULT_METRICS_SERVER = "http://prometheus.linkerd-viz:9090"
 #: What the install stands for, per provider.
 KUSTOMIZATION = {
     "linkerd": "kubectl apply -k github.com/fluxcd/flagger//kustomize/linkerd?ref=v1.44.0 (meshProvider=linkerd, namespace linkerd)",
+    "flagger-system": "kubectl apply -k github.com/fluxcd/flagger//kustomize/linkerd?ref=v1.44.0 (meshProvider=linkerd)",
     "gatewayapi": "kubectl apply -k github.com/fluxcd/flagger//kustomize/linkerd?ref=v1.44.0",
 }
 
@@ -56,7 +61,13 @@ def crd_objects() -> list[dict]:
 
 
 def default_namespace(provider: str) -> str:
-    return "linkerd" if provider in ("linkerd",) or provider.startswith("smi") else "flagger-system"
+    """Where Flagger v1.44's Linkerd kustomization puts it, whatever the provider: ``flagger-system``, meshed.
+
+    The 2019 lab (and Linkerd 2.12's docs) ran it unmeshed in ``linkerd``; since Linkerd 2.13 linkerd-viz's
+    Prometheus answers only authorized meshed clients (403 otherwise), so that layout no longer works on a
+    current cluster. ``install(namespace="linkerd")`` still builds it.
+    """
+    return "flagger-system"
 
 
 def objects(provider: str, namespace: str, metrics_server: str) -> list[dict]:
@@ -123,7 +134,8 @@ def install(mesh, provider: str = "linkerd", *, metrics_server: str = DEFAULT_ME
                          "(mesh.install_linkerd() also brings the linkerd-smi TrafficSplit CRD)")
     lines = cluster.apply_objects(crd_objects(), origin="flagger/crd.yaml")
     lines += cluster.apply_objects(objects(provider, ns, metrics_server), origin="kustomize/linkerd")
-    cluster.last_command = KUSTOMIZATION["linkerd" if ns == "linkerd" else "gatewayapi"]
+    cluster.last_command = KUSTOMIZATION["linkerd" if ns == "linkerd" else
+                                         "gatewayapi" if provider.startswith("gatewayapi") else "flagger-system"]
     ensure_controller(mesh, provider=provider, namespace=ns, metrics_server=metrics_server)
     return lines
 

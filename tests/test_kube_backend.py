@@ -214,3 +214,13 @@ def test_flaggers_kustomization_gets_the_labs_provider_and_smi_is_required_first
                                                                                "-mesh-provider=smi:v1alpha2"]
     assert objs[0]["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "-mesh-provider=gatewayapi:v1beta1"
     assert flagger.needs_smi("linkerd") and flagger.needs_smi("smi:v1alpha2") and not flagger.needs_smi("gatewayapi:v1")
+
+
+def test_a_trafficsplit_without_linkerd_smi_says_how_to_get_it(pair):
+    _, kube, _ = pair
+    split = {"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
+             "metadata": {"name": "error-split", "namespace": "default"},
+             "spec": {"service": "books", "backends": [{"service": "books", "weight": 900}]}}
+    with pytest.raises(ApplyError, match="no matches for kind \"TrafficSplit\"") as refused:
+        kube.apply([split])
+    assert "linkerd smi install | kubectl apply -f -" in str(refused.value)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from labkit.k8s import clone
 
 TRAFFICSPLIT_CRD = "trafficsplits.split.smi-spec.io"
-SMI_HELP = ("install the linkerd-smi extension (curl -sL https://linkerd.github.io/linkerd-smi/install | sh, then "
-            "linkerd smi install | kubectl apply -f -), or use install_flagger(provider='gatewayapi:v1beta1')")
+#: How a learner gets SMI's TrafficSplit on current Linkerd.
+SMI_INSTALL = "curl -sL https://linkerd.github.io/linkerd-smi/install | sh; linkerd smi install | kubectl apply -f -"
+SMI_HELP = f"install the linkerd-smi extension ({SMI_INSTALL}), or use install_flagger(provider='gatewayapi:v1beta1')"
 
 
 def needs_smi(provider: str) -> bool:

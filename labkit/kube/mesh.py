@@ -47,6 +47,7 @@ import pandas as pd
 
 from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
+from labkit.kube.flagger import SMI_INSTALL
 from labkit.k8s import (default_container, deployment_of, is_meshed, place_in_namespace, ready_containers,
                         strip_server_fields)
 from labkit.kube import apply as kapply
@@ -59,7 +60,7 @@ CRD_SOURCES = {
     "linkerd.io": "Linkerd's CRDs (mesh.install_linkerd())",
     "policy.linkerd.io": "Linkerd's CRDs (mesh.install_linkerd())",
     "gateway.networking.k8s.io": "the Gateway API CRDs",
-    "split.smi-spec.io": "the linkerd-smi extension",
+    "split.smi-spec.io": f"the linkerd-smi extension ({SMI_INSTALL})",
     "flagger.app": "Flagger (mesh.install_flagger())",
 }
 CONTROL_PLANE = ("linkerd", ("linkerd-destination", "linkerd-identity", "linkerd-proxy-injector"))

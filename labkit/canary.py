@@ -144,17 +144,16 @@ def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.
     return frame
 
 
-def _metric_value(mesh, cd: dict, metric: dict, at: pd.Timestamp) -> float:
-    """What Flagger's check for ``metric`` would have seen at ``at`` (NaN: no value), from the same query text."""
+def _metric_value(mesh, cd: dict, metric: dict, at: pd.Timestamp, provider: str) -> float:
+    """What Flagger's check for ``metric`` would have seen at ``at`` (NaN: no value), from the same query text
+    (``provider``: the observer of the built-in checks, ``queries.flagger_metrics_provider``)."""
     from labkit.metrics import queries
 
     ns, target = cd["metadata"]["namespace"], cd["spec"]["targetRef"]["name"]
     name, interval = metric.get("name", ""), metric.get("interval") or "1m"
     try:
-        if name == "request-success-rate":
-            query = queries.flagger_success_rate(ns, target, interval)
-        elif name == "request-duration":
-            query = queries.flagger_duration(ns, target, interval)
+        if name in ("request-success-rate", "request-duration"):
+            query = queries.flagger_builtin_query(name, provider, ns, target, interval)
         elif metric.get("templateRef"):
             ref = metric["templateRef"]
             template = mesh.get("metrictemplate", ref.get("name"), ref.get("namespace") or ns)
@@ -171,7 +170,9 @@ def _metric_value(mesh, cd: dict, metric: dict, at: pd.Timestamp) -> float:
     if frame is None or len(frame) == 0:
         return math.nan
     value = float(frame["value"].iloc[-1])
-    return float(int(value)) if name == "request-duration" and value == value else value
+    if name == "request-duration" and value == value:
+        return float(int(queries.flagger_duration_ms(value, provider)))  # Flagger compares whole milliseconds
+    return value
 
 
 def _trail(mesh, name: str, ns: str):
@@ -192,6 +193,7 @@ def _sampled_history(mesh, name: str, ns: str, since) -> pd.DataFrame:
     """``history`` on a real cluster: Flagger's log, the status ``watch`` saw and Flagger's queries run again
     at each tick (``labkit.canary_trail``)."""
     from labkit import canary_trail
+    from labkit.metrics import queries
 
     sessions = (_SESSIONS.get(mesh) or {}).get((ns, name)) if _weakable(mesh) else None
     if not sessions:
@@ -203,8 +205,10 @@ def _sampled_history(mesh, name: str, ns: str, since) -> pd.DataFrame:
         raise LabkitError(f"Flagger's log cannot be read (no deploy/flagger in {', '.join(canary_trail.FLAGGER_NAMESPACES)}):"
                           " the per-interval history of a canary is rebuilt from it")
     start = _since(since)
-    found, names = canary_trail.rows(log, sessions, cd.get("spec") or {},
-                                     lambda metric, at: _metric_value(mesh, cd, metric, at),
+    spec = cd.get("spec") or {}
+    provider = queries.flagger_metrics_provider(canary_trail.flagger_mesh_provider(mesh), spec.get("provider"),
+                                                (spec.get("targetRef") or {}).get("kind", "Deployment"))
+    found, names = canary_trail.rows(log, sessions, spec, lambda metric, at: _metric_value(mesh, cd, metric, at, provider),
                                      since=None if start is None else _time(start), until=mesh.now)
     frame = pd.DataFrame(found, columns=["time", "interval", "phase", "weight", "canaryWeight", "failedChecks",
                                          "iterations", "success", "latency", *names, "events"])

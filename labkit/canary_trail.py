@@ -238,6 +238,20 @@ def flagger_log(mesh) -> str | None:
     return None
 
 
+def flagger_mesh_provider(mesh) -> str:
+    """Flagger's ``-mesh-provider`` flag, read from its Deployment ("linkerd", the labs' choice, if not found)."""
+    for namespace in FLAGGER_NAMESPACES:
+        try:
+            deploy = mesh.get("deploy", "flagger", namespace)
+        except LabkitError:
+            continue
+        for container in deploy["spec"]["template"]["spec"].get("containers") or []:
+            for arg in [*(container.get("command") or []), *(container.get("args") or [])]:
+                if str(arg).startswith("-mesh-provider="):
+                    return str(arg).split("=", 1)[1]
+    return "linkerd"
+
+
 def route_weight(mesh, canary: dict) -> int:
     """The canary weight Flagger's router holds: the ``<target>-canary`` backend of the TrafficSplit (SMI) or of
     the HTTPRoute (Gateway API) named after the target; ``status.canaryWeight`` when neither exists."""

@@ -176,3 +176,20 @@ def test_flagger_template_model_uses_the_canarys_refs_and_the_metrics_interval()
     assert query == 'sum(rate(response_total{namespace="test", deployment="podinfo-v2", direction="inbound"}[])) <no value>'
     with pytest.raises(queries.TemplateRenderError, match='function "canary" not defined'):
         queries.render_flagger_template("{{ canary }}", model)
+
+
+def test_flaggers_builtin_checks_ask_linkerd_only_with_the_linkerd_provider():
+    from labkit.metrics import queries
+
+    assert queries.flagger_metrics_provider("linkerd", None) == "linkerd"
+    assert queries.flagger_metrics_provider("linkerd", "gatewayapi:v1beta1") == "linkerd"  # Flagger keeps Linkerd's
+    assert queries.flagger_metrics_provider("gatewayapi:v1beta1", None) == "gatewayapi:v1beta1"
+    assert queries.flagger_metrics_provider("gatewayapi:v1beta1", "linkerd") == "linkerd"
+    assert queries.flagger_metrics_provider("linkerd", None, "Service") == "linkerd:service"
+    assert queries.flagger_builtin_query("request-success-rate", "linkerd", "test", "podinfo", "1m") == \
+        queries.flagger_success_rate("test", "podinfo", "1m")
+    http = queries.flagger_builtin_query("request-duration", "gatewayapi:v1beta1", "test", "podinfo", "30s")
+    assert "http_request_duration_seconds_bucket{" in http and 'kubernetes_namespace="test"' in http
+    assert "[30s]" in http and "\n" not in http and "{{" not in http
+    assert queries.flagger_duration_ms(0.25, "gatewayapi:v1beta1") == 250.0
+    assert queries.flagger_duration_ms(3.0, "linkerd") == 3.0

@@ -279,3 +279,68 @@ def render_flagger_template(template: str, model: Mapping[str, object], name: st
             raise TemplateRenderError(f'template: {name}:1: function "{func}" not defined')
         return str(model[func])
     return _TEMPLATE_FIELD.sub(sub, template)
+
+
+# -- Flagger's built-in checks, by provider -----------------------------------------------------------------
+
+#: Flagger's generic HTTP observer (``pkg/metrics/observers/http.go``), used by providers without their own.
+FLAGGER_HTTP_SUCCESS_RATE = """
+	sum(
+		rate(
+			http_request_duration_seconds_count{
+				kubernetes_namespace="{{ namespace }}",
+				kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)",
+				status!~"5.*"
+			}[{{ interval }}]
+		)
+	)
+	/
+	sum(
+		rate(
+			http_request_duration_seconds_count{
+				kubernetes_namespace="{{ namespace }}",
+				kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
+			}[{{ interval }}]
+		)
+	)
+	* 100"""
+FLAGGER_HTTP_DURATION = """
+	histogram_quantile(
+		0.99,
+		sum(
+			rate(
+				http_request_duration_seconds_bucket{
+					kubernetes_namespace="{{ namespace }}",
+					kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
+				}[{{ interval }}]
+			)
+		) by (le)
+	)"""
+
+
+def flagger_metrics_provider(mesh_provider: str, canary_provider: str | None, target_kind: str = "Deployment") -> str:
+    """Which observer answers a canary's built-in checks (``runBuiltinMetricChecks``): Flagger's
+    ``-mesh-provider``, or the Canary's ``spec.provider`` unless Flagger runs a Linkerd provider; a Service
+    target gets the ``:service`` variant."""
+    provider = mesh_provider
+    if canary_provider:
+        provider = "linkerd" if "linkerd" in mesh_provider else canary_provider
+    if target_kind == "Service":
+        provider += ":service"
+    return provider
+
+
+def flagger_builtin_query(metric: str, provider: str, namespace: str, target: str, interval: Union[str, int]) -> str:
+    """The PromQL of a built-in check (``request-success-rate`` or ``request-duration``) as Flagger sends it:
+    Linkerd's queries with the ``linkerd`` provider, the generic HTTP observer's with any other — which
+    Linkerd's metrics cannot answer, why the Gateway API tutorial uses MetricTemplates."""
+    if provider == "linkerd":
+        return (flagger_success_rate if metric == "request-success-rate" else flagger_duration)(namespace, target, interval)
+    template = FLAGGER_HTTP_SUCCESS_RATE if metric == "request-success-rate" else FLAGGER_HTTP_DURATION
+    model = {"namespace": namespace, "target": target, "interval": interval if isinstance(interval, str) else _window(interval)}
+    return _flagger(render_flagger_template(template, model, metric))
+
+
+def flagger_duration_ms(value: float, provider: str) -> float:
+    """A ``request-duration`` result in milliseconds: Linkerd's histogram is in ms, the HTTP observer's in s."""
+    return value if provider == "linkerd" else value * 1000

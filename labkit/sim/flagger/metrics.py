@@ -32,40 +32,6 @@ DEFAULT_METRICS_SERVER = "http://prometheus.linkerd-viz:9090"
 NO_VALUES = "no values found"
 _PROMETHEUS_HOSTS = ("prometheus.linkerd-viz", "prometheus.linkerd-viz.svc", "prometheus.linkerd-viz.svc.cluster.local")
 
-#: Flagger's generic HTTP observer (``pkg/metrics/observers/http.go``), used by providers without their own.
-HTTP_SUCCESS_RATE = """
-	sum(
-		rate(
-			http_request_duration_seconds_count{
-				kubernetes_namespace="{{ namespace }}",
-				kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)",
-				status!~"5.*"
-			}[{{ interval }}]
-		)
-	)
-	/
-	sum(
-		rate(
-			http_request_duration_seconds_count{
-				kubernetes_namespace="{{ namespace }}",
-				kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
-			}[{{ interval }}]
-		)
-	)
-	* 100"""
-HTTP_DURATION = """
-	histogram_quantile(
-		0.99,
-		sum(
-			rate(
-				http_request_duration_seconds_bucket{
-					kubernetes_namespace="{{ namespace }}",
-					kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
-				}[{{ interval }}]
-			)
-		) by (le)
-	)"""
-
 #: Rendering lives with the queries (``labkit.metrics.queries``): the cluster backend renders the same templates.
 render = queries.render_flagger_template
 RenderError = queries.TemplateRenderError
@@ -167,12 +133,7 @@ class Metrics:
         return queries.flagger_template_model(cd.obj, interval, variables)
 
     def _metrics_provider(self, cd) -> str:
-        provider = self.flagger.provider
-        if cd.provider:
-            provider = "linkerd" if "linkerd" in self.flagger.provider else cd.provider
-        if cd.target_kind == "Service":
-            provider += ":service"
-        return provider
+        return queries.flagger_metrics_provider(self.flagger.provider, cd.provider, cd.target_kind)
 
     def _record(self, check: Check) -> None:
         self.flagger.record_check(check)
@@ -187,10 +148,7 @@ class Metrics:
             interval = metric.get("interval") or "1m"
             tr = metric.get("thresholdRange")
             if name == "request-success-rate":
-                if linkerd:
-                    query = queries.flagger_success_rate(cd.namespace, cd.target, interval)
-                else:
-                    query = trim(render(HTTP_SUCCESS_RATE, self._model(cd, interval)))
+                query = queries.flagger_builtin_query(name, provider, cd.namespace, cd.target, interval)
                 value, err = self.run_query(address, query)
                 if err is not None:
                     self._record(Check(name, None, False, "%"))
@@ -219,10 +177,7 @@ class Metrics:
                 if not ok:
                     return False
             if name == "request-duration":
-                if linkerd:
-                    query = queries.flagger_duration(cd.namespace, cd.target, interval)
-                else:
-                    query = trim(render(HTTP_DURATION, self._model(cd, interval)))
+                query = queries.flagger_builtin_query(name, provider, cd.namespace, cd.target, interval)
                 value, err = self.run_query(address, query)
                 if err is not None:
                     self._record(Check(name, None, False, "ms"))
@@ -232,7 +187,7 @@ class Metrics:
                     else:
                         self.flagger.error(cd, f"Prometheus query failed: running query failed: {err}")
                     return False
-                ms = _go_int64(value if linkerd else value * 1000)
+                ms = _go_int64(queries.flagger_duration_ms(value, provider))
                 ok = True
                 if tr is not None:
                     if tr.get("min") is not None and ms < int(float(tr["min"])):

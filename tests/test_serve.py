@@ -222,7 +222,7 @@ def test_prometheus_answers_through_a_port_forward_like_the_real_viz_one(served)
     assert not remote.empty
     assert remote.equals(local)
     now = served.mesh.clock.t
-    rng = prom.query_range(f"sum(rate(request_total[1m])) by (namespace)", now - 120, now, 10.0)
+    rng = prom.query_range("sum(rate(request_total[1m])) by (namespace)", now - 120, now, 10.0)
     with served.lock:
         assert rng.equals(served.mesh.query_range("sum(rate(request_total[1m])) by (namespace)", now - 120, now, "10s"))
     body = prom.get("/api/v1/query", {"query": "sum(request_total)"})

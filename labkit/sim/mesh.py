@@ -8,7 +8,7 @@ the code both backends share (``labkit/metrics/viz.py``) from ``query``.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from typing import Callable
 
 import pandas as pd
 

@@ -41,7 +41,6 @@ import collections
 import json
 import os
 import re
-import secrets
 import shutil
 import sys
 import tempfile

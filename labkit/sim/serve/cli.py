@@ -160,7 +160,7 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
                  "--opaque-ports": ("opaque_ports", True), "--proxy-version": ("proxy_version", True)}
         opts, positional = _opts(rest, {**COMMON, **flags} if cmd == "inject" else COMMON)
         if not positional:
-            raise CLIError(f"Error: please specify a kubernetes resource file")
+            raise CLIError("Error: please specify a kubernetes resource file")
         text = "".join(_read(p, stdin, files) for p in positional)
         if cmd == "inject":
             options = {k: v for k, v in opts.items() if k in {v2[0] for v2 in flags.values()} and k != "manual"}

@@ -567,9 +567,9 @@ class KubeAPI:
                                                                  "resources; use a JSON merge patch")
                 new = strategic_merge(clone(live), body)
             else:
-                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                                                             f"accepted media types include: application/json-patch+json, "
-                                                             f"application/merge-patch+json, application/apply-patch+yaml")
+                raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                                             "accepted media types include: application/json-patch+json, "
+                                                             "application/merge-patch+json, application/apply-patch+yaml")
         except PatchError as exc:
             raise ApiError(422, "Invalid", str(exc)) from None
         if not isinstance(new, dict):

@@ -926,8 +926,11 @@ def posix_regex(pattern: str, extended: bool) -> str:
 
 def _grep(sh: Shell, argv, stdin):
     name = argv[0].rsplit("/", 1)[-1]
-    extended = name == "egrep"
-    fixed = ignore = invert = count = quiet = only = words = whole = number = False
+    #: busybox grep's switches this shell honours (``-s``, ``-h``, ``-H`` are accepted and change nothing here).
+    flags = {"q": "quiet", "s": None, "i": "ignore", "v": "invert", "c": "count", "E": "extended",
+             "F": "fixed", "o": "only", "w": "words", "x": "whole", "n": "number", "h": None, "H": None}
+    opt = {attr: False for attr in flags.values() if attr}
+    opt["extended"] = name == "egrep"
     patterns: list[str] = []
     files: list[str] = []
     args = argv[1:]
@@ -957,31 +960,10 @@ def _grep(sh: Shell, argv, stdin):
                         rest = args[i] if i < len(args) else ""
                     patterns.append(rest)
                     break
-                flag_map = {"q": "quiet", "s": None, "i": "ignore", "v": "invert", "c": "count", "E": "extended",
-                            "F": "fixed", "o": "only", "w": "words", "x": "whole", "n": "number", "h": None, "H": None}
-                if c not in flag_map:
+                if c not in flags:
                     return "", f"grep: unrecognized option: {c}\n", 2
-                attr = flag_map[c]
-                if attr == "quiet":
-                    quiet = True
-                elif attr == "ignore":
-                    ignore = True
-                elif attr == "invert":
-                    invert = True
-                elif attr == "count":
-                    count = True
-                elif attr == "extended":
-                    extended = True
-                elif attr == "fixed":
-                    fixed = True
-                elif attr == "only":
-                    only = True
-                elif attr == "words":
-                    words = True
-                elif attr == "whole":
-                    whole = True
-                elif attr == "number":
-                    number = True
+                if flags[c]:
+                    opt[flags[c]] = True
         elif not patterns:
             patterns.append(a)
         else:
@@ -990,13 +972,13 @@ def _grep(sh: Shell, argv, stdin):
     if not patterns:
         return "", "Usage: grep [-HhnlLoqvsrRiwFE] { PATTERN | -e PATTERN... } [FILE]...\n", 2
     try:
-        parts = [re.escape(p) if fixed else posix_regex(p, extended) for p in patterns]
+        parts = [re.escape(p) if opt["fixed"] else posix_regex(p, opt["extended"]) for p in patterns]
         rx = "|".join(f"(?:{p})" for p in parts)
-        if words:
+        if opt["words"]:
             rx = rf"\b(?:{rx})\b"
-        if whole:
+        if opt["whole"]:
             rx = rf"^(?:{rx})$"
-        regex = re.compile(rx, re.I if ignore else 0)
+        regex = re.compile(rx, re.I if opt["ignore"] else 0)
     except re.error as e:
         return "", f"grep: bad regex '{patterns[0]}': {e}\n", 2
     texts = []
@@ -1015,19 +997,19 @@ def _grep(sh: Shell, argv, stdin):
     for text in texts:
         for n, line in enumerate(text.splitlines(), 1):
             m = regex.search(line)
-            if bool(m) == invert:
+            if bool(m) == opt["invert"]:
                 continue
             hits += 1
-            if quiet or count:
+            if opt["quiet"] or opt["count"]:
                 continue
-            prefix = f"{n}:" if number else ""
-            if only and not invert:
+            prefix = f"{n}:" if opt["number"] else ""
+            if opt["only"] and not opt["invert"]:
                 out.extend(prefix + mm.group(0) + "\n" for mm in regex.finditer(line))
             else:
                 out.append(prefix + line + "\n")
-    if count:
+    if opt["count"]:
         out = [f"{hits}\n"]
-    return ("" if quiet else "".join(out)), "", (0 if hits else 1)
+    return ("" if opt["quiet"] else "".join(out)), "", (0 if hits else 1)
 
 
 def _cat(sh: Shell, argv, stdin):

@@ -25,6 +25,20 @@ from labkit.tables import (
     tap_line,
     top_from_tap,
 )
+from cli_goldens import (
+    CHECK_GOLDEN,
+    EDGES_ONE,
+    EDGES_WIDE,
+    ROUTES_ONE,
+    ROUTES_WIDE,
+    STAT_ALL,
+    STAT_ONE,
+    STAT_POD,
+    STAT_TS,
+    STAT_WIDE,
+    TAP_BUSY,
+    TAP_BUSY_WIDE,
+)
 
 NAN = float("nan")
 
@@ -36,22 +50,6 @@ def stat_row(name, meshed="1/2", success=1.0, rps=2.05, lat=123, tcp=123, **extr
 
 # --------------------------------------------------------------------------- stat goldens
 
-STAT_ONE = (
-    "NAME    MESHED   SUCCESS      RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99   TCP_CONN\n"
-    "emoji      1/2   100.00%   2.0rps         123ms         123ms         123ms        123\n"
-)
-STAT_ALL = (
-    "NAMESPACE    NAME    MESHED   SUCCESS      RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99   TCP_CONN\n"
-    "emojivoto1   emoji      1/2   100.00%   2.0rps         123ms         123ms         123ms        123\n"
-)
-STAT_POD = (
-    "NAME     STATUS   MESHED   SUCCESS      RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99   TCP_CONN\n"
-    "emoji   Running      1/1   100.00%   2.0rps         123ms         123ms         123ms        123\n"
-)
-STAT_WIDE = (
-    "NAME    MESHED   SUCCESS      RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99   TCP_CONN   READ_BYTES/SEC   WRITE_BYTES/SEC\n"
-    "emoji      1/2   100.00%   2.0rps         123ms         123ms         123ms        123           2.0B/s            2.0B/s\n"
-)
 STAT_CIRCUIT_BREAKING = (
     "NAME          MESHED   SUCCESS      RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99   TCP_CONN\n"
     "bad              1/1     6.43%   4.7rps           1ms           1ms           4ms          2\n"
@@ -59,11 +57,6 @@ STAT_CIRCUIT_BREAKING = (
     "slow-cooker      1/1   100.00%   0.3rps           1ms           1ms           1ms          1\n"
 )
 # viz/cmd/testdata/stat_one_ts_output.golden
-STAT_TS = (
-    "NAME        APEX        LEAF        WEIGHT   SUCCESS      RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99\n"
-    "foo-split   apex_name   service-1     900m   100.00%   2.0rps         123ms         123ms         123ms\n"
-    "foo-split   apex_name   service-2     100m   100.00%   2.0rps         123ms         123ms         123ms\n"
-)
 
 
 def test_stat_one_golden():
@@ -148,22 +141,6 @@ def test_stat_dtypes():
 
 # --------------------------------------------------------------------------- routes goldens
 
-ROUTES_ONE = (
-    "ROUTE       SERVICE   SUCCESS      RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99\n"
-    "/a           foobar   100.00%   1.5rps         123ms         123ms         123ms\n"
-    "/b           foobar   100.00%   1.0rps         123ms         123ms         123ms\n"
-    "/c           foobar         -        -             -             -             -\n"
-    "[DEFAULT]    foobar   100.00%   0.5rps         123ms         123ms         123ms\n"
-    "\n"
-)
-ROUTES_WIDE = (
-    "ROUTE       SERVICE   EFFECTIVE_SUCCESS   EFFECTIVE_RPS   ACTUAL_SUCCESS   ACTUAL_RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99\n"
-    "/a           foobar             100.00%          1.5rps          100.00%       1.5rps         123ms         123ms         123ms\n"
-    "/b           foobar             100.00%          1.0rps          100.00%       1.0rps         123ms         123ms         123ms\n"
-    "/c           foobar                   -               -                -            -             -             -             -\n"
-    "[DEFAULT]    foobar             100.00%          0.5rps          100.00%       0.5rps         123ms         123ms         123ms\n"
-    "\n"
-)
 ROUTES_BOOKS = (
     "ROUTE                     SERVICE   SUCCESS      RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99\n"
     "DELETE /books/{id}.json     books   100.00%   0.5rps          18ms          29ms          30ms\n"
@@ -229,20 +206,6 @@ def test_routes_authority_column_and_short_routes():
 
 # --------------------------------------------------------------------------- edges goldens
 
-EDGES_ONE = (
-    "SRC                DST                  SRC_NS      DST_NS      SECURED\n"
-    "vote-bot           web                  emojivoto   emojivoto   √      \n"
-    "web                emoji                emojivoto   emojivoto   √      \n"
-    "web                voting               emojivoto   emojivoto   √      \n"
-    "linkerd-identity   linkerd-prometheus   linkerd     linkerd     √      \n"
-)
-EDGES_WIDE = (
-    "SRC                DST                  SRC_NS      DST_NS      CLIENT_ID                  SERVER_ID                    SECURED\n"
-    "vote-bot           web                  emojivoto   emojivoto   default.emojivoto          web.emojivoto                √      \n"
-    "web                emoji                emojivoto   emojivoto   web.emojivoto              emoji.emojivoto              √      \n"
-    "web                voting               emojivoto   emojivoto   web.emojivoto              voting.emojivoto             √      \n"
-    "linkerd-identity   linkerd-prometheus   linkerd     linkerd     linkerd-identity.linkerd   linkerd-prometheus.linkerd   √      \n"
-)
 EDGE_ROWS = [
     ("linkerd-identity", "linkerd-prometheus", "linkerd", "linkerd-identity.linkerd", "linkerd-prometheus.linkerd"),
     ("web", "voting", "emojivoto", "web.emojivoto", "voting.emojivoto"),
@@ -278,14 +241,6 @@ def test_edges_unsecured_message_and_empty():
 
 # --------------------------------------------------------------------------- tap lines
 
-TAP_BUSY = (
-    "req id=1:0 proxy=out src=0.0.0.1:0 dst=[ff01::1]:0 tls=true :method=GET :authority=localhost :path=/some/path\n"
-    "end id=1:0 proxy=out src=0.0.0.1:0 dst=[ff01::1]:0 tls= grpc-status=Code(666) duration=100000000µs response-length=1337B\n"
-)
-TAP_BUSY_WIDE = (
-    "req id=1:0 proxy=out src=0.0.0.1:0 dst=[ff01::1]:0 tls=true :method=GET :authority=localhost :path=/some/path dst_pod=my-pod dst_tls=true\n"
-    "end id=1:0 proxy=out src=0.0.0.1:0 dst=[ff01::1]:0 tls= grpc-status=Code(666) duration=100000000µs response-length=1337B\n"
-)
 TAP_INBOUND_DOCS = (
     "req id=0:0 proxy=in  src=10.42.0.1:60318 dst=10.42.0.23:9995 tls=no_tls_from_remote :method=GET :authority=10.42.0.23:9995 :path=/ready\n"
     "rsp id=0:0 proxy=in  src=10.42.0.1:60318 dst=10.42.0.23:9995 tls=no_tls_from_remote :status=200 latency=267µs\n"
@@ -541,16 +496,6 @@ def test_tables_does_not_import_matplotlib():
 
 
 # --------------------------------------------------------------------------- linkerd check
-
-CHECK_GOLDEN = (
-    "category\n"
-    "--------\n"
-    "√ check1\n"
-    "× check2\n"
-    "    This should contain instructions for fail\n"
-    "    see https://linkerd.io/2/checks/#hint-anchor for hints\n"
-    "\n"
-)
 
 
 def test_check_report_golden_with_failing_hint():

@@ -43,6 +43,11 @@ def compute_hash(obj) -> str:
     return safe_encode(str(fnv32a(data)))
 
 
+def not_found(name: str, namespace: str) -> str:
+    """Flagger's error for a Deployment it cannot get (``deployment X.ns get query error: ...``)."""
+    return f'deployment {name}.{namespace} get query error: deployments.apps "{name}" not found'
+
+
 def _condition(cond_list, ctype: str) -> dict | None:
     for cond in cond_list or []:
         if cond.get("type") == ctype:
@@ -111,14 +116,18 @@ class DeploymentController:
 
     def get_metadata(self, cd: CanarySpec) -> tuple[str | None, str | None, str | None]:
         """``GetMetadata``: (label, value, error) of the target's selector."""
-        deploy = self.deployment(cd.namespace, cd.target)
-        if deploy is None:
-            return None, None, (f'deployment {cd.target}.{cd.namespace} get query error: '
-                                f'deployments.apps "{cd.target}" not found')
-        label, value, err = self.selector_label(deploy)
+        _target, label, value, err = self._target_and_label(cd)
+        return (None, None, err) if err else (label, value, None)
+
+    def _target_and_label(self, cd: CanarySpec) -> tuple[dict | None, str | None, str | None, str | None]:
+        """The target Deployment with its selector label and value, or the error Flagger logs instead."""
+        target = self.deployment(cd.namespace, cd.target)
+        if target is None:
+            return None, None, None, not_found(cd.target, cd.namespace)
+        label, value, err = self.selector_label(target)
         if err:
-            return None, None, f"getSelectorLabel failed: {err}"
-        return label, value, None
+            return target, None, None, f"getSelectorLabel failed: {err}"
+        return target, label, value, None
 
     # -- labels and annotations --------------------------------------------------------------------
     def _include_labels(self, labels: dict) -> dict:
@@ -263,12 +272,9 @@ class DeploymentController:
 
     # -- the primary ----------------------------------------------------------------------------------
     def _create_primary(self, cd: CanarySpec) -> str | None:
-        target = self.deployment(cd.namespace, cd.target)
-        if target is None:
-            return f'deployment {cd.target}.{cd.namespace} get query error: deployments.apps "{cd.target}" not found'
-        label, value, err = self.selector_label(target)
+        target, label, value, err = self._target_and_label(cd)
         if err:
-            return f"getSelectorLabel failed: {err}"
+            return err
         if self.deployment(cd.namespace, cd.primary) is not None:
             return None
         configs = self.target_configs(cd.namespace, target["spec"]["template"])
@@ -342,15 +348,12 @@ class DeploymentController:
 
     def promote(self, cd: CanarySpec) -> str | None:
         """``Promote``: copy the target's pod template (and rollout settings) onto the primary."""
-        target = self.deployment(cd.namespace, cd.target)
-        if target is None:
-            return f'deployment {cd.target}.{cd.namespace} get query error: deployments.apps "{cd.target}" not found'
-        label, value, err = self.selector_label(target)
+        target, label, value, err = self._target_and_label(cd)
         if err:
-            return f"getSelectorLabel failed: {err}"
+            return err
         primary = self.deployment(cd.namespace, cd.primary)
         if primary is None:
-            return f'deployment {cd.primary}.{cd.namespace} get query error: deployments.apps "{cd.primary}" not found'
+            return not_found(cd.primary, cd.namespace)
         configs = self.target_configs(cd.namespace, target["spec"]["template"])
         self._create_primary_configs(cd, configs)
         new = clone(primary)
@@ -375,7 +378,7 @@ class DeploymentController:
     def _set_replicas(self, namespace: str, name: str, replicas_of) -> str | None:
         deploy = self.deployment(namespace, name)
         if deploy is None:
-            return f'deployment {name}.{namespace} get query error: deployments.apps "{name}" not found'
+            return not_found(name, namespace)
         new = clone(deploy)
         new["spec"]["replicas"] = replicas_of(deploy["spec"].get("replicas", 1))
         self.api.update(self.types.deployment, new)
@@ -421,8 +424,7 @@ class DeploymentController:
     def is_primary_ready(self, cd: CanarySpec) -> tuple[bool, str | None]:
         primary = self.deployment(cd.namespace, cd.primary)
         if primary is None:
-            return True, (f'deployment {cd.primary}.{cd.namespace} get query error: '
-                          f'deployments.apps "{cd.primary}" not found')
+            return True, not_found(cd.primary, cd.namespace)
         retriable, err = self._is_deployment_ready(primary, cd.progress_deadline(), cd.primary_ready_threshold())
         if err:
             return retriable, f"{cd.primary}.{cd.namespace} not ready: {err}"
@@ -431,8 +433,7 @@ class DeploymentController:
     def is_canary_ready(self, cd: CanarySpec) -> tuple[bool, str | None]:
         target = self.deployment(cd.namespace, cd.target)
         if target is None:
-            return True, (f'deployment {cd.target}.{cd.namespace} get query error: '
-                          f'deployments.apps "{cd.target}" not found')
+            return True, not_found(cd.target, cd.namespace)
         retriable, err = self._is_deployment_ready(target, cd.progress_deadline(), cd.canary_ready_threshold())
         if err:
             return retriable, f"canary deployment {cd.target}.{cd.namespace} not ready: {err}"

@@ -206,61 +206,10 @@ def _report(lines: list[str], warnings: list[str]) -> str:
     return "\n" + "".join(w + "\n" for w in warnings) + ("\n" if warnings else "") + "".join(l + "\n" for l in lines) + "\n"
 
 
-def inject_objects(objs: list[dict], **options: Any) -> tuple[list[dict], list[str], list[str]]:
-    """``linkerd inject`` on objects: (new objects, summary lines, warnings). Inputs are not modified."""
-    import copy
-
-    extra = _option_annotations(options)
-    mode = "ingress" if options.get("ingress") else "enabled"
-    out, lines, warnings = [], [], []
-    for original in objs:
-        obj = copy.deepcopy(original)
-        kind = str(obj.get("kind", ""))
-        name = (obj.get("metadata") or {}).get("name", "")
-        label = f'{kind.lower()} "{name}"'
-        if kind == "Namespace":
-            ann = obj.setdefault("metadata", {}).setdefault("annotations", {})
-            ann[INJECT_ANNOTATION] = mode
-            ann.update(extra)
-            lines.append(f"{label} annotated")
-            out.append(obj)
-            continue
-        parts = _pod_meta_and_spec(obj)
-        if parts is None:
-            if kind:
-                lines.append(f"{label} skipped")
-            out.append(obj)
-            continue
-        pmeta, pspec = parts
-        ann = pmeta.setdefault("annotations", {}) if pmeta is not None else {}
-        if ann.get(INJECT_ANNOTATION) == "disabled":
-            warnings.append(f'\u203c "{INJECT_ANNOTATION}: disabled" annotation set on {kind.lower()}/{name}')
-            lines.append(f"{label} skipped")
-            out.append(obj)
-            continue
-        if pspec.get("hostNetwork"):
-            warnings.append(f"\u203c host networking enabled in {kind.lower()}/{name}")
-            lines.append(f"{label} skipped")
-            out.append(obj)
-            continue
-        if has_proxy(pspec):
-            warnings.append(f"\u203c {kind.lower()}/{name} already has a linkerd-proxy sidecar")
-            lines.append(f"{label} skipped")
-            out.append(obj)
-            continue
-        for c in pspec.get("containers") or []:
-            if any((p or {}).get("protocol") == "UDP" for p in c.get("ports") or []):
-                warnings.append(f'\u203c {kind.lower()}/{name} uses "protocol: UDP"')
-                break
-        ann[INJECT_ANNOTATION] = mode
-        ann.update(extra)
-        lines.append(f"{label} injected")
-        out.append(obj)
-    return out, lines, warnings
-
-
-def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
-    """``linkerd uninject`` on objects: removes the inject/config annotations and any injected containers."""
+def _transform_each(objs: list[dict], on_namespace, on_pod) -> tuple[list[dict], list[str]]:
+    """The walk ``linkerd inject`` and ``uninject`` share: each object copied, a Namespace given to
+    ``on_namespace(obj)``, a workload to ``on_pod(obj, kind, name, pod_metadata, pod_spec)``, anything else
+    skipped; each returns the verb of its report line (``deployment "web" injected``)."""
     import copy
 
     out, lines = [], []
@@ -268,20 +217,59 @@ def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
         obj = copy.deepcopy(original)
         kind = str(obj.get("kind", ""))
         name = (obj.get("metadata") or {}).get("name", "")
-        label = f'{kind.lower()} "{name}"'
         if kind == "Namespace":
-            ann = (obj.get("metadata") or {}).get("annotations") or {}
-            changed = _strip_linkerd_annotations(ann)
-            lines.append(f"{label} {'uninjected' if changed else 'skipped'}")
-            out.append(obj)
-            continue
-        parts = _pod_meta_and_spec(obj)
-        if parts is None:
-            if kind:
-                lines.append(f"{label} skipped")
-            out.append(obj)
-            continue
-        pmeta, pspec = parts
+            verb = on_namespace(obj)
+        else:
+            parts = _pod_meta_and_spec(obj)
+            verb = on_pod(obj, kind, name, *parts) if parts is not None else ("skipped" if kind else None)
+        if verb is not None:
+            lines.append(f'{kind.lower()} "{name}" {verb}')
+        out.append(obj)
+    return out, lines
+
+
+def inject_objects(objs: list[dict], **options: Any) -> tuple[list[dict], list[str], list[str]]:
+    """``linkerd inject`` on objects: (new objects, summary lines, warnings). Inputs are not modified."""
+    extra = _option_annotations(options)
+    mode = "ingress" if options.get("ingress") else "enabled"
+    warnings: list[str] = []
+
+    def on_namespace(obj: dict) -> str:
+        ann = obj.setdefault("metadata", {}).setdefault("annotations", {})
+        ann[INJECT_ANNOTATION] = mode
+        ann.update(extra)
+        return "annotated"
+
+    def on_pod(obj: dict, kind: str, name: str, pmeta: dict, pspec: dict) -> str:
+        ann = pmeta.setdefault("annotations", {}) if pmeta is not None else {}
+        if ann.get(INJECT_ANNOTATION) == "disabled":
+            warnings.append(f'\u203c "{INJECT_ANNOTATION}: disabled" annotation set on {kind.lower()}/{name}')
+            return "skipped"
+        if pspec.get("hostNetwork"):
+            warnings.append(f"\u203c host networking enabled in {kind.lower()}/{name}")
+            return "skipped"
+        if has_proxy(pspec):
+            warnings.append(f"\u203c {kind.lower()}/{name} already has a linkerd-proxy sidecar")
+            return "skipped"
+        for c in pspec.get("containers") or []:
+            if any((p or {}).get("protocol") == "UDP" for p in c.get("ports") or []):
+                warnings.append(f'\u203c {kind.lower()}/{name} uses "protocol: UDP"')
+                break
+        ann[INJECT_ANNOTATION] = mode
+        ann.update(extra)
+        return "injected"
+
+    out, lines = _transform_each(objs, on_namespace, on_pod)
+    return out, lines, warnings
+
+
+def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
+    """``linkerd uninject`` on objects: removes the inject/config annotations and any injected containers."""
+    def on_namespace(obj: dict) -> str:
+        changed = _strip_linkerd_annotations((obj.get("metadata") or {}).get("annotations") or {})
+        return "uninjected" if changed else "skipped"
+
+    def on_pod(obj: dict, kind: str, name: str, pmeta: dict, pspec: dict) -> str:
         changed = _strip_linkerd_annotations(pmeta.get("annotations") or {})
         labels = pmeta.get("labels") or {}
         for key in [k for k in labels if k.startswith("linkerd.io/")]:
@@ -306,9 +294,9 @@ def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
                 pspec.pop("volumes", None)
         if pmeta.get("annotations") == {}:
             del pmeta["annotations"]
-        lines.append(f"{label} {'uninjected' if changed else 'skipped'}")
-        out.append(obj)
-    return out, lines
+        return "uninjected" if changed else "skipped"
+
+    return _transform_each(objs, on_namespace, on_pod)
 
 
 def _strip_linkerd_annotations(ann: dict) -> bool:

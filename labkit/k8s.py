@@ -165,3 +165,23 @@ def default_container(pod: dict) -> str | None:
     if wanted in names:
         return wanted
     return next((n for n in names if n not in LINKERD_CONTAINERS), names[0] if names else None)
+
+
+def image_container(deploy: dict, image: str, container: str | None) -> tuple[int, str, str]:
+    """``kubectl set image``'s choice: (index, container, image) in the Deployment's pod template.
+
+    ``image`` may be ``CONTAINER=IMAGE``; without a container name the template must have exactly one.
+    """
+    from labkit.errors import ApplyError, NotFoundError
+
+    if "=" in image and container is None:
+        container, image = image.split("=", 1)
+    names = [c["name"] for c in deploy["spec"]["template"]["spec"]["containers"]]
+    if container is None:
+        if len(names) != 1:
+            raise ApplyError(f"deployment {deploy['metadata']['name']!r} has containers {', '.join(names)}: "
+                             "say which with container=")
+        container = names[0]
+    if container not in names:
+        raise NotFoundError(f'error: unable to find container named "{container}" (containers: {", ".join(names)})')
+    return names.index(container), container, image

@@ -199,3 +199,17 @@ def test_logs_and_exec_default_to_the_apps_container():
     assert k8s.default_container(meshed) == "web-svc"
     assert k8s.default_container(POD_2_20) == "web-svc"
     assert k8s.default_container({"spec": {"containers": [{"name": "linkerd-proxy"}]}}) == "linkerd-proxy"
+
+
+def test_set_image_picks_the_container_as_kubectl_does():
+    from labkit import k8s
+    from labkit.errors import NotFoundError
+
+    two = {"metadata": {"name": "web"}, "spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}}}}
+    one = {"metadata": {"name": "web"}, "spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}}
+    assert k8s.image_container(two, "b=img:2", None) == (1, "b", "img:2")
+    assert k8s.image_container(one, "img:2", None) == (0, "a", "img:2")
+    with pytest.raises(ApplyError, match="deployment 'web' has containers a, b: say which with container="):
+        k8s.image_container(two, "img:2", None)
+    with pytest.raises(NotFoundError, match='unable to find container named "c"'):
+        k8s.image_container(two, "c=img:2", None)

@@ -48,8 +48,8 @@ import pandas as pd
 from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
 from labkit.kube.flagger import SMI_INSTALL
-from labkit.k8s import (default_container, deployment_of, is_meshed, place_in_namespace, ready_containers,
-                        strip_server_fields)
+from labkit.k8s import (default_container, deployment_of, image_container, is_meshed, place_in_namespace,
+                        ready_containers, strip_server_fields)
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -488,20 +488,10 @@ class KubeMesh:
     def set_image(self, deployment: str, image: str, namespace: str | None = None, container: str | None = None) -> str:
         """``kubectl set image deployment/NAME CONTAINER=IMAGE`` (a template change: a rollout)."""
         self._run_due()
-        if "=" in image and container is None:
-            container, image = image.split("=", 1)
         for _attempt in range(CONFLICT_RETRIES):
             res, deploy, ns = self._deployment(deployment, namespace)
             name = deploy["metadata"]["name"]
-            containers = deploy["spec"]["template"]["spec"]["containers"]
-            names = [c["name"] for c in containers]
-            if container is None:
-                if len(containers) != 1:
-                    raise ApplyError(f"deployment {name!r} has containers {', '.join(names)}: say which with container=")
-                container = names[0]
-            if container not in names:
-                raise NotFoundError(f'error: unable to find container named "{container}" (containers: {", ".join(names)})')
-            index = names.index(container)
+            index, container, image = image_container(deploy, image, container)
             ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": deploy["metadata"]["resourceVersion"]},
                    {"op": "replace", "path": f"/spec/template/spec/containers/{index}/image", "value": image}]
             try:

@@ -54,7 +54,7 @@ from typing import Any
 import pandas as pd
 
 from labkit.errors import ApplyError, NotFoundError
-from labkit.k8s import LAST_APPLIED, place_in_namespace, strip_server_fields, three_way_merge
+from labkit.k8s import LAST_APPLIED, image_container, place_in_namespace, strip_server_fields, three_way_merge
 from labkit.sim.clock import Clock
 from labkit.sim.kube import commands
 from labkit.sim.kube.apiserver import APIServer, Forbidden
@@ -538,24 +538,15 @@ class Cluster:
 
     def set_image(self, deployment: str, image: str, namespace: str | None = None, container: str | None = None) -> str:
         """``kubectl set image deployment/NAME CONTAINER=IMAGE`` (a template change: a rollout)."""
-        if "=" in image and container is None:
-            container, image = image.split("=", 1)
         deploy = self._deployment(deployment, namespace)
-        containers = deploy["spec"]["template"]["spec"]["containers"]
-        names = [c["name"] for c in containers]
-        if container is None:
-            if len(containers) != 1:
-                raise ApplyError(f"deployment {name_of(deploy)!r} has containers {', '.join(names)}: say which with container=")
-            container = names[0]
-        if container not in names:
-            raise NotFoundError(f'error: unable to find container named "{container}" (containers: {", ".join(names)})')
+        index, container, image = image_container(deploy, image, container)
         self.last_command = commands.kubectl("set image", f"deployment/{name_of(deploy)} {container}={image}", namespace_of(deploy))
         checker = self._image_checker()
         if checker is not None:
             try:
                 checker(image)
             except ValueError as exc:
-                raise ApplyError(f"error: deployment/{name_of(deploy)}: spec.template.spec.containers[{names.index(container)}].image: {exc}") from None
+                raise ApplyError(f"error: deployment/{name_of(deploy)}: spec.template.spec.containers[{index}].image: {exc}") from None
         new = clone(deploy)
         for c in new["spec"]["template"]["spec"]["containers"]:
             if c["name"] == container:

@@ -457,6 +457,10 @@ class Flagger:
             return
         if not hooks.run_confirm_promotion_hooks(self, cd):
             return
+        self._start_promotion(cd)
+
+    def _start_promotion(self, cd: CanarySpec) -> None:
+        """The analysis passed: copy the canary's template onto the primary, then phase Promoting."""
         self.info(cd, f"Copying {cd.target}.{cd.namespace} template spec to {cd.primary}.{cd.namespace}")
         err = self.dc.promote(cd)
         if err:
@@ -480,12 +484,7 @@ class Flagger:
                 return
             self.dc.set_status_iterations(cd, done + 1)
             return
-        self.info(cd, f"Copying {cd.target}.{cd.namespace} template spec to {cd.primary}.{cd.namespace}")
-        err = self.dc.promote(cd)
-        if err:
-            self.warn(cd, err)
-            return
-        self.dc.set_status_phase(cd, "Promoting")
+        self._start_promotion(cd)
 
     def _promotion_traffic_shift(self, cd: CanarySpec, mesh, canary_weight: int, primary_weight: int) -> None:
         step = cd.step_weight_promotion

@@ -16,8 +16,8 @@ import subprocess
 
 import pytest
 
-import labkit
 from labkit.kube import linkerd_cli
+from conftest import meshed_app
 
 
 def fake_cli(tmp_path, body: str) -> str:
@@ -76,13 +76,7 @@ def served_mesh():
     pytest.importorskip("kubernetes")
     from labkit.sim.serve import serve
 
-    mesh = labkit.connect("sim", seed=0)
-    mesh.install_linkerd(viz=True)
-    mesh.wait_for(lambda m: m.check().ok, timeout="5m")
-    mesh.apply("emojivoto")
-    mesh.wait("1m")
-    mesh.inject("deploy", namespace="emojivoto")
-    mesh.wait("3m")
+    mesh = meshed_app("emojivoto", wait="3m")
     s = serve(mesh, pace=0)
     yield mesh, s
     s.close()

@@ -24,6 +24,7 @@ import yaml
 
 import labkit
 from labkit.sim.serve import serve
+from conftest import meshed_app
 
 pytest.importorskip("kubernetes")
 
@@ -33,13 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def served():
     """An embedded mesh with Linkerd, viz and emojivoto (meshed, with traffic), served with a stopped clock."""
-    mesh = labkit.connect("sim", seed=0)
-    mesh.install_linkerd(viz=True)
-    mesh.wait_for(lambda m: m.check().ok, timeout="5m")
-    mesh.apply("emojivoto")
-    mesh.wait("1m")
-    mesh.inject("deploy", namespace="emojivoto")
-    mesh.wait("3m")
+    mesh = meshed_app("emojivoto", wait="3m")
     s = serve(mesh, pace=0)
     yield s
     s.close()

@@ -185,3 +185,21 @@ def image_container(deploy: dict, image: str, container: str | None) -> tuple[in
     if container not in names:
         raise NotFoundError(f'error: unable to find container named "{container}" (containers: {", ".join(names)})')
     return names.index(container), container, image
+
+
+def pick_pods(target: str, namespace: str, pods: list, pod_name, deployment) -> list:
+    """``kubectl exec/logs`` targets: ``deploy/web``, ``pod/NAME``, ``po/NAME`` or a bare pod name → the matching
+    ones of ``pods`` (running, sorted by name), read with ``pod_name(p)`` / ``deployment(p)``; NotFound if none."""
+    from labkit.errors import NotFoundError
+
+    kind, _, name = target.rpartition("/")
+    kind = kind.lower()
+    if kind in ("deploy", "deployment", "deployments", "deployment.apps"):
+        found = [p for p in pods if deployment(p) == name]
+    elif kind in ("", "po", "pod", "pods"):
+        found = [p for p in pods if pod_name(p) == name]
+    else:
+        raise ValueError(f"target {target!r}: use deploy/NAME or pod/NAME")
+    if not found:
+        raise NotFoundError(f"no running pods for {target!r} in namespace {namespace!r}")
+    return found

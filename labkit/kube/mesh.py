@@ -48,7 +48,7 @@ import pandas as pd
 from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
 from labkit.kube.flagger import SMI_INSTALL
-from labkit.k8s import (default_container, deployment_of, image_container, is_meshed, place_in_namespace,
+from labkit.k8s import (default_container, deployment_of, image_container, is_meshed, pick_pods, place_in_namespace,
                         ready_containers, strip_server_fields)
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
@@ -534,20 +534,10 @@ class KubeMesh:
     def _pods_of(self, target: str, namespace: str | None) -> list[dict]:
         """``deploy/web``, ``pod/NAME``, ``po/NAME`` or a bare pod name → running pods, sorted by name."""
         ns = namespace or "default"
-        kind, _, name = target.rpartition("/")
-        kind = kind.lower()
         pods = self.kube.call("GET", f"/api/v1/namespaces/{ns}/pods").get("items") or []
         running = sorted((p for p in pods if (p.get("status") or {}).get("phase") == "Running"
                           and not p["metadata"].get("deletionTimestamp")), key=lambda p: p["metadata"]["name"])
-        if kind in ("deploy", "deployment", "deployments", "deployment.apps"):
-            found = [p for p in running if deployment_of(p) == name]
-        elif kind in ("", "po", "pod", "pods"):
-            found = [p for p in running if p["metadata"]["name"] == name]
-        else:
-            raise ValueError(f"target {target!r}: use deploy/NAME or pod/NAME")
-        if not found:
-            raise NotFoundError(f"no running pods for {target!r} in namespace {ns!r}")
-        return found
+        return pick_pods(target, ns, running, lambda p: p["metadata"]["name"], deployment_of)
 
     def exec(self, target: str, command, namespace: str | None = None, container: str | None = None) -> str:
         """Like ``kubectl exec TARGET [-c CONTAINER] -- COMMAND``: the output (stdout, then stderr)."""

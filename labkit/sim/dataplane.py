@@ -22,7 +22,7 @@ import shlex
 from typing import Callable
 
 from labkit.errors import NotFoundError
-from labkit.k8s import deployment_of
+from labkit.k8s import deployment_of, pick_pods
 from labkit.sim.apps.model import Request, Response
 from labkit.sim.linkerd import policy
 from labkit.sim.linkerd import proxy as lp
@@ -672,18 +672,8 @@ class DataPlane:
         """``deploy/web``, ``pod/web-…``, ``po/…`` or a bare pod name → running pods, sorted by name."""
         self._refresh()
         ns = namespace or "default"
-        kind, _, name = target.rpartition("/")
-        kind = kind.lower()
         pods = sorted((p for p in self.pods.values() if p.namespace == ns), key=lambda p: p.name)
-        if kind in ("deploy", "deployment", "deployments", "deployment.apps"):
-            found = [p for p in pods if p.deployment == name]
-        elif kind in ("", "po", "pod", "pods"):
-            found = [p for p in pods if p.name == name]
-        else:
-            raise ValueError(f"target {target!r}: use deploy/NAME or pod/NAME")
-        if not found:
-            raise NotFoundError(f"no running pods for {target!r} in namespace {ns!r}")
-        return found
+        return pick_pods(target, ns, pods, lambda p: p.name, lambda p: p.deployment)
 
     def exec(self, target: str, command, namespace: str | None = None, container: str | None = None) -> str:
         pod = self.find_pods(target, namespace)[0]

@@ -70,13 +70,17 @@ def _stat_by_name(mesh, namespace: str) -> dict:
     return {row["NAME"]: row for _, row in table.iterrows()}
 
 
+def _expect_meshed(check: "SelfCheck", rows: dict, expected: tuple[str, ...], app: str) -> None:
+    """Every deployment in ``expected`` shows a meshed pod in ``stat`` (MESHED 1/1, 2/2…)."""
+    unmeshed = [n for n in expected if n not in rows or not str(rows[n]["MESHED"]).startswith(tuple("123456789"))]
+    check.expect(f"every {app} deployment is meshed", not unmeshed, f"not meshed: {', '.join(unmeshed)}")
+
+
 def lab5(mesh) -> SelfCheck:
     """Lab 5: emojivoto meshed, and stat shows voting failing while emoji is healthy."""
     check = SelfCheck(5)
     rows = _stat_by_name(mesh, "emojivoto")
-    expected = ("emoji", "voting", "web", "vote-bot")
-    unmeshed = [n for n in expected if n not in rows or not str(rows[n]["MESHED"]).startswith(tuple("123456789"))]
-    check.expect("every emojivoto deployment is meshed", not unmeshed, f"not meshed: {', '.join(unmeshed)}")
+    _expect_meshed(check, rows, ("emoji", "voting", "web", "vote-bot"), "emojivoto")
     voting = rows.get("voting", {}).get("SUCCESS") if "voting" in rows else None
     emoji = rows.get("emoji", {}).get("SUCCESS") if "emoji" in rows else None
     check.expect("stat shows traffic to voting and emoji", voting is not None and emoji is not None
@@ -172,9 +176,7 @@ def lab2(mesh) -> SelfCheck:
     """Lab 2: the books app meshed, profiles from its OpenAPI specs, HEAD /authors/{id}.json retried, a PUT timeout."""
     check = SelfCheck(2)
     rows = _stat_by_name(mesh, "booksapp")
-    expected = ("authors", "books", "traffic", "webapp")
-    unmeshed = [n for n in expected if n not in rows or not str(rows[n]["MESHED"]).startswith(tuple("123456789"))]
-    check.expect("every books app deployment is meshed", not unmeshed, f"not meshed: {', '.join(unmeshed)}")
+    _expect_meshed(check, rows, ("authors", "books", "traffic", "webapp"), "books app")
     profiles = {svc: _profile(mesh, svc) for svc in ("webapp", "authors", "books")}
     missing = [svc for svc, p in profiles.items() if not p]
     check.expect("service profiles for webapp, authors and books", not missing,

@@ -163,17 +163,16 @@ def check_order(metrics: list[dict]) -> list[dict]:
 
 
 def out_of_range(value: float, metric: dict) -> bool:
-    """Would Flagger halt on this value? No value always halts; ``thresholdRange`` bounds it, and the legacy
-    ``threshold`` is a minimum for the success rate and a maximum for everything else."""
+    """Would Flagger halt on this value? No value always halts; otherwise its own comparison decides
+    (``queries.flagger_breach``: the legacy ``threshold`` is a minimum for the built-in success rate)."""
+    from labkit.metrics import queries
+
     if value != value:
         return True
-    rng = metric.get("thresholdRange")
-    if rng is None:
-        threshold = float(metric.get("threshold") or 0)
-        return value < threshold if metric.get("name") == "request-success-rate" else value > threshold
-    if rng.get("min") is not None and value < float(rng["min"]):
-        return True
-    return rng.get("max") is not None and value > float(rng["max"])
+    builtin = not (metric.get("query") or metric.get("templateRef"))
+    name = metric.get("name")
+    return queries.flagger_breach(metric, value, minimum=builtin and name == "request-success-rate",
+                                  whole=builtin and name == "request-duration") is not None
 
 
 def rows(log: list[tuple[LogEvent, str]], sessions: list[Session], spec: dict,

@@ -344,3 +344,25 @@ def flagger_builtin_query(metric: str, provider: str, namespace: str, target: st
 def flagger_duration_ms(value: float, provider: str) -> float:
     """A ``request-duration`` result in milliseconds: Linkerd's histogram is in ms, the HTTP observer's in s."""
     return value if provider == "linkerd" else value * 1000
+
+
+def flagger_breach(metric: Mapping[str, object], value: float, *, minimum: bool,
+                   whole: bool = False) -> tuple[str, float] | None:
+    """The bound a check's value breaks, as Flagger compares it: ``("<", min)``, ``(">", max)`` or None.
+
+    ``thresholdRange`` gives both bounds; the legacy ``threshold`` is a minimum when ``minimum`` (the built-in
+    success rate) and a maximum otherwise. ``whole``: bounds truncated to whole numbers (``request-duration``
+    compares milliseconds as Go ``int``s).
+    """
+    bound = (lambda x: int(float(x))) if whole else (lambda x: float(x))
+    rng = metric.get("thresholdRange")
+    if rng is not None:
+        if rng.get("min") is not None and value < bound(rng["min"]):
+            return "<", bound(rng["min"])
+        if rng.get("max") is not None and value > bound(rng["max"]):
+            return ">", bound(rng["max"])
+        return None
+    threshold = bound(metric.get("threshold") or 0)
+    if minimum:
+        return ("<", threshold) if value < threshold else None
+    return (">", threshold) if value > threshold else None

@@ -146,7 +146,6 @@ class Metrics:
         for metric in cd.metrics:
             name = metric.get("name", "")
             interval = metric.get("interval") or "1m"
-            tr = metric.get("thresholdRange")
             if name == "request-success-rate":
                 query = queries.flagger_builtin_query(name, provider, cd.namespace, cd.target, interval)
                 value, err = self.run_query(address, query)
@@ -159,20 +158,11 @@ class Metrics:
                     else:
                         self.flagger.error(cd, f"Prometheus query failed: running query failed: {err}")
                     return False
-                ok = True
-                if tr is not None:
-                    if tr.get("min") is not None and value < float(tr["min"]):
-                        self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement success rate {value:.2f}% < "
-                                              f"{go_float(float(tr['min']))}%")
-                        ok = False
-                    elif tr.get("max") is not None and value > float(tr["max"]):
-                        self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement success rate {value:.2f}% > "
-                                              f"{go_float(float(tr['max']))}%")
-                        ok = False
-                elif float(metric.get("threshold") or 0) > value:
-                    self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement success rate {value:.2f}% < "
-                                          f"{go_float(float(metric.get('threshold') or 0))}%")
-                    ok = False
+                breach = queries.flagger_breach(metric, value, minimum=True)
+                if breach:
+                    self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement success rate {value:.2f}% "
+                                          f"{breach[0]} {go_float(breach[1])}%")
+                ok = breach is None
                 self._record(Check(name, value, ok, "%"))
                 if not ok:
                     return False
@@ -188,20 +178,11 @@ class Metrics:
                         self.flagger.error(cd, f"Prometheus query failed: running query failed: {err}")
                     return False
                 ms = _go_int64(queries.flagger_duration_ms(value, provider))
-                ok = True
-                if tr is not None:
-                    if tr.get("min") is not None and ms < int(float(tr["min"])):
-                        self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement request duration "
-                                              f"{go_duration_ms(ms)} < {go_duration_ms(int(float(tr['min'])))}")
-                        ok = False
-                    elif tr.get("max") is not None and ms > int(float(tr["max"])):
-                        self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement request duration "
-                                              f"{go_duration_ms(ms)} > {go_duration_ms(int(float(tr['max'])))}")
-                        ok = False
-                elif ms > int(float(metric.get("threshold") or 0)):
+                breach = queries.flagger_breach(metric, ms, minimum=False, whole=True)
+                if breach:
                     self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement request duration "
-                                          f"{go_duration_ms(ms)} > {go_duration_ms(int(float(metric.get('threshold') or 0)))}")
-                    ok = False
+                                          f"{go_duration_ms(ms)} {breach[0]} {go_duration_ms(breach[1])}")
+                ok = breach is None
                 self._record(Check(name, float(ms), ok, "ms"))
                 if not ok:
                     return False
@@ -219,21 +200,12 @@ class Metrics:
         return True
 
     def _compare(self, cd, name: str, value: float, metric: dict) -> bool:
-        tr = metric.get("thresholdRange")
-        ok = True
-        if tr is not None:
-            if tr.get("min") is not None and value < float(tr["min"]):
-                self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement {name} {value:.2f} < {go_float(float(tr['min']))}")
-                ok = False
-            elif tr.get("max") is not None and value > float(tr["max"]):
-                self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement {name} {value:.2f} > {go_float(float(tr['max']))}")
-                ok = False
-        elif value > float(metric.get("threshold") or 0):
-            self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement {name} {value:.2f} > "
-                                  f"{go_float(float(metric.get('threshold') or 0))}")
-            ok = False
-        self._record(Check(name, value, ok))
-        return ok
+        breach = queries.flagger_breach(metric, value, minimum=False)
+        if breach:
+            self.flagger.warn(cd, f"Halt {cd.name}.{cd.namespace} advancement {name} {value:.2f} {breach[0]} "
+                                  f"{go_float(breach[1])}")
+        self._record(Check(name, value, breach is None))
+        return breach is None
 
     def run_templates(self, cd) -> bool:
         """``runMetricChecks``: every ``templateRef`` metric, rendered and queried."""

@@ -32,7 +32,8 @@ BACKENDS = {
 }
 
 
-_SUBMODULES = {"selfcheck", "tables", "plots", "widgets", "manifests", "durations", "steps"}
+_SUBMODULES = {"selfcheck", "tables", "plots", "widgets", "manifests", "durations", "steps", "tasks",
+               "lookups", "breakfix"}
 
 
 def __getattr__(name: str):

@@ -11,6 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute every lab headlessly into executed notebooks + HTML handouts")
     run.add_argument("--out", default="build/labs", help="output folder (default: build/labs)")
     run.add_argument("--seed", type=int, default=0, help="embedded mesh seed (default 0)")
+    run.add_argument("--open", action="store_true",
+                     help="leave the 'your turn' tasks open, as a learner first sees them (default: the answer key, "
+                          "every task solved)")
     run.add_argument("labs", nargs="*", help="lab numbers or notebook names (default: all)")
     srv = sub.add_parser("serve", help="serve the embedded mesh's Kubernetes API (kubectl, the kube backend) on 127.0.0.1")
     srv.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
@@ -28,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from labkit.runner import run_labs
 
-        results = run_labs(out=args.out, seed=args.seed, only=args.labs)
-        return 0 if all(r.ok for r in results) else 1
+        results = run_labs(out=args.out, seed=args.seed, only=args.labs, solutions=not args.open)
+        return 0 if args.open or all(r.ok for r in results) else 1
     if args.command == "serve":
         from labkit.sim.serve import serve_main
 

@@ -72,7 +72,11 @@ def to_html(nb, path: Path) -> None:
     path.write_text(body, encoding="utf-8")
 
 
-def run_labs(out: str = "build/labs", seed: int = 0, only: list[str] | None = None, html: bool = True) -> list[LabRun]:
+def run_labs(out: str = "build/labs", seed: int = 0, only: list[str] | None = None, html: bool = True,
+             solutions: bool = True) -> list[LabRun]:
+    """Execute the labs headlessly. ``solutions=True`` (the default) fills every "your turn" task with its
+    answer: the executed notebooks and HTML handouts are then the answer key, and each lab should say
+    "Lab N complete". ``solutions=False`` runs them as a learner first opens them (tasks open)."""
     from tqdm.auto import tqdm
 
     out_dir = Path(out)
@@ -81,7 +85,7 @@ def run_labs(out: str = "build/labs", seed: int = 0, only: list[str] | None = No
     for book in tqdm(books, desc="labs", unit="lab"):
         start = time.perf_counter()
         try:
-            nb, path = execute(book, out_dir, {"seed": seed})
+            nb, path = execute(book, out_dir, {"seed": seed, "solutions": solutions})
             v = verdict(nb)
             ok = v.endswith("complete") and "not complete" not in v
             if html:

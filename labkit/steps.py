@@ -86,3 +86,36 @@ def wait_canary_phase(mesh, name: str, namespace: str, phase: str, timeout="10m"
 
     mesh.wait_for(canary_in_phase, timeout=timeout, every=every)
     return phase
+
+
+#: HTTPRoute's two API groups Linkerd serves: its own and the Gateway API's.
+HTTPROUTE_KINDS = ("httproute.policy.linkerd.io", "httproute.gateway.networking.k8s.io")
+
+
+def route_status(mesh, name: str, namespace: str) -> str:
+    """``kubectl get httproute NAME -o yaml``'s status conditions as ``Type: Status (Reason)`` lines.
+
+    Looks in both API groups, since a learner may write either; says so when there is no such route.
+    """
+    from labkit.lookups import get_or_none
+
+    for kind in HTTPROUTE_KINDS:
+        route = get_or_none(mesh, kind, name, namespace)
+        if route is not None:
+            parents = (route.get("status") or {}).get("parents") or []
+            conditions = [c for p in parents for c in p.get("conditions") or []]
+            if not conditions:
+                return f"{kind}/{name}: no status yet (no controller has accepted it)"
+            return "\n".join(f'{c["type"]}: {c["status"]} ({c["reason"]})' for c in conditions)
+    return f"there is no HTTPRoute {name} in namespace {namespace}"
+
+
+def delete_route(mesh, name: str, namespace: str) -> list[str]:
+    """``kubectl delete httproute NAME`` in whichever API group it exists; a line saying so when it does not."""
+    from labkit.lookups import get_or_none
+
+    out = []
+    for kind in HTTPROUTE_KINDS:
+        if get_or_none(mesh, kind, name, namespace) is not None:
+            out += mesh.delete(f"{kind}/{name}", namespace)
+    return out or [f"there is no HTTPRoute {name} in namespace {namespace}: nothing to delete"]

@@ -66,14 +66,15 @@ def test_lab_through_the_kube_backend_matches_the_sim_backend(name, monkeypatch)
         monkeypatch.setenv("KUBECONFIG", served.kubeconfig)  # the kernel inherits it
         monkeypatch.delenv("LABKIT_LINKERD", raising=False)  # found through the kubeconfig's extension
         try:
-            nb, _ = execute(NOTEBOOKS / name, out.parent, {"backend": "kube", "context": served.context})
+            nb, _ = execute(NOTEBOOKS / name, out.parent,
+                            {"backend": "kube", "context": served.context, "solutions": True})
         except PapermillExecutionError as exc:
             failure = exc
             nb = nbformat.read(str(out), as_version=4)
     finally:
         served.close()
     kube = outputs(nb)
-    sim = outputs(run_notebook(name))
+    sim = outputs(run_notebook(name, solutions=True))
     assert failure is None, failure
     errors = [o for o in kube if o[1] == "error"]
     assert not errors, errors

@@ -30,17 +30,53 @@ def outputs(nb):
     return keep
 
 
+def task_lines(nb) -> list[str]:
+    """The first line each "your turn" check cell printed (✓ done / ✗ not done yet)."""
+    from labkit.runner import stream_text
+
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "labkit.tasks.check(" in cell.source:
+            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            out.append(text.splitlines()[0] if text else "(no output)")
+    return out
+
+
 @pytest.mark.parametrize("name", LABS)
-def test_lab_runs_and_completes(name):
+def test_lab_as_a_learner_opens_it_runs_and_reports_the_open_tasks(name):
+    """Run All with no task filled in: no exception, every task reported open, and the lab not complete."""
     nb = run_notebook(name)
     assert not any(o[0] == "error" for o in outputs(nb))
+    lab = int(name[:2])
+    assert verdict(nb).startswith(f"Lab {lab} not complete yet")
+    lines = task_lines(nb)
+    assert all(line.startswith("✗ Your turn") for line in lines), lines
+
+
+@pytest.mark.parametrize("name", LABS)
+def test_lab_with_solutions_completes_every_task(name):
+    nb = run_notebook(name, solutions=True)
+    assert not any(o[0] == "error" for o in outputs(nb))
     assert verdict(nb) == f"Lab {int(name[:2])} complete"
+    lines = task_lines(nb)
+    assert all(line.startswith("✓ Your turn") and line.endswith(": done") for line in lines), lines
+
+
+@pytest.mark.parametrize("name", [n for n in LABS if not n.startswith("06")])
+def test_each_lab_grades_at_least_three_tasks_on_the_mesh(name):
+    from labkit import tasks
+
+    lab = int(name[:2])
+    keys = [t.key for t in tasks.of_lab(lab)]
+    assert len(keys) >= 3
+    lines = task_lines(run_notebook(name, solutions=True))
+    assert [line.split(" — ")[0].removeprefix("✓ Your turn ") for line in lines] == keys
 
 
 @pytest.mark.parametrize("name", LABS)
 def test_same_seed_gives_identical_outputs(name):
-    first = outputs(run_notebook(name))
-    again = outputs(run_notebook(name, seed=0))
+    first = outputs(run_notebook(name, solutions=True))
+    again = outputs(run_notebook(name, solutions=True, seed=0))
     assert first == again
 
 

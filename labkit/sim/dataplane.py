@@ -259,6 +259,10 @@ class DataPlane:
                 ]
             ports = {int(p["port"]): p.get("targetPort", p["port"]) for p in spec.get("ports") or ()}
             services[(ns, meta["name"])] = Service(meta["name"], ns, ports, endpoints)
+        remapped = {old.fqdn for key, old in self.services.items()
+                    if key in services and services[key].ports != old.ports}
+        if remapped:
+            self._close_service_connections(remapped)
         self.services = services
         self._resolved.clear()
 
@@ -643,6 +647,13 @@ class DataPlane:
                 if p.get("name") == name:
                     return int(p["containerPort"])
         return -1
+
+    def _close_service_connections(self, fqdns: set[str]) -> None:
+        """A Service whose ports now map elsewhere (a new targetPort): the destination controller sends the
+        proxies new endpoint addresses, so connections made to the old port are closed and made again."""
+        for key in [k for k in self._hops if k[2] in fqdns or (len(k) > 4 and k[4] in fqdns)]:
+            for stats, _ in self._hops.pop(key).tcp:
+                stats.open -= 1
 
     def _close_connections(self, uid: str) -> None:
         """A pod that went away closes its connections: the peers' open-connection gauges drop."""

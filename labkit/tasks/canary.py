@@ -18,6 +18,10 @@ REFERENCE = ('100 - 100 * sum(rate(response_total{{namespace="{namespace}", depl
              'namespace="{namespace}", deployment=~"{target}", direction="inbound"}}[{interval}]))')
 
 
+NO_DATA = ("a series that does not exist (no failures yet) sums to nothing, not 0, and Flagger halts on no data: "
+           "count the successes instead (100 - …) or add `or on() vector(0)`")
+
+
 def _canary(mesh) -> dict:
     return get_or_none(mesh, "canary", "podinfo", NS) or {}
 
@@ -33,8 +37,8 @@ def _compare_over_lab(mesh, query: str, reference: str, since) -> list[str]:
     if not len(ref):
         return ["there was no traffic to podinfo to test the query on yet"]
     if not len(mine):
-        return ["the query, rendered for podinfo, returns nothing at any time since the canary was created: "
-                "check the metric and label names"]
+        return ["the query, rendered for podinfo, returns no data at any time since the canary was created, "
+                f"although podinfo had traffic: check the metric and label names — and {NO_DATA}"]
     labels = [c for c in mine.columns if c not in ("time", "value")]
     if labels and len(mine[labels].drop_duplicates()) > 1:
         return ["the query returns several series; Flagger needs one number: sum() them"]
@@ -45,8 +49,7 @@ def _compare_over_lab(mesh, query: str, reference: str, since) -> list[str]:
     if len(silent):
         when = silent.iloc[0]
         return [f"at {when['time']} podinfo had traffic ({when['value_ref']:.2f}% failed) but the query returns no "
-                "data: a series that does not exist (no failures yet) sums to nothing, not 0, and Flagger halts on "
-                "no data — count the successes instead (100 - …) or add `or on() vector(0)`"]
+                f"data: {NO_DATA}"]
     diff = (joined["value_mine"] - joined["value_ref"]).abs()
     worst = joined.loc[diff.idxmax()]
     if diff.max() > 0.5:

@@ -396,7 +396,8 @@ def run_playground(**params):
 
     Parameters: ``step_weight`` (5), ``max_weight`` (50), ``interval`` ("30s"), ``threshold`` (5),
     ``error_rate`` (0.0: share of the new version's requests failing with 500), ``latency_ms``
-    (0: extra latency of the new version), ``seed`` (0), ``max_latency_ms`` (500), ``success_rate`` (99).
+    (0: extra latency of the new version), ``seed`` (0), ``max_latency_ms`` (500), ``success_rate`` (99),
+    ``steady_traffic`` (False: only Flagger's load test; True: a client also calls the canary every second).
     """
     from labkit.sim.flagger import playground as pg
 

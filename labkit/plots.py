@@ -81,6 +81,21 @@ def _date_axis(ax: Any) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
+def _mark_steps(axes: Sequence[Any], steps: Mapping[str, Any] | None) -> None:
+    """The lab's own steps ("meshed", "retries on") as labelled vertical lines, so a change in a curve can be
+    read against what the learner did; the label sits at the top of the first panel."""
+    if not steps:
+        return
+    for label, when in steps.items():
+        x = _times(pd.Series([when]))[0]
+        for ax in axes:
+            ax.axvline(x, color="#555555", ls="-.", lw=0.9, alpha=0.8, zorder=0)
+        top = axes[0]
+        top.annotate(str(label), xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                     textcoords="offset points", ha="left", va="top", fontsize=8, color="#333333",
+                     rotation=90)
+
+
 def _check_columns(df: pd.DataFrame, needed: Iterable[str], what: str) -> None:
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -97,13 +112,15 @@ def _by_name(history: pd.DataFrame, names: Sequence[str] | None) -> list[tuple[s
     return groups
 
 
-def golden_metrics(history: pd.DataFrame, title: str | None = None, *, names: Sequence[str] | None = None) -> Figure:
+def golden_metrics(history: pd.DataFrame, title: str | None = None, *, names: Sequence[str] | None = None,
+                   steps: Mapping[str, Any] | None = None) -> Figure:
     """The three golden metrics over time: success rate (%), requests per second, latency p50/p95/p99 (ms).
 
     ``history`` is the long frame ``mesh.history()`` returns (columns
     ``time, name, success, rps, p50, p95, p99``); one line per name, same
     colour in every panel; latency quantiles are solid / dashed / dotted.
-    Gaps (NaN, no traffic) are left as gaps.
+    Gaps (NaN, no traffic) are left as gaps. ``steps`` maps a label to a
+    time (``{"retries on": t}``): each is drawn across the panels.
     """
     _check_columns(history, ["time", "name", "success", "rps", "p50", "p95", "p99"], "golden_metrics")
     fig, (ax_sr, ax_rps, ax_lat) = _new_figure(7.0, 3)
@@ -128,6 +145,7 @@ def golden_metrics(history: pd.DataFrame, title: str | None = None, *, names: Se
         if groups:
             ax_sr.legend(loc="lower left", ncol=min(len(groups), 4), frameon=False)
             ax_lat.legend(loc="upper left", ncol=min(len(groups), 3), frameon=False)
+        _mark_steps([ax_sr, ax_rps, ax_lat], steps)
         ax_sr.set_title(title or "Golden metrics")
     return _finish(fig)
 
@@ -138,8 +156,10 @@ def success_rate(
     *,
     names: Sequence[str] | None = None,
     threshold: float | None = None,
+    steps: Mapping[str, Any] | None = None,
 ) -> Figure:
-    """Success rate (%) over time, one line per name, with an optional threshold line (percent, e.g. 99)."""
+    """Success rate (%) over time, one line per name, with an optional threshold line (percent, e.g. 99) and the
+    lab's ``steps`` ({label: time}) as labelled vertical lines."""
     _check_columns(history, ["time", "name", "success"], "success_rate")
     fig, (ax,) = _new_figure(3.2, 1)
     groups = _by_name(history, names)
@@ -156,6 +176,7 @@ def success_rate(
         _date_axis(ax)
         if groups or threshold is not None:
             ax.legend(loc="lower left", frameon=False)
+        _mark_steps([ax], steps)
         ax.set_title(title or "Success rate")
     return _finish(fig)
 

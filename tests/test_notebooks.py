@@ -32,8 +32,6 @@ def outputs(nb):
 
 def task_lines(nb) -> list[str]:
     """The first line each "your turn" check cell printed (✓ done / ✗ not done yet)."""
-    from labkit.runner import stream_text
-
     out = []
     for cell in nb.cells:
         if cell.cell_type == "code" and "labkit.tasks.check(" in cell.source:

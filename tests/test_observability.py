@@ -101,6 +101,34 @@ def test_tshark_http_request_filter_does_not_match_grpc(mesh):
     assert out.strip().endswith("0 packets captured")
 
 
+def test_grpc_outcome_travels_in_trailers_and_a_failed_call_is_trailers_only(mesh):
+    out = mesh.exec("deploy/voting", "tshark -i any -f tcp -V -Y http2 -a duration:20", namespace="emojivoto",
+                    container="linkerd-debug")
+    frames = out.rsplit("\n\n", 1)[0].split("\nFrame ")  # without the closing "N packets captured"
+    answers = [f for f in frames if "Header: :status: 200" in f]
+    failed = [f for f in answers if "grpc-status: 2" in f]
+    ok = [f for f in answers if "grpc-status: 0" in f]
+    assert failed and ok and len(failed) + len(ok) == len(answers)
+    for frame in failed:  # one HEADERS frame: status, then the error, nothing after
+        assert frame.count("Stream: HEADERS") == 1 and "Stream: DATA" not in frame
+        assert frame.rstrip().endswith("Header: grpc-status: 2\n        Header: grpc-message: ERROR")
+    for frame in ok:  # headers, the message, then the trailers with the status
+        kinds = re.findall(r"Stream: (\w+), Stream ID", frame)
+        assert kinds == ["HEADERS", "DATA", "HEADERS"]
+        assert frame.index("grpc-status: 0") > frame.index("Stream: DATA")
+
+
+def test_tshark_filters_on_http2_header_fields(mesh):
+    out = mesh.exec("deploy/voting", "tshark -i any -f tcp -a duration:30 -Y 'http2.headers.path contains "
+                    "\"VoteDoughnut\" or http2.header.name == \"grpc-message\"'", namespace="emojivoto",
+                    container="linkerd-debug")
+    lines = [line for line in out.splitlines() if "HTTP2" in line]
+    requests = [line for line in lines if "POST" in line]
+    assert requests and all(line.endswith("/emojivoto.v1.VotingService/VoteDoughnut") for line in requests)
+    answers = [line for line in lines if "POST" not in line]
+    assert len(answers) == len(requests) and all(line.endswith(": 200 OK") for line in answers)  # trailers-only
+
+
 def test_export_is_openmetrics_with_timestamps(mesh, tmp_path):
     path = mesh.export_metrics(tmp_path / "m.om")
     text = open(path).read()

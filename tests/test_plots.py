@@ -148,3 +148,15 @@ def test_plots_never_set_the_backend():
     backend = matplotlib.get_backend()
     plots.golden_metrics(_history())
     assert matplotlib.get_backend() == backend
+
+
+def test_steps_are_drawn_as_labelled_lines_across_every_panel():
+    times = pd.date_range("2026-06-01 10:00", periods=10, freq="10s")
+    history = pd.DataFrame({"time": times, "name": "web", "success": 1.0, "rps": 2.0, "p50": 5.0, "p95": 9.0,
+                            "p99": 12.0})
+    fig = plots.golden_metrics(history, steps={"meshed": times[3], "retries on": times[7]})
+    for ax in fig.axes:
+        assert len([line for line in ax.get_lines() if line.get_linestyle() == "-."]) == 2
+    assert [t.get_text() for t in fig.axes[0].texts] == ["meshed", "retries on"]
+    plain = plots.success_rate(history)
+    assert not plain.axes[0].texts

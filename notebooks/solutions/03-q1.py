@@ -5,14 +5,8 @@
 # traffic all along: here a client calling podinfo-canary once a second, as real users would through the split.
 import labkit.canary as canary  # noqa: E402
 
-quiet = canary.run_playground(seed=1)
-print("load test only:       ", quiet.summary().splitlines()[1])
-from labkit.sim.flagger import playground as pg  # noqa: E402
-
-mesh = pg.prepare(seed=1)
-start = mesh.clock.t
-pg.release(mesh)
-mesh.exec("deploy/flagger-loadtester", "watch -n 1 curl -s http://podinfo-canary.test:9898/", namespace="test")
-mesh.wait_for(pg.finished, timeout="30m")
-halts = canary.events(mesh, "podinfo", "test", since=start).query("type == 'Warning'")
-print("with steady traffic:   ", len(halts), "halts; final phase", mesh.canary("podinfo", "test")["status"]["phase"])
+for steady in (False, True):
+    run = canary.run_playground(seed=1, steady_traffic=steady)
+    halts = run.events.query("type == 'Warning'")
+    print(f"{'with steady traffic' if steady else 'load test only':<20} {len(halts)} halts; {run.outcome} "
+          f"after {run.intervals} intervals")

@@ -151,8 +151,12 @@ class PlaygroundResult:
 
 def run(*, step_weight: int = 5, max_weight: int = 50, interval: str = "30s", threshold: int = 5,
         error_rate: float = 0.0, latency_ms: float = 0.0, seed: int = 0, timeout: str = "2h",
-        max_latency_ms: float = 500.0, success_rate: float = 99.0) -> PlaygroundResult:
-    """One real run: prepare a mesh, release the new version, let Flagger finish, report."""
+        max_latency_ms: float = 500.0, success_rate: float = 99.0, steady_traffic: bool = False) -> PlaygroundResult:
+    """One real run: prepare a mesh, release the new version, let Flagger finish, report.
+
+    ``steady_traffic`` adds what users give a real canary: a client calling it once a second all along, not only
+    the load test Flagger's webhooks start (whose gaps leave some windows with no canary traffic at all).
+    """
     from labkit import canary as public
     from labkit.durations import seconds
     from labkit.sim.flagger import controller_of
@@ -171,6 +175,8 @@ def run(*, step_weight: int = 5, max_weight: int = 50, interval: str = "30s", th
     first_tick = len(history.ticks)
     start = mesh.clock.t
     release(mesh, latency_ms=latency_ms)
+    if steady_traffic:
+        mesh.exec("deploy/flagger-loadtester", "watch -n 1 curl -s http://podinfo-canary.test:9898/", namespace="test")
     every = min(10.0, seconds(interval))
     try:
         mesh.wait_for(finished, timeout=timeout, every=every)

@@ -43,6 +43,25 @@ class Packet:
     length: int
     stream: int
     grpc_status: int | None
+    grpc_message: str | None = None
+
+    @property
+    def trailers_only(self) -> bool:
+        """A failed gRPC call answered with no message: one HEADERS frame carrying the status (gRPC's
+        "Trailers-Only" response), as grpc-go sends for a handler that returned an error."""
+        return not self.is_request and self.http2 and self.grpc_status not in (None, 0)
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The HTTP/2 header fields of the packet's HEADERS frames, in wire order (trailers last)."""
+        if self.is_request:
+            return [(":method", self.method), (":path", self.path), (":authority", self.authority),
+                    (":scheme", "http"), ("content-type", "application/grpc"), ("te", "trailers")]
+        out = [(":status", str(self.status)), ("content-type", "application/grpc")]
+        if self.grpc_status is not None:
+            out.append(("grpc-status", str(self.grpc_status)))
+        if self.grpc_message:
+            out.append(("grpc-message", self.grpc_message))
+        return out
 
 
 class DebugCapture:
@@ -73,9 +92,10 @@ class DebugCapture:
         t = self.clock.t
         self.packets.append(Packet(t, ephemeral, app_port, http2, True, request.method, request.path,
                                    request.authority, 0, 80 + len(request.path) + request.body_bytes, stream, None))
+        message = response.body if http2 and response.grpc_status and isinstance(response.body, str) else None
         self.packets.append(Packet(t + latency_ms / 1000.0, app_port, ephemeral, http2, False, request.method,
                                    request.path, request.authority, response.status, 60 + response.length,
-                                   stream, response.grpc_status))
+                                   stream, response.grpc_status, message))
 
     # -- what tshark prints ------------------------------------------------------------------------
     def summary(self, packet: Packet, number: int, start: float) -> str:
@@ -84,6 +104,8 @@ class DebugCapture:
             proto = "HTTP2"
             info = (f"HEADERS[{packet.stream}]: {packet.method} {packet.path}" if packet.is_request
                     else f"HEADERS[{packet.stream}]: {packet.status} {STATUS_TEXT.get(packet.status, '')}".rstrip())
+            if not packet.is_request and not packet.trailers_only:  # headers, the message, then the trailers
+                info += f", DATA[{packet.stream}], HEADERS[{packet.stream}]"
         else:
             proto = "HTTP"
             info = (f"{packet.method} {packet.path} HTTP/1.1" if packet.is_request
@@ -99,16 +121,16 @@ class DebugCapture:
             f"Transmission Control Protocol, Src Port: {packet.src_port}, Dst Port: {packet.dst_port}, Len: {packet.length}",
         ]
         if packet.http2:
-            lines.append("HyperText Transfer Protocol 2")
-            lines.append(f"    Stream: HEADERS, Stream ID: {packet.stream}, Length {packet.length}")
-            if packet.is_request:
-                lines += [f"        Header: :method: {packet.method}", f"        Header: :path: {packet.path}",
-                          f"        Header: :authority: {packet.authority}", "        Header: :scheme: http",
-                          "        Header: content-type: application/grpc", "        Header: te: trailers"]
-            else:
-                lines += [f"        Header: :status: {packet.status}", "        Header: content-type: application/grpc"]
-                if packet.grpc_status is not None:
-                    lines.append(f"        Header: grpc-status: {packet.grpc_status}")
+            fields = packet.headers()
+            if packet.is_request or packet.trailers_only:
+                frames = [("HEADERS", fields, packet.length)]
+            else:  # gRPC puts grpc-status in the trailers, a second HEADERS frame after the DATA frame
+                frames = [("HEADERS", fields[:2], 14), ("DATA", [], max(packet.length - 29, 5)),
+                          ("HEADERS", fields[2:], 15)]
+            for kind, headers, length in frames:
+                lines.append("HyperText Transfer Protocol 2")
+                lines.append(f"    Stream: {kind}, Stream ID: {packet.stream}, Length {length}")
+                lines += [f"        Header: {name}: {value}" for name, value in headers]
         else:
             lines.append("Hypertext Transfer Protocol")
             if packet.is_request:
@@ -168,8 +190,26 @@ def _tshark_options(argv: list[str]) -> dict:
     return opts
 
 
+_HEADER_TEST = re.compile(r'http2\.(header\.name|header\.value|headers\.path)\s*(==|!=|contains)\s*"([^"]*)"')
+
+
+def _header_test(packet: Packet, field: str, op: str, wanted: str) -> bool:
+    """Wireshark's http2 header fields: true when *any* header of the packet passes (as a display filter does)."""
+    if not packet.http2:
+        return False
+    fields = packet.headers()
+    if field == "headers.path":
+        values = [v for n, v in fields if n == ":path"]
+    else:
+        values = [n if field == "header.name" else v for n, v in fields]
+    if op == "contains":
+        return any(wanted in v for v in values)
+    return any((v == wanted) == (op == "==") for v in values)
+
+
 def _display(packet: Packet, expr: str) -> bool:
-    """The few display filters the lab uses: http.request, http.response, http2, port tests, `or`/`and`."""
+    """The display filters the labs use: http.request, http.response, http2, port tests, http2 header fields
+    (``http2.headers.path contains "…"``, ``http2.header.name == "grpc-message"``), `or`/`and`."""
     expr = expr.strip()
     if not expr:
         return True
@@ -186,6 +226,9 @@ def _display(packet: Packet, expr: str) -> bool:
         return not packet.http2
     if expr in ("http2", "grpc", "http2.type == 1"):
         return packet.http2
+    m = _HEADER_TEST.fullmatch(expr)
+    if m:
+        return _header_test(packet, *m.groups())
     m = re.fullmatch(r"tcp\.(srcport|dstport|port)\s*==\s*(\d+)", expr)
     if m:
         port = int(m.group(2))

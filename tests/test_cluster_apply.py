@@ -46,7 +46,7 @@ def test_metadata_behaves_like_a_cluster(mesh):
     d = mesh.get("deployment", "web", "shop")
     md = d["metadata"]
     assert md["generation"] == 1
-    assert md["creationTimestamp"] == "2019-10-09T10:00:00Z"
+    assert md["creationTimestamp"] == "2026-07-01T10:00:00Z"
     assert len(md["uid"]) == 36 and md["uid"].count("-") == 4
     assert "kubectl.kubernetes.io/last-applied-configuration" in md["annotations"]
     rv = int(md["resourceVersion"])

@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     srv.add_argument("--seed", type=int, default=0, help="embedded mesh seed (default 0)")
     srv.add_argument("--pace", type=float, default=1.0, help="virtual seconds per real second (default 1.0; 0 stops the clock)")
+    faults = sub.add_parser("faults", help="Lab 6: which break-fix fault each seed gives (for instructors)")
+    faults.add_argument("--seeds", type=int, default=20, help="how many seeds, from 0 (default 20)")
     l5d = sub.add_parser("linkerd", help="the served embedded mesh's stand-in for the linkerd CLI", add_help=False)
     l5d.add_argument("args", nargs=argparse.REMAINDER)
     if argv is None:
@@ -33,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
 
         results = run_labs(out=args.out, seed=args.seed, only=args.labs, solutions=not args.open)
         return 0 if args.open or all(r.ok for r in results) else 1
+    if args.command == "faults":
+        from labkit.breakfix import fault_for
+
+        for seed in range(args.seeds):
+            fault = fault_for(seed)
+            print(f"seed {seed:>3}  {fault.name:<15} {fault.report}")
+        return 0
     if args.command == "serve":
         from labkit.sim.serve import serve_main
 

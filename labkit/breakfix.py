@@ -244,8 +244,13 @@ FAULTS: tuple[Fault, ...] = (
 
 
 def fault_for(seed: int) -> Fault:
-    """The fault a seed stands for (the same on every machine: a seeded draw, not the hash of anything)."""
-    return FAULTS[random.Random(f"break-fix:{seed}").randrange(len(FAULTS))]
+    """The fault a seed stands for: every run of consecutive seeds 0–6, 7–13… covers all seven faults once, in
+    a shuffled order, so a class handed seeds 0..N gets every fault about equally (a seeded draw, not a hash:
+    the same on every machine)."""
+    block, slot = divmod(int(seed), len(FAULTS))
+    order = list(range(len(FAULTS)))
+    random.Random(f"break-fix:{block}").shuffle(order)
+    return FAULTS[order[slot]]
 
 
 def _by_name(name: str) -> Fault:

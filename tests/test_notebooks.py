@@ -71,6 +71,24 @@ def test_each_lab_grades_at_least_three_tasks_on_the_mesh(name):
     assert [line.split(" — ")[0].removeprefix("✓ Your turn ") for line in lines] == keys
 
 
+@pytest.mark.parametrize("name", [n for n in LABS if not n.startswith("06")])
+def test_task_headings_say_what_the_checks_grade(name):
+    """Each "### Your turn K — …" heading is the task's own title, so the text and the grader cannot drift apart."""
+    import re
+
+    import nbformat
+
+    from conftest import NOTEBOOKS
+    from labkit import tasks
+
+    nb = nbformat.read(str(NOTEBOOKS / name), as_version=4)
+    headings = [m for c in nb.cells if c.cell_type == "markdown"
+                for m in re.findall(r"^### Your turn (\d\.\d) — (.+)$", c.source, re.M)]
+    assert [key for key, _ in headings] == [t.key for t in tasks.of_lab(int(name[:2]))]
+    for key, title in headings:
+        assert title.lower() == tasks.get(key).title.lower()
+
+
 @pytest.mark.parametrize("name", LABS)
 def test_same_seed_gives_identical_outputs(name):
     first = outputs(run_notebook(name, solutions=True))

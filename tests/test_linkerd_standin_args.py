@@ -96,6 +96,15 @@ def test_smi_install_prints_the_trafficsplit_crd(mesh):
     assert out.stdout.count("kind: CustomResourceDefinition") == 1
 
 
+def test_smi_install_needs_the_control_plane_first_unless_told_to_skip_the_checks():
+    import labkit
+
+    bare = labkit.connect("sim", seed=0)
+    refused = run(bare, "smi install")
+    assert refused.code == 1 and refused.stdout == "" and "linkerd-config" in refused.stderr
+    assert run(bare, "smi install --skip-checks").stdout == run(bare, "smi --skip-checks install").stdout != ""
+
+
 @pytest.mark.parametrize("argv, path, rest", [
     (["viz", "-n", "x", "stat", "deploy"], ["viz", "stat"], ["-n", "x", "deploy"]),
     (["-n", "viz", "viz", "stat"], ["viz", "stat"], ["-n", "viz"]),  # a flag's value is never a command word

@@ -18,7 +18,8 @@ code runs for real against them:
 ``linkerd viz tap T [-o json]``                 a stream of events until stopped (see ``http.py``)
 ``linkerd viz top T``                           one frame of top's view: T's requests over 10 s of mesh time
 ``linkerd viz stat|routes|edges ... [-o json]`` the tables (or JSON) the real CLI prints
-``linkerd smi install``                         linkerd-smi's TrafficSplit CRD (the embedded mesh runs its adaptor)
+``linkerd smi install [--skip-checks]``         linkerd-smi's TrafficSplit CRD (the embedded mesh runs its adaptor),
+                                                after the core checks pass, as linkerd-smi does
 =============================================  =============================================
 
 Flags go where cobra accepts them: global and persistent flags (``-n``,
@@ -76,7 +77,7 @@ COMMANDS: dict = {
     "smi": {"install": None},
 }
 #: Boolean flags: they never take the next word as their value (pflag's NoOptDefVal). Every other flag does.
-BOOL_FLAGS = frozenset({"--verbose", "--client", "--short", "--proxy", "--pre", "--crds", "--ignore-cluster", "--ha",
+BOOL_FLAGS = frozenset({"--verbose", "--skip-checks", "--client", "--short", "--proxy", "--pre", "--crds", "--ignore-cluster", "--ha",
                         "--enable-debug-sidecar", "--manual", "--ingress", "--template", "--obfuscate", "--routes",
                         "-A", "--all-namespaces"})
 
@@ -277,7 +278,11 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
         from labkit.manifests import dump
         from labkit.sim.linkerd import install
 
-        _opts(rest, COMMON)
+        opts, _ = _opts(rest, {**COMMON, "--skip-checks": ("skip_checks", False), "--wait": ("wait", True)})
+        if not opts.get("skip_checks"):  # like linkerd-smi: the core control plane must be there first
+            report = mesh.check()
+            if not report.ok:
+                return Result(stderr=report.render(), code=1)
         return Result(stdout=dump([crd for crd in install.crd_objects()
                                    if crd["spec"]["group"] == "split.smi-spec.io"]))
     raise CLIError(f'Error: unknown command "{cmd}" for "linkerd"')  # unreachable: command_path knows COMMANDS

@@ -51,7 +51,8 @@ def test_output_flag_attached_and_separate_agree(mesh):
     assert attached == run(mesh, "viz -o json -n emojivoto stat deploy").stdout
 
 
-@pytest.mark.parametrize("line", ["-n emojivoto check --proxy", "check -n emojivoto --proxy", "check --proxy -n emojivoto"])
+@pytest.mark.parametrize("line", ["-n emojivoto check --proxy", "check -n emojivoto --proxy",
+                                  "check --proxy -n emojivoto"])
 def test_check_proxy_with_the_namespace_anywhere(mesh, line):
     out = run(mesh, line)
     assert out.code == 0 and "linkerd-data-plane" in out.stdout and "Status check results are" in out.stdout

@@ -220,7 +220,8 @@ def test_the_extractor_reads_spans_blocks_comments_and_strings():
 
     md = ("Run `linkerd viz -n x stat\ndeploy` and `kubectl`.\n\n```bash\nkubectl get pods \\\n  -A   # all\n"
           "kind create cluster\n```\nthen `linkerd viz dashboard &`.")
-    assert in_markdown(md) == [("kubectl get pods -A", "markdown block"), ("linkerd viz -n x stat deploy", "markdown span"),
+    assert in_markdown(md) == [("kubectl get pods -A", "markdown block"),
+                               ("linkerd viz -n x stat deploy", "markdown span"),
                                ("linkerd viz dashboard", "markdown span")]
     code = 'x = mesh.pods("linkerd")  # as `kubectl -n linkerd get pods`\nprint("linkerd check --pre")\nf"kubectl {x}"\n'
     assert in_code(code) == [("kubectl -n linkerd get pods", "code comment"), ("linkerd check --pre", "code string")]

@@ -6,9 +6,9 @@
 environment.yml and pyproject.toml carry lower bounds (what CI and ``make``
 install, newest allowed); a Binder build from lower bounds alone would change
 from one month to the next. So Binder builds from ``binder/environment.yml``:
-conda-forge's Python and kubectl, then, under ``pip:``, every distribution in the dependency closure of pyproject's *runtime*
-requirements, at the version installed here (``pip freeze`` restricted to that
-closure). The test-only tools (pytest, nbval, ...) stay out of the learner's
+conda-forge's Python and kubectl, then, under ``pip:``, every distribution in
+the dependency closure of pyproject's *runtime* requirements, at the version
+installed here (``pip freeze`` restricted to that closure). The test-only tools (pytest, nbval, ...) stay out of the learner's
 image. tests/test_binder.py checks that the pins keep within the lower bounds.
 
 Run it with the interpreter of the environment to pin (e.g. ``.venv/bin/python``).

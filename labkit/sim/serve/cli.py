@@ -77,8 +77,8 @@ COMMANDS: dict = {
     "smi": {"install": None},
 }
 #: Boolean flags: they never take the next word as their value (pflag's NoOptDefVal). Every other flag does.
-BOOL_FLAGS = frozenset({"--verbose", "--skip-checks", "--client", "--short", "--proxy", "--pre", "--crds", "--ignore-cluster", "--ha",
-                        "--enable-debug-sidecar", "--manual", "--ingress", "--template", "--obfuscate", "--routes",
+BOOL_FLAGS = frozenset({"--verbose", "--skip-checks", "--client", "--short", "--proxy", "--pre", "--crds",
+                        "--ignore-cluster", "--ha", "--enable-debug-sidecar", "--manual", "--ingress", "--template", "--obfuscate", "--routes",
                         "-A", "--all-namespaces"})
 
 

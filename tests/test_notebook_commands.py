@@ -97,6 +97,54 @@ EDITORS = {
 }
 
 
+def _annotation(mesh, deploy: str, namespace: str, key: str):
+    template = mesh.get("deploy", deploy, namespace)["spec"]["template"]
+    return ((template.get("metadata") or {}).get("annotations") or {}).get(key)
+
+
+def _route(mesh, profile: str, name: str) -> dict:
+    return next(r for r in mesh.get("sp", profile, "booksapp")["spec"]["routes"] if r["name"] == name)
+
+
+def _gone(mesh, kind: str, name: str, namespace: str) -> bool:
+    try:
+        mesh.get(kind, name, namespace)
+    except labkit.NotFoundError:
+        return True
+    return False
+
+
+#: What a mutating command must have changed in the served mesh (checked under its lock right after it ran).
+EFFECTS = {
+    "linkerd install | kubectl apply -f -": lambda m: bool(m.get("deploy", "linkerd-destination", "linkerd")),
+    "linkerd viz install | kubectl apply -f -": lambda m: bool(m.get("deploy", "prometheus", "linkerd-viz")),
+    "kubectl apply -f manifests/booksapp": lambda m: {d["metadata"]["name"] for d in m.get("deploy", None, "booksapp")[
+        "items"]} >= set(BOOKS),
+    "kubectl get -n booksapp deploy -o yaml | linkerd inject - | kubectl apply -f -":
+        lambda m: all(_annotation(m, d, "booksapp", "linkerd.io/inject") == "enabled" for d in BOOKS),
+    "kubectl get -n emojivoto deploy -o yaml | linkerd inject - | kubectl apply -f -":
+        lambda m: all(_annotation(m, d, "emojivoto", "linkerd.io/inject") == "enabled" for d in EMOJIVOTO),
+    "kubectl -n emojivoto get deploy/voting -o yaml | linkerd inject --enable-debug-sidecar - | kubectl apply -f -":
+        lambda m: _annotation(m, "voting", "emojivoto", "config.linkerd.io/enable-debug-sidecar") == "true",
+    "kubectl -n booksapp rollout restart deploy":
+        lambda m: all(_annotation(m, d, "booksapp", "kubectl.kubernetes.io/restartedAt") for d in BOOKS),
+    "kubectl -n booksapp edit sp/authors.booksapp.svc.cluster.local":
+        lambda m: _route(m, "authors.booksapp.svc.cluster.local", "HEAD /authors/{id}.json").get("isRetryable") is True,
+    "kubectl -n booksapp edit sp/books.booksapp.svc.cluster.local":
+        lambda m: _route(m, "books.booksapp.svc.cluster.local", "PUT /books/{id}.json").get("timeout") == "25ms",
+    "kubectl -n test set image deployment/podinfo podinfod=ghcr.io/stefanprodan/podinfo:6.0.1":
+        lambda m: m.get("deploy", "podinfo", "test")["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "ghcr.io/stefanprodan/podinfo:6.0.1",
+    "kubectl -n booksapp patch deploy authors --type=json "
+    """-p='[{"op":"remove","path":"/spec/template/spec/containers/0/env/2"}]'""":
+        lambda m: "FAILURE_RATE" not in {e["name"] for e in m.get("deploy", "authors", "booksapp")["spec"]["template"][
+            "spec"]["containers"][0].get("env") or []},
+    "kubectl -n booksapp delete httproute.policy.linkerd.io error-split":
+        lambda m: _gone(m, "httproute.policy.linkerd.io", "error-split", "booksapp"),
+    "kubectl -n booksapp delete trafficsplit error-split": lambda m: _gone(m, "trafficsplit", "error-split", "booksapp"),
+}
+
+
 def _profiles(mesh, services) -> None:
     for svc in services:
         mesh.apply([mesh.profile(svc, "booksapp", open_api=f"booksapp/openapi/{svc}.swagger")])
@@ -197,7 +245,7 @@ def test_the_labs_show_commands_and_each_is_run_allowed_or_a_name():
     assert not NAMES - texts, f"NAMES no lab shows any more: {NAMES - texts}"
     assert NAMED_AT <= {(c.notebook, c.cell, c.text) for c in COMMANDS}
     assert not {k[2] for k in RUN_AT} - texts and not {k[2] for k in EXIT} - texts
-    assert not set(EDITORS) - texts and not set(STREAM_SECONDS) - texts
+    assert not set(EDITORS) - texts and not set(STREAM_SECONDS) - texts and not set(EFFECTS) - texts
     run = sum(len(plan(lab)) for lab in LABS)
     allowed = sum(c.text in ALLOWED for c in COMMANDS)
     names = sum(c.text in NAMES or (c.notebook, c.cell, c.text) in NAMED_AT for c in COMMANDS)
@@ -300,6 +348,10 @@ def test_every_command_the_lab_shows_runs_against_the_served_mesh(lab):
                     hooks.pop(cell)(mesh)
             out = _run(served, cmd)
             problem = _expectation(cmd, out)
+            if not problem and cmd.text in EFFECTS:
+                with served.lock:
+                    if not EFFECTS[cmd.text](mesh):
+                        problem = "the served mesh did not change as the lab says"
             if problem:
                 failures.append(f"{cmd} -> {problem}\n  stdout: {out.stdout[-600:]!r}\n  stderr: {out.stderr[-600:]!r}")
     assert not failures, f"{len(failures)} of {len(plan(lab))} commands failed:\n" + "\n".join(failures)

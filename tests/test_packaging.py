@@ -1,4 +1,4 @@
-"""Binder and CI install from one list: environment.yml. It must agree with pyproject.toml."""
+"""CI and `make` install from one list: environment.yml. It must agree with pyproject.toml (Binder: test_binder.py)."""
 import sys
 import tomllib
 
@@ -42,7 +42,7 @@ def test_bounds_are_lower_bounds_not_exact_pins():
 def test_labkit_is_installed_by_postbuild_not_environment_yml():
     _, pip = _env_pip()
     assert not any(req.startswith("-e") or req == "." for req in pip)
-    assert "pip install --no-deps -e ." in (ROOT / "postBuild").read_text()
+    assert "pip install --no-deps -e ." in (ROOT / "binder" / "postBuild").read_text()
 
 
 def test_ci_runs_the_readmes_test_command():

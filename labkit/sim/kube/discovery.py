@@ -194,11 +194,14 @@ def resource_type_from_crd(crd: dict) -> ResourceType:
 
 def crd_manifest(group: str, kind: str, plural: str, versions: list[str], *, scope: str = "Namespaced",
                  short_names: tuple[str, ...] = (), categories: tuple[str, ...] = (),
-                 labels: dict | None = None, annotations: dict | None = None) -> dict:
+                 labels: dict | None = None, annotations: dict | None = None,
+                 printer_columns: list[dict] | None = None) -> dict:
     """A CustomResourceDefinition the way the installers ship it (schemas left open).
 
     Linkerd's, the Gateway API's and Flagger's installers are modelled by
     applying these, so their kinds appear through normal discovery.
+    ``printer_columns`` are the CRD's ``additionalPrinterColumns`` (what
+    ``kubectl get`` shows for the kind, served as a table).
     """
     names = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
     if short_names:
@@ -225,6 +228,7 @@ def crd_manifest(group: str, kind: str, plural: str, versions: list[str], *, sco
                     "storage": i == len(versions) - 1,
                     "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
                     "subresources": {"status": {}},
+                    **({"additionalPrinterColumns": [dict(c) for c in printer_columns]} if printer_columns else {}),
                 }
                 for i, v in enumerate(versions)
             ],

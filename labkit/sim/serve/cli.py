@@ -16,8 +16,17 @@ code runs for real against them:
 ``linkerd profile [--template|--open-api F] S``  a ServiceProfile as YAML (or JSON with ``-o json``)
 ``linkerd diagnostics proxy-metrics -n NS T``   one ``# POD`` block per pod
 ``linkerd viz tap T [-o json]``                 a stream of events until stopped (see ``http.py``)
-``linkerd viz stat|edges ... -o json``          the JSON the real CLI prints
+``linkerd viz top T``                           one frame of top's view: T's requests over 10 s of mesh time
+``linkerd viz stat|routes|edges ... [-o json]`` the tables (or JSON) the real CLI prints
+``linkerd smi install [--skip-checks]``         linkerd-smi's TrafficSplit CRD (the embedded mesh runs its adaptor),
+                                                after the core checks pass, as linkerd-smi does
 =============================================  =============================================
+
+Flags go where cobra accepts them: global and persistent flags (``-n``,
+``--context``, ``-L`` ...) before or after the subcommand words
+(``linkerd -n x viz stat deploy``, ``linkerd viz -n x stat deploy``,
+``linkerd viz stat deploy -n x``), as ``--flag value``, ``--flag=value``,
+``-fvalue`` or ``-f=value`` (:func:`command_path`).
 
 Everything runs under the served mesh's lock, like any API request.
 """
@@ -60,15 +69,75 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The stand-in's commands: a word maps to its subcommands (``None``: a leaf that takes arguments).
+COMMANDS: dict = {
+    "version": None, "check": None, "install": None, "inject": None, "uninject": None, "profile": None,
+    "diagnostics": {"proxy-metrics": None},
+    "viz": {"install": None, "check": None, "tap": None, "top": None, "stat": None, "edges": None, "routes": None},
+    "smi": {"install": None},
+}
+#: Boolean flags: they never take the next word as their value (pflag's NoOptDefVal). Every other flag does.
+BOOL_FLAGS = frozenset({"--verbose", "--skip-checks", "--client", "--short", "--proxy", "--pre", "--crds",
+                        "--ignore-cluster", "--ha", "--enable-debug-sidecar", "--manual", "--ingress", "--template", "--obfuscate", "--routes",
+                        "-A", "--all-namespaces"})
+
+
+def command_path(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Split argv into (command words, the rest) as cobra's ``Find`` does.
+
+    Flags may come before, between or after the command words: cobra skips
+    them (and the value of a flag that takes one) while it walks down the
+    command tree, and hands every remaining word, flags included, to the leaf.
+    So ``linkerd -n x viz stat deploy`` and ``linkerd viz -n x stat deploy``
+    name the same command as ``linkerd viz stat deploy -n x``.
+    """
+    path: list[str] = []
+    taken: set[int] = set()
+    tree: dict | None = COMMANDS
+    for i in _word_indices(argv):
+        if tree is None or argv[i] not in tree:
+            break  # the first argument of the command found so far
+        path.append(argv[i])
+        taken.add(i)
+        tree = tree[argv[i]]
+    return path, [a for j, a in enumerate(argv) if j not in taken]
+
+
+def _word_indices(argv: list[str]):
+    """Indices of argv's words that are not flags nor flag values (cobra's ``stripFlags``), up to ``--``."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return
+        if a.startswith("-") and a != "-":
+            if "=" in a or a in BOOL_FLAGS or (not a.startswith("--") and len(a) > 2):
+                i += 1  # --flag=value, a boolean, or a short flag with its value attached (-nemojivoto)
+            else:
+                i += 2
+            continue
+        yield i
+        i += 1
+
+
+def _first_word(argv: list[str]) -> str | None:
+    return next((argv[i] for i in _word_indices(argv)), None)
+
+
 def _opts(args: list[str], spec: dict) -> tuple[dict, list[str]]:
-    """Parse ``args`` with ``spec`` {flag: takes_value}; flags may sit anywhere, ``--x=v`` allowed."""
+    """Parse ``args`` with ``spec`` {flag: (key, takes_value)}: flags anywhere, as ``--x v``, ``--x=v``, ``-xv``."""
     opts: dict = {}
     positional: list[str] = []
     i = 0
     while i < len(args):
         a = args[i]
+        if a == "--":
+            positional.extend(args[i + 1:])
+            break
         if a.startswith("-") and a != "-":
             name, eq, value = a.partition("=")
+            if not a.startswith("--") and len(name) > 2 and name[:2] in spec and spec[name[:2]][1]:
+                name, eq, value = name[:2], "=", a[2:].removeprefix("=")  # -nemojivoto, -ojson, -n=emojivoto
             if name not in spec:
                 raise CLIError(f"Error: unknown flag: {name}")
             key = spec[name][0]
@@ -89,7 +158,10 @@ def _opts(args: list[str], spec: dict) -> tuple[dict, list[str]]:
 
 COMMON = {"-n": ("namespace", True), "--namespace": ("namespace", True), "-o": ("output", True),
           "--output": ("output", True), "--context": ("context", True), "--kubeconfig": ("kubeconfig", True),
-          "-L": ("linkerd_namespace", True), "--linkerd-namespace": ("linkerd_namespace", True)}
+          "-L": ("linkerd_namespace", True), "--linkerd-namespace": ("linkerd_namespace", True),
+          # the root command's other persistent flags: accepted everywhere, meaningless to the embedded mesh
+          "--verbose": ("verbose", False), "--api-addr": ("api_addr", True), "--as": ("as_user", True),
+          "--as-group": ("as_group", True), "--cni-namespace": ("cni_namespace", True)}
 
 
 def run(mesh, argv: list[str], stdin: str | None = None, files: dict | None = None) -> Result:
@@ -116,9 +188,19 @@ def _read(path: str, stdin: str | None, files: dict) -> str:
 def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
     from labkit.sim import linkerd as l5d
 
-    if not argv:
+    path, rest = command_path(argv)
+    if not path:
+        word = _first_word(argv)
+        if word:
+            return Result(stderr=f'Error: unknown command "{word}" for "linkerd"\nRun \'linkerd --help\' for usage.\n',
+                          code=1)
         return Result(stderr="linkerd manages the Linkerd service mesh.\n\nUsage:\n  linkerd [command]\n", code=1)
-    cmd, rest = argv[0], argv[1:]
+    cmd = path[0]
+    if cmd in ("viz", "diagnostics", "smi") and len(path) == 1:
+        word = _first_word(rest)
+        if word:
+            raise CLIError(f'Error: unknown command "{word}" for "linkerd {cmd}"')
+        raise CLIError(f"Error: linkerd {cmd} needs a command ({', '.join(COMMANDS[cmd])})")
     if cmd == "version":
         opts, _ = _opts(rest, {**COMMON, "--client": ("client", False), "--short": ("short", False),
                                "--proxy": ("proxy", False)})
@@ -185,22 +267,32 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
         if opts.get("output") == "json":
             return Result(stdout=json.dumps(sp, indent=2) + "\n")
         return Result(stdout=yaml.safe_dump(sp, sort_keys=True, default_flow_style=False))
-    if cmd == "diagnostics":
-        if not rest or rest[0] != "proxy-metrics":
-            raise CLIError(f"Error: unknown command {' '.join(rest[:1])!r} for \"linkerd diagnostics\"")
-        opts, positional = _opts(rest[1:], {**COMMON, "--obfuscate": ("obfuscate", False)})
+    if cmd == "diagnostics":  # proxy-metrics, the only subcommand
+        opts, positional = _opts(rest, {**COMMON, "--obfuscate": ("obfuscate", False)})
         if not positional:
             raise CLIError("Error: please specify a resource, e.g. deploy/web")
         return Result(stdout=mesh.proxy_metrics(positional[0], namespace=opts.get("namespace")))
     if cmd == "viz":
-        return _viz(mesh, rest, stdin, files)
-    return Result(stderr=f'Error: unknown command "{cmd}" for "linkerd"\nRun \'linkerd --help\' for usage.\n', code=1)
+        return _viz(mesh, path[1], rest)
+    if cmd == "smi":  # install, the only subcommand
+        from labkit.manifests import dump
+        from labkit.sim.linkerd import install
+
+        opts, _ = _opts(rest, {**COMMON, "--skip-checks": ("skip_checks", False), "--wait": ("wait", True)})
+        if not opts.get("skip_checks"):  # like linkerd-smi: the core control plane must be there first
+            report = mesh.check()
+            if not report.ok:
+                return Result(stderr=report.render(), code=1)
+        return Result(stdout=dump([crd for crd in install.crd_objects()
+                                   if crd["spec"]["group"] == "split.smi-spec.io"]))
+    raise CLIError(f'Error: unknown command "{cmd}" for "linkerd"')  # unreachable: command_path knows COMMANDS
 
 
-def _viz(mesh, argv: list[str], stdin, files) -> Result:
-    if not argv:
-        raise CLIError("Error: linkerd viz needs a command (install, check, stat, top, tap, routes, edges)")
-    cmd, rest = argv[0], argv[1:]
+#: How much mesh time ``linkerd viz top``'s one frame covers (the real view redraws until you quit).
+TOP_WINDOW = "10s"
+
+
+def _viz(mesh, cmd: str, rest: list[str]) -> Result:
     if cmd == "install":
         from labkit.manifests import dump
         from labkit.sim.linkerd import install
@@ -227,8 +319,22 @@ def _viz(mesh, argv: list[str], stdin, files) -> Result:
         return Result(tap={"target": positional[0], "namespace": opts.get("namespace") or "default",
                            "options": options, "output": opts.get("output") or ""})
     if cmd == "top":
-        return Result(stderr="Error: linkerd viz top needs a terminal (it is an interactive view); "
-                             "use `linkerd viz tap -o json` and aggregate, as labkit's mesh.top() does\n", code=1)
+        flags = {"--to": ("to", True), "--to-namespace": ("to_namespace", True), "--method": ("method", True),
+                 "--path": ("path", True), "--authority": ("authority", True), "--max-rps": ("max_rps", True),
+                 "--routes": ("routes", False)}
+        opts, positional = _opts(rest, {**COMMON, **flags})
+        if not positional:
+            raise CLIError("Error: please specify a resource to watch, e.g. deploy/web")
+        filters = {k: opts[k] for k in ("to", "to_namespace", "method", "path", "authority") if opts.get(k)}
+        if opts.get("max_rps"):
+            filters["max_rps"] = float(opts["max_rps"])
+        # The real view taps until you quit and redraws; the stand-in taps TOP_WINDOW of mesh time (moving the
+        # served clock on, as the kube backend's waits do) and prints that one frame.
+        table = mesh.top(positional[0], namespace=opts.get("namespace") or "default", window=TOP_WINDOW,
+                         routes=bool(opts.get("routes")), **filters)
+        from labkit.tables import cli_text
+
+        return Result(stdout=cli_text(table))
     if cmd == "stat":
         opts, positional = _opts(rest, {**COMMON, "--to": ("to", True), "--from": ("from_", True),
                                         "-t": ("window", True), "--time-window": ("window", True)})

@@ -7,7 +7,8 @@ argv (plus stdin and the files the arguments name, e.g. ``inject FILE`` or
 ``profile --open-api FILE``) and prints the answer: stdout, stderr and exit
 code as the real CLI would. A context that is not a labkit-served mesh gets a
 clear error saying how to install the real CLI. Standard library + PyYAML
-only, so it starts fast.
+(and the stand-in's own argv splitting, ``cli.command_path``) only, so it
+starts fast.
 """
 from __future__ import annotations
 
@@ -69,9 +70,12 @@ def _files(argv: list[str]) -> dict:
         if value and value != "-" and os.path.isfile(value):
             with open(value, encoding="utf-8") as fh:
                 out[value] = fh.read()
-    # `linkerd inject FILE` / `uninject FILE`: positional files
-    if argv and argv[0] in ("inject", "uninject"):
-        for a in argv[1:]:
+    # `linkerd inject FILE` / `uninject FILE`: positional files (flags may come first: `linkerd -n x inject f.yml`)
+    from labkit.sim.serve.cli import command_path
+
+    path, rest = command_path(argv)
+    if path[:1] in (["inject"], ["uninject"]):
+        for a in rest:
             if not a.startswith("-") and os.path.isfile(a):
                 with open(a, encoding="utf-8") as fh:
                     out[a] = fh.read()

@@ -39,6 +39,25 @@ from notebook_commands import Command, extract
 COMMANDS = extract(NOTEBOOKS)
 LABS = sorted({c.notebook for c in COMMANDS})
 
+
+def cell_at(lab: str, anchor: str) -> int:
+    """The index of the one cell of ``lab`` whose text contains ``anchor`` — or, for ``solutions/NN-….py``, the
+    index notebook_commands gives that file's commands — so the tables below survive cells added to a lab."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / f"{lab}.ipynb", as_version=4)
+    if anchor.startswith("solutions/"):
+        files = sorted(p.name for p in (NOTEBOOKS / "solutions").glob(f"{lab[:2]}-*.py"))
+        return len(nb.cells) + files.index(anchor.removeprefix("solutions/"))
+    hits = [i for i, cell in enumerate(nb.cells) if anchor in cell.source]
+    assert len(hits) == 1, f"{lab}: {len(hits)} cells contain {anchor!r}, the tables below need exactly one"
+    return hits[0]
+
+
+def _at(table: dict) -> dict:
+    """{(lab, anchor, command): value} → {(lab, cell index, command): value}."""
+    return {(lab, cell_at(lab, anchor), text): value for (lab, anchor, text), value in table.items()}
+
 #: Shown, but not runnable against the served mesh by their nature: {command: why}.
 ALLOWED = {
     # Lab 0 shows how a kind cluster is reached; the served mesh's context is labkit-embedded.
@@ -53,7 +72,7 @@ ALLOWED = {
 }
 
 #: Where a runnable command is only named in prose (Lab 0 lists what the labs run on a real cluster).
-NAMED_AT = {("00-cluster", 5, "linkerd check")}
+NAMED_AT = set(_at({("00-cluster", "## Install the linkerd CLI (real clusters only)", "linkerd check"): None}))
 
 #: Command names in prose (tables, objectives), not invocations: each must be a command the stand-in has.
 NAMES = {
@@ -62,18 +81,19 @@ NAMES = {
 }
 
 #: A lab's introduction lists commands it runs later: each runs at the cell where the lab uses it.
-RUN_AT = {
-    ("01-install-linkerd", 0, "linkerd check --pre"): 3,
-    ("01-install-linkerd", 0, "linkerd check"): 11,
-    ("05-debugging", 0, "linkerd check --proxy"): 7,
-}
+RUN_AT = {key: cell_at(key[0], anchor) for key, anchor in _at({
+    ("01-install-linkerd", "# Lab 1 — Install Linkerd", "linkerd check --pre"): "## Check the cluster before installing",
+    ("01-install-linkerd", "# Lab 1 — Install Linkerd", "linkerd check"): "## Check the installation",
+    ("05-debugging", "# Lab 5 — Debug emojivoto", "linkerd check --proxy"): "## Check the data plane",
+}).items()}
 
 #: Commands the lab shows failing, with the exit code the real CLI gives there.
-EXIT = {
-    ("01-install-linkerd", 7, "linkerd check"): 1,  # "right after the install ... check has failures to report"
-    ("01-install-linkerd", 14, "linkerd check --pre"): 1,  # question: would --pre pass after the install? No.
-    ("01-install-linkerd", 19, "linkerd check --pre"): 1,  # that question's solution runs it
-}
+EXIT = _at({
+    # "right after the install ... check has failures to report"
+    ("01-install-linkerd", "Right after the install the control-plane pods are still starting", "linkerd check"): 1,
+    ("01-install-linkerd", "## Check your understanding", "linkerd check --pre"): 1,  # would --pre pass now? No.
+    ("01-install-linkerd", "solutions/01-q2.py", "linkerd check --pre"): 1,  # that question's solution runs it
+})
 
 #: Streaming commands run while the mesh's clock moves on this much; then Ctrl-C, as a learner would.
 STREAM_SECONDS = {"kubectl -n test get events --watch": 60, "kubectl -n test get canary podinfo -w": 180}
@@ -95,6 +115,18 @@ EDITORS = {
     "kubectl -n booksapp edit sp/books.booksapp.svc.cluster.local":
         _kubectl_editor("PUT /books/{id}.json", "timeout", "25ms"),
 }
+
+
+#: The same ``kubectl edit`` shown at another place of a lab makes that place's edit (a task's).
+EDITORS_AT = _at({
+    ("02-demo-app", "### Your turn 2.2", "kubectl -n booksapp edit sp/books.booksapp.svc.cluster.local"):
+        _kubectl_editor("PUT /books/{id}.json", "timeout", "90ms"),
+    ("02-demo-app", "### Your turn 2.3", "kubectl -n booksapp edit sp/authors.booksapp.svc.cluster.local"):
+        _kubectl_editor("--spec", "retryBudget", "{retryRatio: 0.1, minRetriesPerSecond: 1, ttl: 10s}"),
+    ("03-canary", "### Your turn 3.2", "kubectl -n test edit canary/podinfo"):
+        _kubectl_editor("--append", "analysis.metrics", "{name: errors, templateRef: {name: error-percentage, "
+                        "namespace: test}, thresholdRange: {max: 5}, interval: 1m}"),
+})
 
 
 def _annotation(mesh, deploy: str, namespace: str, key: str):
@@ -139,9 +171,18 @@ EFFECTS = {
     """-p='[{"op":"remove","path":"/spec/template/spec/containers/0/env/2"}]'""":
         lambda m: "FAILURE_RATE" not in {e["name"] for e in m.get("deploy", "authors", "booksapp")["spec"]["template"][
             "spec"]["containers"][0].get("env") or []},
-    "kubectl -n booksapp delete httproute.policy.linkerd.io error-split":
+    "kubectl -n booksapp delete httproute error-split":
         lambda m: _gone(m, "httproute.policy.linkerd.io", "error-split", "booksapp"),
-    "kubectl -n booksapp delete trafficsplit error-split": lambda m: _gone(m, "trafficsplit", "error-split", "booksapp"),
+    "kubectl -n booksapp delete trafficsplit/error-split deploy/error-injector svc/error-injector":
+        lambda m: _gone(m, "trafficsplit", "error-split", "booksapp") and _gone(m, "deploy", "error-injector", "booksapp"),
+    # the "your turn" tasks' commands: the shown command does the task
+    "kubectl create namespace sandbox": lambda m: bool(m.get("namespace", "sandbox")),
+    "kubectl -n sandbox create deployment hello --image=nginx:1.27 --replicas=2":
+        lambda m: m.get("deploy", "hello", "sandbox")["spec"]["replicas"] == 2,
+    "kubectl create namespace labs && kubectl annotate namespace labs linkerd.io/inject=enabled":
+        lambda m: m.get("namespace", "labs")["metadata"]["annotations"]["linkerd.io/inject"] == "enabled",
+    "kubectl -n emojivoto get deploy/vote-bot -o yaml | linkerd uninject - | kubectl apply -f -":
+        lambda m: _annotation(m, "vote-bot", "emojivoto", "linkerd.io/inject") != "enabled",
 }
 
 
@@ -173,40 +214,49 @@ def _error_split(mesh) -> None:
     mesh.wait("3m")
 
 
-#: {lab: {cell: what the lab's code did before that cell's commands}}, applied under the served mesh's lock.
-HOOKS = {
+#: {lab: {anchor: what the lab's code did before that cell's commands}}, applied under the served mesh's lock.
+HOOK_ANCHORS = {
     "01-install-linkerd": {
-        9: lambda m: m.wait_for(lambda x: x.check().ok, timeout="5m"),
+        "## Watch the control plane come up": lambda m: m.wait_for(lambda x: x.check().ok, timeout="5m"),
     },
     "02-demo-app": {
-        3: steps.linkerd_ready,
-        5: lambda m: m.wait("1m"),
-        7: lambda m: (steps.wait_rolled_out(m, BOOKS, "booksapp"), m.wait("2m")),
-        20: lambda m: _profiles(m, ("webapp", "authors")),  # the command at cell 18 applied books'
-        24: lambda m: (steps.wait_rolled_out(m, BOOKS, "booksapp"), m.wait("2m")),
-        32: lambda m: m.wait("2m"),
+        "## Deploy the books app": steps.linkerd_ready,
+        "## Mesh the app": lambda m: m.wait("1m"),
+        "## Find the failing component": lambda m: (steps.wait_rolled_out(m, BOOKS, "booksapp"), m.wait("2m")),
+        # the command shown just before applied books' profile
+        "A running proxy keeps the view of a service": lambda m: _profiles(m, ("webapp", "authors")),
+        "## Read per-route metrics": lambda m: (steps.wait_rolled_out(m, BOOKS, "booksapp"), m.wait("2m")),
+        "### Your turn 2.2": lambda m: m.wait("2m"),
     },
     "03-canary": {
-        3: steps.linkerd_ready,
-        9: _podinfo_under_flagger,
-        13: _canary_initialized,
+        "## Install Flagger": steps.linkerd_ready,
+        "Apply it and read Flagger's events as it takes podinfo over": _podinfo_under_flagger,
+        "## Release a new version": _canary_initialized,
+        "### Your turn 3.1": lambda m: m.apply("podinfo/flagger/metric-templates.yml"),
     },
     "04-failure-injection": {
-        3: steps.linkerd_ready,
-        5: lambda m: (steps.wait_rolled_out(m, BOOKS, "booksapp"), m.wait("2m")),
-        11: _error_split,
-        19: lambda m: m.wait("3m"),
-        21: lambda m: (m.apply("booksapp/failure-injection/split-smi.yml"), m.wait("10s")),
-        23: lambda m: (steps.wait_rolled_out(m, "webapp", "booksapp"), m.wait("2m")),
+        "## Deploy the books app": steps.linkerd_ready,
+        "## Remove the built-in failures": lambda m: (steps.wait_rolled_out(m, BOOKS, "booksapp"), m.wait("2m")),
+        "Three minutes later: Linkerd's policy controller accepted the route": _error_split,
+        "## Split traffic with an SMI TrafficSplit": lambda m: m.wait("3m"),
+        "webapp's running proxies discovered books before that profile existed":
+            lambda m: (m.apply("booksapp/failure-injection/split-smi.yml"), m.wait("10s")),
+        "The profile has no routes, so webapp's calls to books all land":
+            lambda m: (steps.wait_rolled_out(m, "webapp", "booksapp"), m.wait("2m")),
     },
     "05-debugging": {
-        3: steps.linkerd_ready,
-        5: lambda m: m.wait("1m"),
-        7: lambda m: steps.wait_rolled_out(m, EMOJIVOTO, "emojivoto"),
-        9: lambda m: m.wait("5m"),
-        23: lambda m: (steps.wait_rolled_out(m, "voting", "emojivoto"), m.wait("30s")),
+        "## Deploy emojivoto": steps.linkerd_ready,
+        "## Mesh the app": lambda m: m.wait("1m"),
+        "## Check the data plane": lambda m: steps.wait_rolled_out(m, EMOJIVOTO, "emojivoto"),
+        "## Find the failing component": lambda m: m.wait("5m"),
+        "The sidecar runs tshark from the start": lambda m: (steps.wait_rolled_out(m, "voting", "emojivoto"),
+                                                            m.wait("30s")),
+    },
+    "06-break-fix": {
+        "## Use the labs' tools": lambda m: labkit.breakfix.start(m, seed=0),
     },
 }
+HOOKS = {lab: {cell_at(lab, anchor): hook for anchor, hook in hooks.items()} for lab, hooks in HOOK_ANCHORS.items()}
 
 
 def _kubectl() -> str | None:
@@ -314,8 +364,9 @@ def _expectation(cmd: Command, out: subprocess.CompletedProcess) -> str | None:
 def _run(served, cmd: Command) -> subprocess.CompletedProcess:
     env = {**os.environ, "KUBECONFIG": served.kubeconfig,
            "PATH": f"{Path(served.linkerd).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    if cmd.text in EDITORS:
-        env["KUBE_EDITOR"] = EDITORS[cmd.text]
+    editor = EDITORS_AT.get((cmd.notebook, cmd.cell, cmd.text), EDITORS.get(cmd.text))
+    if editor:
+        env["KUBE_EDITOR"] = editor
     argv = ["bash", "-o", "pipefail", "-c", cmd.text]
     if not _STREAMING.search(cmd.text):
         return subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)

@@ -49,7 +49,8 @@ from labkit.metrics.label_regex import expand, matcher_regex, replace_regex
 from labkit.metrics.promql_windows import WINDOW_FUNCTIONS, kahan_inc, kahan_inc_array, over_time, quantile
 
 __all__ = [
-    "instant", "range_", "to_frame", "compile_query", "bucket_quantile",
+    "instant", "range_", "instant_matrix", "result_type", "format_value", "to_frame", "compile_query",
+    "bucket_quantile",
     "InstantVector", "Matrix", "LOOKBACK_DELTA", "SUPPORTED_FUNCTIONS",
 ]
 
@@ -1255,7 +1256,7 @@ def _welford(vals: np.ndarray, mask: np.ndarray, bounds: np.ndarray) -> np.ndarr
     return acc
 
 
-def _format_value(value: float) -> str:
+def format_value(value: float) -> str:
     """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits, never an exponent."""
     if math.isnan(value):
         return "NaN"
@@ -1275,7 +1276,7 @@ def _count_values(node: Agg, vec: _Vec, ctx: _Ctx) -> _Vec:
     for row, (name, items) in enumerate(zip(vec.names, vec.items)):
         labels = dict(items)
         for j in np.flatnonzero(vec.mask[row]):
-            labels[label] = _format_value(float(vec.vals[row, j]))
+            labels[label] = format_value(float(vec.vals[row, j]))
             one = _Vec([name], [tuple(sorted(labels.items()))], vec.vals[:1], vec.mask[:1])
             key = _group_keys(one, grouping, node.without)[0]
             cells.setdefault(key, np.zeros(k))[j] += 1
@@ -1559,6 +1560,57 @@ def _run(expr: str, source, steps: np.ndarray, lookback: float, compat: str | No
     if isinstance(value, str):
         raise QueryError(f"a string cannot be a query's result (query: {expr!r})")
     return node, value
+
+
+_SCALAR_FUNCS = {"time", "pi", "scalar"}
+
+
+def result_type(expr: str) -> str:
+    """The type of ``expr``'s value as Prometheus's API names it: "scalar", "vector", "matrix" or "string".
+
+    The API needs it to pick ``resultType`` (an instant query of ``1 + 1`` is
+    a scalar, of ``x[5m]`` a matrix), which the values alone cannot tell.
+    """
+    return _node_type(compile_query(expr))
+
+
+def _node_type(node) -> str:
+    if isinstance(node, Num):
+        return "scalar"
+    if isinstance(node, Str):
+        return "string"
+    if isinstance(node, (RangeSel, Subquery)):
+        return "matrix"
+    if isinstance(node, Neg):
+        return _node_type(node.expr)
+    if isinstance(node, Call):
+        return "scalar" if node.func in _SCALAR_FUNCS else "vector"
+    if isinstance(node, Bin):
+        both = (_node_type(node.lhs), _node_type(node.rhs))
+        return "scalar" if both == ("scalar", "scalar") else "vector"
+    return "vector"
+
+
+def instant_matrix(expr: str, source, time: float, *, lookback_delta: float = LOOKBACK_DELTA) -> "Matrix":
+    """An instant query whose result is a range vector (``x[5m]``, ``expr[5m:1m]``): each series' raw samples.
+
+    As Prometheus's ``/api/v1/query`` returns it: the samples in the window
+    ending at ``time`` (closed on both ends), staleness markers left out.
+    """
+    node = compile_query(expr)
+    if not isinstance(node, (RangeSel, Subquery)):
+        raise QueryError(f"{expr!r} is not a range vector; use instant()")
+    steps = np.array([int(round(float(time) * 1000.0))], dtype=np.int64)
+    ctx = _Ctx(source, steps, int(round(lookback_delta * 1000.0)), expr, int(steps[0]), int(steps[0]))
+    w = _range_windows(node, ctx)
+    out = []
+    if w is not None:
+        for row, (name, items) in enumerate(zip(w.names, w.items)):
+            lo, hi = int(w.lo[row, 0]), int(w.hi[row, 0])
+            if hi > lo:
+                out.append((_sort_key(name, items), _labels(name, items), w.t[lo:hi] / 1000.0, w.v[lo:hi].copy()))
+    out.sort(key=lambda r: r[0])
+    return Matrix((labels, t, v) for _, labels, t, v in out)
 
 
 def _value_order(node) -> bool | None:

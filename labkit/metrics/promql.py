@@ -1124,10 +1124,14 @@ def _eval_agg(node: Agg, ctx: _Ctx) -> _Vec:
         return _count_values(node, vec, ctx)
     if not vec.names:
         return _empty(k)
-    vec = _in_label_order(vec)
+    keys_per_row = _group_keys(vec, node.grouping, node.without)
+    if node.op in ("stddev", "stdvar") or (node.op in ("sum", "avg") and _largest_group(keys_per_row) > 2):
+        # the float result depends on the order values are added in: Prometheus's (sorted label sets).
+        # A compensated sum of two values is exact whatever the order, so pairs need no sorting.
+        vec = _in_label_order(vec)
+        keys_per_row = _group_keys(vec, node.grouping, node.without)
     index: dict[tuple, int] = {}
-    gid = np.array([index.setdefault(key, len(index)) for key in _group_keys(vec, node.grouping, node.without)],
-                   dtype=np.int64)
+    gid = np.array([index.setdefault(key, len(index)) for key in keys_per_row], dtype=np.int64)
     order = np.argsort(gid, kind="stable")
     bounds = np.flatnonzero(np.r_[True, np.diff(gid[order]) != 0])
     mask = vec.mask[order]
@@ -1165,6 +1169,13 @@ def _eval_agg(node: Agg, ctx: _Ctx) -> _Vec:
     return _compact(out)
 
 
+def _largest_group(keys: list) -> int:
+    counts: dict = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return max(counts.values(), default=0)
+
+
 def _in_label_order(vec: _Vec) -> _Vec:
     """Rows in Prometheus's series order (sorted label sets), the order its aggregations add them in."""
     keys = [_sort_key(n, it) for n, it in zip(vec.names, vec.items)]
@@ -1194,6 +1205,9 @@ def _compensated_sum(vals: np.ndarray, mask: np.ndarray, bounds: np.ndarray) -> 
     """
     n, k = vals.shape
     data = np.where(mask, vals, 0.0)
+    if len(bounds) == n or (n <= 2 * len(bounds) and int(np.diff(np.r_[bounds, n]).max()) <= 2):
+        # at most two values per group: fl(a + b) plus its exact error rounds back to fl(a + b)
+        return np.add.reduceat(data, bounds, axis=0)
     if np.all(np.isfinite(data)) and np.all(data == np.floor(data)) and float(np.abs(data).sum()) < 2.0 ** 52:
         return np.add.reduceat(data, bounds, axis=0)
     total = np.zeros((len(bounds), k))

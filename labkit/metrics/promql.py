@@ -19,13 +19,23 @@ How it works, and why:
   first/last sample for all series and steps with one ``searchsorted`` over the
   flattened samples, so a query over a few thousand series costs milliseconds
   with no per-sample Python loop.
-* **Semantics follow Prometheus 2.x (checked against promtool 2.42)**: 5-minute
-  lookback, windows closed on both ends (``end - range <= t <= end``),
-  staleness markers, ``extrapolatedRate`` (counter resets, extrapolation to the
-  window edges up to 1.1x the average sample spacing, the zero-point clamp for
-  counters), ``irate``'s last-two-samples rule, ``bucketQuantile`` for
-  ``histogram_quantile``, one-to-one vector matching, metric-name dropping, and
-  IEEE float division (x/0 = ±Inf, 0/0 = NaN).
+* **Semantics follow Prometheus 2.55** (the release linkerd-viz ships):
+  5-minute lookback, windows closed on both ends (``end - range <= t <=
+  end``), staleness markers, ``extrapolatedRate`` (counter resets,
+  extrapolation to the window edges up to 1.1x the average sample spacing,
+  else half a spacing, then the zero-point clamp for counters — v2.51's
+  order), ``irate``'s last-two-samples rule, ``bucketQuantile`` for
+  ``histogram_quantile``, Kahan–Neumaier sums (``sum``, ``avg``,
+  ``*_over_time``, ``deriv``), NaN ranked last by topk/bottomk/sort, vector
+  matching one-to-one and many-to-one (group_left/group_right),
+  metric-name dropping, IEEE float division (x/0 = ±Inf, 0/0 = NaN), ``@``
+  and subqueries aligned to absolute multiples of their step, RE2 regexes
+  (:mod:`labkit.metrics.label_regex`). Range-vector functions other than
+  rate & co. are in :mod:`labkit.metrics.promql_windows`. Native histograms
+  are not modelled (their functions raise a clear error). The test suite
+  checks the answers against a real Prometheus server (Debian's 2.42, whose
+  one measurable difference, the old extrapolation order, ``compat="2.42"``
+  reproduces).
 
 The source is any object with ``select(name, matchers) -> list[Series]``
 (``Series`` having ``.labels``, ``.times`` in unix seconds and ``.values``). A

@@ -1,4 +1,4 @@
-"""PromQL for the embedded mesh, with Prometheus 2.x semantics, over any series store.
+"""PromQL for the embedded mesh, with Prometheus 2.55 semantics, over any series store.
 
 `stat`, `routes`, Flagger's checks and the plots all ask the embedded mesh the
 same PromQL that linkerd-viz and Flagger send a real Prometheus

@@ -7,7 +7,6 @@ code) against ``served.prometheus_url`` must give what ``mesh.query`` /
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import subprocess

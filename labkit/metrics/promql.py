@@ -277,7 +277,7 @@ def _compile(node, query: str):
             raise _unsupported(f"the function {name}()", query)
         args = tuple(_compile(arg, query) for arg in node.args)
         if name == "label_replace":
-            replace_regex_checked(args[4].value, query)
+            _replace_regex_checked(args[4].value, query)
             _check_label_name(args[1].value, "destination", name, query)
         if name == "label_join":
             _check_label_name(args[1].value, "destination", name, query)
@@ -329,7 +329,7 @@ def _check_label_name(name: str, role: str, func: str, query: str) -> None:
         raise QueryError(f"invalid {role} label name in {func}(): {name!r} (query: {query!r})")
 
 
-def replace_regex_checked(pattern: str, query: str):
+def _replace_regex_checked(pattern: str, query: str):
     try:
         return replace_regex(pattern)
     except ValueError as exc:
@@ -928,7 +928,7 @@ def _relabel(func: str, vec: _Vec, args, ctx: _Ctx) -> _Vec:
     dst = args[1].value
     names, items = list(vec.names), list(vec.items)
     if func == "label_replace":
-        repl, src, regex = args[2].value, args[3].value, replace_regex_checked(args[4].value, ctx.query)
+        repl, src, regex = args[2].value, args[3].value, _replace_regex_checked(args[4].value, ctx.query)
     else:
         sep, sources = args[2].value, [a.value for a in args[3:]]
     for row, (name, its) in enumerate(zip(names, items)):

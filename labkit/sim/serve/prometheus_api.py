@@ -175,8 +175,7 @@ class PrometheusAPI:
         if kind == "scalar":
             return {"status": "success", "data": {"resultType": "scalar",
                                                   "result": [_timestamp(at), promql.format_value(result[0][1])]}}
-        body = instant_json(result, _timestamp(at))
-        return body
+        return instant_json(result, _timestamp(at))
 
     def query_range(self, params: dict) -> dict:
         expr = self._compiled(params)
@@ -191,7 +190,7 @@ class PrometheusAPI:
             raise _bad("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query "
                        "resolution (?step=XX)")
         if promql.result_type(expr) not in ("scalar", "vector"):
-            raise _bad(f"invalid expression type \"range vector\" for range query, must be Scalar or instant Vector")
+            raise _bad("invalid expression type \"range vector\" for range query, must be Scalar or instant Vector")
         with self.served.lock:
             try:
                 result = promql.range_(expr, self.served.mesh.prometheus.store, start, end, step)

@@ -454,7 +454,7 @@ def test_unsupported_functions_and_garbage_raise_query_error():
     cases = {
         "histogram_count(x)": "native histograms",
         "histogram_fraction(0, 1, x)": "native histograms",
-        "sort_by_label(x, 'a')": "sort_by_label",
+        "limit_ratio(0.5, x)": "limit_ratio",
         "info(x)": "info",
     }
     for expr, construct in cases.items():

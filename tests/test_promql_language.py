@@ -237,3 +237,12 @@ def test_native_histogram_functions_are_refused_clearly():
     store = series_store(("h", {}, [1]))
     with pytest.raises(QueryError, match="native histograms"):
         instant("histogram_count(h)", store, 0)
+
+
+def test_sort_by_label_uses_natural_order_then_the_label_set():
+    store = series_store(*[("x", {"pod": p, "z": z}, [1]) for p, z in
+                           (("web-10", "a"), ("web-9", "a"), ("db-1", "b"), ("web-9", "0"))])
+    got = [(labels["pod"], labels["z"]) for labels, _ in instant('sort_by_label(x, "pod")', store, 0)]
+    assert got == [("db-1", "b"), ("web-9", "0"), ("web-9", "a"), ("web-10", "a")]
+    got = [(labels["pod"], labels["z"]) for labels, _ in instant('sort_by_label_desc(x, "pod")', store, 0)]
+    assert got == [("web-10", "a"), ("web-9", "a"), ("web-9", "0"), ("db-1", "b")]

@@ -171,7 +171,7 @@ _MATH_FUNCS = {
 }
 _DATE_FUNCS = {"year", "month", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute"}
 _LABEL_FUNCS = {"label_replace", "label_join"}
-_ORDER_FUNCS = {"sort", "sort_desc"}
+_ORDER_FUNCS = {"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"}
 _OTHER_FUNCS = {
     "round", "clamp", "clamp_min", "clamp_max", "scalar", "vector", "time", "timestamp", "pi",
     "histogram_quantile", "absent",
@@ -1637,6 +1637,22 @@ def instant_matrix(expr: str, source, time: float, *, lookback_delta: float = LO
     return Matrix((labels, t, v) for _, labels, t, v in out)
 
 
+def _natural_key(text: str) -> tuple:
+    """A natural-order key (``pod-9`` before ``pod-10``), as sort_by_label orders label values.
+
+    Runs of digits compare as numbers (leading zeros ignored: by length,
+    then digit by digit), everything else byte by byte.
+    """
+    key = []
+    for digits, other in re.findall(r"(\d+)|(\D+)", text):
+        if digits:
+            stripped = digits.lstrip("0") or "0"
+            key.append((0, len(stripped), stripped))
+        else:
+            key.append((1, 0, other))
+    return tuple(key)
+
+
 def _value_order(node) -> bool | None:
     """Whether the query's result is ordered by value: True descending, False ascending, None by labels."""
     if isinstance(node, Agg) and node.op in ("topk", "bottomk"):
@@ -1667,6 +1683,12 @@ def instant(expr: str, source, time: float, *, lookback_delta: float = LOOKBACK_
     rows = [(_labels(n, it), float(v[0])) for n, it, v, m in zip(value.names, value.items, value.vals, value.mask) if m[0]]
     keys = [_sort_key(n, it) for n, it, m in zip(value.names, value.items, value.mask) if m[0]]
     order = sorted(range(len(rows)), key=keys.__getitem__)
+    if isinstance(node, Call) and node.func in ("sort_by_label", "sort_by_label_desc"):
+        by = [arg.value for arg in node.args[1:]]
+        order.sort(key=lambda i: tuple(_natural_key(rows[i][0].get(label, "")) for label in by))
+        if node.func == "sort_by_label_desc":
+            order.reverse()
+        return InstantVector(rows[i] for i in order)
     descending = _value_order(node)
     if descending is not None:
         sign = -1.0 if descending else 1.0

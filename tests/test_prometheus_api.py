@@ -159,6 +159,7 @@ def test_metadata_buildinfo_and_readiness(served):
     assert list(one["data"]) == ["tcp_open_connections"] and one["data"]["tcp_open_connections"][0]["type"] == "gauge"
     _, limited = call(url, "/api/v1/metadata", {"limit": "2"})
     assert len(limited["data"]) == 2
+    assert call(url, "/api/v1/query_exemplars", {"query": "up"}) == (200, {"status": "success", "data": []})
     _, info = call(url, "/api/v1/status/buildinfo")
     assert info["data"]["version"] == "2.55.1"
     with urllib.request.urlopen(url + "/-/ready", timeout=10) as resp:

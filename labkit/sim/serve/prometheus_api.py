@@ -12,7 +12,8 @@ Two ways in, one implementation (:class:`PrometheusAPI`):
 
 Endpoints (``/api/v1/…``, GET or form-encoded POST): ``query``,
 ``query_range``, ``series``, ``labels``, ``label/<name>/values``,
-``metadata``, ``status/buildinfo``; plus ``/-/ready`` and ``/-/healthy``.
+``metadata``, ``status/buildinfo`` (and ``query_exemplars``, always empty:
+Linkerd's proxies expose none); plus ``/-/ready`` and ``/-/healthy``.
 Answers use Prometheus's envelope — ``{"status": "success", "data": …}`` or
 ``{"status": "error", "errorType": …, "error": …}`` with its HTTP codes
 (400 ``bad_data`` for bad parameters and unparsable PromQL, 422 ``execution``
@@ -144,6 +145,9 @@ class PrometheusAPI:
             return self.metadata(params)
         if path == "/api/v1/status/buildinfo":
             return {"status": "success", "data": dict(BUILDINFO)}
+        if path == "/api/v1/query_exemplars":  # Grafana asks; Linkerd's proxies expose no exemplars
+            self._compiled(params)
+            return {"status": "success", "data": []}
         raise APIError(404, "not_found", f"no API endpoint at {path} (the embedded Prometheus serves query, "
                                          f"query_range, series, labels, label/<name>/values, metadata and "
                                          f"status/buildinfo)")

@@ -95,8 +95,9 @@ def test_stat_json_has_the_real_shape_and_parses_back_to_the_same_table(served_m
     entries = json.loads(text)
     assert text.startswith("[\n  {\n")  # an indented array, like json.MarshalIndent
     assert set(entries[0]) == {"namespace", "kind", "name", "success", "rps", "latency_ms_p50", "latency_ms_p95",
-                               "latency_ms_p99", "tcp_open_connections"}
+                               "latency_ms_p99", "tcp_open_connections", "tcp_read_bytes_rate", "tcp_write_bytes_rate"}
     assert "meshed" not in entries[0]  # the real JSON has no MESHED count
+    assert all(e["tcp_read_bytes_rate"] > 0 and e["tcp_write_bytes_rate"] > 0 for e in entries if e["success"] is not None)
     with s.lock:
         table = mesh.stat("deploy", namespace="emojivoto")
         meshed = dict(zip(table["NAME"], table["MESHED"]))
@@ -133,6 +134,9 @@ def test_tap_json_events_have_the_real_shape(served_mesh):
     assert set(req) == {"source", "destination", "routeMeta", "proxyDirection", "requestInitEvent"}
     assert req["proxyDirection"] in ("INBOUND", "OUTBOUND") and set(req["source"]) == {"ip", "port", "metadata"}
     assert set(req["requestInitEvent"]["id"]) == {"base", "stream"}
+    assert {e["requestInitEvent"]["scheme"] for e in events if "requestInitEvent" in e} == {"HTTP"}
+    grpc_req = next(e for e in events if "requestInitEvent" in e and e["requestInitEvent"]["headers"])
+    assert {"name": "te", "valueStr": "trailers"} in grpc_req["requestInitEvent"]["headers"]
     end = next(e for e in events if "responseEndEvent" in e)["responseEndEvent"]
     assert {"sinceRequestInit", "sinceResponseInit", "responseBytes", "grpcStatusCode"} <= set(end)
     table = linkerd_cli.parse_tap_json(out)

@@ -9,6 +9,8 @@
 - labs:    all lab notebooks executed headlessly on the embedded mesh: total wall time
            (target < 60 s) and peak resident memory of any process (target < 1 GiB)
 - flagger: wall time of a full canary promotion with the tutorial's Canary (target < 2 s)
+- promql:  instant queries per second of the `linkerd viz stat deploy` query set (requests, three latency
+           quantiles, TCP connections, TCP bytes read/written) over a 1-hour, 500-series store
 """
 from __future__ import annotations
 
@@ -103,11 +105,78 @@ def bench_flagger(runs: int = 5) -> None:
           f"setup (Linkerd + viz + Flagger + podinfo, initialized) median {statistics.median(setups):.2f} s")
 
 
+def stat_store(series: int = 500, hours: float = 1.0, scrape: int = 10):
+    """A deterministic store shaped like linkerd-viz's scrape of meshed pods: exactly ``series`` series.
+
+    Per pod: response_total (success/failure), 26 response_latency_ms buckets,
+    tcp_open_connections and tcp_read/write_bytes_total (31 series); pods are
+    added across deployments until the count is reached (the last pod partial).
+    """
+    import random
+
+    from labkit.sim.store import SeriesStore
+
+    bounds = ["1", "2", "3", "4", "5", "10", "20", "30", "40", "50", "100", "200", "300", "400", "500",
+              "1000", "2000", "3000", "4000", "5000", "10000", "20000", "30000", "40000", "50000", "+Inf"]
+    rng = random.Random(16)
+    plan = []  # (name, labels, kind)
+    pod = 0
+    while len(plan) < series:
+        deploy = f"app-{pod // 2}"
+        base = {"namespace": "bench", "deployment": deploy, "pod": f"{deploy}-{pod % 2}", "direction": "inbound",
+                "tls": "true"}
+        plan += [("response_total", {**base, "classification": c}, "counter") for c in ("success", "failure")]
+        plan += [("response_latency_ms_bucket", {**base, "le": le}, "bucket") for le in bounds]
+        plan.append(("tcp_open_connections", {**base, "peer": "src"}, "gauge"))
+        plan += [(f"tcp_{d}_bytes_total", {**base, "peer": "src"}, "counter") for d in ("read", "write")]
+        pod += 1
+    plan = plan[:series]
+    store = SeriesStore()
+    totals = [0.0] * len(plan)
+    steps = int(hours * 3600 / scrape)
+    for i in range(steps + 1):
+        t = 1_700_000_000 + i * scrape
+        for j, (name, labels, kind) in enumerate(plan):
+            if kind == "gauge":
+                value = float(rng.randint(0, 20))
+            else:
+                totals[j] += rng.randint(0, 50) * (1 + bounds.index(labels["le"]) if kind == "bucket" else 1)
+                value = totals[j]
+            store.append(name, labels, t, value)
+    return store, 1_700_000_000 + steps * scrape
+
+
+def bench_promql(seconds: float = 5.0) -> None:
+    """Instant queries per second for the viz ``stat deploy`` query set at times spread over the hour."""
+    from labkit.metrics import promql, queries
+
+    store, end = stat_store()
+    labels, group = {"namespace": "bench"}, ["namespace", "deployment"]
+    query_set = [queries.stat_requests(labels, group, "1m")]
+    query_set += [queries.stat_latency(q, labels, group, "1m") for q in queries.STAT_QUANTILES]
+    query_set += [queries.stat_tcp_connections(labels, group)]
+    query_set += [queries.stat_tcp_bytes(d, labels, group, "1m") for d in ("read", "write")]
+    for q in query_set:  # warm the compile cache; check the set answers something
+        assert promql.instant(q, store, end), q
+    n, start, cpu = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - start < seconds:
+        at = end - (n * 37) % 3000
+        for q in query_set:
+            promql.instant(q, store, at)
+        n += len(query_set)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(f"promql: viz stat query set ({len(query_set)} queries) over {store.series_count} series x 1 h "
+          f"({store.sample_count:,} samples): {n / wall:,.0f} instant queries/s; "
+          f"{n / cpu:,.0f} per CPU second (the figure a busy machine cannot skew)")
+
+
 def main(argv: list[str]) -> int:
     os.environ.setdefault("LABKIT_HEADLESS", "1")  # no progress bars in the measurements
-    which = argv[1:] or ["import", "mesh", "labs", "flagger"]
+    which = argv[1:] or ["import", "mesh", "labs", "flagger", "promql"]
+    benches = {"import": bench_import, "mesh": bench_mesh, "labs": bench_labs, "flagger": bench_flagger,
+               "promql": bench_promql}
     for name in which:
-        {"import": bench_import, "mesh": bench_mesh, "labs": bench_labs, "flagger": bench_flagger}[name]()
+        benches[name]()
     return 0
 
 

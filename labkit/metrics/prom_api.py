@@ -9,7 +9,6 @@ strings, ``NaN`` allowed, ``vector`` vs ``matrix``).
 from __future__ import annotations
 
 import json
-import math
 import urllib.parse
 import urllib.request
 
@@ -22,11 +21,8 @@ def _float(text: str) -> float:
 
 
 def _string(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if value != int(value) or abs(value) >= 1e15 else str(int(value))
+    """A sample value as Prometheus writes it in JSON (Go's FormatFloat 'f', -1: "0.0000001", "1e+21" never)."""
+    return promql.format_value(float(value))
 
 
 def frame_from_json(body: dict):

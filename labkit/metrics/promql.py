@@ -1,4 +1,4 @@
-"""PromQL for the embedded mesh, with Prometheus 2.x semantics, over any series store.
+"""PromQL for the embedded mesh, with Prometheus 2.55 semantics, over any series store.
 
 `stat`, `routes`, Flagger's checks and the plots all ask the embedded mesh the
 same PromQL that linkerd-viz and Flagger send a real Prometheus
@@ -19,13 +19,23 @@ How it works, and why:
   first/last sample for all series and steps with one ``searchsorted`` over the
   flattened samples, so a query over a few thousand series costs milliseconds
   with no per-sample Python loop.
-* **Semantics follow Prometheus 2.x (checked against promtool 2.42)**: 5-minute
-  lookback, windows closed on both ends (``end - range <= t <= end``),
-  staleness markers, ``extrapolatedRate`` (counter resets, extrapolation to the
-  window edges up to 1.1x the average sample spacing, the zero-point clamp for
-  counters), ``irate``'s last-two-samples rule, ``bucketQuantile`` for
-  ``histogram_quantile``, one-to-one vector matching, metric-name dropping, and
-  IEEE float division (x/0 = ±Inf, 0/0 = NaN).
+* **Semantics follow Prometheus 2.55** (the release linkerd-viz ships):
+  5-minute lookback, windows closed on both ends (``end - range <= t <=
+  end``), staleness markers, ``extrapolatedRate`` (counter resets,
+  extrapolation to the window edges up to 1.1x the average sample spacing,
+  else half a spacing, then the zero-point clamp for counters — v2.51's
+  order), ``irate``'s last-two-samples rule, ``bucketQuantile`` for
+  ``histogram_quantile``, Kahan–Neumaier sums (``sum``, ``avg``,
+  ``*_over_time``, ``deriv``), NaN ranked last by topk/bottomk/sort, vector
+  matching one-to-one and many-to-one (group_left/group_right),
+  metric-name dropping, IEEE float division (x/0 = ±Inf, 0/0 = NaN), ``@``
+  and subqueries aligned to absolute multiples of their step, RE2 regexes
+  (:mod:`labkit.metrics.label_regex`). Range-vector functions other than
+  rate & co. are in :mod:`labkit.metrics.promql_windows`. Native histograms
+  are not modelled (their functions raise a clear error). The test suite
+  checks the answers against a real Prometheus server (Debian's 2.42, whose
+  one measurable difference, the old extrapolation order, ``compat="2.42"``
+  reproduces).
 
 The source is any object with ``select(name, matchers) -> list[Series]``
 (``Series`` having ``.labels``, ``.times`` in unix seconds and ``.values``). A
@@ -39,15 +49,18 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import promql_parser as _pp
 
 from labkit.errors import QueryError
+from labkit.metrics.label_regex import expand, matcher_regex, replace_regex
+from labkit.metrics.promql_windows import WINDOW_FUNCTIONS, kahan_inc, kahan_inc_array, over_time, quantile
 
 __all__ = [
-    "instant", "range_", "to_frame", "compile_query", "bucket_quantile",
+    "instant", "range_", "instant_matrix", "result_type", "format_value", "to_frame", "compile_query",
+    "bucket_quantile",
     "InstantVector", "Matrix", "LOOKBACK_DELTA", "SUPPORTED_FUNCTIONS",
 ]
 
@@ -78,13 +91,18 @@ class Str:
     value: str
 
 
+#: An ``@`` modifier: None, ("at", ms), ("start",) or ("end",) (the query's start/end).
+At = Optional[tuple]
+
+
 @dataclass(frozen=True)
 class Sel:
-    """An instant vector selector ``name{matchers} offset …``."""
+    """An instant vector selector ``name{matchers} offset … @ …``."""
 
     name: str | None
     matchers: tuple[tuple[str, str, str], ...]
     offset_ms: int
+    at: At = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,17 @@ class RangeSel:
 
     sel: Sel
     range_ms: int
+
+
+@dataclass(frozen=True)
+class Subquery:
+    """``expr[range:step] offset … @ …``: ``expr`` evaluated at every ``step`` in the range."""
+
+    expr: Any
+    range_ms: int
+    step_ms: int
+    offset_ms: int
+    at: At = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +143,7 @@ class Agg:
 
 @dataclass(frozen=True)
 class Bin:
-    """``lhs op [bool] [on|ignoring (labels)] rhs``."""
+    """``lhs op [bool] [on|ignoring (labels)] [group_left|group_right (include)] rhs``."""
 
     op: str
     lhs: Any
@@ -122,6 +151,8 @@ class Bin:
     return_bool: bool
     matching: str | None  # "on", "ignoring" or None
     labels: tuple[str, ...]
+    card: str = "one"  # "one" (one-to-one), "left" (group_left) or "right" (group_right)
+    include: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,26 +160,50 @@ class Neg:
     expr: Any
 
 
-_RANGE_FUNCS = {"rate", "irate", "increase", "delta", "idelta"}
+_RATE_FUNCS = {"rate", "irate", "increase", "delta", "idelta"}
+_RANGE_FUNCS = _RATE_FUNCS | set(WINDOW_FUNCTIONS) | {"absent_over_time"}
 _MATH_FUNCS = {
     "abs": np.abs, "ceil": np.ceil, "floor": np.floor, "sqrt": np.sqrt,
-    "exp": np.exp, "ln": np.log, "log2": np.log2, "log10": np.log10,
+    "exp": np.exp, "ln": np.log, "log2": np.log2, "log10": np.log10, "sgn": np.sign,
+    "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
+    "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asinh": np.arcsinh, "acosh": np.arccosh,
+    "atanh": np.arctanh, "deg": np.degrees, "rad": np.radians,
 }
-_OTHER_FUNCS = {"round", "clamp", "clamp_min", "clamp_max", "scalar", "vector", "time", "histogram_quantile"}
-_AGGREGATIONS = {"sum", "avg", "min", "max", "count", "topk", "bottomk"}
-_ARITHMETIC = {"+", "-", "*", "/", "%", "^"}
+_DATE_FUNCS = {"year", "month", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute"}
+_LABEL_FUNCS = {"label_replace", "label_join"}
+_ORDER_FUNCS = {"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"}
+_OTHER_FUNCS = {
+    "round", "clamp", "clamp_min", "clamp_max", "scalar", "vector", "time", "timestamp", "pi",
+    "histogram_quantile", "absent",
+}
+#: Functions over native histograms, which the embedded mesh does not model (Linkerd exports classic buckets).
+_NATIVE_HISTOGRAM_FUNCS = {
+    "histogram_count", "histogram_sum", "histogram_avg", "histogram_fraction", "histogram_stddev",
+    "histogram_stdvar",
+}
+_AGGREGATIONS = {
+    "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "limitk",
+    "quantile", "count_values",
+}
+_ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 _COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
 _SET_OPS = {"and", "or", "unless"}
 _MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+#: A subquery without ``:step`` uses the global evaluation interval (Prometheus's default, 1m).
+DEFAULT_SUBQUERY_STEP_MS = 60_000
 
-SUPPORTED_FUNCTIONS = frozenset(_RANGE_FUNCS | set(_MATH_FUNCS) | _OTHER_FUNCS)
+SUPPORTED_FUNCTIONS = frozenset(
+    _RANGE_FUNCS | set(_MATH_FUNCS) | _DATE_FUNCS | _LABEL_FUNCS | _ORDER_FUNCS | _OTHER_FUNCS
+)
 
 
 def _unsupported(what: str, query: str) -> QueryError:
     return QueryError(
         f"{what} is not supported by the embedded mesh's PromQL evaluator (query: {query!r}); "
-        f"it supports selectors, offset, {', '.join(sorted(SUPPORTED_FUNCTIONS))}, "
-        f"{', '.join(sorted(_AGGREGATIONS))} with by/without, arithmetic, comparisons and and/or/unless"
+        f"it supports the PromQL of Prometheus 2.55 on float samples: selectors with offset and @, subqueries, "
+        f"the functions {', '.join(sorted(SUPPORTED_FUNCTIONS))}, the aggregations "
+        f"{', '.join(sorted(_AGGREGATIONS))}, arithmetic, comparisons, and/or/unless and vector matching "
+        f"(on/ignoring, group_left/group_right)"
     )
 
 
@@ -168,9 +223,30 @@ def compile_query(query: str):
         raise QueryError(f"a PromQL query must be a string, got {type(query).__name__}")
     try:
         ast = _pp.parse(query)
-    except Exception as exc:  # the parser raises ValueError; be generous about what it may raise
+    except BaseException as exc:  # ValueError, or a Rust panic surfacing as PanicException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
         raise QueryError(f"cannot parse PromQL {query!r}: {exc}") from None
     return _compile(ast, query)
+
+
+def _compile_at(node, query: str) -> At:
+    """The ``@`` modifier of a selector or subquery (the parser panics on negative times; say so clearly)."""
+    at = node.at
+    if at is None:
+        return None
+    kind = str(at.type)
+    if kind.endswith("Start"):
+        return ("start",)
+    if kind.endswith("End"):
+        return ("end",)
+    try:
+        when = at.at
+    except BaseException as exc:  # pyo3 PanicException for times before 1970
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise _unsupported("an @ time before 1970-01-01", query) from None
+    return ("at", int(round(when.timestamp() * 1000.0)))
 
 
 def _compile(node, query: str):
@@ -184,15 +260,29 @@ def _compile(node, query: str):
         return _compile_selector(node, query)
     if isinstance(node, _pp.MatrixSelector):
         return RangeSel(_compile_selector(node.vector_selector, query), _ms(node.range))
+    if isinstance(node, _pp.SubqueryExpr):
+        inner = _compile(node.expr, query)
+        step = _ms(node.step) if node.step is not None else DEFAULT_SUBQUERY_STEP_MS
+        offset = _ms(node.offset) if node.offset is not None else 0
+        return Subquery(inner, _ms(node.range), step, offset, _compile_at(node, query))
     if isinstance(node, _pp.UnaryExpr):  # the parser folds unary plus away; this is negation
         return Neg(_compile(node.expr, query))
     if isinstance(node, _pp.Call):
         name = node.func.name
+        if name in _NATIVE_HISTOGRAM_FUNCS:
+            raise _unsupported(
+                f"the function {name}() (native histograms: the embedded mesh stores Linkerd's classic "
+                f"_bucket series; use histogram_quantile over them)", query)
         if name not in SUPPORTED_FUNCTIONS:
             raise _unsupported(f"the function {name}()", query)
         args = tuple(_compile(arg, query) for arg in node.args)
-        if name in _RANGE_FUNCS and not isinstance(args[0], RangeSel):
-            raise _unsupported(f"{name}() over a subquery or expression", query)
+        if name == "label_replace":
+            _replace_regex_checked(args[4].value, query)
+            _check_label_name(args[1].value, "destination", name, query)
+        if name == "label_join":
+            _check_label_name(args[1].value, "destination", name, query)
+            for src in args[3:]:
+                _check_label_name(src.value, "source", name, query)
         return Call(name, args)
     if isinstance(node, _pp.AggregateExpr):
         op = str(node.op)
@@ -203,17 +293,22 @@ def _compile(node, query: str):
             grouping = tuple(node.modifier.labels)
             without = str(node.modifier.type).endswith("Without")
         param = _compile(node.param, query) if node.param is not None else None
+        if op == "count_values":
+            _check_label_name(param.value, "value", "count_values", query)
         return Agg(op, _compile(node.expr, query), param, grouping, without)
     if isinstance(node, _pp.BinaryExpr):
         op = str(node.op)
         if op not in _ARITHMETIC | _COMPARISON | _SET_OPS:
             raise _unsupported(f"the binary operator {op!r}", query)
         mod = node.modifier
-        return_bool, matching, labels = False, None, ()
+        return_bool, matching, labels, card, include = False, None, (), "one", ()
         if mod is not None:
-            card = str(mod.card)
-            if card.endswith("ManyToOne") or card.endswith("OneToMany"):
-                raise _unsupported("group_left/group_right (many-to-one matching)", query)
+            kind = str(mod.card)
+            if kind.endswith("ManyToOne"):
+                card = "left"
+            elif kind.endswith("OneToMany"):
+                card = "right"
+            include = tuple(getattr(mod, "group_labels", None) or ())
             fill = getattr(mod, "fill_values", None)
             if fill is not None and (fill.lhs is not None or fill.rhs is not None):
                 raise _unsupported("fill() in vector matching", query)
@@ -221,15 +316,27 @@ def _compile(node, query: str):
             if mod.matching is not None:
                 matching = "on" if str(mod.matching.type).endswith("Include") else "ignoring"
                 labels = tuple(mod.matching.labels)
-        return Bin(op, _compile(node.lhs, query), _compile(node.rhs, query), return_bool, matching, labels)
-    if isinstance(node, _pp.SubqueryExpr):
-        raise _unsupported("a subquery (expr[range:step])", query)
+        return Bin(op, _compile(node.lhs, query), _compile(node.rhs, query), return_bool, matching, labels,
+                   card, include)
     raise _unsupported(f"the expression {type(node).__name__}", query)
 
 
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def _check_label_name(name: str, role: str, func: str, query: str) -> None:
+    if not _LABEL_NAME.match(name):
+        raise QueryError(f"invalid {role} label name in {func}(): {name!r} (query: {query!r})")
+
+
+def _replace_regex_checked(pattern: str, query: str):
+    try:
+        return replace_regex(pattern)
+    except ValueError as exc:
+        raise QueryError(f"{exc} (query: {query!r})") from None
+
+
 def _compile_selector(node, query: str) -> Sel:
-    if node.at is not None:
-        raise _unsupported("the @ modifier", query)
     if node.matchers.or_matchers:
         raise _unsupported("'or' inside a label selector", query)
     matchers = []
@@ -239,12 +346,12 @@ def _compile_selector(node, query: str) -> Sel:
             raise _unsupported(f"the label matcher operator {m.op}", query)
         if op in ("=~", "!~"):
             try:
-                re.compile(m.value)
-            except re.error as exc:
-                raise QueryError(f"invalid regular expression {m.value!r} in {query!r}: {exc}") from None
+                matcher_regex(m.value)
+            except ValueError as exc:
+                raise QueryError(f"{exc} (query: {query!r})") from None
         matchers.append((m.name, op, m.value))
     offset = _ms(node.offset) if node.offset is not None else 0
-    return Sel(node.name, tuple(matchers), offset)
+    return Sel(node.name, tuple(matchers), offset, _compile_at(node, query))
 
 
 # =============================================================================================
@@ -268,6 +375,9 @@ class _Ctx:
     steps: np.ndarray  # evaluation timestamps, int64 ms, ascending
     lookback_ms: int
     query: str
+    start_ms: int = 0  # the query's start and end: what "@ start()" and "@ end()" mean, in subqueries too
+    end_ms: int = 0
+    clamp_first: bool = False  # rate's pre-2.51 order (zero-point clamp before the half-spacing cap)
 
 
 def _empty(k: int) -> _Vec:
@@ -441,60 +551,171 @@ def _eval(node, ctx: _Ctx):
         return _eval_agg(node, ctx)
     if isinstance(node, Bin):
         return _eval_binary(node, ctx)
-    if isinstance(node, RangeSel):
+    if isinstance(node, (RangeSel, Subquery)):
         raise QueryError(
-            f"a range vector ({node.sel.name or 'selector'}[…]) cannot be a query's result here; "
-            f"wrap it in a function such as rate() (query: {ctx.query!r})"
+            f"a range vector cannot be a query's result here; wrap it in a function such as rate() or "
+            f"max_over_time() (query: {ctx.query!r})"
         )
     raise QueryError(f"cannot evaluate {node!r} (query: {ctx.query!r})")  # pragma: no cover
 
 
-def _eval_selector(sel: Sel, ctx: _Ctx) -> _Vec:
-    """Instant vector selector: each series' latest sample within the lookback delta (inclusive)."""
+def _times(at: At, offset_ms: int, ctx: _Ctx) -> np.ndarray:
+    """The time each step reads a selector or subquery at: the step, or the ``@`` time, minus the offset."""
+    if at is None:
+        base = ctx.steps
+    elif at[0] == "start":
+        base = np.full(len(ctx.steps), ctx.start_ms, dtype=np.int64)
+    elif at[0] == "end":
+        base = np.full(len(ctx.steps), ctx.end_ms, dtype=np.int64)
+    else:
+        base = np.full(len(ctx.steps), at[1], dtype=np.int64)
+    return base - offset_ms
+
+
+def _eval_selector(sel: Sel, ctx: _Ctx, *, sample_times: bool = False):
+    """Instant vector selector: each series' latest sample within the lookback delta (inclusive).
+
+    With ``sample_times`` also returns the (N, K) sample timestamps in ms (for ``timestamp()``).
+    """
     series, names, items = _select(ctx, sel)
     k = len(ctx.steps)
     if not series:
-        return _empty(k)
-    at = ctx.steps - sel.offset_ms
-    mint, maxt = int(at[0]) - ctx.lookback_ms, int(at[-1])
+        return (_empty(k), np.zeros((0, k), dtype=np.int64)) if sample_times else _empty(k)
+    at = _times(sel.at, sel.offset_ms, ctx)
+    mint, maxt = int(at.min()) - ctx.lookback_ms, int(at.max())
     t, v, starts = _gather(ctx, series, mint, maxt)
+    if t.size == 0:
+        return (_empty(k), np.zeros((0, k), dtype=np.int64)) if sample_times else _empty(k)
     lo, hi = _window_bounds(t, starts, at - ctx.lookback_ms, at, mint, maxt)
     present = hi > lo
     last = np.where(present, hi - 1, 0)
-    if t.size == 0:
-        return _empty(k)
     vals = v[last]
     mask = present & ~_is_stale(vals)
-    return _compact(_Vec(names, items, np.where(mask, vals, np.nan), mask))
-
-
-def _eval_range_function(func: str, arg: RangeSel, ctx: _Ctx) -> _Vec:
-    """rate / increase / delta / irate / idelta over a range selector, for every series and step."""
-    sel = arg.sel
-    series, names, items = _select(ctx, sel)
-    k = len(ctx.steps)
-    if not series:
-        return _empty(k)
-    end = ctx.steps - sel.offset_ms
-    start = end - arg.range_ms
-    mint, maxt = int(start[0]), int(end[-1])
-    t, v, starts = _gather(ctx, series, mint, maxt)
-    stale = _is_stale(v)
-    if stale.any():  # range vectors never contain staleness markers
-        kept = np.concatenate(([0], np.cumsum(~stale)))
-        t, v, starts = t[~stale], v[~stale], kept[starts]
-    if t.size == 0:
-        return _empty(k)
-    lo, hi = _window_bounds(t, starts, start, end, mint, maxt)
-    if func in ("irate", "idelta"):
-        vals, mask = _instant_value(t, v, lo, hi, is_rate=func == "irate")
-    else:
-        vals, mask = _extrapolated_rate(
-            t, v, starts, lo, hi, start, end, arg.range_ms,
-            is_counter=func in ("rate", "increase"), is_rate=func == "rate",
-        )
     out = _Vec(names, items, np.where(mask, vals, np.nan), mask)
+    if sample_times:
+        return out, t[last]
+    return _compact(out)
+
+
+@dataclass
+class _Windows:
+    """A range argument's samples, flattened, and each (series, step) window ``[lo, hi)`` into them."""
+
+    names: list
+    items: list
+    t: np.ndarray
+    v: np.ndarray
+    starts: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    range_start: np.ndarray  # (K,) ms
+    range_end: np.ndarray  # (K,) ms
+    range_ms: int
+
+
+def _range_windows(arg, ctx: _Ctx) -> _Windows | None:
+    """The samples a range function sees: a range selector's (staleness markers dropped) or a subquery's."""
+    k = len(ctx.steps)
+    if isinstance(arg, RangeSel):
+        sel = arg.sel
+        series, names, items = _select(ctx, sel)
+        if not series:
+            return None
+        end = _times(sel.at, sel.offset_ms, ctx)
+        range_ms = arg.range_ms
+        start = end - range_ms
+        mint, maxt = int(start.min()), int(end.max())
+        t, v, starts = _gather(ctx, series, mint, maxt)
+        stale = _is_stale(v)
+        if stale.any():  # range vectors never contain staleness markers
+            kept = np.concatenate(([0], np.cumsum(~stale)))
+            t, v, starts = t[~stale], v[~stale], kept[starts]
+    elif isinstance(arg, Subquery):
+        end = _times(arg.at, arg.offset_ms, ctx)
+        range_ms, step = arg.range_ms, arg.step_ms
+        start = end - range_ms
+        mint, maxt = int(start.min()), int(end.max())
+        first = step * (mint // step)
+        if first < mint:
+            first += step
+        inner_steps = np.arange(first, maxt + 1, step, dtype=np.int64)
+        if inner_steps.size == 0:
+            return None
+        inner_ctx = _Ctx(ctx.source, inner_steps, ctx.lookback_ms, ctx.query, ctx.start_ms, ctx.end_ms,
+                         ctx.clamp_first)
+        inner = _eval(arg.expr, inner_ctx)
+        if not isinstance(inner, _Vec):
+            raise QueryError(f"a subquery needs an instant vector expression, not a scalar or string "
+                             f"(query: {ctx.query!r})")
+        names, items = inner.names, inner.items
+        if not names:
+            return None
+        lengths = inner.mask.sum(axis=1)
+        starts = np.zeros(len(names) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        rows, cols = np.nonzero(inner.mask)
+        t, v = inner_steps[cols], inner.vals[rows, cols]
+    else:
+        raise QueryError(f"expected a range vector (selector[range] or subquery) argument in {ctx.query!r}")
+    if t.size == 0:
+        return None
+    lo, hi = _window_bounds(t, starts, start, end, mint, maxt)
+    return _Windows(names, items, t, v, starts, lo, hi, start, end, range_ms)
+
+
+def _eval_range_function(node: Call, ctx: _Ctx) -> _Vec:
+    """A function over a range vector (rate, *_over_time, changes, deriv …), for every series and step."""
+    func = node.func
+    arg = node.args[1] if func == "quantile_over_time" else node.args[0]
+    k = len(ctx.steps)
+    param = None
+    if func == "quantile_over_time":
+        param = _scalar_arg(node.args[0], ctx)
+    elif func == "predict_linear":
+        param = _scalar_arg(node.args[1], ctx)
+    w = _range_windows(arg, ctx)
+    if func == "absent_over_time":
+        seen = np.zeros(k, dtype=bool) if w is None else (w.hi > w.lo).any(axis=0)
+        return _absent_vector(arg, ~seen, ctx)
+    if w is None:
+        return _empty(k)
+    if func in ("irate", "idelta"):
+        vals, mask = _instant_value(w.t, w.v, w.lo, w.hi, is_rate=func == "irate")
+    elif func in _RATE_FUNCS:
+        vals, mask = _extrapolated_rate(
+            w.t, w.v, w.starts, w.lo, w.hi, w.range_start, w.range_end, w.range_ms,
+            is_counter=func in ("rate", "increase"), is_rate=func == "rate", clamp_first=ctx.clamp_first,
+        )
+    else:
+        vals, mask = over_time(func, w.t, w.v, w.lo, w.hi, param=param, steps_ms=ctx.steps)
+    out = _Vec(w.names, w.items, np.where(mask, vals, np.nan), mask)
+    if func == "last_over_time":  # keeps the metric name, like an instant selector
+        return _dedupe(_compact(out), ctx)
     return _drop_names(_compact(out), ctx)
+
+
+def _absent_labels(arg) -> Items:
+    """The labels absent()/absent_over_time() report: the selector's equality matchers (Prometheus's rule)."""
+    sel = arg.sel if isinstance(arg, RangeSel) else arg
+    if not isinstance(sel, Sel):
+        return ()
+    out: dict[str, str] = {}
+    dropped: set[str] = set()
+    for label, op, value in sel.matchers:
+        if label == "__name__":
+            continue
+        if op == "=" and label not in out and label not in dropped:
+            out[label] = value
+        else:
+            out.pop(label, None)
+            dropped.add(label)
+    return tuple(sorted(out.items()))
+
+
+def _absent_vector(arg, absent: np.ndarray, ctx: _Ctx) -> _Vec:
+    if not absent.any():
+        return _empty(len(ctx.steps))
+    return _Vec([None], [_absent_labels(arg)], np.where(absent, 1.0, np.nan)[None, :], absent[None, :].copy())
 
 
 def _instant_value(t, v, lo, hi, *, is_rate: bool):
@@ -513,14 +734,17 @@ def _instant_value(t, v, lo, hi, *, is_rate: bool):
     return result, mask
 
 
-def _extrapolated_rate(t, v, starts, lo, hi, range_start, range_end, range_ms, *, is_counter, is_rate):
-    """rate/increase/delta exactly as Prometheus 2.x's ``extrapolatedRate`` computes them.
+def _extrapolated_rate(t, v, starts, lo, hi, range_start, range_end, range_ms, *, is_counter, is_rate,
+                       clamp_first=False):
+    """rate/increase/delta exactly as Prometheus 2.55's ``extrapolatedRate`` computes them.
 
     The raw change between the first and last sample in the window (plus, for
     counters, the value before each reset) is scaled up to the window: each end
     is extrapolated to the window edge when the sample is within 1.1x the
-    average spacing of it, else by half a spacing; a counter is never
-    extrapolated below zero (the start is clamped at the zero crossing).
+    average spacing of it, else by half a spacing; then a counter is never
+    extrapolated below zero (the start is clamped at the zero crossing). That
+    order is v2.51's; before it the clamp came first, overstating the rate of
+    a counter that starts inside the window (a new canary pod's) by up to ~10%.
     """
     count = hi - lo
     mask = count >= 2
@@ -536,13 +760,16 @@ def _extrapolated_rate(t, v, starts, lo, hi, range_start, range_end, range_ms, *
         duration_to_end = (range_end[None, :] - last_t) / 1000.0
         sampled = (last_t - first_t) / 1000.0
         average = sampled / np.maximum(count - 1, 1)
-        if is_counter:
-            to_zero = sampled * (first_v / result)
-            clamp = (result > 0) & (first_v >= 0) & (to_zero < duration_to_start)
-            duration_to_start = np.where(clamp, to_zero, duration_to_start)
         threshold = average * 1.1
-        interval = sampled + np.where(duration_to_start < threshold, duration_to_start, average / 2)
-        interval = interval + np.where(duration_to_end < threshold, duration_to_end, average / 2)
+        to_zero = sampled * (first_v / result)
+        clamps = (result > 0) & (first_v >= 0) if is_counter else np.zeros(result.shape, dtype=bool)
+        if clamp_first:  # the pre-2.51 order, only to check against an older Prometheus
+            duration_to_start = np.where(clamps & (to_zero < duration_to_start), to_zero, duration_to_start)
+        # Prometheus >= 2.51: cap each end at half a spacing first, then (counters) clamp at the zero point
+        duration_to_start = np.where(duration_to_start >= threshold, average / 2, duration_to_start)
+        duration_to_end = np.where(duration_to_end >= threshold, average / 2, duration_to_end)
+        duration_to_start = np.where(clamps & (to_zero < duration_to_start), to_zero, duration_to_start)
+        interval = sampled + duration_to_start + duration_to_end
         factor = interval / sampled
         if is_rate:
             factor = factor / (range_ms / 1000.0)
@@ -604,9 +831,11 @@ def _eval_call(node: Call, ctx: _Ctx):
     func, args = node.func, node.args
     k = len(ctx.steps)
     if func in _RANGE_FUNCS:
-        return _eval_range_function(func, args[0], ctx)
+        return _eval_range_function(node, ctx)
     if func == "time":
         return ctx.steps / 1000.0
+    if func == "pi":
+        return np.full(k, math.pi)
     if func == "vector":
         value = _scalar_arg(args[0], ctx)
         return _Vec([None], [()], value[None, :].copy(), np.ones((1, k), dtype=bool))
@@ -617,10 +846,29 @@ def _eval_call(node: Call, ctx: _Ctx):
         return np.where(counts == 1, picked, np.nan)
     if func == "histogram_quantile":
         return _histogram_quantile(_scalar_arg(args[0], ctx), _vector_arg(args[1], ctx), ctx)
+    if func == "absent":
+        vec = _vector_arg(args[0], ctx)
+        return _absent_vector(args[0], ~vec.mask.any(axis=0), ctx)
+    if func in _DATE_FUNCS and not args:
+        return _Vec([None], [()], _date_part(func, ctx.steps // 1000)[None, :], np.ones((1, k), dtype=bool))
+    if func == "timestamp":
+        if isinstance(args[0], Sel):  # the sample's own time, as Prometheus reports it for a selector
+            vec, times = _eval_selector(args[0], ctx, sample_times=True)
+            vec = _Vec(vec.names, vec.items, np.where(vec.mask, times / 1000.0, np.nan), vec.mask)
+        else:
+            vec = _vector_arg(args[0], ctx)
+            vec = _Vec(vec.names, vec.items, np.where(vec.mask, ctx.steps[None, :] / 1000.0, np.nan), vec.mask)
+        return _drop_names(_compact(vec), ctx)
     vec = _vector_arg(args[0], ctx)
+    if func in _ORDER_FUNCS:  # the order is applied to the query's result (see instant())
+        return vec
+    if func in _LABEL_FUNCS:
+        return _relabel(func, vec, args, ctx)
     with np.errstate(all="ignore"):
         if func in _MATH_FUNCS:
             vals = _MATH_FUNCS[func](vec.vals)
+        elif func in _DATE_FUNCS:
+            vals = _date_part(func, vec.vals)
         elif func == "round":
             to_nearest = _scalar_arg(args[1], ctx) if len(args) > 1 else np.ones(k)
             inverse = 1.0 / to_nearest
@@ -636,6 +884,71 @@ def _eval_call(node: Call, ctx: _Ctx):
         else:  # pragma: no cover - compile_query only lets supported functions through
             raise _unsupported(f"the function {func}()", ctx.query)
     return _drop_names(_compact(_Vec(vec.names, vec.items, vals, vec.mask)), ctx)
+
+
+def _date_part(func: str, seconds) -> np.ndarray:
+    """Prometheus's date functions on unix seconds (truncated to whole seconds, UTC), element-wise.
+
+    Non-finite inputs give NaN (Go would convert them to an arbitrary int64).
+    """
+    x = np.asarray(seconds, dtype=np.float64)
+    finite = np.isfinite(x)
+    secs = np.where(finite, np.trunc(x), 0).astype(np.int64)
+    days = np.floor_divide(secs, 86400)
+    day_start = days.astype("datetime64[D]")
+    if func == "hour":
+        out = (secs - days * 86400) // 3600
+    elif func == "minute":
+        out = ((secs - days * 86400) // 60) % 60
+    elif func == "day_of_week":
+        out = (days + 4) % 7  # 1970-01-01 was a Thursday; Sunday is 0
+    else:
+        month_start = day_start.astype("datetime64[M]")
+        year_start = day_start.astype("datetime64[Y]")
+        if func == "year":
+            out = year_start.astype(np.int64) + 1970
+        elif func == "month":
+            out = month_start.astype(np.int64) % 12 + 1
+        elif func == "day_of_month":
+            out = (day_start - month_start.astype("datetime64[D]")).astype(np.int64) + 1
+        elif func == "day_of_year":
+            out = (day_start - year_start.astype("datetime64[D]")).astype(np.int64) + 1
+        else:  # days_in_month
+            out = ((month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")).astype(np.int64)
+    return np.where(finite, out.astype(np.float64), np.nan)
+
+
+def _relabel(func: str, vec: _Vec, args, ctx: _Ctx) -> _Vec:
+    """label_replace / label_join: rewrite one label of every series (values untouched), as Prometheus does.
+
+    An empty result value removes the label; setting ``__name__`` gives the
+    series a name again. Two series ending with the same labels at one step
+    are an error ("vector cannot contain metrics with the same labelset").
+    """
+    dst = args[1].value
+    names, items = list(vec.names), list(vec.items)
+    if func == "label_replace":
+        repl, src, regex = args[2].value, args[3].value, _replace_regex_checked(args[4].value, ctx.query)
+    else:
+        sep, sources = args[2].value, [a.value for a in args[3:]]
+    for row, (name, its) in enumerate(zip(names, items)):
+        labels = dict(its)
+        if name is not None:
+            labels["__name__"] = name
+        if func == "label_replace":
+            m = regex.fullmatch(labels.get(src, ""))
+            if m is None:
+                continue
+            value = expand(repl, m)
+        else:
+            value = sep.join(labels.get(label, "") for label in sources)
+        if value:
+            labels[dst] = value
+        else:
+            labels.pop(dst, None)
+        names[row] = labels.pop("__name__", None)
+        items[row] = tuple(sorted(labels.items()))
+    return _dedupe(_Vec(names, items, vec.vals, vec.mask), ctx)
 
 
 # ---- histogram_quantile ------------------------------------------------------------------------
@@ -815,35 +1128,197 @@ def _group_keys(vec: _Vec, grouping, without: bool) -> list[tuple]:
 def _eval_agg(node: Agg, ctx: _Ctx) -> _Vec:
     vec = _vector_arg(node.expr, ctx)
     k = len(ctx.steps)
-    if node.op in ("topk", "bottomk"):
+    if node.op in ("topk", "bottomk", "limitk"):
         return _eval_topk(node, vec, _scalar_arg(node.param, ctx), ctx)
+    if node.op == "count_values":
+        return _count_values(node, vec, ctx)
     if not vec.names:
         return _empty(k)
+    keys_per_row = _group_keys(vec, node.grouping, node.without)
+    if node.op in ("stddev", "stdvar") or (node.op in ("sum", "avg") and _largest_group(keys_per_row) > 2):
+        # the float result depends on the order values are added in: Prometheus's (sorted label sets).
+        # A compensated sum of two values is exact whatever the order, so pairs need no sorting.
+        vec = _in_label_order(vec)
+        keys_per_row = _group_keys(vec, node.grouping, node.without)
     index: dict[tuple, int] = {}
-    gid = np.array([index.setdefault(key, len(index)) for key in _group_keys(vec, node.grouping, node.without)],
-                   dtype=np.int64)
+    gid = np.array([index.setdefault(key, len(index)) for key in keys_per_row], dtype=np.int64)
     order = np.argsort(gid, kind="stable")
     bounds = np.flatnonzero(np.r_[True, np.diff(gid[order]) != 0])
     mask = vec.mask[order]
+    ordered = vec.vals[order]
     counts = np.add.reduceat(mask.astype(np.int64), bounds, axis=0)
-    if node.op in ("sum", "avg"):
-        total = np.add.reduceat(np.where(mask, vec.vals[order], 0.0), bounds, axis=0)
-        with np.errstate(all="ignore"):
-            vals = total if node.op == "sum" else total / counts
-    elif node.op == "count":
-        vals = counts.astype(np.float64)
-    else:  # min / max ignore NaN unless every value is NaN, like Prometheus
-        masked = np.where(mask, vec.vals[order], np.nan)
-        ufunc = np.fmax if node.op == "max" else np.fmin
-        vals = ufunc.reduceat(masked, bounds, axis=0)
+    with np.errstate(all="ignore"):
+        if node.op in ("sum", "avg"):
+            vals = _compensated_sum(ordered, mask, bounds)
+            if node.op == "avg":
+                vals = vals / counts
+                for g, j in np.argwhere(~np.isfinite(vals) & (counts > 0)):
+                    rows = _members(bounds, g, len(order))  # overflow: Prometheus's incremental mean
+                    vals[g, j] = _avg_exact(ordered[rows, j], mask[rows, j])
+        elif node.op == "count":
+            vals = counts.astype(np.float64)
+        elif node.op == "group":
+            vals = np.ones(counts.shape)
+        elif node.op in ("stddev", "stdvar"):
+            vals = _welford(ordered, mask, bounds) / counts
+            if node.op == "stddev":
+                vals = np.sqrt(vals)
+        elif node.op == "quantile":
+            q = _scalar_arg(node.param, ctx)
+            vals = np.full(counts.shape, np.nan)
+            for g, j in zip(*np.nonzero(counts > 0)):
+                rows = _members(bounds, g, len(order))
+                vals[g, j] = quantile(float(q[j]), ordered[rows, j][mask[rows, j]].tolist())
+        else:  # min / max ignore NaN unless every value is NaN, like Prometheus
+            masked = np.where(mask, ordered, np.nan)
+            ufunc = np.fmax if node.op == "max" else np.fmin
+            vals = ufunc.reduceat(masked, bounds, axis=0)
     keys = list(index)  # insertion order == group id order == reduceat order
     present = counts > 0
     out = _Vec([key[0] for key in keys], [key[1] for key in keys], np.where(present, vals, np.nan), present)
     return _compact(out)
 
 
+def _largest_group(keys: list) -> int:
+    counts: dict = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return max(counts.values(), default=0)
+
+
+def _in_label_order(vec: _Vec) -> _Vec:
+    """Rows in Prometheus's series order (sorted label sets), the order its aggregations add them in."""
+    keys = [_sort_key(n, it) for n, it in zip(vec.names, vec.items)]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    if order == list(range(len(keys))):
+        return vec
+    return _take(vec, np.array(order, dtype=np.int64))
+
+
+def _members(bounds: np.ndarray, g: int, n: int) -> slice:
+    return slice(int(bounds[g]), int(bounds[g + 1]) if g + 1 < len(bounds) else n)
+
+
+def _positions(bounds: np.ndarray, n: int):
+    """For p = 0, 1, …: (group ids, row indexes) of the p-th member of every group that has one."""
+    sizes = np.diff(np.r_[bounds, n])
+    for p in range(int(sizes.max())):
+        groups = np.flatnonzero(sizes > p)
+        yield groups, bounds[groups] + p
+
+
+def _compensated_sum(vals: np.ndarray, mask: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per group and step, the Kahan–Neumaier sum of the present values, added in row order (Prometheus's).
+
+    Groups are processed side by side, one member position at a time; a plain
+    sum is used when it is provably identical (integers with exact sums).
+    """
+    n, k = vals.shape
+    data = np.where(mask, vals, 0.0)
+    if len(bounds) == n or (n <= 2 * len(bounds) and int(np.diff(np.r_[bounds, n]).max()) <= 2):
+        # at most two values per group: fl(a + b) plus its exact error rounds back to fl(a + b)
+        return np.add.reduceat(data, bounds, axis=0)
+    if np.all(np.isfinite(data)) and np.all(data == np.floor(data)) and float(np.abs(data).sum()) < 2.0 ** 52:
+        return np.add.reduceat(data, bounds, axis=0)
+    total = np.zeros((len(bounds), k))
+    comp = np.zeros((len(bounds), k))
+    for groups, rows in _positions(bounds, n):
+        t, c = kahan_inc_array(data[rows], total[groups], comp[groups])
+        live = mask[rows]
+        total[groups] = np.where(live, t, total[groups])
+        comp[groups] = np.where(live, c, comp[groups])
+    with np.errstate(all="ignore"):
+        return total + comp
+
+
+def _avg_exact(values: np.ndarray, present: np.ndarray) -> float:
+    """One group's avg exactly as Prometheus's aggregation computes it (used where the sum overflows)."""
+    total = mean = c = count = 0.0
+    incremental = False
+    for f in values[present].tolist():
+        count += 1
+        if count == 1:
+            total, mean = f, f
+            continue
+        if not incremental:
+            new_total, new_c = kahan_inc(f, total, c)
+            if not math.isinf(new_total):
+                total, c = new_total, new_c
+                continue
+            incremental = True
+            mean = total / (count - 1)
+            c /= count - 1
+        if math.isinf(mean):
+            if math.isinf(f) and (mean > 0) == (f > 0):
+                continue
+            if not math.isinf(f) and not math.isnan(f):
+                continue
+        current = mean + c
+        mean, c = kahan_inc(f / count - current / count, mean, c)
+    if incremental:
+        return mean + c
+    return (total + c) / count
+
+
+def _welford(vals: np.ndarray, mask: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per group and step, the sum of squared deviations by Welford's update (Prometheus's stddev/stdvar)."""
+    n, k = vals.shape
+    count = np.zeros((len(bounds), k))
+    mean = np.zeros((len(bounds), k))
+    acc = np.zeros((len(bounds), k))
+    with np.errstate(all="ignore"):
+        for groups, rows in _positions(bounds, n):
+            f, live = vals[rows], mask[rows]
+            c = count[groups] + live
+            first = live & (c == 1)
+            delta = f - mean[groups]
+            new_mean = np.where(first, f, mean[groups] + delta / np.maximum(c, 1))
+            new_acc = np.where(first, 0.0, acc[groups] + delta * (f - new_mean))
+            count[groups] = c
+            mean[groups] = np.where(live, new_mean, mean[groups])
+            acc[groups] = np.where(live, new_acc, acc[groups])
+    return acc
+
+
+def format_value(value: float) -> str:
+    """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits, never an exponent."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return np.format_float_positional(value, unique=True, trim="-")
+
+
+def _count_values(node: Agg, vec: _Vec, ctx: _Ctx) -> _Vec:
+    """count_values("label", v): per group and step, how many series have each value (the value as a label)."""
+    k = len(ctx.steps)
+    label = node.param.value
+    grouping = node.grouping
+    if not node.without:  # Prometheus groups by the value label too
+        grouping = tuple(sorted(set(grouping or ()) | {label}))
+    cells: dict[tuple, np.ndarray] = {}
+    for row, (name, items) in enumerate(zip(vec.names, vec.items)):
+        labels = dict(items)
+        for j in np.flatnonzero(vec.mask[row]):
+            labels[label] = format_value(float(vec.vals[row, j]))
+            one = _Vec([name], [tuple(sorted(labels.items()))], vec.vals[:1], vec.mask[:1])
+            key = _group_keys(one, grouping, node.without)[0]
+            cells.setdefault(key, np.zeros(k))[j] += 1
+    if not cells:
+        return _empty(k)
+    keys = list(cells)
+    vals = np.vstack([cells[key] for key in keys])
+    return _compact(_Vec([None] * len(keys), [key[1] for key in keys], vals, vals > 0))
+
+
 def _eval_topk(node: Agg, vec: _Vec, param: np.ndarray, ctx: _Ctx) -> _Vec:
-    """topk/bottomk: keep the k largest/smallest samples per group and step (NaN ranks last), labels intact."""
+    """topk/bottomk/limitk: keep k samples per group and step, labels intact.
+
+    topk/bottomk rank NaN after every number (a NaN is only kept when a group
+    has fewer than k numbers), as Prometheus does; limitk keeps the first k
+    series in label-set order.
+    """
+    vec = _in_label_order(vec)
     mask = np.zeros_like(vec.mask)
     groups: dict[tuple, list[int]] = {}
     for row, key in enumerate(_group_keys(vec, node.grouping, node.without)):
@@ -854,9 +1329,12 @@ def _eval_topk(node: Agg, vec: _Vec, param: np.ndarray, ctx: _Ctx) -> _Vec:
             if not math.isfinite(param[j]) or int(param[j]) < 1:
                 continue
             live = rows_arr[vec.mask[rows_arr, j]]
+            if node.op == "limitk":
+                mask[live[: int(param[j])], j] = True
+                continue
             vals = vec.vals[live, j]
-            rank = np.where(np.isnan(vals), -np.inf, vals) if node.op == "topk" else np.where(np.isnan(vals), np.inf, -vals)
-            order = np.argsort(-rank, kind="stable")[: int(param[j])]
+            key = -vals if node.op == "topk" else vals
+            order = np.lexsort((key, np.isnan(vals)))[: int(param[j])]
             mask[live[order], j] = True
     return _compact(_Vec(vec.names, vec.items, np.where(mask, vec.vals, np.nan), mask))
 
@@ -879,6 +1357,8 @@ def _arith(op: str, a, b):
             return np.fmod(a, b), None
         if op == "^":
             return np.power(a, b), None
+        if op == "atan2":
+            return np.arctan2(a, b), None
         cond = {
             "==": np.equal, "!=": np.not_equal, ">": np.greater,
             "<": np.less, ">=": np.greater_equal, "<=": np.less_equal,
@@ -953,53 +1433,79 @@ def _unique_by_signature(vec: _Vec, sigs: list, side: str, ctx: _Ctx):
 
 
 def _vector_vector(node: Bin, lhs: _Vec, rhs: _Vec, ctx: _Ctx) -> _Vec:
-    """One-to-one matching: each lhs series meets the rhs series with the same signature."""
+    """Vector matching: one-to-one, or many-to-one / one-to-many with group_left / group_right.
+
+    The "one" side must be unique per matching signature at every step; each
+    "many"-side series meets its partner. The result keeps the many side's
+    labels (one-to-one: only the ``on`` labels / without the ``ignoring``
+    ones) plus, with group_x, the listed labels copied from the one side.
+    """
     k = len(ctx.steps)
     if not lhs.names or not rhs.names:
         return _empty(k)
-    r_index, r_vals, r_mask = _unique_by_signature(
-        rhs, [_signature(n, it, node) for n, it in zip(rhs.names, rhs.items)], "right", ctx
-    )
-    l_sigs = [_signature(n, it, node) for n, it in zip(lhs.names, lhs.items)]
-    match = np.array([r_index.get(sig, -1) for sig in l_sigs], dtype=np.int64)
+    many, one = (rhs, lhs) if node.card == "right" else (lhs, rhs)
+    o_sigs = [_signature(n, it, node) for n, it in zip(one.names, one.items)]
+    o_index, o_vals, o_mask = _unique_by_signature(one, o_sigs, "left" if node.card == "right" else "right", ctx)
+    m_sigs = [_signature(n, it, node) for n, it in zip(many.names, many.items)]
+    match = np.array([o_index.get(sig, -1) for sig in m_sigs], dtype=np.int64)
     rows = np.flatnonzero(match >= 0)
     if rows.size == 0:
         return _empty(k)
-    lv, rv = lhs.vals[rows], r_vals[match[rows]]
-    mask = lhs.mask[rows] & r_mask[match[rows]]
-    value, cond = _arith(node.op, lv, rv)
+    mv, ov = many.vals[rows], o_vals[match[rows]]
+    mask = many.mask[rows] & o_mask[match[rows]]
+    value, cond = _arith(node.op, ov, mv) if node.card == "right" else _arith(node.op, mv, ov)
     if cond is not None:
         if node.return_bool:
             value = cond.astype(np.float64)
         else:
             mask = mask & cond
-    # several lhs series of one signature may not both find a partner at the same step
-    seen: dict[tuple, int] = {}
-    for pos, row in enumerate(rows):
-        other = seen.setdefault(l_sigs[row], pos)
-        if other != pos and (mask[pos] & mask[other]).any():
-            raise QueryError(
-                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right) "
-                f"(query: {ctx.query!r})"
-            )
+    if node.card == "one":  # several lhs series of one signature may not both find a partner at one step
+        seen: dict[tuple, int] = {}
+        for pos, row in enumerate(rows):
+            other = seen.setdefault(m_sigs[row], pos)
+            if other != pos and (mask[pos] & mask[other]).any():
+                raise QueryError(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right) "
+                    f"(query: {ctx.query!r})"
+                )
     drop_name = cond is None or node.return_bool
+    one_items = _one_side_items(one, o_sigs, o_index) if node.include else []
     names, items = [], []
-    for row in rows:
-        name, its = lhs.names[row], lhs.items[row]
-        if node.matching == "on":
+    for pos, row in enumerate(rows):
+        name, its = many.names[row], many.items[row]
+        if node.card == "one" and node.matching == "on":
             wanted = set(node.labels)
             its = tuple(p for p in its if p[0] in wanted)
             if "__name__" not in wanted:
                 name = None
-        elif node.matching == "ignoring":
+        elif node.card == "one" and node.matching == "ignoring":
             ignored = set(node.labels)
             its = tuple(p for p in its if p[0] not in ignored)
             if "__name__" in ignored:
                 name = None
+        if node.include:
+            labels = dict(its)
+            partner = dict(one_items[int(match[row])])
+            for label in node.include:
+                if partner.get(label, ""):
+                    labels[label] = partner[label]
+                else:
+                    labels.pop(label, None)
+            its = tuple(sorted(labels.items()))
         names.append(None if drop_name else name)
         items.append(its)
     out = _Vec(names, items, np.where(mask, value, np.nan), mask)
     return _dedupe(_compact(out), ctx)
+
+
+def _one_side_items(one: _Vec, sigs: list, index: dict) -> list:
+    """Per one-side signature, the labels of its first series (where group_x copies labels from)."""
+    out: list = [None] * len(index)
+    for items, sig in zip(one.items, sigs):
+        g = index[sig]
+        if out[g] is None:
+            out[g] = items
+    return out
 
 
 def _set_operation(node: Bin, lhs: _Vec, rhs: _Vec, ctx: _Ctx) -> _Vec:
@@ -1064,38 +1570,135 @@ def _sort_key(name: str | None, items: Items):
     return tuple(sorted(items + (("__name__", name),)))
 
 
-def _run(expr: str, source, steps: np.ndarray, lookback: float):
+#: Prometheus releases whose rules differ from the modelled one (2.55) in a way ``compat`` can reproduce.
+COMPAT_RELEASES = ("2.42",)
+
+
+def _run(expr: str, source, steps: np.ndarray, lookback: float, compat: str | None = None):
+    if compat is not None and compat not in COMPAT_RELEASES:
+        raise QueryError(f"compat must be None (Prometheus 2.55's rules) or one of {COMPAT_RELEASES}, got {compat!r}")
     node = compile_query(expr)
-    ctx = _Ctx(source, steps, int(round(lookback * 1000.0)), expr)
+    ctx = _Ctx(source, steps, int(round(lookback * 1000.0)), expr, int(steps[0]), int(steps[-1]),
+               clamp_first=compat == "2.42")
     value = _eval(node, ctx)
     if isinstance(value, str):
         raise QueryError(f"a string cannot be a query's result (query: {expr!r})")
     return node, value
 
 
-def instant(expr: str, source, time: float, *, lookback_delta: float = LOOKBACK_DELTA) -> list[tuple[dict, float]]:
+_SCALAR_FUNCS = {"time", "pi", "scalar"}
+
+
+def result_type(expr: str) -> str:
+    """The type of ``expr``'s value as Prometheus's API names it: "scalar", "vector", "matrix" or "string".
+
+    The API needs it to pick ``resultType`` (an instant query of ``1 + 1`` is
+    a scalar, of ``x[5m]`` a matrix), which the values alone cannot tell.
+    """
+    return _node_type(compile_query(expr))
+
+
+def _node_type(node) -> str:
+    if isinstance(node, Num):
+        return "scalar"
+    if isinstance(node, Str):
+        return "string"
+    if isinstance(node, (RangeSel, Subquery)):
+        return "matrix"
+    if isinstance(node, Neg):
+        return _node_type(node.expr)
+    if isinstance(node, Call):
+        return "scalar" if node.func in _SCALAR_FUNCS else "vector"
+    if isinstance(node, Bin):
+        both = (_node_type(node.lhs), _node_type(node.rhs))
+        return "scalar" if both == ("scalar", "scalar") else "vector"
+    return "vector"
+
+
+def instant_matrix(expr: str, source, time: float, *, lookback_delta: float = LOOKBACK_DELTA) -> "Matrix":
+    """An instant query whose result is a range vector (``x[5m]``, ``expr[5m:1m]``): each series' raw samples.
+
+    As Prometheus's ``/api/v1/query`` returns it: the samples in the window
+    ending at ``time`` (closed on both ends), staleness markers left out.
+    """
+    node = compile_query(expr)
+    if not isinstance(node, (RangeSel, Subquery)):
+        raise QueryError(f"{expr!r} is not a range vector; use instant()")
+    steps = np.array([int(round(float(time) * 1000.0))], dtype=np.int64)
+    ctx = _Ctx(source, steps, int(round(lookback_delta * 1000.0)), expr, int(steps[0]), int(steps[0]))
+    w = _range_windows(node, ctx)
+    out = []
+    if w is not None:
+        for row, (name, items) in enumerate(zip(w.names, w.items)):
+            lo, hi = int(w.lo[row, 0]), int(w.hi[row, 0])
+            if hi > lo:
+                out.append((_sort_key(name, items), _labels(name, items), w.t[lo:hi] / 1000.0, w.v[lo:hi].copy()))
+    out.sort(key=lambda r: r[0])
+    return Matrix((labels, t, v) for _, labels, t, v in out)
+
+
+def _natural_key(text: str) -> tuple:
+    """A natural-order key (``pod-9`` before ``pod-10``), as sort_by_label orders label values.
+
+    Runs of digits compare as numbers (leading zeros ignored: by length,
+    then digit by digit), everything else byte by byte.
+    """
+    key = []
+    for digits, other in re.findall(r"(\d+)|(\D+)", text):
+        if digits:
+            stripped = digits.lstrip("0") or "0"
+            key.append((0, len(stripped), stripped))
+        else:
+            key.append((1, 0, other))
+    return tuple(key)
+
+
+def _value_order(node) -> bool | None:
+    """Whether the query's result is ordered by value: True descending, False ascending, None by labels."""
+    if isinstance(node, Agg) and node.op in ("topk", "bottomk"):
+        return node.op == "topk"
+    if isinstance(node, Call) and node.func in _ORDER_FUNCS:
+        return node.func == "sort_desc"
+    return None
+
+
+def instant(expr: str, source, time: float, *, lookback_delta: float = LOOKBACK_DELTA,
+            compat: str | None = None) -> list[tuple[dict, float]]:
     """Evaluate ``expr`` at unix time ``time``, like Prometheus's ``/api/v1/query``.
 
     Returns the instant vector as ``[(labels, value), ...]``, sorted by label
-    set (topk/bottomk: by value, as Prometheus returns them). Labels include
+    set (topk/bottomk/sort/sort_desc: by value, NaN last, as Prometheus
+    returns them). Labels include
     ``__name__`` only where Prometheus keeps it (plain selectors, comparisons
     without ``bool``, and/or/unless). A scalar result is ``[({}, value)]``.
+
+    ``compat="2.42"`` reproduces the one rule of an older Prometheus that
+    differs measurably (rate/increase's pre-2.51 extrapolation order); it
+    exists to cross-check against Debian 12's ``prometheus`` package.
     """
     steps = np.array([int(round(float(time) * 1000.0))], dtype=np.int64)
-    node, value = _run(expr, source, steps, lookback_delta)
+    node, value = _run(expr, source, steps, lookback_delta, compat)
     if isinstance(value, np.ndarray):
         return InstantVector([({}, float(value[0]))])
     rows = [(_labels(n, it), float(v[0])) for n, it, v, m in zip(value.names, value.items, value.vals, value.mask) if m[0]]
     keys = [_sort_key(n, it) for n, it, m in zip(value.names, value.items, value.mask) if m[0]]
     order = sorted(range(len(rows)), key=keys.__getitem__)
-    if isinstance(node, Agg) and node.op in ("topk", "bottomk"):
-        sign = -1.0 if node.op == "topk" else 1.0
+    if isinstance(node, Call) and node.func in ("sort_by_label", "sort_by_label_desc"):
+        by = [arg.value for arg in node.args[1:]]
+        order.sort(key=lambda i: tuple(_natural_key(rows[i][0].get(label, "")) for label in by))
+        if node.func == "sort_by_label_desc":
+            order.reverse()
+        return InstantVector(rows[i] for i in order)
+    descending = _value_order(node)
+    if descending is not None:
+        sign = -1.0 if descending else 1.0
         order.sort(key=lambda i: (math.isnan(rows[i][1]), sign * rows[i][1] if not math.isnan(rows[i][1]) else 0.0))
     return InstantVector(rows[i] for i in order)
 
 
 def range_(
-    expr: str, source, start: float, end: float, step: float, *, lookback_delta: float = LOOKBACK_DELTA
+    expr: str, source, start: float, end: float, step: float, *, lookback_delta: float = LOOKBACK_DELTA,
+    compat: str | None = None,
 ) -> list[tuple[dict, np.ndarray, np.ndarray]]:
     """Evaluate ``expr`` at ``start, start+step, …, <= end``, like ``/api/v1/query_range``.
 
@@ -1115,7 +1718,7 @@ def range_(
             f"try decreasing the query resolution (?step=XX) (query: {expr!r})"
         )
     steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
-    _, value = _run(expr, source, steps, lookback_delta)
+    _, value = _run(expr, source, steps, lookback_delta, compat)
     times = steps / 1000.0
     if isinstance(value, np.ndarray):
         return Matrix([({}, times, value.astype(np.float64))])

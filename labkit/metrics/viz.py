@@ -55,8 +55,13 @@ def _value_map(frame: pd.DataFrame, key_cols: list[str]) -> dict:
 
 
 def stat(mesh, resource: str, namespace: str | None = None, *, to: str | None = None,
-         from_: str | None = None, window="1m") -> pd.DataFrame:
-    """The ``linkerd viz stat`` table, as numbers (see :func:`labkit.cli_text` for the CLI text)."""
+         from_: str | None = None, window="1m", wide: bool = False) -> pd.DataFrame:
+    """The ``linkerd viz stat`` table, as numbers (see :func:`labkit.cli_text` for the CLI text).
+
+    ``wide`` adds READ_BYTES/SEC and WRITE_BYTES/SEC (``-o wide``; ``-o json``'s
+    ``tcp_read_bytes_rate`` / ``tcp_write_bytes_rate``): TCP bytes over the
+    window, per second, from metrics-api's tcp_read/write_bytes queries.
+    """
     from labkit.tables import new_table
 
     if resource.partition("/")[0].lower() in TRAFFICSPLIT_KINDS:
@@ -111,6 +116,11 @@ def stat(mesh, resource: str, namespace: str | None = None, *, to: str | None = 
     latencies = {col: _value_map(mesh.query(queries.stat_latency(q, labels, group, win)), key) for col, q in QUANTILES}
     tcp_labels = dict(labels)
     tcp = _value_map(mesh.query(queries.stat_tcp_connections(tcp_labels, group)), key) if kind != "svc" else {}
+    tcp_bytes = {}
+    if wide and kind != "svc":
+        peer = "dst" if to else "src"
+        tcp_bytes = {col: _value_map(mesh.query(queries.stat_tcp_bytes(direction, tcp_labels, group, win, peer=peer)), key)
+                     for col, direction in (("READ_BYTES/SEC", "read"), ("WRITE_BYTES/SEC", "write"))}
 
     # Rows: every resource of the kind (so idle ones show "-"), plus any seen only in metrics.
     meshed = mesh._meshed_counts(kind, ns if kind != "ns" else None)
@@ -141,8 +151,11 @@ def stat(mesh, resource: str, namespace: str | None = None, *, to: str | None = 
             row[col] = math.nan if (not total or v is None or math.isnan(v)) else float(go_round(v))
         conn = tcp.get(k, math.nan)
         row["TCP_CONN"] = math.nan if kind == "svc" or conn is None or math.isnan(conn) else go_round(conn)
+        for col, values in tcp_bytes.items():
+            v = values.get(k, math.nan)
+            row[col] = 0.0 if v is None or math.isnan(v) else go_round(v) / win_s  # metrics-api rounds to uint64
         rows.append(row)
-    return new_table("stat", rows, kind=kind, window=win, namespace=ns)
+    return new_table("stat", rows, kind=kind, window=win, namespace=ns, **({"wide": True} if wide else {}))
 
 
 def history(mesh, target: str, namespace: str | None = None, *, since=None, step="10s",

@@ -31,13 +31,13 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import bisect
-import re
 import struct
 from array import array
-from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from labkit.metrics.label_regex import matcher_regex
 
 __all__ = ["SeriesStore", "Series", "STALE_NAN", "is_stale", "to_ms", "MATCH_OPS"]
 
@@ -66,13 +66,9 @@ def to_ms(t: float) -> int:
     return int(round(t * 1000.0))
 
 
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    """A compiled label regex; ``fullmatch`` gives Prometheus's implicit ``^(?:…)$`` anchoring."""
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r} in label matcher: {exc}") from None
+def _regex(pattern: str):
+    """A compiled label regex with Prometheus's semantics (RE2, anchored): see labkit.metrics.label_regex."""
+    return matcher_regex(pattern)
 
 
 def matcher_predicate(op: str, value: str):

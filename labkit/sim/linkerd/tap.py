@@ -161,13 +161,28 @@ class TapSession:
         grpc = grpc_name(response.grpc_status) if response.grpc_status is not None else None
         status = response.status if response.status >= 100 else None
         reset = 2 if response.error and status is None else None  # h2 INTERNAL_ERROR for a reset stream
-        self.rows.append({**common, "type": "req", "_at": (t_us, -latency_us)})
+        req_headers, rsp_headers, trailers = _headers(request, response)
+        self.rows.append({**common, "type": "req", "_at": (t_us, -latency_us), "_headers": req_headers})
         if status is not None:
             self.rows.append({**common, "type": "rsp", "status": status, "latency_us": latency_us,
-                              "_at": (t_us + latency_us, 0.0)})
+                              "_at": (t_us + latency_us, 0.0), "_headers": rsp_headers})
         self.rows.append({**common, "type": "end", "status": status, "latency_us": latency_us + duration_us,
                           "duration_us": duration_us, "response_length": response.length,
-                          "grpc_status": grpc, "reset_error": reset, "_at": (t_us + latency_us + duration_us, 0.0)})
+                          "grpc_status": grpc, "reset_error": reset, "_at": (t_us + latency_us + duration_us, 0.0),
+                          "_trailers": trailers})
+
+
+def _headers(request, response) -> tuple[list, list, list]:
+    """(request headers, response headers, trailers) as tap reports them: what the request and response
+    carry in the model, plus what gRPC over HTTP/2 always sends (content-type, te: trailers; grpc-status in
+    the trailers). Pseudo-headers (:authority, :path…) are not headers in tap's events."""
+    grpc = response.grpc_status is not None or request.grpc
+    req = [("content-type", "application/grpc"), ("te", "trailers")] if request.grpc else []
+    req += [(str(k).lower(), str(v)) for k, v in (request.headers or {}).items()]
+    rsp = [("content-type", "application/grpc")] if grpc else []
+    rsp += [(str(k).lower(), str(v)) for k, v in (response.headers or {}).items()]
+    trailers = [("grpc-status", str(response.grpc_status))] if response.grpc_status is not None else []
+    return req, rsp, trailers
 
 
 def _res(pod) -> str:
@@ -200,8 +215,7 @@ def tap(mesh, target: str, namespace: str | None = None, *, duration="10s", meth
     finally:
         _unwatch_all(plane, session)
     rows = sorted(session.rows, key=lambda r: r["_at"])  # stable: ties keep the order they were seen
-    for row in rows:
-        row.pop("_at")
+    rows = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
     return new_table("tap", rows, wide=wide, target=target, namespace=ns)
 
 

@@ -18,8 +18,9 @@ What is served (see ``http.py`` and ``kubeapi.py`` for the paths):
 * linkerd-viz's Prometheus, reached the way the kube backend reaches a real
   one: a port-forward to the ``prometheus`` pod's port 9090 (the API
   server's service proxy is refused by viz's authorization policy on Linkerd
-  ≥ 2.13), then ``/api/v1/query`` and ``/api/v1/query_range`` over that
-  stream, answered by the embedded PromQL evaluator in Prometheus' JSON;
+  ≥ 2.13), then Prometheus's HTTP API over that stream, answered by the
+  embedded PromQL evaluator in Prometheus' JSON (``prometheus_api.py``);
+  ``served.prometheus_url`` serves the same API on a loopback port;
 * proxy metrics: a port-forward to any meshed pod's 4191 (``/metrics``), and
   ``linkerd diagnostics proxy-metrics`` through the CLI stand-in;
 * a ``linkerd`` executable (``served.linkerd``): a stand-in for the real CLI
@@ -83,6 +84,7 @@ class Served:
         self.changes: collections.deque = collections.deque(maxlen=100_000)
         self.change_seq = 0
         self._flagger_pending: list[dict] = []
+        self._prometheus = None  # the loopback Prometheus API, started by .prometheus_url
         mesh.cluster.api.watch(None, self._record_change)
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="labkit-serve-"))
@@ -145,6 +147,8 @@ class Served:
         self.closed.set()
         for tap in list(self._taps.values()):
             tap["stop"].set()
+        if self._prometheus is not None:
+            self._prometheus.close()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -302,43 +306,23 @@ class Served:
         return _http_response(404, b"not found\n", "text/plain")
 
     def _prometheus_http(self, method: str, target: str, headers: dict, body: bytes) -> bytes:
-        """linkerd-viz's Prometheus HTTP API, answered by the embedded evaluator."""
-        from labkit.errors import QueryError
-        from labkit.metrics import promql
-        from labkit.metrics.prom_api import instant_json, range_json
+        """linkerd-viz's Prometheus HTTP API over a port-forward (see prometheus_api.py)."""
+        from labkit.sim.serve.prometheus_api import PrometheusAPI
 
-        url = urllib.parse.urlsplit(target)
-        params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
-        if method == "POST" and "x-www-form-urlencoded" in headers.get("content-type", ""):
-            params.update({k: v[-1] for k, v in urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True).items()})
-        path = url.path
-        if path in ("/-/ready", "/-/healthy"):
-            return _http_response(200, b"Prometheus Server is Ready.\n", "text/plain")
-        if path == "/api/v1/status/buildinfo":
-            return _prom_json(200, {"status": "success", "data": {"version": "2.55.1", "revision": "labkit-embedded",
-                                                                  "branch": "HEAD", "goVersion": "go1.23.2"}})
-        if path not in ("/api/v1/query", "/api/v1/query_range"):
-            return _prom_json(404, {"status": "error", "errorType": "not_found", "error": f"no API at {path}"})
-        expr = params.get("query")
-        if not expr:
-            return _prom_json(400, {"status": "error", "errorType": "bad_data", "error": "invalid parameter \"query\": "
-                                                                                           "unknown position: parse error"})
-        try:
-            with self.lock:
-                prom = self.mesh.prometheus
-                if path == "/api/v1/query":
-                    at = _prom_time(params["time"]) if params.get("time") else self.mesh.clock.t
-                    result = promql.instant(expr, prom.store, at)
-                    payload = instant_json(result, at)
-                else:
-                    start, end = _prom_time(params["start"]), _prom_time(params["end"])
-                    step = _prom_duration(params["step"])
-                    payload = range_json(promql.range_(expr, prom.store, start, end, step))
-        except KeyError as exc:
-            return _prom_json(400, {"status": "error", "errorType": "bad_data", "error": f"missing parameter {exc}"})
-        except (QueryError, ValueError) as exc:
-            return _prom_json(400, {"status": "error", "errorType": "bad_data", "error": str(exc)})
-        return _prom_json(200, payload)
+        status, ctype, payload = PrometheusAPI(self).respond(method, target, headers, body)
+        return _http_response(status, payload, ctype)
+
+    @property
+    def prometheus_url(self) -> str:
+        """A loopback URL answering as linkerd-viz's Prometheus does after a port-forward (started on first use)."""
+        from labkit.sim.serve.prometheus_api import LoopbackPrometheus
+
+        with self.lock:
+            if self.closed.is_set():
+                raise RuntimeError("this served mesh is closed; serve it again for a Prometheus URL")
+            if self._prometheus is None:
+                self._prometheus = LoopbackPrometheus(self, host=self.host)
+            return self._prometheus.url
 
     # -- the linkerd CLI stand-in -------------------------------------------------------------------------
     def run_linkerd(self, handler, argv: list[str], stdin: str | None, files: dict) -> None:
@@ -491,32 +475,11 @@ def _split_http(buf: bytes):
 
 
 def _http_response(code: int, body: bytes, ctype: str) -> bytes:
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 422: "Unprocessable Entity", 503: "Service Unavailable"}
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+              422: "Unprocessable Entity", 503: "Service Unavailable"}
     head = (f"HTTP/1.1 {code} {reason.get(code, 'OK')}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\nDate: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}\r\n\r\n")
     return head.encode("latin-1") + body
-
-
-def _prom_json(code: int, payload: dict) -> bytes:
-    return _http_response(code, json.dumps(payload).encode("utf-8"), "application/json")
-
-
-def _prom_time(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        from labkit.sim.serve.kubeapi import parse_time
-
-        return parse_time(text)
-
-
-def _prom_duration(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        from labkit.durations import seconds
-
-        return seconds(text, name="step")
 
 
 def serve_main(port: int = 0, seed: int = 0, pace: float = 1.0) -> int:

@@ -38,6 +38,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from labkit.errors import LabkitError
+from labkit.sim.serve.cli_json import edges_json, go_json, routes_json, stat_json, tap_event
 
 
 @dataclass
@@ -340,8 +341,7 @@ def _viz(mesh, cmd: str, rest: list[str]) -> Result:
                                         "-t": ("window", True), "--time-window": ("window", True)})
         if not positional:
             raise CLIError("Error: please specify a resource type, e.g. deploy")
-        table = mesh.stat(positional[0], namespace=opts.get("namespace"), to=opts.get("to"),
-                          from_=opts.get("from_"), window=opts.get("window") or "1m")
+        table = _stat_table(mesh, positional[0], opts, wide=opts.get("output") in ("wide", "json"))
         if opts.get("output") == "json":
             return Result(stdout=stat_json(table, positional[0], opts.get("namespace") or "default"))
         from labkit.tables import cli_text
@@ -361,8 +361,9 @@ def _viz(mesh, cmd: str, rest: list[str]) -> Result:
         opts, positional = _opts(rest, {**COMMON, "--to": ("to", True)})
         if not positional:
             raise CLIError("Error: please specify a resource, e.g. svc/webapp")
+        # with --to, the JSON carries effective and actual figures: the wide table's
         table = mesh.routes(positional[0], namespace=opts.get("namespace"), to=opts.get("to"),
-                            wide=opts.get("output") == "wide")
+                            wide=opts.get("output") == "wide" or (opts.get("output") == "json" and bool(opts.get("to"))))
         from labkit.tables import cli_text
 
         if opts.get("output") == "json":
@@ -371,131 +372,20 @@ def _viz(mesh, cmd: str, rest: list[str]) -> Result:
     raise CLIError(f'Error: unknown command "{cmd}" for "linkerd viz"')
 
 
-def _num(v):
-    import math
+def _stat_table(mesh, resource: str, opts: dict, wide: bool):
+    """The stat table; wide (with READ_BYTES/SEC, WRITE_BYTES/SEC) for ``-o wide`` and ``-o json``."""
+    from labkit.metrics import viz
 
-    if v is None:
-        return None
-    v = float(v)
-    return None if math.isnan(v) else v
-
-
-def stat_json(table, resource: str, namespace: str) -> str:
-    """``linkerd viz stat -o json``: an indented array (no MESHED count, as in the real CLI)."""
-    from labkit.tables import resource_type
-
-    kind = resource_type(resource.split("/", 1)[0]) or "deployment"
-    out = []
-    for row in table.to_dict("records"):
-        success = _num(row.get("SUCCESS"))
-        entry = {"namespace": row.get("NAMESPACE", namespace), "kind": kind, "name": row["NAME"]}
-        if success is None:
-            entry.update(success=None, rps=None, latency_ms_p50=None, latency_ms_p95=None, latency_ms_p99=None)
-        else:
-            entry.update(success=success, rps=_num(row.get("RPS")),
-                         latency_ms_p50=_int(row.get("LATENCY_P50")), latency_ms_p95=_int(row.get("LATENCY_P95")),
-                         latency_ms_p99=_int(row.get("LATENCY_P99")))
-            tcp = _num(row.get("TCP_CONN"))
-            if tcp is not None:
-                entry["tcp_open_connections"] = int(tcp)
-        out.append(entry)
-    return json.dumps(out, indent=2) + "\n"
-
-
-def _int(v):
-    n = _num(v)
-    return None if n is None else int(round(n))
-
-
-def edges_json(table) -> str:
-    out = [{"src": r["SRC"], "src_namespace": r["SRC_NS"], "dst": r["DST"], "dst_namespace": r["DST_NS"],
-            "client_id": r.get("CLIENT_ID", ""), "server_id": r.get("SERVER_ID", ""),
-            "no_tls_reason": "" if r.get("SECURED") == "\u221a" else r.get("SECURED", "")}
-           for r in table.to_dict("records")]
-    return json.dumps(out, indent=2) + "\n"
-
-
-def routes_json(table, resource: str, to: bool) -> str:
-    rows = []
-    for r in table.to_dict("records"):
-        entry = {"route": r.get("ROUTE", ""), "authority": r.get("SERVICE", r.get("AUTHORITY", ""))}
-        if to:
-            entry.update(effective_success=_num(r.get("EFFECTIVE_SUCCESS", r.get("SUCCESS"))) or 0,
-                         effective_rps=_num(r.get("EFFECTIVE_RPS", r.get("RPS"))) or 0,
-                         actual_success=_num(r.get("ACTUAL_SUCCESS", r.get("SUCCESS"))) or 0,
-                         actual_rps=_num(r.get("ACTUAL_RPS", r.get("RPS"))) or 0)
-        else:
-            entry.update(success=_num(r.get("SUCCESS")) or 0, rps=_num(r.get("RPS")) or 0)
-        entry.update(latency_ms_p50=_int(r.get("LATENCY_P50")) or 0, latency_ms_p95=_int(r.get("LATENCY_P95")) or 0,
-                     latency_ms_p99=_int(r.get("LATENCY_P99")) or 0)
-        rows.append(entry)
-    return json.dumps({resource: rows}, indent=2) + "\n"
-
-
-# -- tap events in `linkerd viz tap -o json`'s shape ---------------------------------------------------
-
-GRPC_CODES = ("OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
-              "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
-              "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated")
-
-
-def _duration(us: float | None) -> dict:
-    nanos = int(round((us or 0.0) * 1000.0))
-    secs, nanos = divmod(nanos, 1_000_000_000)
-    out = {}
-    if secs:
-        out["seconds"] = secs
-    if nanos:
-        out["nanos"] = nanos
-    return out
-
-
-def _peer(addr: str, labels: dict | None) -> dict:
-    host, _, port = addr.rpartition(":")
-    return {"ip": host.strip("[]"), "port": int(port or 0), "metadata": dict(labels) if labels else None}
-
-
-def tap_event(row: dict, grpc: bool) -> dict:
-    """One tap table row (req / rsp / end) as the JSON object `linkerd viz tap -o json` prints."""
-    base, _, stream = str(row.get("id", "0:0")).partition(":")
-    ident = {"base": int(base or 0), "stream": int(stream or 0)}
-    event: dict = {"source": _peer(row["src"], row.get("src_labels")),
-                   "destination": _peer(row["dst"], row.get("dst_labels")),
-                   "routeMeta": {"route": row["rt_route"]} if row.get("rt_route") else None,
-                   "proxyDirection": "INBOUND" if row.get("proxy") == "in" else "OUTBOUND"}
-    kind = row.get("type")
-    if kind == "req":
-        headers = [{"name": "content-type", "valueStr": "application/grpc"}] if grpc else []
-        event["requestInitEvent"] = {"id": ident, "method": row.get("method"), "scheme": "http",
-                                     "authority": row.get("authority"), "path": row.get("path"), "headers": headers}
-    elif kind == "rsp":
-        headers = [{"name": "content-type", "valueStr": "application/grpc"}] if grpc else []
-        event["responseInitEvent"] = {"id": ident, "sinceRequestInit": _duration(row.get("latency_us")),
-                                      "httpStatus": int(row.get("status") or 0), "headers": headers}
-    else:
-        end: dict = {"id": ident, "sinceRequestInit": _duration(row.get("latency_us")),
-                     "sinceResponseInit": _duration(row.get("duration_us")),
-                     "responseBytes": int(row.get("response_length") or 0)}
-        grpc_status = row.get("grpc_status")
-        if grpc_status is not None and grpc_status == grpc_status:
-            code = GRPC_CODES.index(grpc_status) if grpc_status in GRPC_CODES else int(str(grpc_status)[5:-1])
-            end["trailers"] = [{"name": "grpc-status", "valueStr": str(code)}]
-            end["grpcStatusCode"] = code
-        else:
-            end["trailers"] = []
-            end["grpcStatusCode"] = 0
-        reset = row.get("reset_error")
-        if reset is not None and reset == reset:
-            end["resetErrorCode"] = int(reset)
-        event["responseEndEvent"] = end
-    return event
+    return viz.stat(mesh, resource, namespace=opts.get("namespace"), to=opts.get("to"), from_=opts.get("from_"),
+                    window=opts.get("window") or "1m", wide=wide)
 
 
 def tap_text(rows: list[dict], output: str, grpc_streams: set) -> str:
     if output == "json":
-        return "".join(json.dumps(tap_event(r, _stream(r) in grpc_streams), indent=2) + "\n" for r in rows)
+        return "".join(go_json(tap_event(r, _stream(r) in grpc_streams)) + "\n" for r in rows)
     from labkit.tables import cli_text, new_table
 
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     return cli_text(new_table("tap", rows, wide=output == "wide")) if rows else ""
 
 

@@ -69,6 +69,9 @@ ALLOWED = {
     # Lab 3: prose shorthand; the next cell runs the two full commands through mesh.exec.
     "kubectl -n test exec deploy/flagger-loadtester -- watch -n 1 curl …":
         "'…' stands for the URLs the next cell names, and `watch` never ends",
+    # "your turn" tasks where the learner writes the YAML: the command applies the learner's own file
+    "kubectl -n test apply -f error-percentage.yaml": "the learner's MetricTemplate (task 3.1), written in the lab",
+    "kubectl -n booksapp apply -f error-split.yaml": "the learner's HTTPRoute (task 4.1), written in the lab",
 }
 
 #: Where a runnable command is only named in prose (Lab 0 lists what the labs run on a real cluster).
@@ -77,7 +80,7 @@ NAMED_AT = set(_at({("00-cluster", "## Install the linkerd CLI (real clusters on
 #: Command names in prose (tables, objectives), not invocations: each must be a command the stand-in has.
 NAMES = {
     "linkerd viz stat", "linkerd viz top", "linkerd viz tap", "linkerd viz routes", "linkerd viz edges",
-    "linkerd inject", "linkerd inject --enable-debug-sidecar", "linkerd profile --open-api",
+    "linkerd inject", "linkerd inject --enable-debug-sidecar", "linkerd profile --open-api", "linkerd uninject",
 }
 
 #: A lab's introduction lists commands it runs later: each runs at the cell where the lab uses it.
@@ -162,8 +165,8 @@ EFFECTS = {
         lambda m: all(_annotation(m, d, "booksapp", "kubectl.kubernetes.io/restartedAt") for d in BOOKS),
     "kubectl -n booksapp edit sp/authors.booksapp.svc.cluster.local":
         lambda m: _route(m, "authors.booksapp.svc.cluster.local", "HEAD /authors/{id}.json").get("isRetryable") is True,
-    "kubectl -n booksapp edit sp/books.booksapp.svc.cluster.local":
-        lambda m: _route(m, "books.booksapp.svc.cluster.local", "PUT /books/{id}.json").get("timeout") == "25ms",
+    "kubectl -n booksapp edit sp/books.booksapp.svc.cluster.local":  # 25ms in the lab's text, 90ms in task 2.2
+        lambda m: _route(m, "books.booksapp.svc.cluster.local", "PUT /books/{id}.json").get("timeout") in ("25ms", "90ms"),
     "kubectl -n test set image deployment/podinfo podinfod=ghcr.io/stefanprodan/podinfo:6.0.1":
         lambda m: m.get("deploy", "podinfo", "test")["spec"]["template"]["spec"]["containers"][0]["image"]
         == "ghcr.io/stefanprodan/podinfo:6.0.1",

@@ -21,6 +21,24 @@ def linkerd_ready(mesh, *, viz: bool = True, timeout="5m") -> str:
     return f"Linkerd is ready at {mesh.now}"
 
 
+def summarize_applied(lines: Iterable[str]) -> str:
+    """``kubectl apply``'s lines (``deployment.apps/web created``) counted by kind and outcome, in one line per kind:
+    an install applies 80 objects, and what a learner needs is what kinds there were and that they were created."""
+    counts: dict[str, dict[str, int]] = {}
+    total = 0
+    for line in lines:
+        ref, _, outcome = str(line).rpartition(" ")
+        kind = ref.split("/", 1)[0].split(".", 1)[0]
+        if not ref or not kind:
+            continue
+        total += 1
+        per = counts.setdefault(kind, {})
+        per[outcome] = per.get(outcome, 0) + 1
+    rows = [f"  {sum(per.values()):>3} {kind}: " + ", ".join(f"{n} {what}" for what, n in sorted(per.items()))
+            for kind, per in sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))]
+    return f"{total} objects applied:\n" + "\n".join(rows) + "\n(every line: print(\"\\n\".join(lines)))"
+
+
 def _names(deployments: str | Iterable[str]) -> tuple[str, ...]:
     return (deployments,) if isinstance(deployments, str) else tuple(deployments)
 

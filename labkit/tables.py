@@ -1053,6 +1053,21 @@ class CheckReport:
             lines.append(f"Status check results are {OK_MARK if self.ok else FAIL_MARK}")
         return "\n".join(lines) + "\n"
 
+    def summary(self) -> str:
+        """The report in a few lines: one per category with its count, every check that did not pass in full, and
+        the verdict — what a learner needs to see; ``str(report)`` is the CLI's whole output."""
+        lines: list[str] = []
+        for name, checks in self.categories + self.extensions:
+            worst = "fail" if any(c.status == "fail" for c in checks) else \
+                "warn" if any(c.status == "warn" for c in checks) else "ok"
+            lines.append(f"{_MARKS[worst]} {name} ({len(checks)} check{'s' if len(checks) != 1 else ''})")
+            for check in checks:
+                if check.status != "ok":
+                    lines += ["    " + line for line in check.lines()]
+        lines.append(f"Status check results are {OK_MARK if self.ok else FAIL_MARK}"
+                     f" ({len(self.checks())} checks; the full output: print(report))")
+        return "\n".join(lines) + "\n"
+
     def to_json(self) -> list[dict[str, Any]]:
         """The `linkerd check -o json` documents: one for core checks, one more if extensions ran."""
         def doc(categories: Sequence[tuple[str, Sequence[Check]]]) -> dict[str, Any]:

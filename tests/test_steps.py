@@ -49,3 +49,13 @@ def test_wait_rolled_out_times_out_naming_the_wait(mesh):
     steps.rollout_restart(mesh, "books", "booksapp")
     with pytest.raises(TimeoutError, match="rollouts_finished"):
         steps.wait_rolled_out(mesh, "books", "booksapp", timeout="1s")
+
+
+def test_applied_lines_are_summarised_by_kind_and_outcome():
+    lines = ["namespace/linkerd created", "deployment.apps/linkerd-destination created",
+             "deployment.apps/linkerd-identity unchanged", "service/linkerd-dst created",
+             "customresourcedefinition.apiextensions.k8s.io/servers.policy.linkerd.io configured"]
+    text = steps.summarize_applied(lines)
+    assert text.splitlines()[:3] == ["5 objects applied:", "    2 deployment: 1 created, 1 unchanged",
+                                     "    1 customresourcedefinition: 1 configured"]
+    assert text.endswith('(every line: print("\\n".join(lines)))')

@@ -577,3 +577,19 @@ def test_new_table_takes_kind_attr_as_resource():
                                  LATENCY_P99=3, TCP_CONN=float("nan"))], kind="svc", namespace="emojivoto")
     assert df.attrs["resource_type"] == "service" and df.attrs["kind"] == "svc"
     assert df["MESHED"].tolist() == ["-"] and df["TCP_CONN"].tolist() == [0]
+
+
+def test_check_summary_keeps_a_line_per_category_and_every_check_that_did_not_pass():
+    report = CheckReport(
+        [("kubernetes-api", [Check("can initialize the client"), Check("can query the Kubernetes API")]),
+         ("linkerd-existence", [Check("control plane pods are ready", "fail", "l5d-api-control-ready",
+                                      'No running pods for "linkerd-destination"')])],
+        extensions=[("linkerd-viz", [Check("viz is up-to-date", "warn", "l5d-viz", "is running 2.19")])])
+    lines = report.summary().splitlines()
+    assert lines[0] == "√ kubernetes-api (2 checks)"
+    assert lines[1:5] == ["× linkerd-existence (1 check)", "    × control plane pods are ready",
+                          '        No running pods for "linkerd-destination"',
+                          "        see https://linkerd.io/2/checks/#l5d-api-control-ready for hints"]
+    assert lines[5:7] == ["‼ linkerd-viz (1 check)", "    ‼ viz is up-to-date"]
+    assert lines[-1] == "Status check results are × (4 checks; the full output: print(report))"
+    assert len(lines) < len(report.render().splitlines())

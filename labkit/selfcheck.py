@@ -49,8 +49,8 @@ def _version_tuple(version: str) -> tuple[int, int]:
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
-#: The oldest Kubernetes any Linkerd release the labs teach supports (2.14: 1.21+).
-MIN_KUBERNETES = (1, 21)
+#: The oldest Kubernetes Linkerd 2.20, the release the labs teach, supports (its pkg/k8s/api.go: 1.31).
+MIN_KUBERNETES = (1, 31)
 
 
 def lab0(mesh) -> SelfCheck:

@@ -390,3 +390,21 @@ def test_hints_come_one_at_a_time_and_the_last_points_at_the_answer():
     first, second, third = tasks.hint("0.2"), tasks.hint("0.2"), tasks.hint("0.2")
     assert first.startswith("Hint 1/3 for 0.2") and second.startswith("Hint 2/3")
     assert third.startswith("Hint 3/3") and "solutions/00-t2.py" in third
+
+
+def test_lab0_self_check_wants_the_kubernetes_linkerd_2_20_supports():
+    import pandas as pd
+
+    from labkit import selfcheck
+
+    class OldCluster:
+        backend = "kube"
+
+        def nodes(self):
+            return pd.DataFrame({"NAME": ["a", "b"], "STATUS": ["Ready", "Ready"], "VERSION": ["v1.30.4", "v1.31.0"]})
+
+        def get(self, kind, name, namespace=None):
+            raise labkit.NotFoundError(f"{kind} {name} not found")
+
+    report = str(selfcheck.lab0(OldCluster()))
+    assert "× Kubernetes 1.31 or newer  (too old for Linkerd: v1.30.4)" in report

@@ -137,3 +137,22 @@ def delete_route(mesh, name: str, namespace: str) -> list[str]:
         if get_or_none(mesh, kind, name, namespace) is not None:
             out += mesh.delete(f"{kind}/{name}", namespace)
     return out or [f"there is no HTTPRoute {name} in namespace {namespace}: nothing to delete"]
+
+
+def about(mesh) -> str:
+    """What this lab runs on, in three lines: the banner at the top of every lab.
+
+    On the embedded mesh it says what is modelled (``mesh.versions``), that time is virtual, and how to switch to
+    a real cluster; on a cluster, which one and that waits are real.
+    """
+    v = mesh.versions
+    stack = (f"Kubernetes {v['kubernetes']}, Linkerd {v['linkerd']}, Gateway API {v['gateway_api']}, "
+             f"Flagger {v['flagger']}")
+    if mesh.backend == "sim":
+        return (f"Embedded mesh (seed {getattr(mesh, 'seed', 0)}): a model of {stack}, running in this notebook.\n"
+                "Time is virtual: mesh.wait(\"5m\") returns at once, and the clock shows the model's time.\n"
+                "To run the same lab on a real cluster, set backend = \"kube\" and context in the parameters cell.")
+    context = getattr(mesh, "context", None) or "the named context"
+    return (f"Real cluster ({context}): {stack}.\n"
+            "Every wait is real time: mesh.wait(\"5m\") takes five minutes.\n"
+            "Everything the lab applies carries the label linkerd-labs/lab, so mesh.teardown() removes only that.")

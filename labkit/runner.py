@@ -60,6 +60,21 @@ def stream_text(nb, source_contains: str) -> str:
     return ""
 
 
+def cell_text(nb, source_contains: str) -> str:
+    """All the text the first code cell whose source contains ``source_contains`` shows: its stdout, then the
+    text/plain of what it displays or returns (a cell ending in ``labkit.cli_text(...)`` returns its table)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and source_contains in cell.source:
+            parts = []
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream":
+                    parts.append(out.get("text", ""))
+                elif out.get("output_type") in ("display_data", "execute_result"):
+                    parts.append(out.get("data", {}).get("text/plain", ""))
+            return "".join(parts)
+    return ""
+
+
 def verdict(nb) -> str:
     text = stream_text(nb, "labkit.selfcheck").strip()
     return text.splitlines()[-1] if text else "(no self-check output)"

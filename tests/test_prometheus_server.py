@@ -10,8 +10,6 @@ then answered by both, through the HTTP client code the kube backend uses
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -19,21 +17,10 @@ import urllib.request
 
 import pytest
 
-from conftest import meshed_app
+from conftest import PROMETHEUS_INSTALL, meshed_app, require_tool
 from labkit.metrics import prom_api, queries
 
 pytestmark = pytest.mark.prometheus
-
-
-def _require(tool: str) -> str:
-    path = shutil.which(tool)
-    if path:
-        return path
-    reason = (f"`{tool}` is not installed: the Prometheus cross-check needs Debian's `prometheus` package, "
-              "which .ci/run installs (apt-get install prometheus)")
-    if os.environ.get("LABKIT_ALLOW_NO_PROMETHEUS") == "1":
-        pytest.skip(reason)
-    pytest.fail(reason)
 
 
 def _free_port() -> int:
@@ -44,7 +31,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    promtool, prometheus = _require("promtool"), _require("prometheus")
+    promtool = require_tool("promtool", PROMETHEUS_INSTALL)
+    prometheus = require_tool("prometheus", PROMETHEUS_INSTALL)
     work = tmp_path_factory.mktemp("prometheus")
     mesh = meshed_app(seed=3, wait="10m")
     export = mesh.export_metrics(work / "metrics.om")

@@ -20,12 +20,33 @@ def test_headless_live_stat_prints_the_final_table(mesh, capsys, monkeypatch):
     assert printed == labkit.cli_text(mesh.stat("deploy", namespace="emojivoto"))
 
 
-def test_interactive_live_stat_redraws_a_widget(mesh, monkeypatch):
+def _displayed(monkeypatch) -> list:
+    """Record what IPython's display() is handed (the live views import it when called)."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    return shown
+
+
+def test_interactive_live_stat_redraws_one_displayed_widget(mesh, monkeypatch):
     monkeypatch.setenv("LABKIT_HEADLESS", "0")
-    box = widgets.live_stat(mesh, "deploy", "emojivoto", duration="30s", every="10s", pace=0, plot=False)
+    shown = _displayed(monkeypatch)
+    # A cell's last line: a non-None value would be displayed a second time by the shell.
+    assert widgets.live_stat(mesh, "deploy", "emojivoto", duration="30s", every="10s", pace=0, plot=False) is None
+    (box,) = shown
     heading, table, _ = box.children
     assert "(3/3)" in heading.value
-    assert "voting" in table.value and table.value.startswith("<pre>")
+    assert "voting" in table.value and table.value.startswith('<pre class="labkit-cli"')
+    assert "white-space: pre;" in table.value  # rows never wrap in a narrow window
+
+
+def test_interactive_live_top_displays_once(mesh, monkeypatch):
+    monkeypatch.setenv("LABKIT_HEADLESS", "0")
+    shown = _displayed(monkeypatch)
+    assert widgets.live_top(mesh, "deploy/web", "emojivoto", duration="20s", every="10s", pace=0) is None
+    (table,) = shown
+    assert "/api/list" in table.value and "white-space: pre;" in table.value
 
 
 def test_live_top_headless_aggregates_the_whole_window(mesh, capsys, monkeypatch):

@@ -853,11 +853,15 @@ def cli_text(df: pd.DataFrame) -> CliText:
     found.``, ``No resources found in <ns> namespace.``), which the CLI prints
     on stderr. The result is a ``str`` (:class:`~labkit.clitext.CliText`) that
     a notebook displays like a terminal: one row per line, scrolling sideways.
+    Text a command already printed (``mesh.logs``, ``mesh.exec``) passes
+    through unchanged, to be shown the same way.
     """
+    if isinstance(df, str):
+        return CliText(df)
     if isinstance(df, CheckReport):
         return CliText(df.render())
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"cli_text() takes a labkit table (a pandas DataFrame), not {type(df).__name__}")
+        raise TypeError(f"cli_text() takes a labkit table (a pandas DataFrame) or a command's text, not {type(df).__name__}")
     kind = df.attrs.get("table")
     if kind is None:  # a bare DataFrame: guess the table and its variant from the columns
         kind = _infer_kind(df)

@@ -77,3 +77,11 @@ def test_canary_report_and_timeline_are_blocks_too():
     mesh.wait("3m")
     assert isinstance(canary.timeline(mesh, "podinfo", "test"), CliText)
     assert isinstance(canary.report(mesh, "podinfo", "test"), CliText)
+
+
+def test_a_commands_text_passes_through_as_a_block():
+    logs = "   61 45.275309086    127.0.0.1 → 127.0.0.1    HTTP2 130 HEADERS\n"
+    shown = labkit.cli_text(logs)
+    assert shown == logs and isinstance(shown, CliText)
+    with pytest.raises(TypeError, match="a command's text"):
+        labkit.cli_text(42)

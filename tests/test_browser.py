@@ -122,8 +122,13 @@ def browser(lab_server):
                 f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # The driver's path given: Selenium Manager is not consulted, so nothing is downloaded.
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    # With the driver's path given Selenium does not consult Selenium Manager, which would otherwise look for
+    # (and download) a driver and a browser; make any such attempt fail loudly instead.
+    from selenium.webdriver.common.selenium_manager import SeleniumManager
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SeleniumManager, "binary_paths", _no_selenium_manager)
+        driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     try:
         driver.set_script_timeout(RUN_TIMEOUT)
         driver.get(f"{base}/lab?reset&token={token}")
@@ -135,6 +140,10 @@ def browser(lab_server):
         yield driver
     finally:
         driver.quit()
+
+
+def _no_selenium_manager(*args, **kwargs):
+    raise AssertionError("Selenium Manager was asked for a driver or browser: it would download one")
 
 
 def _wait(driver, script: str, timeout: float, what: str):

@@ -95,7 +95,11 @@ def uninject(yaml_text: str) -> tuple[str, str]:
 
 
 def cli_text(table: "pd.DataFrame") -> str:
-    """Render a labkit table exactly the way the linkerd / kubectl CLI prints it."""
+    """Render a labkit table exactly the way the linkerd / kubectl CLI prints it.
+
+    ``print()`` / ``str()`` give the CLI's bytes; as a cell's last line it shows as a
+    block that scrolls sideways instead of wrapping (a :class:`labkit.clitext.CliText`).
+    """
     from labkit.tables import cli_text as render
 
     return render(table)

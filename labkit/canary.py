@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from labkit.clitext import CliText
 from labkit.errors import LabkitError
 
 __all__ = ["canaries", "history", "events", "timeline", "report", "plot", "watch", "playground", "run_playground",
@@ -268,10 +269,13 @@ def _cluster_events(mesh, name: str, ns: str, start: float | None) -> list[dict]
 
 
 def timeline(mesh, name: str, namespace: str | None = None, *, since=None) -> str:
-    """Flagger's events one per line, in order: ``10:02:54  Normal   New revision detected! ...``."""
+    """Flagger's events one per line, in order: ``10:02:54  Normal   New revision detected! ...``.
+
+    A :class:`~labkit.clitext.CliText`, so a notebook shows one event per line however narrow the window.
+    """
     frame = events(mesh, name, namespace, since=since)
-    return "".join(f"{t.strftime('%H:%M:%S')}  {ty:<8} {msg}\n"
-                   for t, ty, msg in zip(frame["time"], frame["type"], frame["message"]))
+    return CliText("".join(f"{t.strftime('%H:%M:%S')}  {ty:<8} {msg}\n"
+                   for t, ty, msg in zip(frame["time"], frame["type"], frame["message"])))
 
 
 def _cell(metric: str, value: float) -> str:
@@ -285,7 +289,10 @@ def _cell(metric: str, value: float) -> str:
 
 
 def report(mesh, name: str, namespace: str | None = None, *, since=None) -> str:
-    """The history as a table, one row per interval: TIME PHASE WEIGHT FAILED, each metric Flagger saw."""
+    """The history as a table, one row per interval: TIME PHASE WEIGHT FAILED, each metric Flagger saw.
+
+    A :class:`~labkit.clitext.CliText`: printed it is plain text, displayed it keeps its columns on one line.
+    """
     frame = history(mesh, name, namespace, since=since)
     fixed = {"time", "interval", "phase", "weight", "canaryWeight", "failedChecks", "iterations", "success",
              "latency", "events"}
@@ -296,7 +303,7 @@ def report(mesh, name: str, namespace: str | None = None, *, since=None) -> str:
         rows.append([rec["time"].strftime("%H:%M:%S"), rec["phase"], str(rec["weight"]), str(rec["failedChecks"]),
                      *[_cell(m, rec[m]) for m in metrics]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "".join("   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in rows)
+    return CliText("".join("   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in rows))
 
 
 def _thresholds(mesh, name: str, namespace: str) -> tuple[float | None, float | None]:

@@ -6,6 +6,7 @@ and prints each lab's self-check verdict. The tests use the same functions.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,15 +61,62 @@ def stream_text(nb, source_contains: str) -> str:
     return ""
 
 
+def cell_text(nb, source_contains: str) -> str:
+    """All the text the first code cell whose source contains ``source_contains`` shows: its stdout, then the
+    text/plain of what it displays or returns (a cell ending in ``labkit.cli_text(...)`` returns its table)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and source_contains in cell.source:
+            parts = []
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream":
+                    parts.append(out.get("text", ""))
+                elif out.get("output_type") in ("display_data", "execute_result"):
+                    parts.append(out.get("data", {}).get("text/plain", ""))
+            return "".join(parts)
+    return ""
+
+
 def verdict(nb) -> str:
     text = stream_text(nb, "labkit.selfcheck").strip()
     return text.splitlines()[-1] if text else "(no self-check output)"
 
 
+#: A markdown link to a lab notebook beside this one: ``[Lab 1 — Install Linkerd](01-install-linkerd.ipynb#top)``.
+_LAB_LINK = re.compile(r"\]\((?P<stem>\d\d-[\w-]+)\.ipynb(?P<anchor>#[^)\s]*)?\)")
+
+
+def lab_title(nb) -> str:
+    """The lab's title: the text of its first markdown heading (``# Lab 2 — ...``), else "Notebook"."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return "Notebook"
+
+
+def handout_links(markdown: str) -> str:
+    """Links between lab notebooks rewritten to the handouts written beside them (``02-demo-app.html``).
+
+    A handout is read in a browser with no Jupyter behind it, so a link to a
+    ``.ipynb`` would download JSON instead of opening the next lab.
+    """
+    return _LAB_LINK.sub(lambda m: f"]({m['stem']}.html{m['anchor'] or ''})", markdown)
+
+
 def to_html(nb, path: Path) -> None:
+    """The handout: the executed notebook as one HTML page, titled with the lab's title, linking handouts."""
+    import copy
+
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    page = copy.deepcopy(nb)  # the executed .ipynb keeps its links to notebooks
+    for cell in page.cells:
+        if cell.cell_type == "markdown":
+            cell.source = handout_links(cell.source)
+    title = lab_title(page)
+    page.metadata["title"] = title  # nbconvert's templates title the page with it
+    body, _ = HTMLExporter().from_notebook_node(page, resources={"metadata": {"name": title}})
     path.write_text(body, encoding="utf-8")
 
 

@@ -15,7 +15,7 @@ first column's left padding stripped), the termbox layout of ``viz top``, the
 line grammar of ``viz tap``, kubectl's tabwriter (min width 6, padding 3) and
 ``linkerd check``'s category blocks. See reference/linkerd-formats.md §2, §6.
 
-This module imports pandas and numpy only (never matplotlib).
+This module imports pandas and numpy only (never matplotlib), and labkit.clitext.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from labkit.clitext import CliText
 
 __all__ = [
     "TABLE_KINDS", "new_table", "columns_for", "cli_text", "human_duration", "go_duration",
@@ -843,18 +845,23 @@ def _infer_kind(df: pd.DataFrame) -> str:
     return "generic"
 
 
-def cli_text(df: pd.DataFrame) -> str:
+def cli_text(df: pd.DataFrame) -> CliText:
     """Render a labkit table exactly as the CLI prints it (stdout bytes, trailing newline included).
 
     Dispatches on ``df.attrs["table"]`` (or guesses from the columns). Empty
     tables give the CLI's message instead (``No traffic found.``, ``No edges
     found.``, ``No resources found in <ns> namespace.``), which the CLI prints
-    on stderr.
+    on stderr. The result is a ``str`` (:class:`~labkit.clitext.CliText`) that
+    a notebook displays like a terminal: one row per line, scrolling sideways.
+    Text a command already printed (``mesh.logs``, ``mesh.exec``) passes
+    through unchanged, to be shown the same way.
     """
+    if isinstance(df, str):
+        return CliText(df)
     if isinstance(df, CheckReport):
-        return df.render()
+        return CliText(df.render())
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"cli_text() takes a labkit table (a pandas DataFrame), not {type(df).__name__}")
+        raise TypeError(f"cli_text() takes a labkit table (a pandas DataFrame) or a command's text, not {type(df).__name__}")
     kind = df.attrs.get("table")
     if kind is None:  # a bare DataFrame: guess the table and its variant from the columns
         kind = _infer_kind(df)
@@ -862,7 +869,7 @@ def cli_text(df: pd.DataFrame) -> str:
         df = df.copy()
         df.attrs = {**attrs, "table": kind}
     renderer = _RENDERERS.get(kind, _render_kubectl)
-    return renderer(df)
+    return CliText(renderer(df))
 
 
 # --------------------------------------------------------------------------- top from tap events

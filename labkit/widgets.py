@@ -9,6 +9,10 @@ clock without sleeping and leaves only its final state as ordinary, static
 output, so executed notebooks are deterministic and nbval can compare them
 (ecosystem.md: nbval ignores ``clear_output``; widget state differs between
 papermill and nbval).
+
+A live view displays itself and returns ``None``: written as a cell's last
+line (as the README shows it) it must not be shown a second time as the
+cell's value. Its table is the same non-wrapping block as ``cli_text``'s.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import os
 import time
 from typing import Callable
 
+from labkit.clitext import pre_html
 from labkit.durations import seconds
 
 HEADLESS_ENV = "LABKIT_HEADLESS"
@@ -34,7 +39,7 @@ def _steps(duration, every) -> tuple[int, float]:
     return max(1, int(round(total / step))), step
 
 
-def _run(mesh, duration, every, pace: float, render: Callable[[], tuple[str, object | None]], title: str):
+def _run(mesh, duration, every, pace: float, render: Callable[[], tuple[str, object | None]], title: str) -> None:
     """Drive the mesh ``duration`` in ``every`` steps, redrawing ``render()`` (text, figure) after each."""
     from IPython.display import display
 
@@ -58,14 +63,14 @@ def _run(mesh, duration, every, pace: float, render: Callable[[], tuple[str, obj
         mesh.wait(step)
         text, fig = render()
         heading.value = f"<b>{title}</b> — {mesh.now:%H:%M:%S} ({i + 1}/{n})"
-        table.value = "<pre>" + text.replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
+        table.value = pre_html(text)
         if fig is not None:
             plot.clear_output(wait=True)
             with plot:
                 display(fig)
         if mesh.backend == "sim" and pace > 0:
             time.sleep(max(0.0, step / pace - (time.monotonic() - started)))
-    return box
+    return None  # already displayed; returning the box would show it twice as the cell's value
 
 
 def live_stat(mesh, resource: str = "deploy", namespace: str | None = None, *, duration="2m", every="10s",
@@ -111,7 +116,7 @@ def live_top(mesh, target: str, namespace: str | None = None, *, duration="1m", 
     for _ in range(n):
         started = time.monotonic()
         top = mesh.top(target, namespace, window=step)
-        table.value = "<pre>" + cli_text(top).replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
+        table.value = pre_html(cli_text(top))
         if mesh.backend == "sim" and pace > 0:
             time.sleep(max(0.0, step / pace - (time.monotonic() - started)))
-    return table
+    return None  # already displayed, as in live_stat

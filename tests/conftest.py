@@ -1,8 +1,10 @@
-"""Shared fixtures: the repository's folders and headless notebook execution."""
+"""Shared fixtures: the repository's folders, headless notebook execution, and the system tools some tests need."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -15,6 +17,43 @@ UPSTREAM = ROOT.parent / "shared" / "upstream"
 os.environ.pop("MPLBACKEND", None)
 # Batch runs (papermill and nbval kernels inherit this): live views leave static final output, no progress bars.
 os.environ["LABKIT_HEADLESS"] = "1"
+
+
+# -- system tools --------------------------------------------------------------------------------------------
+# A few tests check labkit against real programs (Prometheus, kubectl, a browser) that a Python venv cannot
+# install. On a newcomer's machine they skip, naming the command that installs the program, so `make test` is
+# green with Python and make alone. In CI (.ci/run installs the programs) or with LABKIT_REQUIRE_ALL=1 a missing
+# program is a failure instead: a check that silently stopped running must not look green there.
+
+REQUIRE_ALL_ENV = "LABKIT_REQUIRE_ALL"
+#: The install commands the skip reasons name (Debian packages; .ci/run installs the same ones).
+PROMETHEUS_INSTALL = "apt-get install prometheus"
+KUBECTL_INSTALL = "apt-get install kubernetes-client"
+BROWSER_INSTALL = "apt-get install chromium chromium-driver"
+
+
+def tools_required() -> bool:
+    """True when a missing system tool must fail the test: ``CI`` set (not "false"/"0") or LABKIT_REQUIRE_ALL=1."""
+    ci = os.environ.get("CI", "").strip().lower()
+    return ci not in ("", "false", "0") or os.environ.get(REQUIRE_ALL_ENV, "").strip() == "1"
+
+
+def require_tool(name: str, install: str, *, usable: Callable[[str], str | None] | None = None) -> str:
+    """The path of the program ``name``, or skip (locally) / fail (CI) with a reason that says how to install it.
+
+    ``install`` is the command that provides it (``apt-get install prometheus``). ``usable(path)`` may reject a
+    present but unsuitable program by returning why (an old version, say), which counts as missing.
+    """
+    path = shutil.which(name)
+    problem = None if path else f"`{name}` is not on PATH"
+    if path and usable is not None:
+        problem = usable(path)
+    if problem is None:
+        return path
+    reason = f"{problem}; install it with `{install}` (.ci/run does)"
+    if tools_required():
+        pytest.fail(f"{reason}. Required because CI or {REQUIRE_ALL_ENV}=1 is set.", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -98,9 +98,9 @@ def test_same_seed_gives_identical_outputs(name):
 
 def test_lab0_shows_the_embedded_clusters_nodes():
     nb = run_notebook("00-cluster.ipynb")
-    from labkit.runner import stream_text
+    from labkit.runner import cell_text, stream_text
 
-    table = stream_text(nb, "mesh.nodes()")
+    table = cell_text(nb, "mesh.nodes()")
     header, *rows = table.strip().splitlines()
     assert header.split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     assert len(rows) == 3 and all(" Ready " in r for r in rows)

@@ -7,8 +7,6 @@ code) against ``served.prometheus_url`` must give what ``mesh.query`` /
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import urllib.error
 import urllib.parse
@@ -16,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import meshed_app
+from conftest import PROMETHEUS_INSTALL, meshed_app, require_tool
 from labkit.metrics import prom_api
 from labkit.sim.serve import serve
 
@@ -24,14 +22,8 @@ INBOUND = 'response_total{direction="inbound", namespace="emojivoto"}'
 
 
 def _require(tool: str) -> str:
-    path = shutil.which(tool)
-    if path:
-        return path
-    reason = (f"`{tool}` is not installed: the served Prometheus API is checked with the real promtool, from "
-              "Debian's `prometheus` package, which .ci/run installs (apt-get install prometheus)")
-    if os.environ.get("LABKIT_ALLOW_NO_PROMETHEUS") == "1":
-        pytest.skip(reason)
-    pytest.fail(reason)
+    """The real promtool checks the served Prometheus API: skipped locally without it, a failure in CI."""
+    return require_tool(tool, PROMETHEUS_INSTALL)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ then answered by both, through the HTTP client code the kube backend uses
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -19,22 +17,11 @@ import urllib.request
 
 import pytest
 
-from conftest import meshed_app
+from conftest import PROMETHEUS_INSTALL, meshed_app, require_tool
 from labkit.errors import QueryError
 from labkit.metrics import prom_api, queries
 
 pytestmark = pytest.mark.prometheus
-
-
-def _require(tool: str) -> str:
-    path = shutil.which(tool)
-    if path:
-        return path
-    reason = (f"`{tool}` is not installed: the Prometheus cross-check needs Debian's `prometheus` package, "
-              "which .ci/run installs (apt-get install prometheus)")
-    if os.environ.get("LABKIT_ALLOW_NO_PROMETHEUS") == "1":
-        pytest.skip(reason)
-    pytest.fail(reason)
 
 
 def _free_port() -> int:
@@ -45,7 +32,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    promtool, prometheus = _require("promtool"), _require("prometheus")
+    promtool = require_tool("promtool", PROMETHEUS_INSTALL)
+    prometheus = require_tool("prometheus", PROMETHEUS_INSTALL)
     work = tmp_path_factory.mktemp("prometheus")
     mesh = meshed_app(seed=3, wait="10m")
     export = mesh.export_metrics(work / "metrics.om")
@@ -116,7 +104,7 @@ def _ours(mesh, expr, at):
 
     from labkit.metrics import promql
 
-    compat = _compat(_require("prometheus"))
+    compat = _compat(require_tool("prometheus", PROMETHEUS_INSTALL))
     if compat is None:
         return mesh.query(expr, time=at)
     return promql.to_frame(promql.instant(expr, mesh.prometheus.store, at, compat=compat))
@@ -139,7 +127,7 @@ def test_range_query_agrees(served):
     expr = 'sum(rate(response_total{namespace="emojivoto", direction="inbound"}[1m])) by (deployment, classification)'
     end = mesh.clock.t
     mine = promql.to_frame(promql.range_(expr, mesh.prometheus.store, end - 600, end, 30,
-                                         compat=_compat(_require("prometheus"))))
+                                         compat=_compat(require_tool("prometheus", PROMETHEUS_INSTALL))))
     _compare(mine, prom_api.query_range(url, expr, end - 600, end, 30))
 
 
@@ -237,7 +225,7 @@ def test_language_corpus_agrees_with_prometheus(served):
     from labkit.metrics import promql
 
     mesh, url = served
-    compat = _compat(_require("prometheus"))
+    compat = _compat(require_tool("prometheus", PROMETHEUS_INSTALL))
     store = mesh.prometheus.store
     now = mesh.clock.t
     corpus = language_corpus(now)
@@ -290,7 +278,7 @@ def test_range_corpus_agrees_with_prometheus(served):
     from labkit.metrics import promql
 
     mesh, url = served
-    compat = _compat(_require("prometheus"))
+    compat = _compat(require_tool("prometheus", PROMETHEUS_INSTALL))
     end = mesh.clock.t
     for expr in RANGE_CORPUS:
         mine = promql.to_frame(promql.range_(expr, mesh.prometheus.store, end - 480, end, 30, compat=compat))

@@ -9,21 +9,20 @@ Prometheus's own engine, must agree. Queries are wrapped in
 ==). A result of NaN cannot be compared that way, so the cases avoid NaN.
 
 Needs ``promtool`` (Debian's ``prometheus`` package, installed by .ci/run).
-Without it this test fails, unless LABKIT_ALLOW_NO_PROMETHEUS=1 says to skip.
+Without it this test skips, naming the install command; in CI (or with LABKIT_REQUIRE_ALL=1) it fails.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import PROMETHEUS_INSTALL, require_tool
 from labkit.metrics import queries
 from labkit.metrics.promql import instant
 from labkit.sim.store import SeriesStore
@@ -38,18 +37,8 @@ BOUNDS = [
 
 
 def _promtool() -> str:
-    """promtool's path; a loud failure (or, when allowed, a skip) if it is missing."""
-    path = shutil.which("promtool")
-    if path:
-        return path
-    reason = (
-        "promtool (Prometheus's rule-test tool) is not on PATH, so the embedded PromQL evaluator cannot be "
-        "checked against the real Prometheus engine. .ci/run installs Debian's `prometheus` package "
-        "(apt-get install prometheus), which provides it"
-    )
-    if os.environ.get("LABKIT_ALLOW_NO_PROMETHEUS") == "1":
-        pytest.skip(reason + "; skipped because LABKIT_ALLOW_NO_PROMETHEUS=1")
-    pytest.fail(reason + ". Set LABKIT_ALLOW_NO_PROMETHEUS=1 to skip this check deliberately.", pytrace=False)
+    """promtool's path: skipped locally without it, a failure in CI (conftest.require_tool)."""
+    return require_tool("promtool", PROMETHEUS_INSTALL)
 
 
 def _compat(tool: str) -> str | None:

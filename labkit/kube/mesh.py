@@ -49,7 +49,7 @@ from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
 from labkit.kube.flagger import SMI_INSTALL
 from labkit.k8s import (default_container, deployment_of, image_container, is_meshed, pick_pods, place_in_namespace,
-                        ready_containers, strip_server_fields)
+                        ready_containers, shape_message, strip_server_fields, structure_errors)
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -330,7 +330,7 @@ class KubeMesh:
         from labkit import manifests
 
         self._run_due()
-        docs, _arg = manifests.load(source)
+        docs, _arg = manifests.load(source, "apply")
         return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
 
     def _plan(self, items: list[tuple[dict, str]], namespace: str | None, lab: str | None = None):
@@ -341,6 +341,9 @@ class KubeMesh:
             if missing:
                 raise ApplyError(f"error: error validating \"{where}\": error validating data: "
                                  f"[{', '.join(m + ' not set' for m in missing)}]; nothing from this apply was applied")
+            shape = structure_errors(obj)
+            if shape:
+                raise ApplyError(f"error: {where}: {shape_message(obj, shape)}; nothing from this apply was applied")
             name = (obj.get("metadata") or {}).get("name", "")
             group = str(api_version).rpartition("/")[0]
             res = self.kube.for_manifest(str(api_version), str(kind))
@@ -455,7 +458,7 @@ class KubeMesh:
             res = self.kube.resolve(kind)
             targets.append((res, (namespace or "default") if res.namespaced else None, name))
         else:
-            docs, _arg = manifests.load(source)
+            docs, _arg = manifests.load(source, "delete")
             for doc in docs:
                 res = self.kube.for_manifest(str(doc.obj.get("apiVersion", "")), str(doc.obj.get("kind", "")))
                 if res is None:

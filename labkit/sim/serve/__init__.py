@@ -37,6 +37,7 @@ touches the mesh, and the pacing thread takes the same lock.
 """
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import os
@@ -54,6 +55,8 @@ from labkit.sim.serve import websocket as ws
 CONTEXT = "labkit-embedded"
 EXTENSION = "labkit.dev/embedded-mesh"
 PACE_TICK = 0.2
+#: Wall seconds an idle keep-alive connection, or a client stalled in the middle of a request, is kept.
+IDLE_TIMEOUT = 60.0
 FLAGGER_IMAGE = "ghcr.io/fluxcd/flagger:"  # seconds of real time between two steps of the paced clock
 
 
@@ -61,18 +64,25 @@ class Served:
     """A running served mesh. Use it as a context manager, or call :meth:`close`."""
 
     def __init__(self, mesh, port: int = 0, *, pace: float = 1.0, host: str = "127.0.0.1",
-                 token: str | None = None, workdir: str | os.PathLike | None = None, context: str = CONTEXT):
+                 token: str | None = "", workdir: str | os.PathLike | None = None, context: str = CONTEXT,
+                 idle_timeout: float = IDLE_TIMEOUT):
+        from labkit.sim.serve import auth
         from labkit.sim.serve.http import Server, serve_forever_in_thread
         from labkit.sim.serve.kubeapi import KubeAPI
 
         if pace < 0:
             raise ValueError("pace must be >= 0 (virtual seconds per real second; 0 stops the clock)")
+        if not idle_timeout > 0:
+            raise ValueError("idle_timeout must be > 0 wall seconds (how long an idle or stalled connection is kept)")
         self.mesh = mesh
         self.lock = threading.RLock()
         self.changed = threading.Event()
         self.closed = threading.Event()
         self.api = KubeAPI(mesh)
-        self.token = token
+        # Locked by default (auth.py): a fresh random token unless one is given; token=None serves unlocked.
+        self.token = auth.new_token() if token == "" else token
+        self.idle_timeout = float(idle_timeout)
+        self.errors: list[str] = []  # requests that hit a bug (answered 500): for tests and bug reports
         self.pace = float(pace)
         self.context = context
         self.requests = 0
@@ -87,9 +97,14 @@ class Served:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="labkit-serve-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        from labkit.sim.serve import tls
+
+        # kubectl sends the token only over TLS: the kubeconfig names https://, with this serve's own certificate.
+        self.tls, self.certificate = tls.self_signed(self.workdir, host) if self.token else (None, b"")
         self._server = Server((host, port), self)
         self.host, self.port = self._server.server_address[:2]
-        self.url = f"http://{self.host}:{self.port}"
+        self.url = f"http://{self.host}:{self.port}"  # the same port answers plain HTTP (token required too)
+        self.https_url = f"https://{self.host}:{self.port}" if self.tls else self.url
         self.linkerd = str(self._write_shim())
         self.kubeconfig = str(self._write_kubeconfig())
         self._guarded = _guard(mesh, self.lock)
@@ -126,7 +141,9 @@ class Served:
         doc = {
             "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": self.context,
             "clusters": [{"name": self.context, "cluster": {
-                "server": self.url,
+                "server": self.https_url,
+                **({"certificate-authority-data": base64.b64encode(self.certificate).decode("ascii")}
+                   if self.certificate else {}),
                 "extensions": [{"name": EXTENSION, "extension": {
                     "clock": "/labkit/v1/clock", "linkerd": self.linkerd, "seed": getattr(self.mesh, "seed", 0)}}]}}],
             "users": [{"name": f"{self.context}-user", "user": {"token": self.token} if self.token else {}}],
@@ -134,12 +151,17 @@ class Served:
                                                             "namespace": "default"}}],
         }
         path = self.workdir / "kubeconfig"
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        # Created 0600 (never readable by others, not even for a moment): it holds the bearer token.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(yaml.safe_dump(doc, sort_keys=False))
         path.chmod(0o600)
         return path
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def close(self) -> None:
+        """Stop serving: no new connection, every open one (keep-alive, watch, stream, in-flight request)
+        ended, the paced clock stopped; when this returns, the mesh is the notebook's alone again."""
         if self.closed.is_set():
             return
         self.closed.set()
@@ -149,6 +171,7 @@ class Served:
         self._server.server_close()
         self._thread.join(timeout=5)
         self._pacer.join(timeout=5)
+        self._server.end_connections(timeout=10)
         for name in self._guarded:
             self.mesh.__dict__.pop(name, None)
         if self._own_workdir:
@@ -166,6 +189,11 @@ class Served:
                 self.changed.clear()
 
     def _record_change(self, event: str, old, new) -> None:
+        if event == "DELETED" and old is not None:
+            # A DELETED watch event carries the deletion's resourceVersion, as the API server's does (the object
+            # as it was, stamped with the revision of the delete), so events stay in resourceVersion order.
+            rv = str(self.mesh.cluster.api.revision)
+            old = {**old, "metadata": {**(old.get("metadata") or {}), "resourceVersion": rv}}
         self.change_seq += 1
         self.changes.append((self.change_seq, event, old, new))
         self.changed.set()
@@ -456,7 +484,11 @@ def _guard(mesh, lock) -> list[str]:
 
 
 def serve(mesh, port: int = 0, *, pace: float = 1.0, **options) -> Served:
-    """Serve ``mesh`` on 127.0.0.1:``port`` (0: any free port); see the module docstring."""
+    """Serve ``mesh`` on 127.0.0.1:``port`` (0: any free port); see the module docstring.
+
+    Locked by default: requests must carry the bearer token written into ``served.kubeconfig``
+    (``served.token``); ``token=None`` serves without one, for a machine of your own.
+    """
     return Served(mesh, port, pace=pace, **options)
 
 

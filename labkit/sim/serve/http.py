@@ -358,8 +358,17 @@ class Handler(BaseHTTPRequestHandler):
                 # An empty gnostic OpenAPIv2 Document (the empty protobuf message): kubectl finds no schema
                 # for any kind and leaves validation to the server, as for a CRD without a schema.
                 return self._send(200, b"", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
-            if path == "/openapi/v3":
-                return self._json(200, {"paths": {}})
+            if path.startswith("/openapi/v3"):
+                from labkit.sim.serve import openapi
+
+                with lock:
+                    types = self.served.mesh.cluster.discovery.all()
+                if path == "/openapi/v3":
+                    return self._json(200, openapi.index(types))
+                doc = openapi.document(types, path[len("/openapi/v3/"):])
+                if doc is None:
+                    raise ApiError(404, "NotFound", f"no OpenAPI v3 document at {path}")
+                return self._json(200, doc)
             if path.startswith("/openapi"):
                 raise ApiError(404, "NotFound", "the embedded mesh serves no OpenAPI document")
         m = _CORE.match(path)

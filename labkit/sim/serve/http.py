@@ -138,6 +138,9 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet; the served object keeps a request count instead
         pass
 
+    def log_request(self, code="-", size="-"):
+        pass
+
     def handle(self):
         if self.request is not None:  # None: a failed TLS handshake, nothing to answer on
             super().handle()
@@ -163,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if first == b"\x16":  # a TLS record (ClientHello) on a plain-HTTP connection (a server serving without TLS)
-            self.request_version, self.command = "HTTP/1.1", None
+            self.request_version, self.command, self.requestline = "HTTP/1.1", None, ""
             self._final(ApiError(400, "BadRequest", f"this server speaks plain HTTP ({self.served.url}); the client sent "
                                                     "a TLS handshake: use the server URL from the served kubeconfig"))
             return

@@ -306,15 +306,53 @@ class Served:
                 for k in range(0, len(response), 32768):
                     sock.send_channel(2 * index, response[k:k + 32768])
 
+    def port_forward_spdy(self, sock: ws.WebSocket, pod: dict) -> None:
+        """``kubectl port-forward``: SPDY/3.1 inside the WebSocket (see ``spdy.py``)."""
+        from labkit.sim.serve import spdy
+
+        stream = spdy.ByteStream(sock)
+        session = spdy.Session(stream.read, lambda data: sock.send(data))
+        spdy.serve_port_forward(session, lambda port: self._port_handler(pod, port))
+
     def _port_handler(self, pod: dict, port: int):
         labels = (pod.get("metadata") or {}).get("labels") or {}
         ns = pod["metadata"].get("namespace")
+        name = pod["metadata"]["name"]
         if port == 9090 and labels.get("component") == "prometheus" and ns == "linkerd-viz":
             return self._prometheus_http
         if port == 4191 and "linkerd.io/control-plane-ns" in labels:
-            name = pod["metadata"]["name"]
             return lambda method, target, headers, body: self._admin_http(ns, name, method, target)
-        return None
+        with self.lock:
+            runtime = next((r for r in self.mesh.dataplane.pods.values()
+                            if r.name == name and r.namespace == ns), None)
+            model = runtime.by_port.get(port) if runtime is not None else None
+        if model is None:
+            return None
+        return lambda method, target, headers, body: self._app_http(runtime, model, port, method, target, headers, body)
+
+    def _app_http(self, runtime, model, port: int, method: str, target: str, headers: dict, body: bytes) -> bytes:
+        """A forwarded HTTP request answered by the pod's modelled app, as the container would on localhost
+        (past the proxy's inbound side; the app's own calls go out through its proxy as usual)."""
+        from labkit.sim.apps.model import Request
+
+        with self.lock:
+            request = Request(method or "GET", target or "/", f"localhost:{port}", False, headers, len(body),
+                              body.decode("utf-8", "replace") if body else None)
+            response = model.handle(request, runtime.ctx)
+        payload = response.body
+        if payload is None:
+            data, ctype = b"", "text/plain"
+        elif isinstance(payload, (bytes, bytearray)):
+            data, ctype = bytes(payload), "application/octet-stream"
+        elif isinstance(payload, str):
+            data = payload.encode("utf-8")
+            ctype = "text/html; charset=utf-8" if payload.lstrip().startswith("<") else "text/plain; charset=utf-8"
+        else:
+            data, ctype = json.dumps(payload).encode("utf-8"), "application/json"
+        for key, value in (response.headers or {}).items():
+            if key.lower() == "content-type":
+                ctype = value
+        return _http_response(response.status or 502, data, ctype)
 
     def _admin_http(self, namespace: str, pod: str, method: str, target: str) -> bytes:
         path = urllib.parse.urlsplit(target).path
@@ -523,7 +561,8 @@ def _split_http(buf: bytes):
 
 
 def _http_response(code: int, body: bytes, ctype: str) -> bytes:
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 422: "Unprocessable Entity", 503: "Service Unavailable"}
+    reason = {200: "OK", 201: "Created", 302: "Found", 400: "Bad Request", 404: "Not Found", 422: "Unprocessable Entity",
+              500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
     head = (f"HTTP/1.1 {code} {reason.get(code, 'OK')}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\nDate: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}\r\n\r\n")
     return head.encode("latin-1") + body

@@ -558,18 +558,22 @@ class Handler(BaseHTTPRequestHandler):
                 _require_container(pod, container)
             if sub == "exec" and container and container not in containers:
                 raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
-        ws.handshake(self)
+        protocol = ws.handshake(self)
         sock = ws.WebSocket(self.rfile, self.wfile)
         self.close_connection = True
         self.connection.settimeout(None)  # a port-forward may sit idle for long; close() still ends it
         try:
-            if sub == "portforward":
-                ports = [int(p) for v in multi.get("ports", []) for p in v.split(",") if p]
+            if sub == "portforward" and (protocol or "").startswith("SPDY/3.1+"):
+                served.port_forward_spdy(sock, pod)  # kubectl's: SPDY streams inside the WebSocket
+            elif sub == "portforward":
+                ports = [int(p) for v in multi.get("ports", []) for p in v.split(",") if p.strip().isdigit()]
                 served.port_forward(sock, pod, ports)
             else:
                 served.exec(sock, namespace, name, container, multi.get("command", []))
         except ws.WebSocketClosed:
             pass
+        except Exception as exc:  # noqa: BLE001 - a malformed stream ends the stream, not the server
+            served.errors.append(f"{sub} stream: {type(exc).__name__}: {exc}")
         finally:
             sock.close()
 

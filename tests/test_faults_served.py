@@ -327,3 +327,12 @@ def test_delete_watch_events_carry_a_growing_resource_version(served):
     rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in mine]
     assert [e["type"] for e in mine] == ["ADDED"] * 3 + ["DELETED"] * 3
     assert rvs == sorted(rvs) and len(set(rvs)) == 6
+
+
+def test_the_kube_backend_advances_a_long_wait_in_bounded_steps():
+    mesh = labkit.connect("sim", seed=4)
+    with mesh.serve(pace=0) as s:
+        kube = labkit.connect("kube", context=s.context, kubeconfig=s.kubeconfig)
+        start = mesh.clock.t
+        kube.wait("2h30m")  # 9,000 s: three requests of at most MAX_ADVANCE
+        assert mesh.clock.t == start + 9000

@@ -51,6 +51,7 @@ import urllib.parse
 from pathlib import Path
 
 from labkit.sim.serve import websocket as ws
+from labkit.sim.serve.http import MAX_ADVANCE
 
 CONTEXT = "labkit-embedded"
 EXTENSION = "labkit.dev/embedded-mesh"
@@ -145,7 +146,8 @@ class Served:
                 **({"certificate-authority-data": base64.b64encode(self.certificate).decode("ascii")}
                    if self.certificate else {}),
                 "extensions": [{"name": EXTENSION, "extension": {
-                    "clock": "/labkit/v1/clock", "linkerd": self.linkerd, "seed": getattr(self.mesh, "seed", 0)}}]}}],
+                    "clock": "/labkit/v1/clock", "max_advance": MAX_ADVANCE, "linkerd": self.linkerd,
+                    "seed": getattr(self.mesh, "seed", 0)}}]}}],
             "users": [{"name": f"{self.context}-user", "user": {"token": self.token} if self.token else {}}],
             "contexts": [{"name": self.context, "context": {"cluster": self.context, "user": f"{self.context}-user",
                                                             "namespace": "default"}}],

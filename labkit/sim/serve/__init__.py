@@ -34,6 +34,17 @@ What is served (see ``http.py`` and ``kubeapi.py`` for the paths):
 
 The model is single-threaded: every request holds ``served.lock`` while it
 touches the mesh, and the pacing thread takes the same lock.
+
+Locked and bounded (``auth.py``, ``tls.py``, ``http.py``): a random bearer
+token and a self-signed certificate per serve, written only into the
+kubeconfig (0600); kubectl speaks HTTPS (it sends tokens only over TLS) and
+the same port answers plain HTTP for clients given the token otherwise
+(``served.url``; ``served.https_url`` is the kubeconfig's). Every request gets
+a Kubernetes ``Status`` when it fails (bodies above 3 MiB: 413; too many in
+flight: 429; unknown methods: 405; undecodable bodies: 400/415; wrong shapes:
+422); idle or stalled connections close after ``idle_timeout``; a clock
+advance is at most ``MAX_ADVANCE`` seconds and runs in slices; ``close()``
+ends every connection and in-flight request before it returns.
 """
 from __future__ import annotations
 

@@ -10,10 +10,16 @@ Paths:
 * the Kubernetes API (``kubeapi.py``): discovery, CRUD, patches, tables, watches;
 * ``/api/v1/namespaces/NS/pods/NAME/log``: ``kubectl logs``;
 * ``/api/v1/namespaces/NS/pods/NAME/exec`` and ``.../portforward``: WebSocket
-  upgrades in the ``v4.channel.k8s.io`` framing. Port-forwarding reaches the
-  linkerd-viz Prometheus pod on 9090 (``/api/v1/query``, ``/api/v1/query_range``
-  answered by the embedded evaluator, ``/-/ready``, ``/api/v1/status/buildinfo``)
-  and any meshed pod's proxy admin port 4191 (``/metrics``, ``/ready``);
+  upgrades in the ``v4.channel.k8s.io`` framing, or, for kubectl's
+  port-forward, SPDY/3.1 inside the WebSocket (``spdy.py``). Port-forwarding
+  reaches the linkerd-viz Prometheus pod on 9090 (``/api/v1/query``,
+  ``/api/v1/query_range`` answered by the embedded evaluator, ``/-/ready``,
+  ``/api/v1/status/buildinfo``), any meshed pod's proxy admin port 4191
+  (``/metrics``, ``/ready``) and any port a pod's modelled app serves;
+* ``.../deployments/NAME/scale``: an ``autoscaling/v1`` Scale;
+  ``selfsubjectaccessreviews`` (``kubectl auth can-i``); ``/openapi/v3``
+  (``kubectl explain``, ``openapi.py``); protobuf request bodies for the
+  kinds ``kubectl create`` sends (``protobuf.py``);
 * labkit's extensions, which no real cluster has, under ``/labkit/v1/``:
   ``clock`` (GET: virtual now and pace; POST ``{"advance": seconds}``: run the
   virtual clock forward, what the kube backend's ``wait`` does here instead
@@ -21,6 +27,10 @@ Paths:
   ``linkerd`` CLI stand-in, answered as NDJSON lines ``{"stdout"|"stderr"|"exit"}``),
   ``taps`` (GET: active tap streams; POST ``taps/ID/stop``: end one, as
   Ctrl-C ends a real ``linkerd viz tap``).
+
+Every request passes through ``Handler._dispatch`` (body limits, the bearer
+token via ``auth.authenticate``, routing, and a ``Status`` for any failure);
+an endpoint added to this server is covered by adding its route there.
 """
 from __future__ import annotations
 

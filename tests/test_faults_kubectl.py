@@ -166,3 +166,25 @@ def test_kubectl_without_the_token_is_refused(served, tmp_path):
         out = kubectl(s, "get", "secrets", "-A", ok=False, kubeconfig=str(path))
         assert out.returncode != 0 and "Opaque" not in out.stdout and "linkerd" not in out.stdout
         assert mesh.cluster.revision == before
+
+
+def test_a_huge_websocket_frame_on_a_port_forward_ends_the_stream_not_the_server(served):
+    import base64
+    import struct
+
+    mesh, s = served
+    with s.lock:
+        pod = mesh.pods(namespace="emojivoto")["NAME"].iloc[0]
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection((s.host, s.port), timeout=10) as sock:
+        sock.sendall((f"GET /api/v1/namespaces/emojivoto/pods/{pod}/portforward?ports=8080 HTTP/1.1\r\nHost: x\r\n"
+                      f"Authorization: Bearer {s.token}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
+        assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+        sock.sendall(bytes([0x82, 0xFF]) + struct.pack(">Q", 1 << 40) + b"\0\0\0\0")  # a 1 TiB binary frame
+        sock.settimeout(5)
+        while sock.recv(65536):
+            pass  # the server ends the stream (after its channel headers) instead of buffering a terabyte
+    assert not [e for e in s.errors if "MemoryError" in e]
+    assert "deployment.apps/web" in kubectl(s, "get", "deploy", "-n", "emojivoto", "-o", "name").stdout

@@ -24,7 +24,7 @@ import zlib
 VERSION = 3
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = 1, 2, 3, 4, 6, 7, 8, 9
 FLAG_FIN = 0x01
-MAX_FRAME = 16 * 1024 * 1024
+MAX_FRAME = 3 * 1024 * 1024  # the API server's request limit; also the most one forwarded request may buffer
 
 # The SPDY/3 header-compression dictionary (draft-mbelshe-httpbis-spdy-00 §2.6.10.1): these words, each
 # preceded by its length as a 32-bit big-endian integer, then the literal tail below.
@@ -175,6 +175,10 @@ def serve_port_forward(session: Session, handler_for) -> None:
             continue  # the client half-closing its error stream, or a stream already ended
         pair = pairs.get(headers.get("requestid", str(stream_id)), {})
         buffers[stream_id] += payload
+        if len(buffers[stream_id]) > MAX_FRAME:
+            buffers.pop(stream_id)
+            _fail(session, pair, f"a forwarded request over {MAX_FRAME} bytes: refused")
+            continue
         handler = handler_for(_port(pair.get("port", "")))
         request, rest = _split_http(buffers[stream_id])
         if request is not None and handler is not None:

@@ -177,3 +177,36 @@ def test_waits_in_steps_run_exactly_as_one_wait(reference):
     for _ in range(60):
         mesh.wait("10s")
     assert _reading(mesh) == reference[0]
+
+
+def test_an_exception_inside_a_served_clock_advance_is_answered_and_loses_nothing(monkeypatch, reference):
+    """A served request that advances the clock is interrupted at an event: 500 Status, then the rest as usual."""
+    import json as _json
+    import urllib.error
+    import urllib.request
+
+    mesh = _books()
+    end = mesh.clock.t + 600.0
+    served = mesh.serve(pace=0)
+    injector = _Injector({1_234}, "raise")
+    monkeypatch.setattr(clock_module, "heapq", types.SimpleNamespace(heappop=injector.heappop,
+                                                                       heappush=injector.heappush))
+
+    def advance(seconds: float):
+        req = urllib.request.Request(served.url + "/labkit/v1/clock", method="POST",
+                                     data=_json.dumps({"advance": seconds}).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {served.token}"})
+        return urllib.request.urlopen(req, timeout=60)
+
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            advance(600.0)
+        assert err.value.code == 500 and _json.loads(err.value.read())["kind"] == "Status"
+        assert injector.fired == 1 and mesh.clock.t < end
+        advance(end - mesh.clock.t)
+    finally:
+        served.close()
+        monkeypatch.setattr(clock_module, "heapq", heapq)
+    assert mesh.clock.t == end
+    assert _reading(mesh) == reference[0]

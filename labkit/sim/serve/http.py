@@ -320,7 +320,7 @@ class Handler(BaseHTTPRequestHandler):
             self._answer_error(err)
         except (BrokenPipeError, ConnectionResetError, TimeoutError, ws.WebSocketClosed):
             self.close_connection = True
-        except Exception as exc:  # noqa: BLE001 - a bug must still get an answer, not a dropped connection
+        except BaseException as exc:  # noqa: BLE001 - a bug (or an injected interrupt) still gets an answer
             served.errors.append(f"{self.command} {self.path}: {type(exc).__name__}: {exc}")
             self._answer_error(ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc} "
                                                               "(a labkit bug: please report it)"))

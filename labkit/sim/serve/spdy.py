@@ -142,7 +142,7 @@ class Session:
 def serve_port_forward(session: Session, handler_for) -> None:
     """Run kubectl's port-forward exchange: ``handler_for(port)`` → fn(method, target, headers, body) → bytes,
     or None when nothing listens on that port (the client is told on the error stream)."""
-    from labkit.sim.serve.__init__ import _split_http  # noqa: PLC0415 - the HTTP framing the v4 path uses too
+    from labkit.sim.serve import _split_http  # the HTTP framing the v4 port-forward uses too
 
     streams: dict[int, dict] = {}
     pairs: dict[str, dict] = {}  # requestid → {"error": id, "data": id, "port": n}

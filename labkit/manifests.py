@@ -104,8 +104,24 @@ def parse(text: str, origin: str) -> list[Document]:
     return docs
 
 
-def load(source: Any) -> tuple[list[Document], str]:
-    """(documents, the ``-f`` argument kubectl would be given) for any accepted source."""
+def load(source: Any, verb: str | None = None) -> tuple[list[Document], str]:
+    """(documents, the ``-f`` argument kubectl would be given) for any accepted source.
+
+    With ``verb`` (``"apply"``, ``"delete"``), a source without a single object
+    is refused as kubectl refuses it ("no objects passed to apply"), rather
+    than quietly doing nothing: an empty string is a mistake, not a request.
+    """
+    docs, arg = _load(source)
+    if verb and not docs:
+        shown = repr(source) if isinstance(source, str) and len(source) < 60 else type(source).__name__
+        raise ApplyError(f"error: no objects passed to {verb} (the source {shown} holds no Kubernetes object; "
+                         "pass YAML text, a manifest file or folder, a dict or a list of dicts)")
+    return docs, arg
+
+
+def _load(source: Any) -> tuple[list[Document], str]:
+    if isinstance(source, str) and not source.strip():
+        return [], "-"  # not a path: "" would otherwise name the current folder
     if isinstance(source, dict):
         return parse_objects([source]), "-"
     if isinstance(source, (list, tuple)):

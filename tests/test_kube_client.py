@@ -237,3 +237,40 @@ def test_discovery_survives_an_aggregated_api_that_is_down(fake, client):
     assert client.resolve("po").api_version == "v1"
     with pytest.raises(NotFoundError, match='doesn\'t have a resource type "canary"'):
         client.resolve("canary")
+
+
+# -- the total deadline of a call -----------------------------------------------------------------------
+
+def test_a_frozen_server_is_given_up_on_by_the_call_deadline_and_the_message_tells_the_truth(fake, tmp_path):
+    fake.script[("GET", "/api/v1/nodes")] = [("sleep", 5.0)]
+    kc = KubeClient("fake", kubeconfig(tmp_path, fake.url), retries=5, backoff=0.05, timeout=1.0, deadline=2.5)
+    start = time.monotonic()
+    with pytest.raises(Timeout) as err:
+        kc.call("GET", "/api/v1/nodes")
+    took = time.monotonic() - start
+    assert took < 3.5  # 6 attempts x 1 s read timeout would be 6 s and more
+    attempts = len(fake.calls)
+    assert 2 <= attempts <= 3
+    msg = str(err.value)
+    assert f"gave up after {attempts} attempts over" in msg and "deadline is 2.5s" in msg
+    reported = float(msg.split(" attempts over ")[1].split("s")[0])
+    assert abs(reported - took) < 0.5  # the elapsed time it reports is the time it took
+
+
+def test_the_deadline_is_per_call_and_configurable(fake, tmp_path):
+    fake.script[("GET", "/api/v1/nodes")] = [("sleep", 0.8)]  # answers, but after 0.8 s
+    kc = KubeClient("fake", kubeconfig(tmp_path, fake.url), retries=5, backoff=0.01, timeout=2.0, deadline=0.5)
+    with pytest.raises(Timeout, match="deadline is 0.5s"):
+        kc.call("GET", "/api/v1/nodes")  # the one attempt gets only the 0.5 s the deadline leaves
+    assert kc.call("GET", "/api/v1/nodes", deadline=5) == {"late": True}  # a longer deadline for this call
+    with pytest.raises(ValueError, match="deadline must be > 0"):
+        KubeClient("fake", kubeconfig(tmp_path, fake.url), deadline=0)
+
+
+def test_retries_of_a_server_error_stop_at_the_deadline(fake, tmp_path):
+    fake.script[("GET", "/api/v1/pods")] = [(503, {"kind": "Status", "message": "busy"}, {"Retry-After": "1"})]
+    kc = KubeClient("fake", kubeconfig(tmp_path, fake.url), retries=10, backoff=0.01, deadline=2.2)
+    start = time.monotonic()
+    with pytest.raises(KubeError):
+        kc.call("GET", "/api/v1/pods")
+    assert time.monotonic() - start < 3.0 and len(fake.calls) <= 3  # Retry-After 1 s x 10 would be 10 s

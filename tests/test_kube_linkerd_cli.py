@@ -116,7 +116,8 @@ def test_tap_json_events_have_the_real_shape(served_mesh):
     import urllib.request
 
     for _ in range(200):
-        taps = json.load(urllib.request.urlopen(s.url + "/labkit/v1/taps"))["taps"]
+        taps = json.load(urllib.request.urlopen(urllib.request.Request(
+            s.url + "/labkit/v1/taps", headers={"Authorization": f"Bearer {s.token}"})))["taps"]
         if taps:
             break
         import time
@@ -124,7 +125,8 @@ def test_tap_json_events_have_the_real_shape(served_mesh):
         time.sleep(0.02)
     with s.lock:
         mesh.wait("2s")
-    urllib.request.urlopen(urllib.request.Request(f"{s.url}/labkit/v1/taps/{taps[0]['id']}/stop", method="POST"))
+    urllib.request.urlopen(urllib.request.Request(f"{s.url}/labkit/v1/taps/{taps[0]['id']}/stop", method="POST",
+                                                  headers={"Authorization": f"Bearer {s.token}"}))
     out, _ = proc.communicate(timeout=30)
     events = list(linkerd_cli.iter_json_documents(out))
     assert out.startswith("{\n  \"source\": {\n")  # indented objects back to back, not an array

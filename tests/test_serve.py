@@ -47,7 +47,8 @@ def api(served):
 
 
 def get(served, path: str, accept: str | None = None):
-    req = urllib.request.Request(served.url + path, headers={"Accept": accept} if accept else {})
+    headers = {"Authorization": f"Bearer {served.token}", **({"Accept": accept} if accept else {})}
+    req = urllib.request.Request(served.url + path, headers=headers)
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)
 
@@ -61,7 +62,7 @@ def test_serve_returns_url_kubeconfig_context_and_closes(tmp_path):
         assert s.url.startswith("http://127.0.0.1:") and s.context == "labkit-embedded"
         doc = yaml.safe_load(Path(s.kubeconfig).read_text())
         cluster = doc["clusters"][0]["cluster"]
-        assert cluster["server"] == s.url
+        assert cluster["server"] == s.https_url == s.url.replace("http://", "https://")
         ext = cluster["extensions"][0]
         assert ext["name"] == "labkit.dev/embedded-mesh" and ext["extension"]["linkerd"] == s.linkerd
         assert os.access(s.linkerd, os.X_OK)
@@ -86,7 +87,7 @@ def test_the_clock_runs_in_real_time_or_paced_while_served():
         time.sleep(0.5)
         assert get(s, "/labkit/v1/clock")["now"] == start
         req = urllib.request.Request(s.url + "/labkit/v1/clock", data=b'{"advance": 90}', method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {s.token}"})
         assert json.load(urllib.request.urlopen(req))["now"] == start + 90
 
 
@@ -382,10 +383,10 @@ def test_an_error_before_the_body_is_read_keeps_the_connection_usable(served):
 
     conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
     conn.request("POST", "/apis/nope.example/v1/namespaces/default/things", body=b'{"metadata": {"name": "x"}}',
-                 headers={"Content-Type": "application/json"})
+                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {served.token}"})
     resp = conn.getresponse()
     assert resp.status == 404 and json.loads(resp.read())["reason"] == "NotFound"
-    conn.request("GET", "/version")  # same keep-alive connection
+    conn.request("GET", "/version", headers={"Authorization": f"Bearer {served.token}"})  # same keep-alive connection
     resp = conn.getresponse()
     assert resp.status == 200 and json.loads(resp.read())["gitVersion"] == "v1.32.2"
     conn.close()

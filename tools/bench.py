@@ -11,6 +11,10 @@
 - flagger: wall time of a full canary promotion with the tutorial's Canary (target < 2 s)
 - promql:  instant queries per second of the `linkerd viz stat deploy` query set (requests, three latency
            quantiles, TCP connections, TCP bytes read/written) over a 1-hour, 500-series store
+- serve:   the served API under load: 8 client threads x 20 s of mixed requests with the bearer token
+           (list/get/create/patch/delete ConfigMaps, list pods as a table, read a Deployment's Scale, a clock
+           advance, /version) on keep-alive connections; requests/s, p50/p99, status counts, 5xx (target 0)
+           and writes lost (every acknowledged create is read back at the end; target 0)
 """
 from __future__ import annotations
 
@@ -170,11 +174,119 @@ def bench_promql(seconds: float = 5.0) -> None:
           f"{n / cpu:,.0f} per CPU second (the figure a busy machine cannot skew)")
 
 
+def bench_serve(threads: int = 8, seconds: float = 20.0, tls: bool = False) -> None:
+    import http.client
+    import json
+    import random
+    import threading
+
+    import labkit
+
+    mesh = labkit.connect("sim", seed=0)
+    mesh.install_linkerd()
+    mesh.wait("2m")
+    mesh.apply("emojivoto")
+    mesh.wait("1m")
+    served = mesh.serve(pace=0)
+    auth = {"Authorization": f"Bearer {served.token}"}
+    context = None
+    if tls:
+        from labkit.sim.serve.tls import client_context
+
+        context = client_context(served.certificate)
+    stop = time.monotonic() + seconds
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    created: list[str] = []
+    deleted: list[str] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        rng = random.Random(n)
+        conn = (http.client.HTTPSConnection(served.host, served.port, context=context, timeout=30) if tls
+                else http.client.HTTPConnection(served.host, served.port, timeout=30))
+        mine: list[str] = []
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            roll = rng.random()
+            name = f"load-{n}-{i}"
+            if roll < 0.25:
+                req = ("POST", "/api/v1/namespaces/default/configmaps",
+                       {"metadata": {"name": name}, "data": {"n": str(i)}})
+            elif roll < 0.35 and mine:
+                req = ("PATCH", f"/api/v1/namespaces/default/configmaps/{rng.choice(mine)}", {"data": {"p": str(i)}})
+            elif roll < 0.42 and mine:
+                req = ("DELETE", f"/api/v1/namespaces/default/configmaps/{mine.pop(rng.randrange(len(mine)))}", None)
+            elif roll < 0.60:
+                req = ("GET", "/api/v1/namespaces/default/configmaps", None)
+            elif roll < 0.75:
+                req = ("GET", "/api/v1/namespaces/emojivoto/pods", None)
+            elif roll < 0.85:
+                req = ("GET", "/apis/apps/v1/namespaces/emojivoto/deployments/web/scale", None)
+            elif roll < 0.90:
+                req = ("POST", "/labkit/v1/clock", {"advance": 1})
+            else:
+                req = ("GET", "/version", None)
+            method, path, body = req
+            headers = dict(auth)
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = ("application/merge-patch+json" if method == "PATCH"
+                                           else "application/json")
+            t0 = time.perf_counter()
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                code = resp.status
+            except Exception as exc:  # noqa: BLE001 - counted: a dropped connection is a failure here
+                with lock:
+                    errors.append(f"{method} {path}: {type(exc).__name__}: {exc}")
+                conn.close()
+                continue
+            took = time.perf_counter() - t0
+            if method == "POST" and path.endswith("configmaps") and code == 201:
+                mine.append(name)
+                with lock:
+                    created.append(name)
+            if method == "DELETE" and code == 200:
+                with lock:
+                    deleted.append(path.rsplit("/", 1)[1])
+            with lock:
+                latencies.append(took)
+                statuses[code] = statuses.get(code, 0) + 1
+        conn.close()
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - start
+    with served.lock:
+        present = {c["metadata"]["name"] for c in mesh.cluster.list("ConfigMap", "default")}
+    served.close()
+    lost = sorted(set(created) - set(deleted) - present)
+    latencies.sort()
+    q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000  # noqa: E731
+    n = len(latencies)
+    fivexx = sum(v for k, v in statuses.items() if k >= 500)
+    print(f"served API load ({'HTTPS' if tls else 'HTTP'}, token): {threads} threads x {seconds:g} s: {n:,} requests "
+          f"in {wall:.1f} s = {n / wall:,.0f} req/s; p50 {q(0.50):.1f} ms, p99 {q(0.99):.1f} ms, max {q(1.0):.0f} ms")
+    print(f"  statuses {dict(sorted(statuses.items()))}; 5xx: {fivexx} (target 0); dropped connections: "
+          f"{len(errors)} (target 0); creates acknowledged {len(created):,}, deleted {len(deleted):,}, "
+          f"lost {len(lost)} (target 0); server-side errors logged: {len(served.errors)}")
+
+
 def main(argv: list[str]) -> int:
     os.environ.setdefault("LABKIT_HEADLESS", "1")  # no progress bars in the measurements
     which = argv[1:] or ["import", "mesh", "labs", "flagger", "promql"]
     benches = {"import": bench_import, "mesh": bench_mesh, "labs": bench_labs, "flagger": bench_flagger,
-               "promql": bench_promql}
+               "promql": bench_promql, "serve": bench_serve, "serve-tls": lambda: bench_serve(tls=True)}
     for name in which:
         benches[name]()
     return 0

@@ -27,8 +27,12 @@ other 4xx                              :class:`KubeError` with the API server's 
                                        ``labkit.ApplyError``)
 =====================================  ==================================================================
 
-Every wait is bounded: each request has a connect and a read timeout, and
-retries stop after ``retries`` attempts, so no call hangs.
+Every wait is bounded: each request has a connect and a read timeout, retries
+stop after ``retries`` attempts, and a whole call (every attempt and every
+pause between them) ends by its ``deadline`` (30 s by default; ``deadline=`` on
+the client or per call): an attempt gets only the time left, and no retry
+starts that could not finish in time. Errors say how many attempts were made
+over how many seconds, measured, not estimated.
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ LAB_LABEL = "linkerd-labs/lab"
 EMBEDDED_EXTENSION = "labkit.dev/embedded-mesh"
 
 IDEMPOTENT = {"GET", "HEAD", "DELETE", "OPTIONS"}
+#: Seconds one API call may take in all, retries and pauses included.
+DEADLINE = 30.0
 RETRY_STATUS = {429, 502, 503, 504}
 
 
@@ -166,7 +172,11 @@ class KubeClient:
     """Raw JSON requests to one cluster, with discovery, retries and clear errors."""
 
     def __init__(self, context: str, kubeconfig: str | None = None, *, timeout: float = 30.0, connect_timeout: float = 5.0,
-                 retries: int = 5, backoff: float = 0.25, sleep: Callable[[float], None] = time.sleep):
+                 retries: int = 5, backoff: float = 0.25, sleep: Callable[[float], None] = time.sleep,
+                 deadline: float = DEADLINE, clock: Callable[[], float] = time.monotonic):
+        if not deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds (the most one API call may take, retries included); "
+                             f"got {deadline!r}")
         from kubernetes import client
 
         self.context = context
@@ -178,17 +188,26 @@ class KubeClient:
                                if e.get("name") == EMBEDDED_EXTENSION), None)
         self.timeout, self.connect_timeout = timeout, connect_timeout
         self.retries, self.backoff, self.sleep = retries, backoff, sleep
+        self.deadline, self.clock = float(deadline), clock
         self._resources: list[Resource] | None = None
         self._lock = threading.Lock()
 
     # -- transport --------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, query: list | dict | None = None, body: Any = None,
                 content_type: str | None = None, accept: str = "application/json", timeout: float | None = None,
-                idempotent: bool | None = None, retries: int | None = None) -> tuple[int, dict, bytes]:
+                idempotent: bool | None = None, retries: int | None = None,
+                deadline: float | None = None) -> tuple[int, dict, bytes]:
         """One request with the retry policy above; returns (status, headers, raw body) for 2xx/3xx/4xx."""
         import urllib3
 
         max_retries = self.retries if retries is None else retries
+        # A caller that asks for a longer read timeout than the deadline (a long exec, a clock advance) gets
+        # that one attempt's worth; otherwise the deadline bounds every attempt and pause together.
+        budget = float(deadline) if deadline is not None else max(self.deadline, timeout or 0.0)
+        spent = 0.0  # seconds used so far: requests (measured) + pauses between them
+
+        def left() -> float:
+            return budget - spent
         method = method.upper()
         safe = method in IDEMPOTENT if idempotent is None else idempotent
         headers = {"Accept": accept}
@@ -198,19 +217,24 @@ class KubeClient:
         data = body  # dicts and lists are serialised by the client's REST layer (JSON)
         if body is not None and not isinstance(body, (bytes, str)):
             headers.setdefault("Content-Type", "application/json")
-        attempt, waited = 0, 0.0
+        attempt = 0
         last: str = ""
         while True:
             attempt += 1
             method_, url, hdrs, _, _ = self.api_client.param_serialize(
                 method, path, query_params=params, header_params=dict(headers), auth_settings=["BearerToken"])
+            read_timeout = max(0.05, min(timeout or self.timeout, left()))
+            started = self.clock()
             try:
-                resp = self.api_client.rest_client.request(
-                    method, url, headers=hdrs, body=data,
-                    _request_timeout=(self.connect_timeout, timeout or self.timeout))
-                raw = resp.read()
-                status = resp.status
-                resp_headers = dict(resp.headers or {})
+                try:
+                    resp = self.api_client.rest_client.request(
+                        method, url, headers=hdrs, body=data,
+                        _request_timeout=(min(self.connect_timeout, read_timeout), read_timeout))
+                    raw = resp.read()
+                    status = resp.status
+                    resp_headers = dict(resp.headers or {})
+                finally:
+                    spent += self.clock() - started
             except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.NewConnectionError) as exc:
                 last, retry, kind = _reason(exc), True, Unreachable  # never sent: safe to retry anything
             except urllib3.exceptions.MaxRetryError as exc:
@@ -220,7 +244,7 @@ class KubeClient:
                 last, retry = _reason(inner or exc), (safe or not sent)
                 kind = Timeout if timed_out else Unreachable
             except urllib3.exceptions.ReadTimeoutError as exc:
-                last, retry, kind = f"no answer within {timeout or self.timeout:g}s ({exc})", safe, Timeout
+                last, retry, kind = f"no answer within {read_timeout:g}s ({exc})", safe, Timeout
             except (urllib3.exceptions.ProtocolError, ConnectionError) as exc:
                 last, retry, kind = _reason(exc), safe, Unreachable
             except Exception as exc:  # noqa: BLE001 - e.g. ApiException(status=0) for TLS trouble
@@ -231,33 +255,37 @@ class KubeClient:
             else:
                 if status in RETRY_STATUS or (status == 500 and method in ("GET", "HEAD")):
                     can = status in (429, 502, 503) or safe
-                    if can and attempt <= max_retries:
-                        delay = min(_retry_after(resp_headers) or self.backoff * 2 ** (attempt - 1), 5.0)
+                    delay = min(_retry_after(resp_headers) or self.backoff * 2 ** (attempt - 1), 5.0)
+                    if can and attempt <= max_retries and delay < left():
                         self.sleep(delay)
-                        waited += delay
+                        spent += delay
                         continue
                 return status, resp_headers, raw
-            if not retry or attempt > max_retries:
+            delay = self.backoff * 2 ** (attempt - 1)
+            out_of_time = delay >= left()
+            if not retry or attempt > max_retries or out_of_time:
                 what = f"{method} {path}"
+                tried = f"{attempt} attempt{'s' if attempt > 1 else ''} over {spent:.1f}s"
+                why = f" (the call's deadline is {budget:g}s)" if out_of_time and retry else ""
                 if kind is Timeout:
                     hint = ("the request may have been applied; check with mesh.get(...) before retrying"
-                            if not safe else f"retried {attempt - 1} times over {waited:.1f}s")
+                            if not safe else f"gave up after {tried}{why}")
                     raise Timeout(f"the Kubernetes API at {self.server} (context {self.context!r}) did not answer "
                                   f"{what} in time: {last}; {hint}", 0, "Timeout")
-                tried = f"after {attempt} attempt{'s' if attempt > 1 else ''} over {waited:.1f}s" if attempt > 1 else ""
                 raise Unreachable(f"cannot reach the Kubernetes API at {self.server} (context {self.context!r}) "
-                                  f"for {what} {tried}: {last}. Is the cluster running (kind get clusters, "
-                                  f"docker ps; or the OKE console), and is this the right context?", 0, "Unreachable")
-            delay = self.backoff * 2 ** (attempt - 1)
+                                  f"for {what} after {tried}{why}: {last}. Is the cluster running (kind get "
+                                  f"clusters, docker ps; or the OKE console), and is this the right context?",
+                                  0, "Unreachable")
             self.sleep(delay)
-            waited += delay
+            spent += delay
 
     def call(self, method: str, path: str, *, query=None, body=None, content_type: str | None = None,
              accept: str = "application/json", timeout: float | None = None, idempotent: bool | None = None,
-             not_found: str | None = None, retries: int | None = None) -> Any:
+             not_found: str | None = None, retries: int | None = None, deadline: float | None = None) -> Any:
         """A request whose answer is JSON; API errors raise (see the module table)."""
         status, headers, raw = self.request(method, path, query=query, body=body, content_type=content_type,
-                                            accept=accept, timeout=timeout, idempotent=idempotent, retries=retries)
+                                            accept=accept, timeout=timeout, idempotent=idempotent, retries=retries,
+                                            deadline=deadline)
         if 200 <= status < 300:
             if not raw:
                 return None

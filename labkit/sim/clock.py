@@ -4,16 +4,104 @@ Every controller, traffic generator and the metrics scraper schedule their
 work here. Events at the same instant run in the order they were scheduled
 (a sequence number breaks ties), which is what makes a seeded run
 byte-for-byte repeatable.
+
+Interrupts. Learners press Ctrl-C (or the notebook's stop button) in the
+middle of long waits, so an interrupted wait must leave the model as if time
+had stopped at the last event that ran to completion:
+
+* Ctrl-C is *held* while an event runs and delivered at the next boundary
+  between two events (:class:`hold_interrupts`): no event is left half done.
+  A second Ctrl-C after an event has already run for ``ESCAPE_AFTER`` wall
+  seconds is delivered at once, so a runaway event can still be stopped.
+* An event that raises (an exception injected by a test, a bug, an interrupt
+  we could not hold because the wait runs outside the main thread) is put
+  back in the queue with its time and sequence number, so nothing scheduled
+  is lost and continuing runs it again, in the same order as before.
 """
 from __future__ import annotations
 
 import heapq
 import itertools
+import signal
+import threading
+import time
 from typing import Callable
 
 #: Virtual time zero: 2026-07-01 10:00 UTC, soon after Linkerd 2.20, the release the mesh models (a fixed date,
 #: so that every run shows the same times; the original labs' 2019-10-09 made every axis look stale).
 EPOCH = 1782900000.0
+#: Wall seconds an event may run before a second Ctrl-C is delivered without waiting for it to finish.
+ESCAPE_AFTER = 2.0
+
+
+class _Held:
+    """The main thread's SIGINT handler while the clock runs: remembers an interrupt instead of raising it."""
+
+    def __init__(self):
+        self.pending: list[float] = []  # the wall time of the held interrupt (a list: truthy when held)
+        self.depth = 0
+        self.previous = None
+
+    def handler(self, signum, frame) -> None:
+        if self.pending and time.monotonic() - self.pending[0] > ESCAPE_AFTER:
+            self.deliver(frame)
+            return
+        if not self.pending:
+            self.pending.append(time.monotonic())
+
+    def deliver(self, frame=None) -> None:
+        """Raise the held interrupt the way the handler in place before the clock ran would have."""
+        self.pending.clear()
+        previous = self.previous
+        if callable(previous):
+            previous(signal.SIGINT, frame)  # Python's default handler raises KeyboardInterrupt
+        else:
+            raise KeyboardInterrupt
+
+
+_HELD = _Held()
+_NEVER: list = []  # what a thread that cannot hold interrupts gets: never truthy
+
+
+class hold_interrupts:
+    """``with hold_interrupts() as held:`` — Ctrl-C is held until ``deliver_held()`` or the outermost exit.
+
+    Only the main thread receives signals (and may install handlers); elsewhere
+    this does nothing. Nested uses share the outermost handler.
+    """
+
+    __slots__ = ("_active",)
+
+    def __enter__(self) -> list:
+        self._active = False
+        if threading.current_thread() is not threading.main_thread():
+            return _NEVER
+        if _HELD.depth == 0:
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is signal.SIG_IGN or previous is None or previous == _HELD.handler:
+                return _NEVER
+            signal.signal(signal.SIGINT, _HELD.handler)
+            _HELD.previous = previous
+        _HELD.depth += 1
+        self._active = True
+        return _HELD.pending
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._active:
+            return
+        _HELD.depth -= 1
+        if _HELD.depth:
+            return
+        signal.signal(signal.SIGINT, _HELD.previous)
+        if _HELD.pending:
+            if exc_type is None:
+                _HELD.deliver()
+            _HELD.pending.clear()  # another exception is already on its way out
+
+
+def deliver_held() -> None:
+    """Raise a held Ctrl-C now (called at a boundary between two events)."""
+    _HELD.deliver()
 
 
 class Clock:
@@ -32,7 +120,11 @@ class Clock:
         self.at(self.t + delay, fn)
 
     def every(self, period: float, fn: Callable[[], None], *, first: float | None = None) -> None:
-        """Run ``fn`` every ``period`` seconds, first at ``first`` (default: one period from now)."""
+        """Run ``fn`` every ``period`` seconds, first at ``first`` (default: one period from now).
+
+        The next run is scheduled once this one has finished; if ``fn`` raises,
+        :meth:`run_until` puts this run back in the queue, so the series goes on.
+        """
 
         def tick() -> None:
             fn()
@@ -41,14 +133,32 @@ class Clock:
         self.at(self.t + period if first is None else first, tick)
 
     def run_until(self, until: float) -> None:
-        """Run every event due at or before ``until``, then set the time to ``until``."""
+        """Run every event due at or before ``until``, then set the time to ``until``.
+
+        Interrupted (see the module docstring), the time is that of the last
+        event completed and every event not completed is still queued.
+        """
         queue = self._queue
         pop = heapq.heappop
-        while queue and queue[0][0] <= until:
-            when, _, fn = pop(queue)
-            self.t = when
-            fn()
-        self.t = max(self.t, until)
+        with hold_interrupts() as held:
+            while queue and queue[0][0] <= until:
+                if held:
+                    deliver_held()
+                event = pop(queue)
+                last = self.t
+                self.t = event[0]
+                try:
+                    event[2]()
+                except BaseException:
+                    heapq.heappush(queue, event)
+                    self.t = last
+                    raise
+            if until > self.t:
+                self.t = until
 
     def next_event(self) -> float | None:
         return self._queue[0][0] if self._queue else None
+
+    def pending(self) -> int:
+        """How many events are queued (what an interrupted run must not lose)."""
+        return len(self._queue)

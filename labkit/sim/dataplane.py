@@ -694,10 +694,14 @@ class DataPlane:
 
     def logs(self, target: str, namespace: str | None = None, container: str | None = None, tail: int | None = None) -> str:
         pod = self.find_pods(target, namespace)[0]
-        self._container(pod, container)
-        if container == "linkerd-debug" and pod.capture is not None:
-            return pod.capture.log_text(tail)
-        lines = pod.log_lines if tail is None else pod.log_lines[-tail:]
+        if container == "linkerd-proxy" and pod.proxy is not None:
+            lines = pod.proxy.log_lines()
+        else:
+            self._container(pod, container)
+            if container == "linkerd-debug" and pod.capture is not None:
+                return pod.capture.log_text(tail)
+            lines = pod.log_lines
+        lines = lines if tail is None else lines[-tail:] if tail else []
         return "\n".join(lines) + ("\n" if lines else "")
 
     def _container(self, pod: PodRuntime, container: str | None):

@@ -13,7 +13,7 @@ from typing import Callable
 import pandas as pd
 
 from labkit.durations import seconds
-from labkit.sim.clock import Clock
+from labkit.sim.clock import Clock, hold_interrupts
 
 #: Waits at least this long (virtual seconds) can show a progress bar, advanced in steps of PROGRESS_STEP.
 PROGRESS_MIN_VIRTUAL = 120.0
@@ -39,6 +39,7 @@ class SimMesh:
         self.cluster = Cluster(self.clock, seed=seed)
         self._dataplane = None
         self._prometheus = None
+        self._revision_after_wait = None  # the cluster's revision when the last wait stopped
 
     # -- helpers -------------------------------------------------------------
     def rng(self, name: str) -> random.Random:
@@ -76,13 +77,20 @@ class SimMesh:
     def wait(self, duration) -> pd.Timestamp:
         """Advance the virtual clock; every controller and request due meanwhile runs."""
         secs = seconds(duration, name="duration")
-        # Touch the data plane so traffic generators of running pods are scheduled.
-        self.dataplane.sync()
-        self.prometheus.ensure_started()
-        end = self.clock.t + secs
-        if secs >= PROGRESS_MIN_VIRTUAL and not _headless():
-            self._wait_with_progress(end, secs)
-        self.clock.run_until(end)
+        with hold_interrupts():
+            # Catch up with what the lab changed since the last wait (an apply starts pods' traffic now, not
+            # at the next periodic sync). Only then: wait(a); wait(b) must run exactly as wait(a + b), which is
+            # also what makes continuing after an interrupted wait give an uninterrupted run's results.
+            if self.cluster.revision != self._revision_after_wait or not self.dataplane._started:
+                self.dataplane.sync()
+            self.prometheus.ensure_started()
+            end = self.clock.t + secs
+            try:
+                if secs >= PROGRESS_MIN_VIRTUAL and not _headless():
+                    self._wait_with_progress(end, secs)
+                self.clock.run_until(end)
+            finally:
+                self._revision_after_wait = self.cluster.revision
         return self.now
 
     def _wait_with_progress(self, end: float, secs: float) -> None:

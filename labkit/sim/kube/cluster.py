@@ -72,6 +72,7 @@ from labkit.sim.kube.objects import (
 from labkit.sim.kube.printers import pod_ready, pod_restarts, pod_status
 from labkit.sim.kube.replicaset import ReplicaSetController, pod_ready_since
 from labkit.sim.kube.scheduler import Scheduler
+from labkit.k8s import shape_message, structure_errors
 from labkit.sim.kube.validation import validate
 
 #: The embedded cluster's nodes: a kind-like cluster, one control plane and two workers.
@@ -322,7 +323,7 @@ class Cluster:
         """
         from labkit import manifests
 
-        docs, arg = manifests.load(source)
+        docs, arg = manifests.load(source, "apply")
         self.last_command = commands.kubectl_apply(arg, namespace)
         return self._apply_docs(docs, namespace, check_images=True)
 
@@ -351,6 +352,9 @@ class Cluster:
             if missing:
                 raise ApplyError(f"error: error validating \"{doc.where}\": error validating data: "
                                  f"[{', '.join(m + ' not set' for m in missing)}]; nothing from this apply was applied")
+            shape = structure_errors(obj)
+            if shape:
+                raise ApplyError(f"error: {doc.where}: {shape_message(obj, shape)}; nothing from this apply was applied")
             name = (obj.get("metadata") or {}).get("name", "")
             rtype = self.discovery.for_manifest(str(api_version), str(kind))
             if rtype is None:
@@ -430,7 +434,7 @@ class Cluster:
             self.last_command = commands.kubectl("delete", f"{rtype.singular}/{name}", namespace if rtype.namespaced else None)
             targets = [(rtype, (namespace or "default") if rtype.namespaced else None, name)]
         else:
-            docs, arg = manifests.load(source)
+            docs, arg = manifests.load(source, "delete")
             self.last_command = commands.kubectl("delete", f"-f {arg}", namespace)
             targets = []
             for doc in docs:

@@ -73,7 +73,9 @@ def validate_metadata(obj: dict, *, name_rule: str = "subdomain") -> Errors:
     else:
         rule = {"subdomain": DNS1123_SUBDOMAIN, "label": DNS1123_LABEL, "dns1035": DNS1035_LABEL}[name_rule]
         limit = 253 if name_rule == "subdomain" else 63
-        if not rule.match(name) or len(name) > limit:
+        if len(name) > limit:  # the API server's message for a name too long, whatever its characters
+            errors.append(("metadata.name", f"Invalid value: {name!r}: must be no more than {limit} characters"))
+        elif not rule.match(name):
             what = {
                 "subdomain": "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
                 "label": "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
@@ -614,5 +616,9 @@ def validate(obj: dict, group: str, kind: str, check_image: Callable[[str], None
     """All field errors of ``obj`` (already known to be a served kind)."""
     checker, name_rule = CHECKERS.get((group, kind), (lambda o, c: [], "subdomain"))
     errors = validate_metadata(obj, name_rule=name_rule)
-    errors += checker(obj, check_image)
+    try:
+        errors += checker(obj, check_image)
+    except (AttributeError, TypeError, KeyError) as exc:  # a wrong shape deeper than structure_errors looks
+        errors.append(("spec", f"Invalid value: a field has the wrong type ({exc}); compare the manifest with "
+                               f"`kubectl explain {kind.lower()}`"))
     return errors

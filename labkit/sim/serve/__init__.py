@@ -35,9 +35,21 @@ What is served (see ``http.py`` and ``kubeapi.py`` for the paths):
 
 The model is single-threaded: every request holds ``served.lock`` while it
 touches the mesh, and the pacing thread takes the same lock.
+
+Locked and bounded (``auth.py``, ``tls.py``, ``http.py``): a random bearer
+token and a self-signed certificate per serve, written only into the
+kubeconfig (0600); kubectl speaks HTTPS (it sends tokens only over TLS) and
+the same port answers plain HTTP for clients given the token otherwise
+(``served.url``; ``served.https_url`` is the kubeconfig's). Every request gets
+a Kubernetes ``Status`` when it fails (bodies above 3 MiB: 413; too many in
+flight: 429; unknown methods: 405; undecodable bodies: 400/415; wrong shapes:
+422); idle or stalled connections close after ``idle_timeout``; a clock
+advance is at most ``MAX_ADVANCE`` seconds and runs in slices; ``close()``
+ends every connection and in-flight request before it returns.
 """
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import os
@@ -51,10 +63,13 @@ import urllib.parse
 from pathlib import Path
 
 from labkit.sim.serve import websocket as ws
+from labkit.sim.serve.http import MAX_ADVANCE
 
 CONTEXT = "labkit-embedded"
 EXTENSION = "labkit.dev/embedded-mesh"
 PACE_TICK = 0.2
+#: Wall seconds an idle keep-alive connection, or a client stalled in the middle of a request, is kept.
+IDLE_TIMEOUT = 60.0
 FLAGGER_IMAGE = "ghcr.io/fluxcd/flagger:"  # seconds of real time between two steps of the paced clock
 
 
@@ -62,18 +77,25 @@ class Served:
     """A running served mesh. Use it as a context manager, or call :meth:`close`."""
 
     def __init__(self, mesh, port: int = 0, *, pace: float = 1.0, host: str = "127.0.0.1",
-                 token: str | None = None, workdir: str | os.PathLike | None = None, context: str = CONTEXT):
+                 token: str | None = "", workdir: str | os.PathLike | None = None, context: str = CONTEXT,
+                 idle_timeout: float = IDLE_TIMEOUT):
+        from labkit.sim.serve import auth
         from labkit.sim.serve.http import Server, serve_forever_in_thread
         from labkit.sim.serve.kubeapi import KubeAPI
 
         if pace < 0:
             raise ValueError("pace must be >= 0 (virtual seconds per real second; 0 stops the clock)")
+        if not idle_timeout > 0:
+            raise ValueError("idle_timeout must be > 0 wall seconds (how long an idle or stalled connection is kept)")
         self.mesh = mesh
         self.lock = threading.RLock()
         self.changed = threading.Event()
         self.closed = threading.Event()
         self.api = KubeAPI(mesh)
-        self.token = token
+        # Locked by default (auth.py): a fresh random token unless one is given; token=None serves unlocked.
+        self.token = auth.new_token() if token == "" else token
+        self.idle_timeout = float(idle_timeout)
+        self.errors: list[str] = []  # requests that hit a bug (answered 500): for tests and bug reports
         self.pace = float(pace)
         self.context = context
         self.requests = 0
@@ -89,9 +111,14 @@ class Served:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="labkit-serve-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        from labkit.sim.serve import tls
+
+        # kubectl sends the token only over TLS: the kubeconfig names https://, with this serve's own certificate.
+        self.tls, self.certificate = tls.self_signed(self.workdir, host) if self.token else (None, b"")
         self._server = Server((host, port), self)
         self.host, self.port = self._server.server_address[:2]
-        self.url = f"http://{self.host}:{self.port}"
+        self.url = f"http://{self.host}:{self.port}"  # the same port answers plain HTTP (token required too)
+        self.https_url = f"https://{self.host}:{self.port}" if self.tls else self.url
         self.linkerd = str(self._write_shim())
         self.kubeconfig = str(self._write_kubeconfig())
         self._guarded = _guard(mesh, self.lock)
@@ -128,20 +155,28 @@ class Served:
         doc = {
             "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": self.context,
             "clusters": [{"name": self.context, "cluster": {
-                "server": self.url,
+                "server": self.https_url,
+                **({"certificate-authority-data": base64.b64encode(self.certificate).decode("ascii")}
+                   if self.certificate else {}),
                 "extensions": [{"name": EXTENSION, "extension": {
-                    "clock": "/labkit/v1/clock", "linkerd": self.linkerd, "seed": getattr(self.mesh, "seed", 0)}}]}}],
+                    "clock": "/labkit/v1/clock", "max_advance": MAX_ADVANCE, "linkerd": self.linkerd,
+                    "seed": getattr(self.mesh, "seed", 0)}}]}}],
             "users": [{"name": f"{self.context}-user", "user": {"token": self.token} if self.token else {}}],
             "contexts": [{"name": self.context, "context": {"cluster": self.context, "user": f"{self.context}-user",
                                                             "namespace": "default"}}],
         }
         path = self.workdir / "kubeconfig"
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        # Created 0600 (never readable by others, not even for a moment): it holds the bearer token.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(yaml.safe_dump(doc, sort_keys=False))
         path.chmod(0o600)
         return path
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def close(self) -> None:
+        """Stop serving: no new connection, every open one (keep-alive, watch, stream, in-flight request)
+        ended, the paced clock stopped; when this returns, the mesh is the notebook's alone again."""
         if self.closed.is_set():
             return
         self.closed.set()
@@ -153,6 +188,7 @@ class Served:
         self._server.server_close()
         self._thread.join(timeout=5)
         self._pacer.join(timeout=5)
+        self._server.end_connections(timeout=10)
         for name in self._guarded:
             self.mesh.__dict__.pop(name, None)
         if self._own_workdir:
@@ -170,6 +206,11 @@ class Served:
                 self.changed.clear()
 
     def _record_change(self, event: str, old, new) -> None:
+        if event == "DELETED" and old is not None:
+            # A DELETED watch event carries the deletion's resourceVersion, as the API server's does (the object
+            # as it was, stamped with the revision of the delete), so events stay in resourceVersion order.
+            rv = str(self.mesh.cluster.api.revision)
+            old = {**old, "metadata": {**(old.get("metadata") or {}), "resourceVersion": rv}}
         self.change_seq += 1
         self.changes.append((self.change_seq, event, old, new))
         self.changed.set()
@@ -282,15 +323,53 @@ class Served:
                 for k in range(0, len(response), 32768):
                     sock.send_channel(2 * index, response[k:k + 32768])
 
+    def port_forward_spdy(self, sock: ws.WebSocket, pod: dict) -> None:
+        """``kubectl port-forward``: SPDY/3.1 inside the WebSocket (see ``spdy.py``)."""
+        from labkit.sim.serve import spdy
+
+        stream = spdy.ByteStream(sock)
+        session = spdy.Session(stream.read, lambda data: sock.send(data))
+        spdy.serve_port_forward(session, lambda port: self._port_handler(pod, port))
+
     def _port_handler(self, pod: dict, port: int):
         labels = (pod.get("metadata") or {}).get("labels") or {}
         ns = pod["metadata"].get("namespace")
+        name = pod["metadata"]["name"]
         if port == 9090 and labels.get("component") == "prometheus" and ns == "linkerd-viz":
             return self._prometheus_http
         if port == 4191 and "linkerd.io/control-plane-ns" in labels:
-            name = pod["metadata"]["name"]
             return lambda method, target, headers, body: self._admin_http(ns, name, method, target)
-        return None
+        with self.lock:
+            runtime = next((r for r in self.mesh.dataplane.pods.values()
+                            if r.name == name and r.namespace == ns), None)
+            model = runtime.by_port.get(port) if runtime is not None else None
+        if model is None:
+            return None
+        return lambda method, target, headers, body: self._app_http(runtime, model, port, method, target, headers, body)
+
+    def _app_http(self, runtime, model, port: int, method: str, target: str, headers: dict, body: bytes) -> bytes:
+        """A forwarded HTTP request answered by the pod's modelled app, as the container would on localhost
+        (past the proxy's inbound side; the app's own calls go out through its proxy as usual)."""
+        from labkit.sim.apps.model import Request
+
+        with self.lock:
+            request = Request(method or "GET", target or "/", f"localhost:{port}", False, headers, len(body),
+                              body.decode("utf-8", "replace") if body else None)
+            response = model.handle(request, runtime.ctx)
+        payload = response.body
+        if payload is None:
+            data, ctype = b"", "text/plain"
+        elif isinstance(payload, (bytes, bytearray)):
+            data, ctype = bytes(payload), "application/octet-stream"
+        elif isinstance(payload, str):
+            data = payload.encode("utf-8")
+            ctype = "text/html; charset=utf-8" if payload.lstrip().startswith("<") else "text/plain; charset=utf-8"
+        else:
+            data, ctype = json.dumps(payload).encode("utf-8"), "application/json"
+        for key, value in (response.headers or {}).items():
+            if key.lower() == "content-type":
+                ctype = value
+        return _http_response(response.status or 502, data, ctype)
 
     def _admin_http(self, namespace: str, pod: str, method: str, target: str) -> bytes:
         path = urllib.parse.urlsplit(target).path
@@ -440,7 +519,11 @@ def _guard(mesh, lock) -> list[str]:
 
 
 def serve(mesh, port: int = 0, *, pace: float = 1.0, **options) -> Served:
-    """Serve ``mesh`` on 127.0.0.1:``port`` (0: any free port); see the module docstring."""
+    """Serve ``mesh`` on 127.0.0.1:``port`` (0: any free port); see the module docstring.
+
+    Locked by default: requests must carry the bearer token written into ``served.kubeconfig``
+    (``served.token``); ``token=None`` serves without one, for a machine of your own.
+    """
     return Served(mesh, port, pace=pace, **options)
 
 
@@ -475,8 +558,9 @@ def _split_http(buf: bytes):
 
 
 def _http_response(code: int, body: bytes, ctype: str) -> bytes:
-    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-              422: "Unprocessable Entity", 503: "Service Unavailable"}
+    reason = {200: "OK", 201: "Created", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+              405: "Method Not Allowed", 422: "Unprocessable Entity", 500: "Internal Server Error",
+              502: "Bad Gateway", 503: "Service Unavailable"}
     head = (f"HTTP/1.1 {code} {reason.get(code, 'OK')}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\nDate: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}\r\n\r\n")
     return head.encode("latin-1") + body

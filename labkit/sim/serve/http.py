@@ -10,10 +10,16 @@ Paths:
 * the Kubernetes API (``kubeapi.py``): discovery, CRUD, patches, tables, watches;
 * ``/api/v1/namespaces/NS/pods/NAME/log``: ``kubectl logs``;
 * ``/api/v1/namespaces/NS/pods/NAME/exec`` and ``.../portforward``: WebSocket
-  upgrades in the ``v4.channel.k8s.io`` framing. Port-forwarding reaches the
-  linkerd-viz Prometheus pod on 9090 (``/api/v1/query``, ``/api/v1/query_range``
-  answered by the embedded evaluator, ``/-/ready``, ``/api/v1/status/buildinfo``)
-  and any meshed pod's proxy admin port 4191 (``/metrics``, ``/ready``);
+  upgrades in the ``v4.channel.k8s.io`` framing, or, for kubectl's
+  port-forward, SPDY/3.1 inside the WebSocket (``spdy.py``). Port-forwarding
+  reaches the linkerd-viz Prometheus pod on 9090 (``/api/v1/query``,
+  ``/api/v1/query_range`` answered by the embedded evaluator, ``/-/ready``,
+  ``/api/v1/status/buildinfo``), any meshed pod's proxy admin port 4191
+  (``/metrics``, ``/ready``) and any port a pod's modelled app serves;
+* ``.../deployments/NAME/scale``: an ``autoscaling/v1`` Scale;
+  ``selfsubjectaccessreviews`` (``kubectl auth can-i``); ``/openapi/v3``
+  (``kubectl explain``, ``openapi.py``); protobuf request bodies for the
+  kinds ``kubectl create`` sends (``protobuf.py``);
 * labkit's extensions, which no real cluster has, under ``/labkit/v1/``:
   ``clock`` (GET: virtual now and pace; POST ``{"advance": seconds}``: run the
   virtual clock forward, what the kube backend's ``wait`` does here instead
@@ -21,10 +27,15 @@ Paths:
   ``linkerd`` CLI stand-in, answered as NDJSON lines ``{"stdout"|"stderr"|"exit"}``),
   ``taps`` (GET: active tap streams; POST ``taps/ID/stop``: end one, as
   Ctrl-C ends a real ``linkerd viz tap``).
+
+Every request passes through ``Handler._dispatch`` (body limits, the bearer
+token via ``auth.authenticate``, routing, and a ``Status`` for any failure);
+an endpoint added to this server is covered by adding its route there.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 import socket
 import threading
@@ -32,20 +43,84 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from labkit.sim.serve import auth
 from labkit.sim.serve import websocket as ws
 from labkit.sim.serve.kubeapi import ApiError, error_from
 
 _CORE = re.compile(r"^/api/v1(?:/(.*))?$")
 _GROUP = re.compile(r"^/apis/([^/]+)/([^/]+)(?:/(.*))?$")
 
+#: The largest request body accepted: a real API server's limit (3 MiB), answered 413 above it.
+MAX_BODY = 3 * 1024 * 1024
+#: Requests served at once (streams excluded, as the API server's max-in-flight excludes long-running ones);
+#: more are answered 429 with Retry-After, which kubectl and client-go retry.
+MAX_IN_FLIGHT = 64
+#: The most virtual seconds one clock request may advance (the model is busy meanwhile); clients send several.
+MAX_ADVANCE = 3600.0
+#: An advance runs in slices this long, taking the lock for each, so other requests and close() get in.
+ADVANCE_SLICE = 10.0
+
 
 class Server(ThreadingHTTPServer):
+    """The HTTP server; it knows its open connections and their threads, so ``close()`` can end them all."""
+
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, addr, served):
         self.served = served
+        self.in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self._open: dict = {}  # connection socket → its handler thread
+        self._sockets: dict = {}  # handler thread → the socket it uses now, when not the accepted one (TLS)
+        self._open_lock = threading.Lock()
         super().__init__(addr, Handler)
+
+    def process_request(self, request, client_address):
+        if self.served.closed.is_set():
+            self.shutdown_request(request)
+            return
+        thread = threading.Thread(target=self._serve_connection, args=(request, client_address),
+                                  name=f"labkit-serve-conn:{client_address[1]}", daemon=True)
+        with self._open_lock:
+            self._open[request] = thread
+        thread.start()
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.pop(request, None)
+                self._sockets.pop(threading.current_thread(), None)
+
+    def track(self, sock) -> None:
+        """The socket this thread's connection now uses (a TLS wrapper replaces the accepted one)."""
+        with self._open_lock:
+            self._sockets[threading.current_thread()] = sock
+
+    def open_connections(self) -> int:
+        with self._open_lock:
+            return len(self._open)
+
+    def end_connections(self, timeout: float = 10.0) -> int:
+        """Shut every open connection down and wait for its thread: no request runs once this returns.
+
+        Returns how many threads were still running at the deadline (0 when all ended).
+        """
+        with self._open_lock:
+            open_now = dict(self._open)
+            sockets = [self._sockets.get(thread, sock) for sock, thread in open_now.items()]
+        for sock in sockets:
+            try:
+                if sock is not None:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the TCP connection, under any TLS layer
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for thread in open_now.values():
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return sum(t.is_alive() for t in open_now.values())
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -53,12 +128,86 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "labkit-embedded-mesh"
 
     def setup(self):
+        # Idle keep-alive connections and clients that stall mid-request are dropped after this many seconds.
+        self.timeout = self.server.served.idle_timeout
+        self.request.settimeout(self.timeout)
+        tls = self.server.served.tls
+        if tls is not None and _first_byte(self.request) == b"\x16":  # a TLS ClientHello: this connection is HTTPS
+            try:
+                self.request = tls.wrap_socket(self.request, server_side=True)
+            except (OSError, ValueError):
+                self.request = None
+            self.server.track(self.request)
+            if self.request is None:
+                return
         super().setup()
         # Headers and body go out in separate writes: without NODELAY, Nagle + delayed ACK cost 40 ms a request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._responded = False
 
     def log_message(self, fmt, *args):  # quiet; the served object keeps a request count instead
         pass
+
+    def log_request(self, code="-", size="-"):
+        pass
+
+    def handle(self):
+        if self.request is not None:  # None: a failed TLS handshake, nothing to answer on
+            super().handle()
+
+    def finish(self):
+        if self.request is None:
+            return
+        try:
+            super().finish()
+        finally:
+            if self.server.served.tls is not None and hasattr(self.request, "unwrap"):
+                self.request.close()  # the accepted socket was detached by the TLS wrapper
+
+    def handle_one_request(self):
+        """One request, but never a hang: a closed server, a TLS handshake or an idle client end the connection."""
+        if self.served.closed.is_set():
+            self.close_connection = True
+            return
+        self._responded = False
+        try:
+            first = self.rfile.peek(1)[:1]
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        if first == b"\x16":  # a TLS record (ClientHello) on a plain-HTTP connection (a server serving without TLS)
+            self.request_version, self.command, self.requestline = "HTTP/1.1", None, ""
+            self._final(ApiError(400, "BadRequest", f"this server speaks plain HTTP ({self.served.url}); the client sent "
+                                                    "a TLS handshake: use the server URL from the served kubeconfig"))
+            return
+        try:
+            super().handle_one_request()
+        except TimeoutError:
+            self.close_connection = True
+
+    def send_response(self, code, message=None):
+        self._responded = True
+        super().send_response(code, message)
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, header too long, unknown method) as Kubernetes Status."""
+        if code == 501:
+            err = ApiError(405, "MethodNotAllowed", f"the server does not allow the method {self.command!r}")
+        else:
+            reasons = {400: "BadRequest", 408: "Timeout", 413: "RequestEntityTooLarge", 414: "RequestURITooLong",
+                       431: "RequestHeaderFieldsTooLarge"}
+            err = ApiError(code, reasons.get(code, "BadRequest"), message or "malformed request")
+        self._final(err)
+
+    def _final(self, err: ApiError) -> None:
+        """Answer ``err`` and close: what follows on this connection cannot be trusted to be a request."""
+        self.close_connection = True
+        if getattr(self, "request_version", None) in (None, "HTTP/0.9"):
+            self.request_version = "HTTP/1.1"
+        try:
+            self._send(err.code, json.dumps(err.status()).encode("utf-8"), headers={"Connection": "close"})
+        except OSError:
+            pass
 
     # -- plumbing -----------------------------------------------------------------------------------
     @property
@@ -101,49 +250,117 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _authorized(self) -> bool:
-        token = self.served.token
-        if not token:
-            return True
-        if self.headers.get("Authorization", "") == f"Bearer {token}":
-            return True
-        self._json(401, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                         "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
-        return False
+    def _read_body(self) -> bytes:
+        """The whole body, within :data:`MAX_BODY`; a length that is not a count, or too big, ends the connection."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            return b""
+        try:
+            n = int(declared.strip())
+            if n < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(400, "BadRequest", f"invalid Content-Length header {declared!r}: "
+                                              "must be a non-negative integer") from None
+        if n > MAX_BODY:
+            self.close_connection = True
+            raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY} bytes "
+                                                         f"(this request declares {n})")
+        data = self.rfile.read(n) if n else b""
+        if len(data) < n:
+            self.close_connection = True
+            raise ApiError(400, "BadRequest", f"the body ended after {len(data)} of the {n} bytes declared")
+        return data
+
+    def _read_chunked(self) -> bytes:
+        body = b""
+        while True:
+            line = self.rfile.readline(100)
+            try:
+                size = int(line.split(b";")[0].strip() or b"x", 16)
+            except ValueError:
+                self.close_connection = True
+                raise ApiError(400, "BadRequest", f"malformed chunk size {line[:40]!r} in a chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1000).strip():
+                    pass  # trailers
+                return body
+            if len(body) + size > MAX_BODY:
+                self.close_connection = True
+                raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY} bytes")
+            body += self.rfile.read(size)
+            self.rfile.readline(10)
 
     def _dispatch(self) -> None:
+        """Every request passes here: body, authentication, routing; whatever goes wrong, a Status answers."""
         served = self.served
         served.requests += 1
-        # Read the whole body first: an error answered before the handler reads it must not leave it in
-        # the stream, where it would be parsed as the next request of this keep-alive connection.
-        n = int(self.headers.get("Content-Length") or 0)
-        self._raw = self.rfile.read(n) if n else b""
-        fault = served.fault_for(self.command, self.path)
-        if fault is not None:
-            self._json(fault, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": f"injected fault {fault}", "reason": "InternalError", "code": fault})
-            return
-        if not self._authorized():
-            return
-        url = urllib.parse.urlsplit(self.path)
-        params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
-        multi = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        long_running = _long_running(self.command, self.path)
+        admitted = long_running or self.server.in_flight.acquire(blocking=False)
         try:
+            if not admitted:
+                self._body_or_close()
+                raise ApiError(429, "TooManyRequests", f"too many requests in flight (more than {MAX_IN_FLIGHT}); "
+                                                       "please try again later", {"retryAfterSeconds": 1})
+            # Read the whole body first: an error answered before the handler reads it must not leave it in
+            # the stream, where it would be parsed as the next request of this keep-alive connection.
+            self._raw = self._read_body()
+            fault = served.fault_for(self.command, self.path)
+            if fault is not None:
+                raise ApiError(fault, "InternalError", f"injected fault {fault}")
+            auth.authenticate(self.headers, served.token)
+            url = urllib.parse.urlsplit(self.path)
+            multi = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+            params = {k: v[-1] for k, v in multi.items()}
             self._route(url.path.rstrip("/") or "/", params, multi)
         except ApiError as err:
-            self._error(err)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+            self._answer_error(err)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError, ws.WebSocketClosed):
+            self.close_connection = True
+        except BaseException as exc:  # noqa: BLE001 - a bug (or an injected interrupt) still gets an answer
+            served.errors.append(f"{self.command} {self.path}: {type(exc).__name__}: {exc}")
+            self._answer_error(ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc} "
+                                                              "(a labkit bug: please report it)"))
+        finally:
+            if admitted and not long_running:
+                self.server.in_flight.release()
+
+    def _body_or_close(self) -> None:
+        try:
+            self._raw = self._read_body()
+        except ApiError:
+            self.close_connection = True
+
+    def _answer_error(self, err: ApiError) -> None:
+        if self._responded:  # the answer had begun (a stream): nothing valid can follow on this connection
+            self.close_connection = True
+            return
+        headers = {"Retry-After": "1"} if err.code == 429 else None
+        if self.close_connection:
+            headers = dict(headers or {}, Connection="close")
+        try:
+            self._send(err.code, json.dumps(err.status()).encode("utf-8"), headers=headers)
+        except OSError:
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = lambda self: self._dispatch()  # noqa: E731
+    do_OPTIONS = do_TRACE = do_CONNECT = lambda self: self._dispatch()  # noqa: E731 - answered 405 by the router
 
     # -- routing ------------------------------------------------------------------------------------
     def _route(self, path: str, params: dict, multi: dict) -> None:
         api = self.served.api
         lock = self.served.lock
+        if self.command not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            raise ApiError(405, "MethodNotAllowed", f"the server does not allow the method {self.command}")
         if path.startswith("/labkit/v1"):
             return self._labkit(path[len("/labkit/v1"):], params)
-        if self.command == "GET":
+        if self.command not in ("GET", "HEAD") and (path in ("/version", "/api", "/apis", "/healthz", "/readyz",
+                                                             "/livez") or path.startswith("/openapi")):
+            raise ApiError(405, "MethodNotAllowed", f"the server does not allow {self.command} on {path}")
+        if self.command in ("GET", "HEAD"):
             static = {"/version": api.version, "/api": api.api_versions, "/apis": api.api_group_list}
             if path in static:
                 with lock:
@@ -154,8 +371,17 @@ class Handler(BaseHTTPRequestHandler):
                 # An empty gnostic OpenAPIv2 Document (the empty protobuf message): kubectl finds no schema
                 # for any kind and leaves validation to the server, as for a CRD without a schema.
                 return self._send(200, b"", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
-            if path == "/openapi/v3":
-                return self._json(200, {"paths": {}})
+            if path.startswith("/openapi/v3"):
+                from labkit.sim.serve import openapi
+
+                with lock:
+                    types = self.served.mesh.cluster.discovery.all()
+                if path == "/openapi/v3":
+                    return self._json(200, openapi.index(types))
+                doc = openapi.document(types, path[len("/openapi/v3/"):])
+                if doc is None:
+                    raise ApiError(404, "NotFound", f"no OpenAPI v3 document at {path}")
+                return self._json(200, doc)
             if path.startswith("/openapi"):
                 raise ApiError(404, "NotFound", "the embedded mesh serves no OpenAPI document")
         m = _CORE.match(path)
@@ -194,6 +420,8 @@ class Handler(BaseHTTPRequestHandler):
                 namespace, parts = parts[1], parts[2:]
         plural, name = parts[0], (parts[1] if len(parts) > 1 else None)
         sub = parts[2] if len(parts) > 2 else None
+        if group == "authorization.k8s.io" and plural in ("selfsubjectaccessreviews", "selfsubjectrulesreviews"):
+            return self._access_review(plural)
         with lock:
             rtype = api.resolve(group, version, plural)
         if rtype.namespaced is False:
@@ -206,6 +434,8 @@ class Handler(BaseHTTPRequestHandler):
         if sub not in (None, "status", "scale"):
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({plural}/{sub})")
         method = self.command
+        if sub == "scale":
+            return self._scale(rtype, namespace, name, method, dry_run)
         if name is None:
             if method == "GET" and params.get("watch") in ("true", "1"):
                 return self._watch(rtype, namespace, params)
@@ -227,8 +457,6 @@ class Handler(BaseHTTPRequestHandler):
                 obj = api.get(rtype, namespace, name)
                 if TABLE in self.headers.get("Accept", ""):
                     return self._json(200, api.table(rtype, [obj], params.get("includeObject", "Metadata")))
-            if sub == "scale":
-                obj = _scale(obj)
             return self._json(200, obj)
         if method == "PUT":
             body = _decode(self._body(), self.headers.get("Content-Type"))
@@ -245,14 +473,44 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, api.delete(rtype, namespace, name, dry_run))
         raise ApiError(405, "MethodNotAllowed", f"the server does not allow {method} here")
 
+    def _scale(self, rtype, namespace, name: str, method: str, dry_run: bool) -> None:
+        """The ``scale`` subresource: reads and writes an ``autoscaling/v1`` Scale (spec.replicas only)."""
+        api, lock = self.served.api, self.served.lock
+        if method in ("GET", "HEAD"):
+            with lock:
+                return self._json(200, api.scale(rtype, namespace, name))
+        if method not in ("PUT", "PATCH"):
+            raise ApiError(405, "MethodNotAllowed", f"the scale subresource does not allow {method}")
+        raw, ctype = self._body(), self.headers.get("Content-Type", "")
+        body = _decode(raw, ctype) if method == "PUT" else None
+        with lock:
+            return self._json(200, api.update_scale(rtype, namespace, name, method, raw, ctype, body, dry_run))
+
+    def _access_review(self, plural: str) -> None:
+        """``kubectl auth can-i``: whoever holds the served kubeconfig's token is the cluster's admin."""
+        if self.command != "POST":
+            raise ApiError(405, "MethodNotAllowed", f"{plural} are created (POST), never read")
+        body = _object(_decode(self._body(), self.headers.get("Content-Type")) or {}, plural)
+        kind = {"selfsubjectaccessreviews": "SelfSubjectAccessReview",
+                "selfsubjectrulesreviews": "SelfSubjectRulesReview"}[plural]
+        out = {"kind": kind, "apiVersion": "authorization.k8s.io/v1", "metadata": {},
+               "spec": body.get("spec") or {}}
+        if kind == "SelfSubjectAccessReview":
+            out["status"] = {"allowed": True, "reason": "the served kubeconfig's token is the embedded mesh's "
+                                                        "cluster-admin"}
+        else:
+            out["status"] = {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                             "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False}
+        return self._json(201, out)
+
     # -- logs, watch --------------------------------------------------------------------------------------
     def _logs(self, rtype, namespace: str, name: str, params: dict) -> None:
-        tail = params.get("tailLines")
+        _int_param(params, "tailLines", minimum=0)  # a bad value is the client's error, answered before any work
         with self.served.lock:
             _require_container(self.served.api.get(rtype, namespace, name), params.get("container"))
             try:
                 text = self.served.mesh.logs(f"pod/{name}", namespace=namespace, container=params.get("container"),
-                                             tail=int(tail) if tail else None)
+                                             tail=_int_param(params, "tailLines", minimum=0))
             except Exception as exc:  # noqa: BLE001
                 raise error_from(exc, None, name) from None
         self._send(200, text.encode("utf-8"), "text/plain")
@@ -262,7 +520,8 @@ class Handler(BaseHTTPRequestHandler):
         every change the API server makes, in order. Events (which the embedded recorder keeps outside the
         object store) are diffed every 0.1 s instead."""
         served, api = self.served, self.served.api
-        timeout = float(params.get("timeoutSeconds") or 1800)
+        timeout = _int_param(params, "timeoutSeconds", minimum=0)
+        timeout = 1800 if timeout is None else timeout
         deadline = time.monotonic() + timeout
         with served.lock:
             current = api.snapshot(rtype, namespace, params)
@@ -309,38 +568,57 @@ class Handler(BaseHTTPRequestHandler):
                 _require_container(pod, container)
             if sub == "exec" and container and container not in containers:
                 raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
-        ws.handshake(self)
+        protocol = ws.handshake(self)
         sock = ws.WebSocket(self.rfile, self.wfile)
         self.close_connection = True
+        self.connection.settimeout(None)  # a port-forward may sit idle for long; close() still ends it
         try:
-            if sub == "portforward":
-                ports = [int(p) for v in multi.get("ports", []) for p in v.split(",") if p]
+            if sub == "portforward" and (protocol or "").startswith("SPDY/3.1+"):
+                served.port_forward_spdy(sock, pod)  # kubectl's: SPDY streams inside the WebSocket
+            elif sub == "portforward":
+                ports = [int(p) for v in multi.get("ports", []) for p in v.split(",") if p.strip().isdigit()]
                 served.port_forward(sock, pod, ports)
             else:
                 served.exec(sock, namespace, name, container, multi.get("command", []))
         except ws.WebSocketClosed:
             pass
+        except Exception as exc:  # noqa: BLE001 - a malformed stream ends the stream, not the server
+            served.errors.append(f"{sub} stream: {type(exc).__name__}: {exc}")
         finally:
             sock.close()
 
     # -- labkit extensions --------------------------------------------------------------------------
+    def _advance(self, seconds: float) -> None:
+        """Run the virtual clock ``seconds`` forward, a slice at a time, stopping if the server closes."""
+        served = self.served
+        with served.lock:
+            target = served.mesh.clock.t + seconds
+        while True:
+            with served.lock:
+                left = target - served.mesh.clock.t
+                if left <= 0:
+                    break
+                if served.closed.is_set():
+                    raise ApiError(503, "ServiceUnavailable", "the served mesh was closed during the advance; "
+                                                              f"the clock stopped at {served.mesh.clock.t}")
+                served.mesh.wait(min(ADVANCE_SLICE, left))
+                served.changed.set()
+                served.changed.clear()
+
     def _labkit(self, path: str, params: dict) -> None:
         served = self.served
         if path == "/clock":
             if self.command == "POST":
-                body = _decode(self._body(), "application/json") or {}
-                seconds = float(body.get("advance", 0))
-                if seconds < 0:
-                    raise ApiError(400, "BadRequest", "advance must be >= 0 seconds")
+                seconds = _advance_seconds(_object(_decode(self._body(), "application/json") or {}, "clock"))
+                self._advance(seconds)
                 with served.lock:
-                    served.mesh.wait(seconds)
-                    served.changed.set()
-                    served.changed.clear()
                     return self._json(200, served.clock_doc())
             with served.lock:
                 return self._json(200, served.clock_doc())
         if path == "/linkerd" and self.command == "POST":
-            body = _decode(self._body(), "application/json") or {}
+            body = _object(_decode(self._body(), "application/json") or {}, "linkerd")
+            if not isinstance(body.get("argv") or [], list) or not isinstance(body.get("files") or {}, dict):
+                raise ApiError(400, "BadRequest", 'the linkerd request is {"argv": [...], "stdin": "...", "files": {...}}')
             return served.run_linkerd(self, body.get("argv") or [], body.get("stdin"), body.get("files") or {})
         if path == "/flagger" and self.command == "GET":
             with served.lock:
@@ -359,18 +637,86 @@ class Handler(BaseHTTPRequestHandler):
 TABLE = "as=Table"
 
 
+_JSON_TYPES = ("application/json", "*/*", "")
+_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
 def _decode(raw: bytes, ctype: str | None):
+    """A request body as the API server decodes it: JSON, YAML, or Kubernetes protobuf (what kubectl create sends)."""
     if not raw:
         return None
-    text = raw.decode("utf-8")
-    if ctype and "yaml" in ctype:
+    media = (ctype or "").split(";")[0].strip().lower()
+    if media == PROTOBUF:
+        from labkit.sim.serve import protobuf
+
+        return protobuf.decode(raw)
+    if media not in _JSON_TYPES + _YAML_TYPES:
+        raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format ({media}) - "
+                                                    f"accepted media types include: application/json, application/yaml, "
+                                                    f"{PROTOBUF}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "BadRequest", f"the request body is not UTF-8 text (byte {exc.start}: "
+                                          f"{raw[exc.start:exc.start + 1]!r}); send JSON or YAML") from None
+    if media in _YAML_TYPES:
         import yaml
 
-        return yaml.safe_load(text)
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ApiError(400, "BadRequest", f"the request body is not valid YAML: {exc}") from None
     try:
         return json.loads(text)
     except ValueError as exc:
         raise ApiError(400, "BadRequest", f"the request body is not JSON: {exc}") from None
+
+
+def _object(body, what: str) -> dict:
+    if not isinstance(body, dict):
+        raise ApiError(400, "BadRequest", f"the {what} request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def _advance_seconds(body: dict) -> float:
+    """``{"advance": seconds}``: a finite, non-negative number, at most :data:`MAX_ADVANCE`."""
+    value = body.get("advance", 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ApiError(400, "BadRequest", f"advance must be a finite number of seconds >= 0, e.g. {{\"advance\": 30}}; "
+                                          f"got {value!r}")
+    if value > MAX_ADVANCE:
+        raise ApiError(400, "BadRequest", f"advance is at most {MAX_ADVANCE:.0f} virtual seconds per request (the "
+                                          f"model is busy while it runs); got {value}: send several requests")
+    return float(value)
+
+
+def _int_param(params: dict, name: str, *, minimum: int | None = None) -> int | None:
+    text = params.get(name)
+    if text in (None, ""):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(400, "BadRequest", f"invalid value for {name}: {text!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise ApiError(400, "BadRequest", f"invalid value for {name}: {value} (must be >= {minimum})")
+    return value
+
+
+def _first_byte(sock) -> bytes:
+    try:
+        return sock.recv(1, socket.MSG_PEEK)
+    except (OSError, ValueError):
+        return b""
+
+
+def _long_running(method: str, path: str) -> bool:
+    """Watches, streams and taps: not counted against :data:`MAX_IN_FLIGHT` (as the API server's long-running check)."""
+    target = path.split("?", 1)
+    query = target[1] if len(target) > 1 else ""
+    return (("watch=true" in query or "watch=1" in query) or target[0].endswith(("/exec", "/attach", "/portforward"))
+            or target[0].startswith("/labkit/v1/linkerd") or "follow=true" in query)
 
 
 def _rv(text: str) -> int:
@@ -378,14 +724,6 @@ def _rv(text: str) -> int:
         return int(text)
     except (TypeError, ValueError):
         return 0
-
-
-def _scale(obj: dict) -> dict:
-    md = obj["metadata"]
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
-            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)}}
 
 
 def serve_forever_in_thread(server: Server) -> threading.Thread:

@@ -37,6 +37,7 @@ import time as _time
 from typing import Any
 
 from labkit.errors import ApplyError, NotFoundError
+from labkit.k8s import shape_message, structure_errors
 from labkit.sim.kube.apiserver import AlreadyExists, Forbidden
 from labkit.sim.kube.discovery import BUILTIN, ResourceType
 from labkit.sim.kube.objects import (
@@ -429,6 +430,11 @@ class KubeAPI:
     def _check_body(self, rtype: ResourceType, namespace: str | None, body: Any, name: str | None = None) -> dict:
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the request body must be a JSON or YAML object")
+        shape = structure_errors(body)
+        if shape:
+            raise ApiError(422, "Invalid", shape_message({**body, "kind": body.get("kind") or rtype.kind}, shape),
+                           {"group": rtype.group, "kind": rtype.kind,
+                            "causes": [{"field": p, "message": m} for p, m in shape]})
         obj = clone(body)
         kind = obj.get("kind")
         if kind and kind != rtype.kind:
@@ -491,6 +497,11 @@ class KubeAPI:
 
     def _store(self, rtype: ResourceType, live: dict, new: dict, dry_run: bool, *, status: bool = False) -> dict:
         """Write ``new`` over ``live`` (identity fields kept; status only through the status subresource)."""
+        shape = structure_errors(new)
+        if shape:
+            raise ApiError(422, "Invalid", shape_message({**new, "kind": rtype.kind}, shape),
+                           {"name": name_of(live), "group": rtype.group, "kind": rtype.kind,
+                            "causes": [{"field": p, "message": m} for p, m in shape]})
         md, lmd = new.setdefault("metadata", {}), live["metadata"]
         for key in ("name", "namespace", "uid"):
             if key in lmd:
@@ -587,6 +598,52 @@ class KubeAPI:
         if after is not None:
             return self._out(rtype, after)  # graceful (pods) or terminating (namespaces)
         return success_status({"name": name, "group": rtype.group, "kind": rtype.plural, "uid": live["metadata"]["uid"]})
+
+    # -- the scale subresource --------------------------------------------------------------------
+    def scale(self, rtype: ResourceType, namespace: str | None, name: str) -> dict:
+        """``GET .../NAME/scale``: an ``autoscaling/v1`` Scale, as kubectl scale and the HPA read it."""
+        if "scale" not in SUBRESOURCES.get(rtype.kind, ()):
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({rtype.plural}/scale)")
+        return _scale_of(self._live(rtype, namespace, name), rtype)
+
+    def update_scale(self, rtype: ResourceType, namespace: str | None, name: str, method: str, raw: bytes,
+                     content_type: str, body: Any, dry_run: bool = False) -> dict:
+        """``PUT`` (a Scale) or ``PATCH`` (of the Scale) on ``.../scale``: only ``spec.replicas`` changes."""
+        current = self.scale(rtype, namespace, name)
+        if method == "PATCH":
+            ctype = (content_type or "").split(";")[0].strip().lower()
+            try:
+                patch = json.loads(raw.decode("utf-8") or "null")
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ApiError(400, "BadRequest", f"the patch body is not valid JSON: {exc}") from None
+            try:
+                if ctype == "application/json-patch+json" and isinstance(patch, list):
+                    body = json_patch(clone(current), patch)
+                elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+                    body = merge_patch(clone(current), patch)
+                else:
+                    raise ApiError(415, "UnsupportedMediaType", f"cannot patch a Scale with {ctype or 'no content type'}")
+            except PatchError as exc:
+                raise ApiError(422, "Invalid", str(exc)) from None
+        if not isinstance(body, dict) or body.get("kind", "Scale") != "Scale":
+            kind = body.get("kind") if isinstance(body, dict) else type(body).__name__
+            raise ApiError(400, "BadRequest", f"the scale subresource takes a Scale (autoscaling/v1), not {kind}")
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != current["metadata"].get("resourceVersion"):
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rtype.plural_qualified} "{name}": the '
+                                            "object has been modified; please apply your changes to the latest version "
+                                            "and try again", {"name": name, "group": rtype.group, "kind": rtype.plural})
+        replicas = (body.get("spec") or {}).get("replicas", 0)
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
+                                           f"{replicas!r}: must be a whole number greater than or equal to 0",
+                           {"name": name, "group": "autoscaling", "kind": "Scale",
+                            "causes": [{"field": "spec.replicas", "message": "must be greater than or equal to 0"}]})
+        live = self._live(rtype, namespace, name)
+        new = clone(live)
+        new.setdefault("spec", {})["replicas"] = replicas
+        stored = self._store(rtype, live, new, dry_run)
+        return _scale_of(stored, rtype)
 
     # -- watch -------------------------------------------------------------------------------
     def snapshot(self, rtype: ResourceType, namespace: str | None, params: dict) -> dict[str, tuple[str, dict]]:
@@ -720,6 +777,19 @@ class KubeAPI:
             if version.get("name") == rtype.versions[-1] and version.get("additionalPrinterColumns"):
                 return [c for c in version["additionalPrinterColumns"] if c.get("priority", 0) == 0]
         return []
+
+
+def _scale_of(obj: dict, rtype: ResourceType) -> dict:
+    md, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    out = {"kind": "Scale", "apiVersion": "autoscaling/v1",
+           "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                        if k in md},
+           "spec": {"replicas": spec.get("replicas", 1)},
+           "status": {"replicas": status.get("replicas", 0)}}
+    if selector:
+        out["status"]["selector"] = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    return out
 
 
 def _jsonpath(obj: dict, path: str) -> Any:

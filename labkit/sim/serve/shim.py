@@ -55,7 +55,22 @@ def find_server(argv: list[str]) -> tuple[str, str | None]:
     if not any(e.get("name") == EXTENSION for e in cluster.get("extensions") or []):
         raise SystemExit(f"Error: this `linkerd` is labkit's stand-in for the embedded mesh, and context {name!r} is "
                          f"a real cluster; {INSTALL_HINT}")
+    global _CA
+    _CA = cluster.get("certificate-authority-data")
     return cluster["server"].rstrip("/"), user.get("token")
+
+
+_CA = None  # the served mesh's certificate (base64 PEM) from the kubeconfig, trusted for https:// servers
+
+
+def _tls_context():
+    """Trust exactly the served mesh's own certificate, as kubectl does with certificate-authority-data."""
+    if not _CA:
+        return None
+    import base64
+    import ssl
+
+    return ssl.create_default_context(cadata=base64.b64decode(_CA).decode("ascii"))
 
 
 def _files(argv: list[str]) -> dict:
@@ -110,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                                               **({"Authorization": f"Bearer {token}"} if token else {})})
     code = 0
     try:
-        with urllib.request.urlopen(request, timeout=600) as resp:
+        with urllib.request.urlopen(request, timeout=600, context=_tls_context()) as resp:
             for line in resp:
                 if not line.strip():
                     continue

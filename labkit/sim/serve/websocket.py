@@ -23,6 +23,10 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "channel.k8s.io", "v5.channel.k8s.io", "portforward.k8s.io")
 
 
+#: The largest message accepted (the API server's request limit): bigger ones end the stream.
+MAX_MESSAGE = 3 * 1024 * 1024
+
+
 class WebSocketClosed(Exception):
     pass
 
@@ -81,6 +85,8 @@ class WebSocket:
                 (length,) = struct.unpack(">H", self._read_exact(2))
             elif length == 127:
                 (length,) = struct.unpack(">Q", self._read_exact(8))
+            if length > MAX_MESSAGE or len(message) + length > MAX_MESSAGE:
+                raise WebSocketClosed(f"a WebSocket message over {MAX_MESSAGE} bytes")  # never buffer unbounded
             mask = self._read_exact(4) if b2 & 0x80 else b"\0\0\0\0"
             payload = bytearray(self._read_exact(length))
             for i in range(length):

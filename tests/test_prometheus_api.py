@@ -6,6 +6,7 @@ code) against ``served.prometheus_url`` must give what ``mesh.query`` /
 """
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import urllib.error
@@ -26,17 +27,25 @@ def _require(tool: str) -> str:
     return require_tool(tool, PROMETHEUS_INSTALL)
 
 
+#: The module's served mesh's token, sent by call() and promtool() to its prometheus_url (the API is locked).
+_TOKENS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def served():
     mesh = meshed_app(seed=5, wait="4m")
     with serve(mesh, pace=0) as running:
+        _TOKENS[running.prometheus_url] = running.token
         yield running
 
 
 def call(url: str, path: str, params=None, *, data: bytes | None = None, headers=None):
     """(HTTP status, decoded JSON) of one request."""
     query = "?" + urllib.parse.urlencode(params or {}, doseq=True) if params else ""
-    req = urllib.request.Request(url + path + query, data=data, headers=headers or {})
+    headers = dict(headers or {})
+    if url in _TOKENS:
+        headers.setdefault("Authorization", f"Bearer {_TOKENS[url]}")
+    req = urllib.request.Request(url + path + query, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.load(resp)
@@ -45,6 +54,8 @@ def call(url: str, path: str, params=None, *, data: bytes | None = None, headers
 
 
 def promtool(*args: str) -> str:
+    """promtool query …, the served URL given with its token as basic-auth credentials (as a user would)."""
+    args = tuple(a.replace("http://", f"http://labkit:{_TOKENS[a]}@", 1) if a in _TOKENS else a for a in args)
     run = subprocess.run([_require("promtool"), "query", "-o", "json", *args],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -154,7 +165,8 @@ def test_metadata_buildinfo_and_readiness(served):
     assert call(url, "/api/v1/query_exemplars", {"query": "up"}) == (200, {"status": "success", "data": []})
     _, info = call(url, "/api/v1/status/buildinfo")
     assert info["data"]["version"] == "2.55.1"
-    with urllib.request.urlopen(url + "/-/ready", timeout=10) as resp:
+    ready = urllib.request.Request(url + "/-/ready", headers={"Authorization": f"Bearer {_TOKENS[url]}"})
+    with urllib.request.urlopen(ready, timeout=10) as resp:
         assert resp.read() == b"Prometheus Server is Ready.\n"
 
 
@@ -174,5 +186,9 @@ def test_a_token_protected_served_mesh_protects_its_prometheus_url():
         assert status == 401 and body["status"] == "error"
         status, body = call(url, "/api/v1/query", {"query": "vector(1)"}, headers={"Authorization": "Bearer s3cret"})
         assert status == 200 and body["data"]["result"][0]["value"][1] == "1"
+        basic = "Basic " + base64.b64encode(b"labkit:s3cret").decode()
+        assert call(url, "/api/v1/query", {"query": "vector(1)"}, headers={"Authorization": basic})[0] == 200
+        wrong = "Basic " + base64.b64encode(b"labkit:guess").decode()
+        assert call(url, "/api/v1/query", {"query": "vector(1)"}, headers={"Authorization": wrong})[0] == 401
     with pytest.raises(OSError):
         urllib.request.urlopen(url + "/-/ready", timeout=5)

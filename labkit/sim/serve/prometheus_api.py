@@ -289,6 +289,23 @@ def _has_sample(series, lo_ms: int, hi_ms: int) -> bool:
 # ---- served.prometheus_url: a loopback HTTP server ---------------------------------------------------------
 
 
+def _authorized(header: str, token: str) -> bool:
+    """The served token as a bearer token, or as the password of basic auth (``http://labkit:TOKEN@host``): the
+    form Prometheus's own tools send when a URL carries credentials (promtool 2.42 has no header option)."""
+    import base64
+
+    if hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
+        return True
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        _, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return hmac.compare_digest(password.encode(), token.encode())
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "Prometheus"
     protocol_version = "HTTP/1.1"
@@ -300,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if token:
             given = self.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            if not _authorized(given, token):
                 self._send(401, "application/json", json.dumps({
                     "status": "error", "errorType": "unauthorized",
                     "error": "this served mesh requires its bearer token (Authorization: Bearer <served.token>)",

@@ -98,7 +98,8 @@ def parse(text: str, origin: str) -> list[Document]:
             raise ApplyError(f"error: error parsing {origin}, document {i}: expected an object (a mapping), got {type(obj).__name__}")
         if obj.get("kind") == "List" or (str(obj.get("kind", "")).endswith("List") and "items" in obj):
             for item in obj.get("items") or []:
-                docs.append(Document(item, origin, i))
+                if item is not None:  # kubectl skips a null item of a List
+                    docs.append(Document(item, origin, i))
         else:
             docs.append(Document(obj, origin, i))
     return docs
@@ -135,7 +136,7 @@ def parse_objects(objs: Iterable[Any], origin: str = "<objects>") -> list[Docume
         if not isinstance(obj, dict):
             raise ApplyError(f"error: {origin}, document {i}: expected a dict in Kubernetes API shape, got {type(obj).__name__}")
         if obj.get("kind") == "List":
-            docs += [Document(item, origin, i) for item in obj.get("items") or []]
+            docs += [Document(item, origin, i) for item in obj.get("items") or [] if item is not None]
         else:
             docs.append(Document(obj, origin, i))
     return docs

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 import labkit
+from labkit.sim import linkerd as l5d
 from labkit.sim.serve import serve
 from conftest import meshed_app
 
@@ -268,7 +269,7 @@ def test_the_cli_stand_in_answers_in_the_real_formats(served):
     from labkit.kube.linkerd_cli import parse_check_json, parse_stat_json
 
     version = linkerd(served, "version")
-    assert version.stdout == "Client version: edge-25.4.4\nServer version: edge-25.4.4\n"
+    assert version.stdout == f"Client version: {l5d.LINKERD_VERSION}\nServer version: {l5d.LINKERD_VERSION}\n"
     check = linkerd(served, "check", "--proxy", "-n", "emojivoto", "-o", "json")
     assert check.returncode == 0
     docs = [json.loads(d) for d in re.split(r"\n(?=\{)", check.stdout.strip())]
@@ -313,7 +314,7 @@ def test_python_m_labkit_serve_prints_the_kubeconfig_and_context():
         assert Path(kubeconfig).is_file()
         out = subprocess.run([sys.executable, "-m", "labkit", "linkerd", "--kubeconfig", kubeconfig, "version",
                               "--client"], capture_output=True, text=True, timeout=60, cwd=ROOT)
-        assert out.stdout == "Client version: edge-25.4.4\n"
+        assert out.stdout == f"Client version: {l5d.LINKERD_VERSION}\n"
     finally:
         proc.terminate()
         proc.wait(10)

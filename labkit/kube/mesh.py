@@ -320,18 +320,27 @@ class KubeMesh:
         return self.get("Canary", name, namespace=namespace)
 
     # -- cluster: writes ------------------------------------------------------------------------------------
-    def apply(self, source, namespace: str | None = None) -> list[str]:
-        """``kubectl apply -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
+    def apply(self, source, namespace: str | None = None, *, server_side: bool | None = None) -> list[str]:
+        """``kubectl apply [--server-side] -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
 
         Every object is first sent as a server dry run; if the cluster refuses
         any, one :class:`ApplyError` names it and nothing from this call is
         applied (objects in a namespace the same call creates skip the dry run).
+        ``server_side`` overrides the connection's choice for this call (large
+        CRDs need it: client-side apply's last-applied copy passes the API
+        server's 262,144-byte annotations limit).
         """
         from labkit import manifests
 
         self._run_due()
         docs, _arg = manifests.load(source)
-        return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
+        if server_side is None or server_side == self.server_side:
+            return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
+        saved, self.server_side = self.server_side, server_side
+        try:
+            return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
+        finally:
+            self.server_side = saved
 
     def _plan(self, items: list[tuple[dict, str]], namespace: str | None, lab: str | None = None):
         planned = []

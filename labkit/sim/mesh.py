@@ -37,6 +37,11 @@ class SimMesh:
         self.seed = seed
         self.clock = Clock()
         self.cluster = Cluster(self.clock, seed=seed)
+        from labkit.sim.linkerd.install import register
+
+        # Linkerd's in-process parts (its webhooks answer once their pods serve), so a control plane applied
+        # from the real `linkerd install` output works like one `install_linkerd()` applied
+        register(self.cluster)
         self._dataplane = None
         self._prometheus = None
 
@@ -112,8 +117,8 @@ class SimMesh:
     def nodes(self) -> pd.DataFrame:
         return self.cluster.nodes()
 
-    def apply(self, source, namespace: str | None = None) -> list[str]:
-        return self.cluster.apply(source, namespace=namespace)
+    def apply(self, source, namespace: str | None = None, *, server_side: bool = False) -> list[str]:
+        return self.cluster.apply(source, namespace=namespace, server_side=server_side)
 
     def delete(self, source, namespace: str | None = None) -> list[str]:
         return self.cluster.delete(source, namespace=namespace)

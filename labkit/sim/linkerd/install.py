@@ -23,7 +23,9 @@ import hashlib
 
 from labkit.sim import linkerd as l5d
 from labkit.sim.kube.discovery import crd_manifest
-from labkit.sim.linkerd.injector import ProxyInjector, TapInjector, inject_pod_spec, trust_anchor_pem
+from labkit.sim.kube.objects import clone
+from labkit.sim.linkerd.injector import (CLUSTER_NETWORKS, DEFAULTS, ProxyInjector, TapInjector, inject_pod_spec,
+                                         trust_anchor_pem)
 
 NS, VIZ = l5d.CONTROL_PLANE_NS, l5d.VIZ_NS
 #: How often the modelled operator re-runs ``linkerd check`` before ``linkerd viz install``.
@@ -141,6 +143,58 @@ def _deployment(name: str, namespace: str, labels: dict, pod_labels: dict, sa: s
 
 # -- the core control plane ------------------------------------------------------------------------------
 
+def install_values(seed: int, overrides: dict | None = None) -> dict:
+    """The chart values ``linkerd install`` records in ``linkerd-config`` (the ones the model reads; 2.20 defaults).
+
+    The proxy injector reads them back from the ConfigMap at every admission, so an install made with other
+    values (``linkerd install --set proxy.logLevel=debug``, or the real CLI's output) changes what it injects.
+    """
+    values = {
+        "cliVersion": f"linkerd/cli {l5d.LINKERD_VERSION}",
+        "clusterDomain": "cluster.local",
+        "clusterNetworks": CLUSTER_NETWORKS,
+        "cniEnabled": False,
+        "controllerImage": f"{l5d.REGISTRY}/controller",
+        "controllerLogFormat": "plain",
+        "controllerLogLevel": "info",
+        "controllerReplicas": 1,
+        "debugContainer": {"image": {"name": l5d.DEBUG_IMAGE, "pullPolicy": "", "version": l5d.LINKERD_VERSION}},
+        "identityTrustAnchorsPEM": trust_anchor_pem(seed),
+        "identityTrustDomain": "cluster.local",
+        "imagePullPolicy": "IfNotPresent",
+        "linkerdVersion": l5d.LINKERD_VERSION,
+        "proxy": {**clone(DEFAULTS["proxy"]),
+                  "image": {"name": l5d.PROXY_IMAGE, "pullPolicy": "", "version": l5d.LINKERD_VERSION},
+                  "resources": {r: {"limit": "", "request": ""} for r in ("cpu", "ephemeral-storage", "memory")}},
+        "proxyInit": clone(DEFAULTS["proxyInit"]),
+    }
+    for path, value in (overrides or {}).items():
+        node = values
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return values
+
+
+def _yaml(values: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(values, sort_keys=True, default_flow_style=False)
+
+
+def values_of(config_map: dict | None) -> dict:
+    """The install values in a ``linkerd-config`` ConfigMap (empty when absent or unreadable)."""
+    import yaml
+
+    text = ((config_map or {}).get("data") or {}).get("values") or ""
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
 def control_plane_objects(seed: int) -> list[dict]:
     """``linkerd install`` (non-HA): what a learner sees in ``kubectl get all -n linkerd`` and friends."""
     cp = {"linkerd.io/control-plane-ns": NS}
@@ -156,13 +210,10 @@ def control_plane_objects(seed: int) -> list[dict]:
         objs.append(_rbac("ClusterRole", f"linkerd-{NS}-{component}", {**cp, "linkerd.io/control-plane-component": component}))
         objs.append(_rbac("ClusterRoleBinding", f"linkerd-{NS}-{component}", {**cp, "linkerd.io/control-plane-component": component},
                           subject=(f"linkerd-{'destination' if component == 'policy' else component}", NS)))
-    values = (f"clusterDomain: cluster.local\nclusterNetworks: {','.join(['10.0.0.0/8', '100.64.0.0/10', '172.16.0.0/12', '192.168.0.0/16', 'fd00::/8'])}\n"
-              f"controlPlaneTracing: false\ncontrollerImage: cr.l5d.io/linkerd/controller\nlinkerdVersion: {l5d.LINKERD_VERSION}\n"
-              "proxy:\n  image:\n    name: cr.l5d.io/linkerd/proxy\n  logLevel: warn,linkerd=info,hickory=error\n"
-              "proxyInit:\n  image:\n    name: cr.l5d.io/linkerd/proxy-init\n  runAsRoot: false\n")
+    values = install_values(seed)
     objs += [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("linkerd-config", NS, {**cp, "linkerd.io/control-plane-component": "controller"}),
-         "data": {"values": values}},
+         "data": {"linkerd-crds-chart-version": f"linkerd-crds-{l5d.CHART_VERSION}", "values": _yaml(values)}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("linkerd-identity-trust-roots", NS, cp),
          "data": {"ca-bundle.crt": trust_anchor_pem(seed)}},
         _secret("linkerd-identity-issuer", NS, {**cp, "linkerd.io/control-plane-component": "identity"}, seed),
@@ -216,14 +267,13 @@ def control_plane_objects(seed: int) -> list[dict]:
     for deploy, owner in ((identity, "linkerd-identity"), (destination, "linkerd-destination"), (injector, "linkerd-proxy-injector")):
         tpl = deploy["spec"]["template"]
         tpl["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"] = "all-unauthenticated"
-        inject_pod_spec(tpl["metadata"], tpl["spec"], namespace=NS, namespace_obj=None, owner=("deployment", owner),
-                        seed=seed, created_by=f"linkerd/cli {l5d.LINKERD_VERSION}")
+        own = values
         if owner == "linkerd-identity":
-            # identity serves the certificates its own proxy needs: it starts first and is not awaited
-            containers = tpl["spec"]["containers"]
-            proxy = containers.pop(0)
-            proxy.pop("lifecycle", None)
-            containers.append(proxy)
+            # identity serves the certificates its own proxy needs: its proxy is an ordinary container after it,
+            # not awaited (2.20's chart does the same)
+            own = {**values, "proxy": {**values["proxy"], "nativeSidecar": False, "await": False}}
+        inject_pod_spec(tpl["metadata"], tpl["spec"], namespace=NS, namespace_obj=None, owner=("deployment", owner),
+                        seed=seed, created_by=f"linkerd/cli {l5d.LINKERD_VERSION}", values=own)
         objs.append(deploy)
     objs.append({
         "apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta("linkerd-heartbeat", NS, comp("heartbeat")),
@@ -350,7 +400,21 @@ def register(cluster) -> None:
     until the injector pods are up — as on a cluster.
     """
     api = cluster.api
-    api.webhook_backends[(NS, "linkerd-proxy-injector")] = ProxyInjector(cluster.seed, cluster.workload_owner)
+    if (NS, "linkerd-proxy-injector") in api.webhook_backends:
+        return
+    config_type = cluster.types.configmap
+    cache: dict = {}
+
+    def current_values() -> dict:
+        """The injector reads ``linkerd-config`` as installed (re-parsed only when the ConfigMap changes)."""
+        config_map = api.get(config_type, NS, "linkerd-config")
+        version = (config_map or {}).get("metadata", {}).get("resourceVersion")
+        if cache.get("version") != version:
+            cache["version"], cache["values"] = version, values_of(config_map)
+        return cache["values"]
+
+    api.webhook_backends[(NS, "linkerd-proxy-injector")] = ProxyInjector(cluster.seed, cluster.workload_owner, current_values)
+    cluster.image_notices.append(l5d.version_notice)
     api.webhook_backends[(VIZ, "tap-injector")] = TapInjector()
     cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster)
     cluster.kubelet.long_running.update({l5d.PROXY_CONTAINER, l5d.DEBUG_CONTAINER})

@@ -161,6 +161,7 @@ WORKLOADS = {
 }
 
 INJECT_ANNOTATION = "linkerd.io/inject"
+COMPONENT_LABEL = "linkerd.io/control-plane-component"
 #: ``linkerd inject`` flags (as keyword arguments) → the pod annotation each one sets.
 INJECT_OPTIONS = {
     "enable_debug_sidecar": "config.linkerd.io/enable-debug-sidecar",
@@ -264,20 +265,36 @@ def inject_objects(objs: list[dict], **options: Any) -> tuple[list[dict], list[s
     return out, lines, warnings
 
 
+#: The volumes the injector adds, which ``linkerd uninject`` removes.
+INJECTED_VOLUMES = ("linkerd-identity-end-entity", "linkerd-proxy-init-xtables-lock", "linkerd-identity-token")
+
+
+def _uninject_meta(meta: dict | None) -> bool:
+    """Drop ``linkerd.io*`` annotations and labels (not ``config.linkerd.io/*``, not ``linkerd.io/inject: disabled``),
+    as 2.20's ``pkg/inject/uninject.go`` does; control-plane components are left alone. True if any went."""
+    if not meta or COMPONENT_LABEL in (meta.get("labels") or {}):
+        return False
+    ann = meta.get("annotations") or {}
+    drop = [k for k, v in ann.items() if k.startswith("linkerd.io") and not (k == INJECT_ANNOTATION and v == "disabled")]
+    for key in drop:
+        del ann[key]
+    if "annotations" in meta and not ann:
+        del meta["annotations"]
+    labels = meta.get("labels") or {}
+    for key in [k for k in labels if k.startswith("linkerd.io")]:
+        del labels[key]
+    return bool(drop)
+
+
 def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
-    """``linkerd uninject`` on objects: removes the inject/config annotations and any injected containers."""
+    """``linkerd uninject`` on objects: the proxy and linkerd-init go (wherever they are), with their volumes and
+    the ``linkerd.io*`` metadata; ``config.linkerd.io/*`` and ``linkerd.io/inject: disabled`` stay (2.20)."""
     def on_namespace(obj: dict) -> str:
-        changed = _strip_linkerd_annotations((obj.get("metadata") or {}).get("annotations") or {})
-        return "uninjected" if changed else "skipped"
+        return "uninjected" if _uninject_meta(obj.get("metadata")) else "skipped"
 
     def on_pod(obj: dict, kind: str, name: str, pmeta: dict, pspec: dict) -> str:
-        changed = _strip_linkerd_annotations(pmeta.get("annotations") or {})
-        labels = pmeta.get("labels") or {}
-        for key in [k for k in labels if k.startswith("linkerd.io/")]:
-            del labels[key]
-            changed = True
-        for field, names in (("containers", PROXY_CONTAINERS),  # the proxy is a native sidecar (an init container) from 2.20
-                             ("initContainers", PROXY_INIT_CONTAINERS + PROXY_CONTAINERS)):
+        changed = False
+        for field, names in (("initContainers", ("linkerd-init", "linkerd-proxy")), ("containers", ("linkerd-proxy",))):
             before = pspec.get(field) or []
             after = [c for c in before if c.get("name") not in names]
             if len(after) != len(before):
@@ -287,26 +304,18 @@ def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
                 else:
                     pspec.pop(field, None)
         volumes = pspec.get("volumes") or []
-        kept = [v for v in volumes if not str(v.get("name", "")).startswith("linkerd-")]
+        kept = [v for v in volumes if v.get("name") not in INJECTED_VOLUMES]
         if len(kept) != len(volumes):
             if kept:
                 pspec["volumes"] = kept
             else:
                 pspec.pop("volumes", None)
-        if pmeta.get("annotations") == {}:
-            del pmeta["annotations"]
+        if kind != "Pod":
+            changed = _uninject_meta(obj.get("metadata")) or changed
+        changed = _uninject_meta(pmeta) or changed
         return "uninjected" if changed else "skipped"
 
     return _transform_each(objs, on_namespace, on_pod)
-
-
-def _strip_linkerd_annotations(ann: dict) -> bool:
-    keys = [k for k in ann if k == INJECT_ANNOTATION or k.startswith(("config.linkerd.io/", "config.alpha.linkerd.io/"))
-            or k in ("linkerd.io/created-by", "linkerd.io/proxy-version", "linkerd.io/trust-root-sha256",
-                     "linkerd.io/identity-mode", "viz.linkerd.io/tap-enabled")]
-    for key in keys:
-        del ann[key]
-    return bool(keys)
 
 
 def _objects_of_text(yaml_text: str) -> list[dict]:

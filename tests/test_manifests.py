@@ -94,13 +94,17 @@ def test_uninject_removes_annotations_and_injected_containers():
     mesh.apply(labkit.inject(DEPLOY, enable_debug_sidecar=True)[0])
     mesh.wait("60s")
     pod = mesh.cluster.list("pod", "emojivoto")[0]
-    assert [c["name"] for c in pod["spec"]["containers"]] == ["linkerd-proxy", "web-svc", "linkerd-debug"]
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["web-svc", "linkerd-debug"]
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["linkerd-init", "linkerd-proxy"]
     out, report = labkit.uninject(yaml.safe_dump({k: v for k, v in pod.items() if k != "status"}))
     assert report == f'\npod "{pod["metadata"]["name"]}" uninjected\n\n'
     clean = yaml.safe_load(out)
-    assert [c["name"] for c in clean["spec"]["containers"]] == ["web-svc"]
+    # 2.20's uninject removes the proxy and linkerd-init only (the debug container stays), and keeps config.linkerd.io/*
+    assert [c["name"] for c in clean["spec"]["containers"]] == ["web-svc", "linkerd-debug"]
     assert "initContainers" not in clean["spec"]
-    assert not any(k.startswith(("linkerd.io/", "config.linkerd.io/")) for k in clean["metadata"].get("annotations", {}))
+    annotations = clean["metadata"].get("annotations", {})
+    assert not any(k.startswith("linkerd.io/") for k in annotations)
+    assert annotations["config.linkerd.io/enable-debug-sidecar"] == "true"
     assert not any(k.startswith("linkerd.io/") for k in clean["metadata"]["labels"])
     assert not any(v["name"].startswith("linkerd-") for v in clean["spec"].get("volumes", []))
     out, report = labkit.uninject(SERVICE)

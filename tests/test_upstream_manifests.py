@@ -30,6 +30,9 @@ COVERED = {
     "emojivoto/traffic-split/nginx-ing.yml", "emojivoto/traffic-split/ingress-ts-patch.yml",
     "booksapp/booksapp.yml", "booksapp/booksapp-trafficsplit.yml",
     "flagger/podinfo-deployment.yaml", "flagger/podinfo-hpa.yaml", "flagger/tester-deployment.yaml", "flagger/tester-service.yaml",
+    # the Linkerd 2.20 install goldens: tests/test_upstream_linkerd_install.py
+    "linkerd/linkerd-install_crds.yaml", "linkerd/linkerd-install_crds_with_gateway_api.yaml",
+    "linkerd/linkerd-install_default.yaml", "linkerd/viz-install_default.yaml",
 }
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 import labkit
+from labkit import manifests
 from labkit.k8s import ready_containers
 from labkit.sim import linkerd as l5d
+from labkit.sim.linkerd import install
 
 from conftest import UPSTREAM
 
@@ -154,6 +156,29 @@ def test_install_linkerd_and_the_real_install_configure_the_same_proxy():
     kinds = lambda mesh: {(o["kind"], o["metadata"]["name"]) for kind in ("Deployment", "Service", "ConfigMap")  # noqa: E731
                           for o in mesh.cluster.list(kind, "linkerd")}
     assert kinds(ours) == kinds(real)
+
+
+def _names(objs) -> set[tuple[str, str]]:
+    return {(o["kind"], o["metadata"]["name"]) for o in objs}
+
+
+@pytest.mark.parametrize("golden, render", [
+    ("linkerd-install_default.yaml", lambda: install.control_plane_objects(0)),
+    ("viz-install_default.yaml", lambda: install.viz_objects(0)),
+    ("linkerd-install_crds.yaml", lambda: install.crd_objects()),
+])
+def test_the_install_generator_renders_the_objects_the_real_cli_does(golden, render):
+    """Same kinds and names; the goldens' test values keep the webhooks' TLS secrets external (externalSecret: true),
+    which a default install renders — those are the only extra objects. Containers and ports match too."""
+    real = [d.obj for d in manifests.load(str(LINKERD / golden))[0]]
+    ours = render()
+    extra = _names(ours) - _names(real)
+    assert _names(real) - _names(ours) == set()
+    assert all(kind == "Secret" and name.endswith("-k8s-tls") for kind, name in extra), extra
+    shape = lambda objs: {o["metadata"]["name"]: [(c["name"], [(p.get("name"), p["containerPort"]) for p in c.get("ports") or []])  # noqa: E731
+                                                  for c in o["spec"]["template"]["spec"]["containers"]]
+                          for o in objs if o["kind"] == "Deployment"}
+    assert shape(ours) == shape(real)
 
 
 def test_client_side_apply_refuses_a_crd_too_large_for_its_last_applied_copy_and_server_side_takes_it():

@@ -206,10 +206,26 @@ def control_plane_objects(seed: int) -> list[dict]:
     }]
     for component in ("identity", "destination", "heartbeat", "proxy-injector"):
         objs.append(_sa(f"linkerd-{component}", NS, {**cp, "linkerd.io/control-plane-component": component}))
-    for component in ("identity", "destination", "policy", "heartbeat", "proxy-injector"):
+    # RBAC under the names 2.20's chart gives it (what `kubectl get clusterroles` shows after a real install)
+    for component in ("identity", "destination", "proxy-injector"):
         objs.append(_rbac("ClusterRole", f"linkerd-{NS}-{component}", {**cp, "linkerd.io/control-plane-component": component}))
         objs.append(_rbac("ClusterRoleBinding", f"linkerd-{NS}-{component}", {**cp, "linkerd.io/control-plane-component": component},
-                          subject=(f"linkerd-{'destination' if component == 'policy' else component}", NS)))
+                          subject=(f"linkerd-{component}", NS)))
+    dst = {**cp, "linkerd.io/control-plane-component": "destination", "app.kubernetes.io/part-of": "Linkerd"}
+    objs += [
+        _rbac("ClusterRole", "linkerd-policy", dst),
+        _rbac("ClusterRoleBinding", "linkerd-destination-policy", dst, subject=("linkerd-destination", NS), role="linkerd-policy"),
+        _rbac("Role", "remote-discovery", dst, namespace=NS),
+        _rbac("RoleBinding", "linkerd-destination-remote-discovery", dst, namespace=NS, subject=("linkerd-destination", NS),
+              role="remote-discovery"),
+        _rbac("Role", "linkerd-heartbeat", cp, namespace=NS),
+        _rbac("RoleBinding", "linkerd-heartbeat", cp, namespace=NS, subject=("linkerd-heartbeat", NS)),
+        _rbac("ClusterRole", "linkerd-heartbeat", cp),
+        _rbac("ClusterRoleBinding", "linkerd-heartbeat", cp, subject=("linkerd-heartbeat", NS)),
+        _rbac("Role", "ext-namespace-metadata-linkerd-config", cp, namespace=NS),
+        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": _meta("linkerd-config-overrides", NS, cp),
+         "data": {"linkerd-config-overrides": base64.b64encode(b"{}\n").decode()}},
+    ]
     values = install_values(seed)
     objs += [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("linkerd-config", NS, {**cp, "linkerd.io/control-plane-component": "controller"}),
@@ -241,7 +257,7 @@ def control_plane_objects(seed: int) -> list[dict]:
                                                                            "-controller-namespace=linkerd", "-identity-trust-domain=cluster.local",
                                                                            "-identity-issuance-lifetime=24h0m0s", "-identity-clock-skew-allowance=20s",
                                                                            "-identity-scheme=linkerd.io/tls"],
-                                       [("grpc", 8080), ("admin-http", 9990)], ("/ready", 9990))])
+                                       [("ident-grpc", 8080), ("ident-admin", 9990)], ("/ready", 9990))])
     destination = _deployment("linkerd-destination", NS, {**comp("destination"), "app.kubernetes.io/name": "destination",
                                                           "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
                               cp_pod("destination"), "linkerd-destination",
@@ -249,21 +265,21 @@ def control_plane_objects(seed: int) -> list[dict]:
                                                                                  "-enable-h2-upgrade=true", "-log-level=info", "-log-format=plain",
                                                                                  "-enable-endpoint-slices=true", "-cluster-domain=cluster.local",
                                                                                  "-identity-trust-domain=cluster.local", "-default-opaque-ports=25,587,3306,4444,5432,6379,9300,11211"],
-                                          [("grpc", 8086), ("admin-http", 9996)], ("/ready", 9996)),
+                                          [("dest-grpc", 8086), ("dest-admin", 9996)], ("/ready", 9996)),
                                _container("sp-validator", l5d.CONTROLLER_IMAGE, ["sp-validator", "-log-level=info", "-log-format=plain"],
-                                          [("sp-validator", 8443), ("admin-http", 9997)], ("/ready", 9997)),
+                                          [("sp-validator", 8443), ("spval-admin", 9997)], ("/ready", 9997)),
                                _container("policy", l5d.POLICY_CONTROLLER_IMAGE, ["--admin-addr=0.0.0.0:9990", "--control-plane-namespace=linkerd",
                                                                                    "--grpc-addr=0.0.0.0:8090", "--server-addr=0.0.0.0:9443",
                                                                                    "--cluster-networks=10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8",
                                                                                    "--identity-domain=cluster.local", "--cluster-domain=cluster.local",
                                                                                    "--default-policy=all-unauthenticated", "--log-level=info", "--log-format=plain"],
-                                          [("grpc", 8090), ("policy-https", 9443), ("admin-http", 9990)], ("/ready", 9990))])
+                                          [("policy-grpc", 8090), ("policy-admin", 9990), ("policy-https", 9443)], ("/ready", 9990))])
     injector = _deployment("linkerd-proxy-injector", NS, {**comp("proxy-injector"), "app.kubernetes.io/name": "proxy-injector",
                                                           "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
                            cp_pod("proxy-injector"), "linkerd-proxy-injector",
                            [_container("proxy-injector", l5d.CONTROLLER_IMAGE, ["proxy-injector", "-log-level=info", "-log-format=plain",
                                                                                  "-linkerd-namespace=linkerd", "-enable-pprof=false"],
-                                       [("proxy-injector", 8443), ("admin-http", 9995)], ("/ready", 9995))])
+                                       [("proxy-injector", 8443), ("injector-admin", 9995)], ("/ready", 9995))])
     for deploy, owner in ((identity, "linkerd-identity"), (destination, "linkerd-destination"), (injector, "linkerd-proxy-injector")):
         tpl = deploy["spec"]["template"]
         tpl["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"] = "all-unauthenticated"
@@ -333,6 +349,18 @@ def viz_objects(seed: int) -> list[dict]:
                      (f"linkerd-{VIZ}-tap", "tap"), (f"linkerd-{VIZ}-tap-auth-delegator", "tap"), ("linkerd-tap-injector", "tap-injector")):
         objs.append(_rbac("ClusterRoleBinding", name, ext, subject=(sa, VIZ),
                           role="system:auth-delegator" if name.endswith("auth-delegator") else name))
+    web = {**ext, "component": "web"}
+    objs += [
+        _rbac("RoleBinding", f"linkerd-{VIZ}-tap-auth-reader", {**ext, "component": "tap"}, namespace="kube-system",
+              subject=("tap", VIZ), role="extension-apiserver-authentication-reader"),
+        _rbac("Role", "web", {**web, "namespace": NS}, namespace=NS),
+        _rbac("RoleBinding", "web", {**web, "namespace": NS}, namespace=NS, subject=("web", VIZ)),
+        _rbac("ClusterRole", f"linkerd-{VIZ}-web-check", web),
+        _rbac("ClusterRoleBinding", f"linkerd-{VIZ}-web-check", web, subject=("web", VIZ)),
+        _rbac("ClusterRoleBinding", f"linkerd-{VIZ}-web-admin", web, subject=("web", VIZ), role=f"linkerd-{VIZ}-tap-admin"),
+        _rbac("ClusterRole", f"linkerd-{VIZ}-web-api", web),
+        _rbac("ClusterRoleBinding", f"linkerd-{VIZ}-web-api", web, subject=("web", VIZ)),
+    ]
     objs += [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("prometheus-config", VIZ, {**ext, "component": "prometheus"}),
          "data": {"prometheus.yml": "global:\n  evaluation_interval: 10s\n  scrape_interval: 10s\n  scrape_timeout: 10s\n"
@@ -340,28 +368,28 @@ def viz_objects(seed: int) -> list[dict]:
         _secret("tap-k8s-tls", VIZ, {**ext, "component": "tap"}, seed),
         _secret("tap-injector-k8s-tls", VIZ, {**ext, "component": "tap-injector"}, seed),
         _svc("metrics-api", VIZ, {**ext, "component": "metrics-api"}, {**ext, "component": "metrics-api"}, [("http", 8085, 8085)]),
-        _svc("prometheus", VIZ, {**ext, "component": "prometheus"}, {**ext, "component": "prometheus"}, [("admin-http", 9090, 9090)]),
+        _svc("prometheus", VIZ, {**ext, "component": "prometheus"}, {**ext, "component": "prometheus"}, [("admin", 9090, 9090)]),
         _svc("tap", VIZ, {**ext, "component": "tap"}, {**ext, "component": "tap"}, [("grpc", 8088, 8088), ("apiserver", 443, "apiserver")]),
         _svc("tap-injector", VIZ, {**ext, "component": "tap-injector"}, {**ext, "component": "tap-injector"}, [("tap-injector", 443, "tap-injector")]),
-        _svc("web", VIZ, {**ext, "component": "web"}, {**ext, "component": "web"}, [("http", 8084, 8084), ("admin-http", 9994, 9994)]),
+        _svc("web", VIZ, {**ext, "component": "web"}, {**ext, "component": "web"}, [("http", 8084, 8084), ("admin", 9994, 9994)]),
     ]
     img = lambda n: f"{l5d.REGISTRY}/{n}:{l5d.LINKERD_VERSION}"  # noqa: E731
     specs = [
         ("metrics-api", _container("metrics-api", img("metrics-api"), ["-controller-namespace=linkerd", "-log-level=info",
                                                                         "-prometheus-url=http://prometheus.linkerd-viz.svc.cluster.local:9090"],
-                                   [("http", 8085), ("admin-http", 9995)], ("/ready", 9995))),
+                                   [("http", 8085), ("admin", 9995)], ("/ready", 9995))),
         ("prometheus", {**_container("prometheus", PROMETHEUS_IMAGE, ["--log.level=info", "--config.file=/etc/prometheus/prometheus.yml",
                                                                      "--storage.tsdb.path=/data", "--storage.tsdb.retention.time=6h"],
-                                     [("admin-http", 9090)], ("/-/ready", 9090)), "securityContext": {"runAsUser": 65534}}),
+                                     [("admin", 9090)], ("/-/ready", 9090)), "securityContext": {"runAsUser": 65534}}),
         ("tap", _container("tap", img("tap"), ["api", "-api-namespace=linkerd", "-log-level=info", "-identity-trust-domain=cluster.local"],
-                           [("grpc", 8088), ("apiserver", 8089), ("admin-http", 9998)], ("/ready", 9998))),
+                           [("grpc", 8088), ("apiserver", 8089), ("admin", 9998)], ("/ready", 9998))),
         ("tap-injector", _container("tap-injector", img("tap"), ["injector", "-tap-service-name=tap.linkerd-viz.serviceaccount.identity.linkerd.cluster.local",
                                                                  "-log-level=info"],
-                                    [("tap-injector", 8443), ("admin-http", 9995)], ("/ready", 9995))),
+                                    [("tap-injector", 8443), ("admin", 9995)], ("/ready", 9995))),
         ("web", _container("web", img("web"), ["-linkerd-metrics-api-addr=metrics-api.linkerd-viz.svc.cluster.local:8085",
                                                "-cluster-domain=cluster.local", "-controller-namespace=linkerd", "-log-level=info",
                                                "-enforced-host=^(localhost|127\\.0\\.0\\.1|web\\.linkerd-viz\\.svc\\.cluster\\.local|web\\.linkerd-viz\\.svc|\\[::1\\])(:\\d+)?$"],
-                           [("http", 8084), ("admin-http", 9994)], ("/ready", 9994))),
+                           [("http", 8084), ("admin", 9994)], ("/ready", 9994))),
     ]
     for component, container in specs:
         labels = {**ext, "app.kubernetes.io/name": component, "app.kubernetes.io/part-of": "Linkerd",
@@ -380,14 +408,46 @@ def viz_objects(seed: int) -> list[dict]:
         {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": _meta("v1alpha1.tap.linkerd.io", labels={**ext, "component": "tap"}),
          "spec": {"group": "tap.linkerd.io", "version": "v1alpha1", "groupPriorityMinimum": 1000, "versionPriority": 100,
                   "service": {"name": "tap", "namespace": VIZ}}},
-        {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": _meta("prometheus-admin", VIZ, {**ext, "component": "prometheus"}),
-         "spec": {"podSelector": {"matchLabels": {**ext, "component": "prometheus"}}, "port": "admin-http", "proxyProtocol": "HTTP/1"}},
+        _server("prometheus-admin", {**ext, "component": "prometheus"}, "admin", "HTTP/1"),
         {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy",
          "metadata": _meta("prometheus-admin", VIZ, {**ext, "component": "prometheus"}),
          "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "prometheus-admin"},
                   "requiredAuthenticationRefs": [{"kind": "ServiceAccount", "name": "metrics-api", "namespace": VIZ}]}},
+        _server("metrics-api", {**ext, "component": "metrics-api"}, "http", "HTTP/1"),
+        _authz("metrics-api", {**ext, "component": "metrics-api"}, "metrics-api", "MeshTLSAuthentication", "metrics-api-web"),
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "MeshTLSAuthentication",
+         "metadata": _meta("metrics-api-web", VIZ, {**ext, "component": "metrics-api"}),
+         "spec": {"identityRefs": [{"kind": "ServiceAccount", "name": "web"}]}},
+        _server("tap-api", {**ext, "component": "tap"}, "apiserver", "TLS"),
+        _authz("tap", {**ext, "component": "tap"}, "tap-api", "NetworkAuthentication", "kube-api-server"),
+        _server("tap-injector-webhook", {**ext, "component": "tap-injector"}, "tap-injector", "TLS"),
+        _authz("tap-injector", {**ext, "component": "tap-injector"}, "tap-injector-webhook", "NetworkAuthentication", "kube-api-server"),
+        *[{"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "NetworkAuthentication", "metadata": _meta(name, VIZ, ext),
+           "spec": {"networks": [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]}} for name in ("kubelet", "kube-api-server")],
+        _service_profile("metrics-api", ext, [("POST", f"/api/v1/{call}") for call in
+                                              ("StatSummary", "TopRoutes", "ListPods", "ListServices", "SelfCheck", "Gateways", "Edges")]),
+        _service_profile("prometheus", ext, [("POST", "/api/v1/query"), ("GET", "/api/v1/query_range"), ("GET", "/api/v1/series")]),
     ]
     return objs
+
+
+def _server(name: str, labels: dict, port: str, protocol: str) -> dict:
+    return {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": _meta(name, VIZ, labels),
+            "spec": {"podSelector": {"matchLabels": {k: v for k, v in labels.items() if k != "namespace"}}, "port": port,
+                     "proxyProtocol": protocol}}
+
+
+def _authz(name: str, labels: dict, server: str, kind: str, authn: str) -> dict:
+    return {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy", "metadata": _meta(name, VIZ, labels),
+            "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
+                     "requiredAuthenticationRefs": [{"group": "policy.linkerd.io", "kind": kind, "name": authn}]}}
+
+
+def _service_profile(service: str, labels: dict, routes: list[tuple[str, str]]) -> dict:
+    return {"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
+            "metadata": _meta(f"{service}.{VIZ}.svc.cluster.local", VIZ, labels),
+            "spec": {"routes": [{"name": f"{method} {path}", "condition": {"method": method, "pathRegex": path}}
+                                for method, path in routes]}}
 
 
 # -- install ---------------------------------------------------------------------------------------------

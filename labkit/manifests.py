@@ -81,8 +81,12 @@ def files_of(path: Path) -> list[Path]:
     return [path]
 
 
-def parse(text: str, origin: str) -> list[Document]:
-    """Documents of a YAML (or JSON) stream; ``kind: List`` items are expanded, empty documents skipped."""
+def parse(text: str, origin: str, *, keep_null_items: bool = False) -> list[Document]:
+    """Documents of a YAML (or JSON) stream; ``kind: List`` items are expanded, empty documents skipped.
+
+    A null item of a List is dropped (``kubectl apply``) or kept as a ``None`` document (``keep_null_items``:
+    ``linkerd inject`` reports it as a document without a kind).
+    """
     try:
         raw = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
@@ -98,7 +102,7 @@ def parse(text: str, origin: str) -> list[Document]:
             raise ApplyError(f"error: error parsing {origin}, document {i}: expected an object (a mapping), got {type(obj).__name__}")
         if obj.get("kind") == "List" or (str(obj.get("kind", "")).endswith("List") and "items" in obj):
             for item in obj.get("items") or []:
-                if item is not None:  # kubectl skips a null item of a List
+                if item is not None or keep_null_items:  # kubectl skips a null item of a List
                     docs.append(Document(item, origin, i))
         else:
             docs.append(Document(obj, origin, i))
@@ -144,7 +148,8 @@ def parse_objects(objs: Iterable[Any], origin: str = "<objects>") -> list[Docume
 
 def dump(objs: Iterable[dict]) -> str:
     """Objects as a multi-document YAML stream (keys sorted, like Linkerd's and kubectl's output)."""
-    return "---\n".join(yaml.safe_dump(o, sort_keys=True, default_flow_style=False, allow_unicode=True) for o in objs)
+    return "---\n".join(yaml.safe_dump(o, sort_keys=True, default_flow_style=False, allow_unicode=True)
+                        for o in objs if o is not None)
 
 
 # -- linkerd inject / uninject -----------------------------------------------------------------------
@@ -208,14 +213,23 @@ def _report(lines: list[str], warnings: list[str]) -> str:
     return "\n" + "".join(w + "\n" for w in warnings) + ("\n" if warnings else "") + "".join(l + "\n" for l in lines) + "\n"
 
 
-def _transform_each(objs: list[dict], on_namespace, on_pod) -> tuple[list[dict], list[str]]:
+class InjectError(ApplyError):
+    """``linkerd inject`` refused a resource (exit status 1, nothing printed to stdout); the message is the CLI's."""
+
+
+def _transform_each(objs: list, on_namespace, on_pod) -> tuple[list, list[str]]:
     """The walk ``linkerd inject`` and ``uninject`` share: each object copied, a Namespace given to
     ``on_namespace(obj)``, a workload to ``on_pod(obj, kind, name, pod_metadata, pod_spec)``, anything else
-    skipped; each returns the verb of its report line (``deployment "web" injected``)."""
+    skipped; each returns the verb of its report line (``deployment "web" injected``). A document without a
+    kind (a null item of a List) is reported as the CLI does and passed through."""
     import copy
 
     out, lines = [], []
     for original in objs:
+        if not isinstance(original, dict) or not original.get("kind"):
+            lines.append('document missing "kind" field, skipped')
+            out.append(original)
+            continue
         obj = copy.deepcopy(original)
         kind = str(obj.get("kind", ""))
         name = (obj.get("metadata") or {}).get("name", "")
@@ -223,45 +237,84 @@ def _transform_each(objs: list[dict], on_namespace, on_pod) -> tuple[list[dict],
             verb = on_namespace(obj)
         else:
             parts = _pod_meta_and_spec(obj)
-            verb = on_pod(obj, kind, name, *parts) if parts is not None else ("skipped" if kind else None)
+            verb = on_pod(obj, kind, name, *parts) if parts is not None else "skipped"
         if verb is not None:
             lines.append(f'{kind.lower()} "{name}" {verb}')
         out.append(obj)
     return out, lines
 
 
-def inject_objects(objs: list[dict], **options: Any) -> tuple[list[dict], list[str], list[str]]:
-    """``linkerd inject`` on objects: (new objects, summary lines, warnings). Inputs are not modified."""
+#: Other meshes' sidecars (and Linkerd's own, before the re-inject) as 2.20's ``HasExistingSidecars`` knows them.
+THIRD_PARTY_SIDECARS = ("istio-proxy", "istio-init")
+THIRD_PARTY_IMAGES = ("gcr.io/istio-release/proxyv2:", "gcr.io/istio-release/proxy_init:")
+
+
+def _has_other_sidecar(spec: dict) -> bool:
+    return any(c.get("name") in THIRD_PARTY_SIDECARS or str(c.get("image", "")).startswith(THIRD_PARTY_IMAGES)
+               for c in (spec.get("initContainers") or []) + (spec.get("containers") or []))
+
+
+def _udp(spec: dict) -> bool:
+    return any((p or {}).get("protocol") == "UDP" for c in spec.get("containers") or [] for p in c.get("ports") or [])
+
+
+def inject_objects(objs: list, **options: Any) -> tuple[list, list[str], list[str]]:
+    """``linkerd inject`` (without ``--manual``) on objects: (new objects, summary lines, warnings).
+
+    As 2.20's CLI: a workload gets ``linkerd.io/inject: enabled`` (the injector adds the proxy when its pods are
+    created); one already injected by Linkerd is uninjected first; ``linkerd.io/inject: disabled`` is a warning and
+    a skip; UDP ports are a warning; host networking, another mesh's sidecar and control-plane components (which
+    need ``--manual``) are errors (:class:`InjectError`, nothing output). Inputs are not modified.
+    """
     extra = _option_annotations(options)
     mode = "ingress" if options.get("ingress") else "enabled"
-    warnings: list[str] = []
+    disabled, udp, errors = [], [], []
+    annotatable = injected = False
+    for obj in objs:
+        parts = _pod_meta_and_spec(dict(obj)) if isinstance(obj, dict) and obj.get("kind") else None
+        if parts and COMPONENT_LABEL in (parts[0].get("labels") or {}):
+            raise InjectError("Error transforming resources:\n--manual must be set when injecting control plane components")
+    objs, _ = uninject_objects(objs)  # re-injecting an injected workload starts from the uninjected one
 
     def on_namespace(obj: dict) -> str:
+        nonlocal annotatable
+        annotatable = True
         ann = obj.setdefault("metadata", {}).setdefault("annotations", {})
         ann[INJECT_ANNOTATION] = mode
         ann.update(extra)
         return "annotated"
 
     def on_pod(obj: dict, kind: str, name: str, pmeta: dict, pspec: dict) -> str:
-        ann = pmeta.setdefault("annotations", {}) if pmeta is not None else {}
+        nonlocal annotatable, injected
+        annotatable = True
+        ann = pmeta.setdefault("annotations", {})
+        reasons = [why for why, bad in (("hostNetwork is enabled", pspec.get("hostNetwork")),
+                                        ("pod has a sidecar injected already", _has_other_sidecar(pspec))) if bad]
+        if reasons:
+            if _udp(pspec):
+                reasons.append("UDP port(s) configured on pod spec")
+            errors.append(f"failed to inject {kind.lower()}/{name}: {', '.join(reasons)}")
+            return "skipped"
         if ann.get(INJECT_ANNOTATION) == "disabled":
-            warnings.append(f'\u203c "{INJECT_ANNOTATION}: disabled" annotation set on {kind.lower()}/{name}')
+            disabled.append(f"{kind.lower()}/{name}")
             return "skipped"
-        if pspec.get("hostNetwork"):
-            warnings.append(f"\u203c host networking enabled in {kind.lower()}/{name}")
-            return "skipped"
-        if has_proxy(pspec):
-            warnings.append(f"\u203c {kind.lower()}/{name} already has a linkerd-proxy sidecar")
-            return "skipped"
-        for c in pspec.get("containers") or []:
-            if any((p or {}).get("protocol") == "UDP" for p in c.get("ports") or []):
-                warnings.append(f'\u203c {kind.lower()}/{name} uses "protocol: UDP"')
-                break
+        if _udp(pspec):
+            udp.append(f"{kind.lower()}/{name}")
         ann[INJECT_ANNOTATION] = mode
         ann.update(extra)
+        injected = True
         return "injected"
 
     out, lines = _transform_each(objs, on_namespace, on_pod)
+    if errors:
+        raise InjectError("Error transforming resources:\n" + "\n".join(errors))
+    warnings = []
+    if disabled:
+        warnings.append(f'\u203c "{INJECT_ANNOTATION}: disabled" annotation set on {", ".join(disabled)}')
+    if not injected and not annotatable:
+        warnings.append("\u203c no supported objects found")
+    if udp:
+        warnings.append(f'\u203c {", ".join(udp)} {"uses" if len(udp) == 1 else "use"} "protocol: UDP"')
     return out, lines, warnings
 
 
@@ -286,7 +339,7 @@ def _uninject_meta(meta: dict | None) -> bool:
     return bool(drop)
 
 
-def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
+def uninject_objects(objs: list) -> tuple[list, list[str]]:
     """``linkerd uninject`` on objects: the proxy and linkerd-init go (wherever they are), with their volumes and
     the ``linkerd.io*`` metadata; ``config.linkerd.io/*`` and ``linkerd.io/inject: disabled`` stay (2.20)."""
     def on_namespace(obj: dict) -> str:
@@ -321,7 +374,7 @@ def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
 def _objects_of_text(yaml_text: str) -> list[dict]:
     if not isinstance(yaml_text, str):
         raise TypeError(f"expected YAML text, got {type(yaml_text).__name__} (use labkit.manifests.load for paths)")
-    return [d.obj for d in parse(yaml_text, "<stdin>")]
+    return [d.obj for d in parse(yaml_text, "<stdin>", keep_null_items=True)]
 
 
 def inject_yaml(yaml_text: str, **options: Any) -> tuple[str, str]:

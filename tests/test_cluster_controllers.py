@@ -372,6 +372,7 @@ def test_jobs_run_to_completion_meshed_too_unless_the_proxy_is_an_ordinary_sidec
     assert any(c["type"] == "Complete" for c in cluster.get("job", "migrate")["status"]["conditions"])
     assert "Job completed" in list(cluster.events()["MESSAGE"])
 
+    cluster.install_gateway_api()
     cluster.install_linkerd(viz=False)
     cluster.clock.run_until(cluster.clock.t + 90)
     meshed = {**job, "metadata": {"name": "meshed", "namespace": "default"}}

@@ -34,6 +34,7 @@ def deployment(name="web", ns="shop", annotations=None, replicas=1):
 @pytest.fixture
 def mesh():
     mesh = labkit.connect("sim", seed=21)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("90s")
     assert mesh.cluster.control_plane()["linkerd"]
@@ -162,6 +163,7 @@ def test_proxy_version_override(mesh):
 def test_pods_created_while_the_injector_is_down_are_not_meshed():
     mesh = labkit.connect("sim", seed=22)
     mesh.apply([namespace(inject="enabled"), deployment()])
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("60s")
     (pod,) = pods(mesh)
@@ -174,6 +176,7 @@ def test_pods_created_while_the_injector_is_down_are_not_meshed():
 
 def test_meshed_app_waits_for_its_proxy_which_waits_for_identity():
     mesh = labkit.connect("sim", seed=23)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("45s")
     mesh.apply([namespace(inject="enabled"), deployment()])
@@ -191,6 +194,7 @@ def test_tap_enabled_only_for_pods_admitted_after_viz(mesh):
     mesh.wait("60s")
     (pod,) = pods(mesh)
     assert l5d.is_meshed(pod) and "viz.linkerd.io/tap-enabled" not in pod["metadata"]["annotations"]
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=True)
     mesh.wait("120s")
     assert mesh.cluster.control_plane() == {"linkerd": True, "viz": True}

@@ -88,6 +88,7 @@ def test_inject_options_and_skips():
 
 def test_uninject_removes_annotations_and_injected_containers():
     mesh = labkit.connect("sim", seed=41)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("90s")
     mesh.apply(NAMESPACE)
@@ -151,6 +152,7 @@ def test_project_manifests_match_the_labs():
 
 def test_podinfo_namespace_is_meshed_when_linkerd_runs():
     mesh = labkit.connect("sim", seed=44)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("90s")
     mesh.apply("podinfo")
@@ -182,7 +184,10 @@ def test_a_native_sidecar_proxy_is_seen_by_inject_uninject_and_ready_counts():
 
     pod = {k: v for k, v in POD_2_20.items() if k != "status"}
     out, report = labkit.inject(yaml.safe_dump(pod))
-    assert "‼ pod/web-1 already has a linkerd-proxy sidecar" in report and 'pod "web-1" skipped' in report
+    # 2.20 uninjects an already injected input, then injects it again (cli/cmd/inject.go uninjectAndInject)
+    assert report == '\npod "web-1" injected\n\n'
+    again = yaml.safe_load(out)
+    assert "initContainers" not in again["spec"] and again["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"}
     out, report = labkit.uninject(yaml.safe_dump(pod))
     clean = yaml.safe_load(out)
     assert "initContainers" not in clean["spec"] and [c["name"] for c in clean["spec"]["containers"]] == ["web-svc"]

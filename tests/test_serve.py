@@ -99,7 +99,8 @@ def test_discovery_lists_builtin_kinds_and_the_installed_crds(served):
     core = {r["name"]: r for r in get(served, "/api/v1")["resources"]}
     assert core["pods"]["namespaced"] and {"pods/log", "pods/exec", "pods/portforward", "events"} <= set(core)
     groups = {g["name"]: g for g in get(served, "/apis")["groups"]}
-    assert {"apps", "linkerd.io", "policy.linkerd.io", "gateway.networking.k8s.io", "split.smi-spec.io"} <= set(groups)
+    assert {"apps", "linkerd.io", "policy.linkerd.io", "gateway.networking.k8s.io"} <= set(groups)
+    assert "split.smi-spec.io" not in groups, "TrafficSplit is the linkerd-smi extension's, not installed here"
     sp = get(served, "/apis/linkerd.io/v1alpha2")["resources"]
     assert any(r["kind"] == "ServiceProfile" and "sp" in r.get("shortNames", []) for r in sp)
 

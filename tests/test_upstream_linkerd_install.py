@@ -133,6 +133,7 @@ def test_install_values_in_the_manifest_reach_the_next_injected_pod(tmp_path):
 def test_install_linkerd_and_the_real_install_configure_the_same_proxy():
     """One install model: the objects ``install_linkerd()`` applies and the real output inject alike."""
     ours, real = labkit.connect(seed=6), labkit.connect(seed=6)
+    ours.install_gateway_api()
     ours.install_linkerd(viz=False)
     real.apply(str(LINKERD / CRDS[0]))
     real.apply(str(LINKERD / "linkerd-install_default.yaml"))

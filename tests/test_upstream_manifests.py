@@ -125,6 +125,7 @@ def test_all_upstream_apps_together_under_a_second_of_wall_time():
 @pytest.fixture
 def linkerd_mesh():
     mesh = labkit.connect("sim", seed=55)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("90s")
     return mesh
@@ -159,6 +160,7 @@ def test_service_profiles_need_linkerd_crds_then_apply_unchanged(linkerd_mesh):
 def test_traffic_split_files(linkerd_mesh):
     mesh = linkerd_mesh
     ts_dir = UPSTREAM / "emojivoto" / "traffic-split"
+    mesh.install_smi()  # TrafficSplit is the linkerd-smi extension's
     mesh.apply(UPSTREAM / "emojivoto" / "ns.yml")
     mesh.apply(UPSTREAM / "emojivoto")
     assert mesh.apply(ts_dir / "web-apex.yml") == ["serviceaccount/web-apex created", "service/web-apex created"]

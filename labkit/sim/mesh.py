@@ -154,6 +154,24 @@ class SimMesh:
     def install_linkerd(self, viz: bool = True) -> list[str]:
         return self.cluster.install_linkerd(viz=viz)
 
+    def install_gateway_api(self) -> list[str]:
+        """The Gateway API CRDs (standard channel, the release Linkerd 2.20 names): install them before Linkerd."""
+        return self.cluster.install_gateway_api()
+
+    def install_smi(self) -> list[str]:
+        """The linkerd-smi extension (SMI's TrafficSplit, which the 2019 labs use): ``linkerd smi install``."""
+        return self.cluster.install_smi()
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """What the embedded mesh models: the Linkerd release, Kubernetes, the Gateway API, Flagger."""
+        from labkit.sim import flagger, linkerd
+        from labkit.sim.kube.cluster import KUBERNETES_VERSION
+        from labkit.sim.linkerd import install
+
+        return {"linkerd": linkerd.LINKERD_VERSION, "kubernetes": KUBERNETES_VERSION,
+                "gateway_api": install.GATEWAY_API_VERSION, "flagger": flagger.VERSION}
+
     def inject(self, kind: str, namespace: str | None = None, name: str | None = None, **options) -> list[str]:
         """Like ``kubectl get KIND | linkerd inject [--enable-debug-sidecar] - | kubectl apply -f -``."""
         return self.cluster.inject(kind, namespace=namespace, name=name, **options)

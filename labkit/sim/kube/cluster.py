@@ -704,6 +704,20 @@ class Cluster:
         self.last_command = install.INSTALL_COMMAND + (" && " + install.VIZ_COMMAND if viz else "")
         return install.install(self, viz=viz)
 
+    def install_gateway_api(self) -> list[str]:
+        """``kubectl apply --server-side -f …/v1.2.1/standard-install.yaml``: the Gateway API CRDs Linkerd 2.20 needs."""
+        from labkit.sim.linkerd import install
+
+        self.last_command = install.GATEWAY_API_COMMAND
+        return self.apply_objects(install.gateway_api_objects(), origin=install.GATEWAY_API_URL, server_side=True)
+
+    def install_smi(self) -> list[str]:
+        """``linkerd smi install | kubectl apply -f -``: the linkerd-smi extension (SMI's TrafficSplit)."""
+        from labkit.sim.linkerd import install
+
+        self.last_command = install.SMI_COMMAND
+        return self.apply_objects(install.smi_objects(), origin="linkerd smi install")
+
     def check(self, pre: bool = False, proxy: bool = False, namespace: str | None = None):
         """``linkerd check`` (``--pre``, ``--proxy``, ``-n``): a CheckReport computed from the cluster."""
         from labkit.sim.linkerd import check

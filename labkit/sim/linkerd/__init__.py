@@ -27,6 +27,10 @@ DASHBOARD_PORT = 50750
 KNOWN_RELEASES = {"edge-25.4.4": ("2.18", "v2.294.0"), "edge-26.6.3": ("2.20", "v2.359.0")}
 
 
+#: Images tagged with the Linkerd release itself (extensions such as linkerd-smi version on their own).
+RELEASE_IMAGES = frozenset({"proxy", "controller", "policy-controller", "debug", "metrics-api", "tap", "web"})
+
+
 def _edge_key(tag: str) -> tuple[int, int, int] | None:
     m = re.fullmatch(r"edge-(\d+)\.(\d+)\.(\d+)", tag or "")
     return tuple(int(g) for g in m.groups()) if m else None  # type: ignore[return-value]
@@ -56,7 +60,8 @@ def modelled_release(tag: str | None) -> str:
 def version_notice(image: str) -> str | None:
     """The one-line notice for a Linkerd image whose tag the model does not know (None when it does)."""
     repo, _, tag = image.rpartition(":")
-    if not repo or "/" in tag or tag in KNOWN_RELEASES or not repo.startswith((REGISTRY, "ghcr.io/linkerd")):
+    if not repo or "/" in tag or tag in KNOWN_RELEASES or repo.rsplit("/", 1)[-1] not in RELEASE_IMAGES \
+            or not repo.startswith((REGISTRY, "ghcr.io/linkerd")):
         return None
     release = modelled_release(tag)
     return (f"{image}: the embedded mesh does not model Linkerd {tag!r}; it runs as {release} "

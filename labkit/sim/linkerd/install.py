@@ -39,10 +39,10 @@ VIZ_COMMAND = "linkerd check && linkerd viz install | kubectl apply -f -"
 # -- CRDs -----------------------------------------------------------------------------------------------
 
 def crd_objects() -> list[dict]:
-    """``linkerd install --crds`` (2.18) plus linkerd-smi's TrafficSplit."""
-    l5d_labels = {"linkerd.io/control-plane-ns": NS, "helm.sh/chart": "linkerd-crds-0.0.0-undefined"}
-    gw = {"gateway.networking.k8s.io/bundle-version": "v1.2.1", "gateway.networking.k8s.io/channel": "experimental"}
-    crds = [
+    """``linkerd install --crds`` at 2.20: Linkerd's own CRDs (``installGatewayAPI: false`` — the Gateway API
+    CRDs are a prerequisite, see :func:`gateway_api_objects`; TrafficSplit is linkerd-smi's, :func:`smi_objects`)."""
+    l5d_labels = {"linkerd.io/control-plane-ns": NS, "helm.sh/chart": f"linkerd-crds-{l5d.CHART_VERSION}"}
+    return [
         crd_manifest("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ["v1alpha1"], short_names=("authzpolicy",), labels=l5d_labels),
         crd_manifest("policy.linkerd.io", "EgressNetwork", "egressnetworks", ["v1alpha1"], labels=l5d_labels),
         crd_manifest("policy.linkerd.io", "HTTPLocalRateLimitPolicy", "httplocalratelimitpolicies", ["v1alpha1"], labels=l5d_labels),
@@ -53,14 +53,69 @@ def crd_objects() -> list[dict]:
         crd_manifest("policy.linkerd.io", "Server", "servers", ["v1alpha1", "v1beta1", "v1beta2", "v1beta3"], short_names=("srv",), labels=l5d_labels),
         crd_manifest("linkerd.io", "ServiceProfile", "serviceprofiles", ["v1alpha1", "v1alpha2"], short_names=("sp",), labels=l5d_labels),
         crd_manifest("workload.linkerd.io", "ExternalWorkload", "externalworkloads", ["v1alpha1", "v1beta1"], labels=l5d_labels),
-        crd_manifest("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", ["v1alpha2", "v1"], categories=("gateway-api",), annotations=gw),
-        crd_manifest("gateway.networking.k8s.io", "HTTPRoute", "httproutes", ["v1alpha2", "v1beta1", "v1"], categories=("gateway-api",), annotations=gw),
-        crd_manifest("gateway.networking.k8s.io", "TCPRoute", "tcproutes", ["v1alpha2"], categories=("gateway-api",), annotations=gw),
-        crd_manifest("gateway.networking.k8s.io", "TLSRoute", "tlsroutes", ["v1alpha2"], categories=("gateway-api",), annotations=gw),
-        crd_manifest("split.smi-spec.io", "TrafficSplit", "trafficsplits", ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"],
-                     short_names=("ts",), labels={"linkerd.io/extension": "smi"}),
     ]
-    return crds
+
+
+#: The Gateway API release Linkerd 2.20's docs and CLI name (supported: 1.2.1–1.5.1).
+GATEWAY_API_VERSION = "v1.2.1"
+GATEWAY_API_URL = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+                   f"{GATEWAY_API_VERSION}/standard-install.yaml")
+GATEWAY_API_COMMAND = f"kubectl apply --server-side -f {GATEWAY_API_URL}"
+#: What ``linkerd install --crds`` answers at 2.20 when they are missing (cli/cmd/install.go).
+GATEWAY_API_MISSING = ("The Gateway API CRDs must be installed prior to installing Linkerd. Run:\n\n"
+                       f"{GATEWAY_API_COMMAND}\n\n"
+                       "or see https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api for more options.")
+
+
+def gateway_api_objects() -> list[dict]:
+    """The standard channel of the Gateway API release 2.20 names: its five CRDs."""
+    ann = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION, "gateway.networking.k8s.io/channel": "standard"}
+    group = "gateway.networking.k8s.io"
+    return [
+        crd_manifest(group, "GatewayClass", "gatewayclasses", ["v1beta1", "v1"], scope="Cluster", short_names=("gc",),
+                     categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "Gateway", "gateways", ["v1beta1", "v1"], short_names=("gtw",), categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "GRPCRoute", "grpcroutes", ["v1"], categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "HTTPRoute", "httproutes", ["v1beta1", "v1"], categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "ReferenceGrant", "referencegrants", ["v1beta1"], short_names=("refgrant",),
+                     categories=("gateway-api",), annotations=ann),
+    ]
+
+
+def gateway_api_problem(cluster) -> str | None:
+    """2.20's ``checkGatewayAPICRDs``: the HTTPRoute/GRPCRoute CRDs must exist, with a ``v1`` version."""
+    present = False
+    for name in ("httproutes.gateway.networking.k8s.io", "grpcroutes.gateway.networking.k8s.io"):
+        crd = cluster.api.get(cluster.discovery.by_key("apiextensions.k8s.io", "CustomResourceDefinition"), None, name)
+        if crd is None:
+            continue
+        present = True
+        if not any(v.get("name") == "v1" for v in (crd.get("spec") or {}).get("versions") or []):
+            return f"the {name} CRD is missing the v1 version, please upgrade to Gateway API v1.1.1 or later"
+    return None if present else GATEWAY_API_MISSING
+
+
+SMI_VERSION = "v0.2.6"
+SMI_COMMAND = "curl -sL https://linkerd.github.io/linkerd-smi/install | sh && linkerd smi install | kubectl apply -f -"
+
+
+def smi_objects() -> list[dict]:
+    """``linkerd smi install``: the linkerd-smi extension — SMI's TrafficSplit CRD and the adaptor that turns
+    TrafficSplits into ServiceProfile ``dstOverrides`` (the data plane models that effect directly)."""
+    ext = {"linkerd.io/extension": "smi"}
+    adaptor = {**ext, "component": "smi-adaptor"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta("linkerd-smi", labels=ext,
+                                                                      annotations={"linkerd.io/inject": "enabled"})},
+        crd_manifest("split.smi-spec.io", "TrafficSplit", "trafficsplits", ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"],
+                     short_names=("ts",), labels=ext),
+        _sa("smi-adaptor", "linkerd-smi", adaptor),
+        _rbac("ClusterRole", "linkerd-smi-adaptor", adaptor),
+        _rbac("ClusterRoleBinding", "linkerd-smi-adaptor", adaptor, subject=("smi-adaptor", "linkerd-smi")),
+        _deployment("smi-adaptor", "linkerd-smi", adaptor, adaptor, "smi-adaptor",
+                    [_container("smi-adaptor", f"{l5d.REGISTRY}/smi-adaptor:{SMI_VERSION}", ["-cluster-domain=cluster.local"],
+                                [("admin-http", 9995)], ("/ready", 9995))]),
+    ]
 
 
 # -- building blocks ------------------------------------------------------------------------------------
@@ -490,7 +545,15 @@ def identity_ready(cluster) -> bool:
 
 
 def install(cluster, viz: bool = True) -> list[str]:
-    """Apply the CRDs and control plane now; viz as soon as the control plane is ready."""
+    """Apply the CRDs and control plane now; viz as soon as the control plane is ready.
+
+    As 2.20's CLI, refuses (before applying anything) when the Gateway API CRDs are missing.
+    """
+    from labkit.errors import ApplyError
+
+    problem = gateway_api_problem(cluster)
+    if problem:
+        raise ApplyError(f"{problem}\n(on the embedded mesh: mesh.install_gateway_api()); nothing was installed")
     register(cluster)
     lines = cluster.apply_objects(crd_objects(), origin="linkerd install --crds", check_images=False)
     lines += cluster.apply_objects(control_plane_objects(cluster.seed), origin="linkerd install", check_images=False)

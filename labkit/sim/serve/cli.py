@@ -147,6 +147,9 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
 
         opts, _ = _opts(rest, {**COMMON, "--crds": ("crds", False), "--ignore-cluster": ("ignore", False),
                                "--set": ("set", True), "--ha": ("ha", False)})
+        problem = install.gateway_api_problem(mesh.cluster)
+        if problem and not opts.get("ignore"):
+            return Result(stderr=problem + "\n", code=1)  # 2.20 refuses before rendering anything
         if opts.get("crds"):
             return Result(stdout=dump(install.crd_objects()))
         install.register(mesh.cluster)  # the control plane's in-process parts (webhooks answer once pods run)
@@ -163,8 +166,13 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
             raise CLIError("Error: please specify a kubernetes resource file")
         text = "".join(_read(p, stdin, files) for p in positional)
         if cmd == "inject":
+            from labkit.manifests import InjectError
+
             options = {k: v for k, v in opts.items() if k in {v2[0] for v2 in flags.values()} and k != "manual"}
-            yaml_out, report = inject_yaml(text, **options)
+            try:
+                yaml_out, report = inject_yaml(text, **options)
+            except InjectError as exc:
+                return Result(stderr=str(exc), code=1)  # as the CLI: the errors, no YAML, exit status 1
         else:
             yaml_out, report = uninject_yaml(text)
         return Result(stdout=yaml_out, stderr=report)
@@ -194,6 +202,11 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
         return Result(stdout=mesh.proxy_metrics(positional[0], namespace=opts.get("namespace")))
     if cmd == "viz":
         return _viz(mesh, rest, stdin, files)
+    if cmd == "smi" and rest[:1] == ["install"]:
+        from labkit.manifests import dump
+        from labkit.sim.linkerd import install
+
+        return Result(stdout=dump(install.smi_objects()))
     return Result(stderr=f'Error: unknown command "{cmd}" for "linkerd"\nRun \'linkerd --help\' for usage.\n', code=1)
 
 

@@ -346,6 +346,11 @@ class Handler(BaseHTTPRequestHandler):
             with served.lock:
                 text = served.flagger_manifests(params.get("provider") or "linkerd", params.get("namespace") or None)
             return self._send(200, text.encode("utf-8"), "application/yaml")
+        if path == "/gateway-api" and self.command == "GET":  # the release manifest, for a cluster with no internet
+            from labkit.manifests import dump
+            from labkit.sim.linkerd import install
+
+            return self._send(200, dump(install.gateway_api_objects()).encode("utf-8"), "application/yaml")
         if path == "/taps" and self.command == "GET":
             return self._json(200, served.taps_doc())
         m = re.fullmatch(r"/taps/(\d+)/stop", path)

@@ -250,7 +250,7 @@ def values_of(config_map: dict | None) -> dict:
     return values if isinstance(values, dict) else {}
 
 
-def control_plane_objects(seed: int) -> list[dict]:
+def control_plane_objects(seed: int, overrides: dict | None = None) -> list[dict]:
     """``linkerd install`` (non-HA): what a learner sees in ``kubectl get all -n linkerd`` and friends."""
     cp = {"linkerd.io/control-plane-ns": NS}
     objs: list[dict] = [{
@@ -281,7 +281,7 @@ def control_plane_objects(seed: int) -> list[dict]:
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": _meta("linkerd-config-overrides", NS, cp),
          "data": {"linkerd-config-overrides": base64.b64encode(b"{}\n").decode()}},
     ]
-    values = install_values(seed)
+    values = install_values(seed, overrides)
     objs += [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("linkerd-config", NS, {**cp, "linkerd.io/control-plane-component": "controller"}),
          "data": {"linkerd-crds-chart-version": f"linkerd-crds-{l5d.CHART_VERSION}", "values": _yaml(values)}},

@@ -49,7 +49,7 @@ from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
 from labkit.kube.flagger import SMI_INSTALL
 from labkit.k8s import (default_container, deployment_of, image_container, is_meshed, pick_pods, place_in_namespace,
-                        ready_containers, strip_server_fields)
+                        ready_containers, running_container_statuses, strip_server_fields)
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -268,7 +268,7 @@ class KubeMesh:
             for pod in table.get("items") or []:
                 ready, total = ready_containers(pod)
                 out = {"NAME": pod["metadata"]["name"], "READY": f"{ready}/{total}", "STATUS": _pod_status(pod),
-                       "RESTARTS": sum(cs.get("restartCount", 0) for cs in (pod.get("status") or {}).get("containerStatuses") or []),
+                       "RESTARTS": sum(cs.get("restartCount", 0) for cs in running_container_statuses(pod)),
                        "AGE": now - (_parse_time(pod["metadata"].get("creationTimestamp")) or now)}
                 if all_ns:
                     out = {"NAMESPACE": pod["metadata"].get("namespace", ""), **out}

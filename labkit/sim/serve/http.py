@@ -303,7 +303,9 @@ class Handler(BaseHTTPRequestHandler):
             if (pod.get("status") or {}).get("phase") != "Running":
                 raise ApiError(400, "BadRequest", f"pod {name} is not running (phase "
                                                   f"{(pod.get('status') or {}).get('phase', 'Pending')})")
-            containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+            spec = pod.get("spec") or {}
+            containers = [c["name"] for c in spec.get("containers") or []] + \
+                [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
             container = params.get("container")
             if sub == "exec":
                 _require_container(pod, container)

@@ -471,15 +471,22 @@ class Cluster:
         import sys
 
         for p in planned:
-            for image in _images_of(p.obj):
-                if image in self._noticed:
-                    continue
-                for notice in self.image_notices:
-                    text = notice(image)
-                    if text:
-                        self._noticed.add(image)
-                        print(f"Warning: {text}", file=sys.stderr)
-                        break
+            for text in self.image_notices_for(p.obj):
+                print(f"Warning: {text}", file=sys.stderr)
+
+    def image_notices_for(self, obj: dict) -> list[str]:
+        """The one-line notices for ``obj``'s images not noticed before (each image is noticed once per mesh)."""
+        out = []
+        for image in _images_of(obj):
+            if image in self._noticed:
+                continue
+            for notice in self.image_notices:
+                text = notice(image)
+                if text:
+                    self._noticed.add(image)
+                    out.append(text)
+                    break
+        return out
 
     def _server_side_apply(self, p: _Planned, live: dict | None, dry_run: bool) -> str:
         """``kubectl apply --server-side``: the manifest merged into the live object, no last-applied copy."""

@@ -75,8 +75,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _json(self, code: int, obj) -> None:
-        self._send(code, json.dumps(obj).encode("utf-8"))
+    def _json(self, code: int, obj, headers: dict | None = None) -> None:
+        self._send(code, json.dumps(obj).encode("utf-8"), headers=headers)
 
     def _error(self, err: ApiError) -> None:
         self._json(err.code, err.status())
@@ -220,7 +220,10 @@ class Handler(BaseHTTPRequestHandler):
                 with lock:
                     created = api.create(rtype, namespace, body, dry_run)
                     self.served.after_write()
-                    return self._json(201, created)
+                    # like an admission warning: kubectl prints "Warning: ..." for an image the model runs as another version
+                    notices = [] if dry_run else api.cluster.image_notices_for(created)
+                    warning = ", ".join(f'299 - "{n}"' for n in notices)
+                    return self._json(201, created, {"Warning": warning} if warning else None)
             raise ApiError(405, "MethodNotAllowed", f"the server does not allow {method} on a collection here")
         if method == "GET" or method == "HEAD":
             with lock:

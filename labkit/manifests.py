@@ -258,13 +258,16 @@ def _udp(spec: dict) -> bool:
     return any((p or {}).get("protocol") == "UDP" for c in spec.get("containers") or [] for p in c.get("ports") or [])
 
 
-def inject_objects(objs: list, **options: Any) -> tuple[list, list[str], list[str]]:
-    """``linkerd inject`` (without ``--manual``) on objects: (new objects, summary lines, warnings).
+def inject_objects(objs: list, *, manual=None, **options: Any) -> tuple[list, list[str], list[str]]:
+    """``linkerd inject`` on objects: (new objects, summary lines, warnings).
 
     As 2.20's CLI: a workload gets ``linkerd.io/inject: enabled`` (the injector adds the proxy when its pods are
     created); one already injected by Linkerd is uninjected first; ``linkerd.io/inject: disabled`` is a warning and
     a skip; UDP ports are a warning; host networking, another mesh's sidecar and control-plane components (which
     need ``--manual``) are errors (:class:`InjectError`, nothing output). Inputs are not modified.
+
+    ``manual`` (``--manual``): ``manual(kind, name, pod_metadata, pod_spec)`` writes the proxy into the pod
+    template itself, in place of the annotation (the caller brings the injector, which needs the install's values).
     """
     extra = _option_annotations(options)
     mode = "ingress" if options.get("ingress") else "enabled"
@@ -272,7 +275,7 @@ def inject_objects(objs: list, **options: Any) -> tuple[list, list[str], list[st
     annotatable = injected = False
     for obj in objs:
         parts = _pod_meta_and_spec(dict(obj)) if isinstance(obj, dict) and obj.get("kind") else None
-        if parts and COMPONENT_LABEL in (parts[0].get("labels") or {}):
+        if parts and COMPONENT_LABEL in (parts[0].get("labels") or {}) and manual is None:
             raise InjectError("Error transforming resources:\n--manual must be set when injecting control plane components")
     objs, _ = uninject_objects(objs)  # re-injecting an injected workload starts from the uninjected one
 
@@ -300,8 +303,12 @@ def inject_objects(objs: list, **options: Any) -> tuple[list, list[str], list[st
             return "skipped"
         if _udp(pspec):
             udp.append(f"{kind.lower()}/{name}")
-        ann[INJECT_ANNOTATION] = mode
         ann.update(extra)
+        if manual is not None:
+            ann.pop(INJECT_ANNOTATION, None)  # not needed when the proxy is in the manifest itself
+            manual(kind, name, pmeta, pspec)
+        else:
+            ann[INJECT_ANNOTATION] = mode
         injected = True
         return "injected"
 
@@ -377,9 +384,9 @@ def _objects_of_text(yaml_text: str) -> list[dict]:
     return [d.obj for d in parse(yaml_text, "<stdin>", keep_null_items=True)]
 
 
-def inject_yaml(yaml_text: str, **options: Any) -> tuple[str, str]:
-    """Like ``linkerd inject -``: (YAML with the inject annotation added, Linkerd's report)."""
-    objs, lines, warnings = inject_objects(_objects_of_text(yaml_text), **options)
+def inject_yaml(yaml_text: str, *, manual=None, **options: Any) -> tuple[str, str]:
+    """Like ``linkerd inject [--manual] -``: (YAML with the inject annotation or the proxy added, Linkerd's report)."""
+    objs, lines, warnings = inject_objects(_objects_of_text(yaml_text), manual=manual, **options)
     return dump(objs), _report(lines, warnings)
 
 

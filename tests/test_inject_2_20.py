@@ -213,3 +213,19 @@ def test_the_debug_container_comes_last_with_its_infallible_probes(injected):
     assert debug["name"] == "linkerd-debug"
     assert debug["readinessProbe"]["exec"] == {"command": ["true"]}
     assert debug["livenessProbe"]["exec"]["command"] == ["true"]
+
+
+def test_manual_writes_the_proxy_from_the_installed_values_and_allows_control_plane_components():
+    mesh = labkit.connect(seed=9)
+    mesh.install_gateway_api()
+    mesh.install_linkerd(viz=False)
+    result = cli.run(mesh, ["inject", "--manual", "-"], stdin=yaml.safe_dump(deployment()))
+    assert result.code == 0 and result.stderr == '\ndeployment "web" injected\n\n'
+    template = yaml.safe_load(result.stdout)["spec"]["template"]
+    assert [c["name"] for c in template["spec"]["initContainers"]] == ["linkerd-init", "linkerd-proxy"]
+    assert "linkerd.io/inject" not in template["metadata"]["annotations"]
+    assert template["metadata"]["annotations"]["linkerd.io/created-by"] == f"linkerd/cli {l5d.LINKERD_VERSION}"
+    assert template["metadata"]["labels"]["linkerd.io/proxy-deployment"] == "web"
+    cp = deployment("linkerd-destination", labels={"linkerd.io/control-plane-component": "destination"})
+    assert cli.run(mesh, ["inject", "-"], stdin=yaml.safe_dump(cp)).code == 1
+    assert cli.run(mesh, ["inject", "--manual", "-"], stdin=yaml.safe_dump(cp)).code == 0

@@ -535,6 +535,20 @@ def register(cluster) -> None:
     cluster.kubelet.long_running.update({l5d.PROXY_CONTAINER, l5d.DEBUG_CONTAINER})
 
 
+def manual_injector(cluster):
+    """``linkerd inject --manual``'s transform: the proxy written into a pod template by the CLI, configured by the
+    installed ``linkerd-config`` (the CLI reads it from the cluster, as the injector does)."""
+    values = values_of(cluster.api.get(cluster.types.configmap, NS, "linkerd-config")) or install_values(cluster.seed)
+
+    def transform(kind: str, name: str, pmeta: dict, pspec: dict) -> None:
+        namespace = pmeta.get("namespace") or "default"
+        inject_pod_spec(pmeta, pspec, namespace=namespace, namespace_obj=None,
+                        owner=None if kind == "Pod" else (kind.lower(), name), seed=cluster.seed,
+                        created_by=f"linkerd/cli {values.get('linkerdVersion') or l5d.LINKERD_VERSION}", values=values)
+
+    return transform
+
+
 def identity_ready(cluster) -> bool:
     """Can proxies get their certificates? (an identity container is ready)"""
     for pod in cluster.list("Pod", NS, {"linkerd.io/control-plane-component": "identity"}):

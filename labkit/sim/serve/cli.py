@@ -194,8 +194,13 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
             from labkit.manifests import InjectError
 
             options = {k: v for k, v in opts.items() if k in {v2[0] for v2 in flags.values()} and k != "manual"}
+            manual = None
+            if opts.get("manual"):
+                from labkit.sim.linkerd.install import manual_injector
+
+                manual = manual_injector(mesh.cluster)
             try:
-                yaml_out, report = inject_yaml(text, **options)
+                yaml_out, report = inject_yaml(text, manual=manual, **options)
             except InjectError as exc:
                 return Result(stderr=str(exc), code=1)  # as the CLI: the errors, no YAML, exit status 1
         else:

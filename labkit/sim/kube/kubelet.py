@@ -69,7 +69,8 @@ def image_id(image: str) -> str:
 
 class ContainerRuntime:
     __slots__ = ("name", "image", "spec", "init", "sidecar", "state", "reason", "started_at", "finished_at", "exit_code",
-                 "ready", "restarts", "container_id", "app_ready_at", "blocks_next", "last_state", "started")
+                 "ready", "restarts", "container_id", "app_ready_at", "blocks_next", "last_state", "started",
+                 "startup_failures")
 
     def __init__(self, spec: dict, init: bool):
         self.name = spec["name"]
@@ -80,6 +81,7 @@ class ContainerRuntime:
         self.init = init and not self.sidecar
         #: the startup probe passed (``status.started``); containers without one start at once
         self.started = False
+        self.startup_failures = 0
         self.state = "waiting"
         self.reason = "PodInitializing" if init else "ContainerCreating"
         self.started_at = None
@@ -132,6 +134,7 @@ class PodRuntime:
             for c in self.containers[self.n_init:]:
                 c.reason = "PodInitializing"
         self.gen = 0
+        self.next_to_start = 0
         self.start_time: float | None = None
         self.sandbox = False
         self.terminating = False
@@ -298,8 +301,10 @@ class Kubelet:
         raise RuntimeError(f"node {rt.node} ran out of pod IPs")
 
     def _next(self, rt: PodRuntime, gen: int, i: int) -> None:
-        if i >= len(rt.containers) or self._alive(rt, gen) is None:
+        """Start container ``i`` — once: a container that restarts does not start the ones after it again."""
+        if i >= len(rt.containers) or i < rt.next_to_start or self._alive(rt, gen) is None:
             return
+        rt.next_to_start = i + 1
         if i == rt.n_init and rt.n_init:
             for app in rt.apps:
                 if app.state == "waiting":
@@ -354,7 +359,7 @@ class Kubelet:
         if self._alive(rt, gen) is None:
             return
         c = rt.containers[i]
-        c.started = False
+        c.started, c.startup_failures = False, 0
         c.container_id = "containerd://" + "%064x" % self._cid_rng.getrandbits(256)
         self._event(rt, "Normal", "Created", f"Created container: {c.name}")
         self.clock.after(START_DELAY, lambda: self._start(rt, gen, i))
@@ -389,7 +394,7 @@ class Kubelet:
             run = self.run_hint(c.image, c.spec)
             run = self.rng.uniform(8.0, 20.0) if run is None else run
             self.clock.after(run, lambda: self._exit(rt, gen, i, 0))
-        if not c.blocks_next and c.restarts == 0:  # a restart does not start the containers after it again
+        if not c.blocks_next:
             self._next(rt, gen, i + 1)
 
     def _readiness(self, rt: PodRuntime, gen: int, i: int) -> None:
@@ -418,12 +423,20 @@ class Kubelet:
             self.publish(rt)
             if c.blocks_next and c.sidecar:
                 c.blocks_next = False
-                if c.restarts == 0:
-                    self._next(rt, gen, i + 1)
+                self._next(rt, gen, i + 1)
             self._readiness(rt, gen, i)
             return
         probe = c.spec["startupProbe"]
         self._event(rt, "Warning", "Unhealthy", "Startup probe failed: " + self._probe_error(rt, c, gated=gate is not None, key="startupProbe"))
+        c.startup_failures += 1
+        if c.startup_failures >= probe.get("failureThreshold", 3):
+            # the kubelet gives up on this start: it kills the container, which restarts (always, for a sidecar)
+            self._event(rt, "Normal", "Killing", f"Container {c.name} failed startup probe, will be restarted")
+            c.state, c.ready, c.exit_code, c.finished_at, c.reason = "terminated", False, 137, self.clock.t, "Error"
+            if c.sidecar or rt.restart_policy != "Never":
+                self._restart_later(rt, gen, i)
+            self.publish(rt)
+            return
         self.clock.after(probe.get("periodSeconds", 10), lambda: self._startup_probe(rt, gen, i))
 
     def _finish_init(self, rt: PodRuntime, gen: int, i: int) -> None:
@@ -471,8 +484,7 @@ class Kubelet:
         self.publish(rt)
         if c.blocks_next:
             c.blocks_next = False
-            if c.restarts == 0:
-                self._next(rt, gen, i + 1)
+            self._next(rt, gen, i + 1)
 
     def _exit(self, rt: PodRuntime, gen: int, i: int, code: int) -> None:
         if self._alive(rt, gen) is None:

@@ -23,7 +23,6 @@ from typing import Any, Iterable
 import yaml
 
 from labkit.errors import ApplyError
-from labkit.k8s import LINKERD_CONTAINERS, has_proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
@@ -179,8 +178,6 @@ INJECT_OPTIONS = {
     "proxy_memory_request": "config.linkerd.io/proxy-memory-request",
     "wait_before_exit_seconds": "config.alpha.linkerd.io/proxy-wait-before-exit-seconds",
 }
-PROXY_CONTAINERS = LINKERD_CONTAINERS
-PROXY_INIT_CONTAINERS = ("linkerd-init", "linkerd-network-validator")
 
 
 def _pod_meta_and_spec(obj: dict) -> tuple[dict, dict] | None:

@@ -259,3 +259,28 @@ def test_the_real_install_through_kubectl_against_the_served_mesh():
             assert mesh.check().ok
             stat = mesh.stat("deploy", namespace="emojivoto").set_index("NAME")
         assert (stat["MESHED"] == "1/1").all() and stat.loc["web", "RPS"] > 0
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="no kubectl >= 1.20 on PATH")
+def test_kubectl_needs_server_side_apply_for_a_crd_too_large_for_client_side(tmp_path):
+    import yaml
+
+    from labkit.sim.serve import serve
+
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.example.com"},
+           "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+                    "scope": "Namespaced",
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object", "description": "x" * 270_000}}}]}}
+    path = tmp_path / "big-crd.yaml"
+    path.write_text(yaml.safe_dump(crd))
+    mesh = labkit.connect(seed=10)
+    with serve(mesh, pace=0) as s:
+        env = {**os.environ, "KUBECONFIG": s.kubeconfig}
+        out = subprocess.run([KUBECTL, "apply", "-f", str(path)], capture_output=True, text=True, timeout=120, env=env)
+        assert out.returncode != 0 and "metadata.annotations: Too long: must have at most 262144 bytes" in out.stderr
+        out = subprocess.run([KUBECTL, "apply", "--server-side", "-f", str(path)], capture_output=True, text=True,
+                             timeout=120, env=env)
+        assert out.returncode == 0, out.stderr
+        assert "customresourcedefinition.apiextensions.k8s.io/widgets.example.com serverside-applied" in out.stdout

@@ -22,7 +22,7 @@ from labkit.errors import LabkitError, NotFoundError
 from labkit.sim.kube import defaults
 from labkit.sim.kube.discovery import Discovery, ResourceType
 from labkit.k8s import drop_nulls
-from labkit.sim.kube.objects import clone, labels_of, name_of, namespace_of, rfc3339, selector_matches
+from labkit.sim.kube.objects import labels_of, name_of, namespace_of, rfc3339, selector_matches
 
 Key = tuple[str, str]  # (namespace or "", name)
 Watcher = Callable[[str, dict | None, dict | None], None]  # (ADDED|MODIFIED|DELETED, old, new)

@@ -39,7 +39,7 @@ from typing import Any
 from labkit.errors import ApplyError, NotFoundError
 from labkit.sim.kube.apiserver import AlreadyExists, Forbidden
 from labkit.sim.kube.discovery import BUILTIN, ResourceType
-from labkit.sim.kube.merge import MERGE_KEYS, server_side_apply, strategic_merge  # noqa: F401 - re-exported
+from labkit.sim.kube.merge import server_side_apply, strategic_merge
 from labkit.sim.kube.objects import (
     PatchError, clone, json_patch, labels_of, merge_patch, name_of, namespace_of, parse_rfc3339, selector_matches,
 )

@@ -180,6 +180,9 @@ def test_the_install_generator_renders_the_objects_the_real_cli_does(golden, ren
                                                   for c in o["spec"]["template"]["spec"]["containers"]]
                           for o in objs if o["kind"] == "Deployment"}
     assert shape(ours) == shape(real)
+    proxies = lambda objs: {o["metadata"]["name"]: [e["name"] for e in l5d.proxy_container({"spec": o["spec"]["template"]["spec"]})["env"]]  # noqa: E731
+                            for o in objs if o["kind"] == "Deployment" and l5d.proxy_container({"spec": o["spec"]["template"]["spec"]})}
+    assert proxies(ours) == proxies(real), "the control plane's proxies get the same environment"
 
 
 def test_client_side_apply_refuses_a_crd_too_large_for_its_last_applied_copy_and_server_side_takes_it():

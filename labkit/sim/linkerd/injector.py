@@ -142,6 +142,8 @@ def proxy_container(spec: dict, config: dict[str, str], version: str, seed: int,
         {"name": "_pod_containerName", "value": l5d.PROXY_CONTAINER},
         {"name": "LINKERD2_PROXY_CORES", "value": "1"},
         {"name": "LINKERD2_PROXY_CORES_MIN", "value": "1"},
+        *([{"name": "LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_TLS", "value": str(_value(values, "proxy.requireTLSOnInboundPorts"))}]
+          if _value(values, "proxy.requireTLSOnInboundPorts") else []),
         {"name": "LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED", "value": "false"},
         {"name": "LINKERD2_PROXY_LOG", "value": log},
         {"name": "LINKERD2_PROXY_LOG_FORMAT", "value": config.get("config.linkerd.io/proxy-log-format") or _value(values, "proxy.logFormat")},

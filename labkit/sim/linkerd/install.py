@@ -342,7 +342,8 @@ def control_plane_objects(seed: int, overrides: dict | None = None) -> list[dict
         if owner == "linkerd-identity":
             # identity serves the certificates its own proxy needs: its proxy is an ordinary container after it,
             # not awaited (2.20's chart does the same)
-            own = {**values, "proxy": {**values["proxy"], "nativeSidecar": False, "await": False}}
+            own = {**values, "proxy": {**values["proxy"], "nativeSidecar": False, "await": False,
+                                       "requireTLSOnInboundPorts": "8080"}}  # its gRPC port takes TLS only
         inject_pod_spec(tpl["metadata"], tpl["spec"], namespace=NS, namespace_obj=None, owner=("deployment", owner),
                         seed=seed, created_by=f"linkerd/cli {l5d.LINKERD_VERSION}", values=own)
         objs.append(deploy)

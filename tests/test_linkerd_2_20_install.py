@@ -154,3 +154,14 @@ def test_linkerd_install_set_changes_what_the_injector_writes():
     assert env["LINKERD2_PROXY_LOG"].startswith("debug,") and proxy["resources"] == {"limits": {"memory": "250Mi"}}
     assert proxy in web["spec"]["containers"]
     assert " DEBUG " in mesh.logs("deploy/web", namespace="emojivoto", container="linkerd-proxy")
+
+
+def test_check_pre_wants_kubernetes_1_31(monkeypatch):
+    import labkit.sim.kube.cluster as cluster_module
+
+    mesh = labkit.connect(seed=9)
+    assert mesh.check(pre=True).ok
+    monkeypatch.setattr(cluster_module, "KUBERNETES_VERSION", "v1.30.4")
+    report = mesh.check(pre=True)
+    assert not report.ok
+    assert "Kubernetes is on version [1.30.4], but version [1.31.0] or more recent is required" in report.render()

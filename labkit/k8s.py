@@ -20,6 +20,29 @@ MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "vo
               "volumeMounts": "mountPath", "imagePullSecrets": "name"}
 
 
+#: The API server's limit on the total size of an object's annotations (keys + values), which client-side
+#: ``kubectl apply``'s last-applied copy of a large CRD exceeds.
+ANNOTATIONS_LIMIT = 262_144
+
+
+def annotations_size(annotations: dict | None) -> int:
+    """Bytes counted against :data:`ANNOTATIONS_LIMIT` (apimachinery's ``ValidateAnnotationsSize``)."""
+    return sum(len(str(k).encode()) + len(str(v).encode()) for k, v in (annotations or {}).items())
+
+
+def drop_nulls(obj: Any) -> Any:
+    """A copy without ``null`` map values, as the API server decodes a manifest.
+
+    Real manifests carry ``annotations:`` or ``resources:`` left empty (YAML null); the API server reads
+    them as absent. List items are kept (a null item stays for the caller to judge).
+    """
+    if isinstance(obj, dict):
+        return {k: drop_nulls(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [drop_nulls(v) for v in obj]
+    return obj
+
+
 def clone(obj: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, scalars), ~3x faster than ``copy.deepcopy``.
 
@@ -183,6 +206,17 @@ def native_sidecars(spec: dict) -> list[dict]:
 def has_proxy(spec: dict) -> bool:
     """A pod spec that already runs ``linkerd-proxy``, as a sidecar (≤ 2.19) or a native sidecar (2.20+)."""
     return any(c.get("name") == "linkerd-proxy" for c in [*(spec.get("containers") or []), *native_sidecars(spec)])
+
+
+def running_container_statuses(pod: dict) -> list[dict]:
+    """The statuses of the containers that serve while the pod runs: the native sidecars', then the containers'.
+
+    ``linkerd check`` looks for the proxy's status here; from 2.20 it is in ``initContainerStatuses``.
+    """
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    sidecars = {c.get("name") for c in native_sidecars(spec)}
+    return [cs for cs in status.get("initContainerStatuses") or [] if cs.get("name") in sidecars] + \
+        list(status.get("containerStatuses") or [])
 
 
 def ready_containers(pod: dict) -> tuple[int, int]:

@@ -23,7 +23,6 @@ from typing import Any, Iterable
 import yaml
 
 from labkit.errors import ApplyError
-from labkit.k8s import LINKERD_CONTAINERS, has_proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
@@ -81,8 +80,12 @@ def files_of(path: Path) -> list[Path]:
     return [path]
 
 
-def parse(text: str, origin: str) -> list[Document]:
-    """Documents of a YAML (or JSON) stream; ``kind: List`` items are expanded, empty documents skipped."""
+def parse(text: str, origin: str, *, keep_null_items: bool = False) -> list[Document]:
+    """Documents of a YAML (or JSON) stream; ``kind: List`` items are expanded, empty documents skipped.
+
+    A null item of a List is dropped (``kubectl apply``) or kept as a ``None`` document (``keep_null_items``:
+    ``linkerd inject`` reports it as a document without a kind).
+    """
     try:
         raw = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
@@ -98,7 +101,8 @@ def parse(text: str, origin: str) -> list[Document]:
             raise ApplyError(f"error: error parsing {origin}, document {i}: expected an object (a mapping), got {type(obj).__name__}")
         if obj.get("kind") == "List" or (str(obj.get("kind", "")).endswith("List") and "items" in obj):
             for item in obj.get("items") or []:
-                docs.append(Document(item, origin, i))
+                if item is not None or keep_null_items:  # kubectl skips a null item of a List
+                    docs.append(Document(item, origin, i))
         else:
             docs.append(Document(obj, origin, i))
     return docs
@@ -151,7 +155,7 @@ def parse_objects(objs: Iterable[Any], origin: str = "<objects>") -> list[Docume
         if not isinstance(obj, dict):
             raise ApplyError(f"error: {origin}, document {i}: expected a dict in Kubernetes API shape, got {type(obj).__name__}")
         if obj.get("kind") == "List":
-            docs += [Document(item, origin, i) for item in obj.get("items") or []]
+            docs += [Document(item, origin, i) for item in obj.get("items") or [] if item is not None]
         else:
             docs.append(Document(obj, origin, i))
     return docs
@@ -159,7 +163,8 @@ def parse_objects(objs: Iterable[Any], origin: str = "<objects>") -> list[Docume
 
 def dump(objs: Iterable[dict]) -> str:
     """Objects as a multi-document YAML stream (keys sorted, like Linkerd's and kubectl's output)."""
-    return "---\n".join(yaml.safe_dump(o, sort_keys=True, default_flow_style=False, allow_unicode=True) for o in objs)
+    return "---\n".join(yaml.safe_dump(o, sort_keys=True, default_flow_style=False, allow_unicode=True)
+                        for o in objs if o is not None)
 
 
 # -- linkerd inject / uninject -----------------------------------------------------------------------
@@ -176,6 +181,7 @@ WORKLOADS = {
 }
 
 INJECT_ANNOTATION = "linkerd.io/inject"
+COMPONENT_LABEL = "linkerd.io/control-plane-component"
 #: ``linkerd inject`` flags (as keyword arguments) → the pod annotation each one sets.
 INJECT_OPTIONS = {
     "enable_debug_sidecar": "config.linkerd.io/enable-debug-sidecar",
@@ -188,8 +194,6 @@ INJECT_OPTIONS = {
     "proxy_memory_request": "config.linkerd.io/proxy-memory-request",
     "wait_before_exit_seconds": "config.alpha.linkerd.io/proxy-wait-before-exit-seconds",
 }
-PROXY_CONTAINERS = LINKERD_CONTAINERS
-PROXY_INIT_CONTAINERS = ("linkerd-init", "linkerd-network-validator")
 
 
 def _pod_meta_and_spec(obj: dict) -> tuple[dict, dict] | None:
@@ -222,14 +226,23 @@ def _report(lines: list[str], warnings: list[str]) -> str:
     return "\n" + "".join(w + "\n" for w in warnings) + ("\n" if warnings else "") + "".join(l + "\n" for l in lines) + "\n"
 
 
-def _transform_each(objs: list[dict], on_namespace, on_pod) -> tuple[list[dict], list[str]]:
+class InjectError(ApplyError):
+    """``linkerd inject`` refused a resource (exit status 1, nothing printed to stdout); the message is the CLI's."""
+
+
+def _transform_each(objs: list, on_namespace, on_pod) -> tuple[list, list[str]]:
     """The walk ``linkerd inject`` and ``uninject`` share: each object copied, a Namespace given to
     ``on_namespace(obj)``, a workload to ``on_pod(obj, kind, name, pod_metadata, pod_spec)``, anything else
-    skipped; each returns the verb of its report line (``deployment "web" injected``)."""
+    skipped; each returns the verb of its report line (``deployment "web" injected``). A document without a
+    kind (a null item of a List) is reported as the CLI does and passed through."""
     import copy
 
     out, lines = [], []
     for original in objs:
+        if not isinstance(original, dict) or not original.get("kind"):
+            lines.append('document missing "kind" field, skipped')
+            out.append(original)
+            continue
         obj = copy.deepcopy(original)
         kind = str(obj.get("kind", ""))
         name = (obj.get("metadata") or {}).get("name", "")
@@ -237,62 +250,124 @@ def _transform_each(objs: list[dict], on_namespace, on_pod) -> tuple[list[dict],
             verb = on_namespace(obj)
         else:
             parts = _pod_meta_and_spec(obj)
-            verb = on_pod(obj, kind, name, *parts) if parts is not None else ("skipped" if kind else None)
+            verb = on_pod(obj, kind, name, *parts) if parts is not None else "skipped"
         if verb is not None:
             lines.append(f'{kind.lower()} "{name}" {verb}')
         out.append(obj)
     return out, lines
 
 
-def inject_objects(objs: list[dict], **options: Any) -> tuple[list[dict], list[str], list[str]]:
-    """``linkerd inject`` on objects: (new objects, summary lines, warnings). Inputs are not modified."""
+#: Other meshes' sidecars (and Linkerd's own, before the re-inject) as 2.20's ``HasExistingSidecars`` knows them.
+THIRD_PARTY_SIDECARS = ("istio-proxy", "istio-init")
+THIRD_PARTY_IMAGES = ("gcr.io/istio-release/proxyv2:", "gcr.io/istio-release/proxy_init:")
+
+
+def _has_other_sidecar(spec: dict) -> bool:
+    return any(c.get("name") in THIRD_PARTY_SIDECARS or str(c.get("image", "")).startswith(THIRD_PARTY_IMAGES)
+               for c in (spec.get("initContainers") or []) + (spec.get("containers") or []))
+
+
+def _udp(spec: dict) -> bool:
+    return any((p or {}).get("protocol") == "UDP" for c in spec.get("containers") or [] for p in c.get("ports") or [])
+
+
+def inject_objects(objs: list, *, manual=None, **options: Any) -> tuple[list, list[str], list[str]]:
+    """``linkerd inject`` on objects: (new objects, summary lines, warnings).
+
+    As 2.20's CLI: a workload gets ``linkerd.io/inject: enabled`` (the injector adds the proxy when its pods are
+    created); one already injected by Linkerd is uninjected first; ``linkerd.io/inject: disabled`` is a warning and
+    a skip; UDP ports are a warning; host networking, another mesh's sidecar and control-plane components (which
+    need ``--manual``) are errors (:class:`InjectError`, nothing output). Inputs are not modified.
+
+    ``manual`` (``--manual``): ``manual(kind, name, pod_metadata, pod_spec)`` writes the proxy into the pod
+    template itself, in place of the annotation (the caller brings the injector, which needs the install's values).
+    """
     extra = _option_annotations(options)
     mode = "ingress" if options.get("ingress") else "enabled"
-    warnings: list[str] = []
+    disabled, udp, errors = [], [], []
+    annotatable = injected = False
+    for obj in objs:
+        parts = _pod_meta_and_spec(dict(obj)) if isinstance(obj, dict) and obj.get("kind") else None
+        if parts and COMPONENT_LABEL in (parts[0].get("labels") or {}) and manual is None:
+            raise InjectError("Error transforming resources:\n--manual must be set when injecting control plane components")
+    objs, _ = uninject_objects(objs)  # re-injecting an injected workload starts from the uninjected one
 
     def on_namespace(obj: dict) -> str:
+        nonlocal annotatable
+        annotatable = True
         ann = obj.setdefault("metadata", {}).setdefault("annotations", {})
         ann[INJECT_ANNOTATION] = mode
         ann.update(extra)
         return "annotated"
 
     def on_pod(obj: dict, kind: str, name: str, pmeta: dict, pspec: dict) -> str:
-        ann = pmeta.setdefault("annotations", {}) if pmeta is not None else {}
+        nonlocal annotatable, injected
+        annotatable = True
+        ann = pmeta.setdefault("annotations", {})
+        reasons = [why for why, bad in (("hostNetwork is enabled", pspec.get("hostNetwork")),
+                                        ("pod has a sidecar injected already", _has_other_sidecar(pspec))) if bad]
+        if reasons:
+            if _udp(pspec):
+                reasons.append("UDP port(s) configured on pod spec")
+            errors.append(f"failed to inject {kind.lower()}/{name}: {', '.join(reasons)}")
+            return "skipped"
         if ann.get(INJECT_ANNOTATION) == "disabled":
-            warnings.append(f'\u203c "{INJECT_ANNOTATION}: disabled" annotation set on {kind.lower()}/{name}')
+            disabled.append(f"{kind.lower()}/{name}")
             return "skipped"
-        if pspec.get("hostNetwork"):
-            warnings.append(f"\u203c host networking enabled in {kind.lower()}/{name}")
-            return "skipped"
-        if has_proxy(pspec):
-            warnings.append(f"\u203c {kind.lower()}/{name} already has a linkerd-proxy sidecar")
-            return "skipped"
-        for c in pspec.get("containers") or []:
-            if any((p or {}).get("protocol") == "UDP" for p in c.get("ports") or []):
-                warnings.append(f'\u203c {kind.lower()}/{name} uses "protocol: UDP"')
-                break
-        ann[INJECT_ANNOTATION] = mode
+        if _udp(pspec):
+            udp.append(f"{kind.lower()}/{name}")
         ann.update(extra)
+        if manual is not None:
+            ann.pop(INJECT_ANNOTATION, None)  # not needed when the proxy is in the manifest itself
+            manual(kind, name, pmeta, pspec)
+        else:
+            ann[INJECT_ANNOTATION] = mode
+        injected = True
         return "injected"
 
     out, lines = _transform_each(objs, on_namespace, on_pod)
+    if errors:
+        raise InjectError("Error transforming resources:\n" + "\n".join(errors))
+    warnings = []
+    if disabled:
+        warnings.append(f'\u203c "{INJECT_ANNOTATION}: disabled" annotation set on {", ".join(disabled)}')
+    if not injected and not annotatable:
+        warnings.append("\u203c no supported objects found")
+    if udp:
+        warnings.append(f'\u203c {", ".join(udp)} {"uses" if len(udp) == 1 else "use"} "protocol: UDP"')
     return out, lines, warnings
 
 
-def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
-    """``linkerd uninject`` on objects: removes the inject/config annotations and any injected containers."""
+#: The volumes the injector adds, which ``linkerd uninject`` removes.
+INJECTED_VOLUMES = ("linkerd-identity-end-entity", "linkerd-proxy-init-xtables-lock", "linkerd-identity-token")
+
+
+def _uninject_meta(meta: dict | None) -> bool:
+    """Drop ``linkerd.io*`` annotations and labels (not ``config.linkerd.io/*``, not ``linkerd.io/inject: disabled``),
+    as 2.20's ``pkg/inject/uninject.go`` does; control-plane components are left alone. True if any went."""
+    if not meta or COMPONENT_LABEL in (meta.get("labels") or {}):
+        return False
+    ann = meta.get("annotations") or {}
+    drop = [k for k, v in ann.items() if k.startswith("linkerd.io") and not (k == INJECT_ANNOTATION and v == "disabled")]
+    for key in drop:
+        del ann[key]
+    if "annotations" in meta and not ann:
+        del meta["annotations"]
+    labels = meta.get("labels") or {}
+    for key in [k for k in labels if k.startswith("linkerd.io")]:
+        del labels[key]
+    return bool(drop)
+
+
+def uninject_objects(objs: list) -> tuple[list, list[str]]:
+    """``linkerd uninject`` on objects: the proxy and linkerd-init go (wherever they are), with their volumes and
+    the ``linkerd.io*`` metadata; ``config.linkerd.io/*`` and ``linkerd.io/inject: disabled`` stay (2.20)."""
     def on_namespace(obj: dict) -> str:
-        changed = _strip_linkerd_annotations((obj.get("metadata") or {}).get("annotations") or {})
-        return "uninjected" if changed else "skipped"
+        return "uninjected" if _uninject_meta(obj.get("metadata")) else "skipped"
 
     def on_pod(obj: dict, kind: str, name: str, pmeta: dict, pspec: dict) -> str:
-        changed = _strip_linkerd_annotations(pmeta.get("annotations") or {})
-        labels = pmeta.get("labels") or {}
-        for key in [k for k in labels if k.startswith("linkerd.io/")]:
-            del labels[key]
-            changed = True
-        for field, names in (("containers", PROXY_CONTAINERS),  # the proxy is a native sidecar (an init container) from 2.20
-                             ("initContainers", PROXY_INIT_CONTAINERS + PROXY_CONTAINERS)):
+        changed = False
+        for field, names in (("initContainers", ("linkerd-init", "linkerd-proxy")), ("containers", ("linkerd-proxy",))):
             before = pspec.get(field) or []
             after = [c for c in before if c.get("name") not in names]
             if len(after) != len(before):
@@ -302,37 +377,29 @@ def uninject_objects(objs: list[dict]) -> tuple[list[dict], list[str]]:
                 else:
                     pspec.pop(field, None)
         volumes = pspec.get("volumes") or []
-        kept = [v for v in volumes if not str(v.get("name", "")).startswith("linkerd-")]
+        kept = [v for v in volumes if v.get("name") not in INJECTED_VOLUMES]
         if len(kept) != len(volumes):
             if kept:
                 pspec["volumes"] = kept
             else:
                 pspec.pop("volumes", None)
-        if pmeta.get("annotations") == {}:
-            del pmeta["annotations"]
+        if kind != "Pod":
+            changed = _uninject_meta(obj.get("metadata")) or changed
+        changed = _uninject_meta(pmeta) or changed
         return "uninjected" if changed else "skipped"
 
     return _transform_each(objs, on_namespace, on_pod)
 
 
-def _strip_linkerd_annotations(ann: dict) -> bool:
-    keys = [k for k in ann if k == INJECT_ANNOTATION or k.startswith(("config.linkerd.io/", "config.alpha.linkerd.io/"))
-            or k in ("linkerd.io/created-by", "linkerd.io/proxy-version", "linkerd.io/trust-root-sha256",
-                     "linkerd.io/identity-mode", "viz.linkerd.io/tap-enabled")]
-    for key in keys:
-        del ann[key]
-    return bool(keys)
-
-
 def _objects_of_text(yaml_text: str) -> list[dict]:
     if not isinstance(yaml_text, str):
         raise TypeError(f"expected YAML text, got {type(yaml_text).__name__} (use labkit.manifests.load for paths)")
-    return [d.obj for d in parse(yaml_text, "<stdin>")]
+    return [d.obj for d in parse(yaml_text, "<stdin>", keep_null_items=True)]
 
 
-def inject_yaml(yaml_text: str, **options: Any) -> tuple[str, str]:
-    """Like ``linkerd inject -``: (YAML with the inject annotation added, Linkerd's report)."""
-    objs, lines, warnings = inject_objects(_objects_of_text(yaml_text), **options)
+def inject_yaml(yaml_text: str, *, manual=None, **options: Any) -> tuple[str, str]:
+    """Like ``linkerd inject [--manual] -``: (YAML with the inject annotation or the proxy added, Linkerd's report)."""
+    objs, lines, warnings = inject_objects(_objects_of_text(yaml_text), manual=manual, **options)
     return dump(objs), _report(lines, warnings)
 
 

@@ -11,11 +11,12 @@ from typing import Iterable
 
 
 def linkerd_ready(mesh, *, viz: bool = True, timeout="5m") -> str:
-    """Install Linkerd (and viz) if needed and wait until ``linkerd check`` passes.
+    """Install the Gateway API CRDs and Linkerd (and viz) if needed and wait until ``linkerd check`` passes.
 
     On a real cluster after Lab 1 the install is already there and applying
     it again changes nothing; on the embedded mesh each lab starts empty.
     """
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=viz)
     mesh.wait_for(lambda m: m.check().ok, timeout=timeout)
     return f"Linkerd is ready at {mesh.now}"

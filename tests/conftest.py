@@ -94,6 +94,7 @@ def meshed_app(*sources, namespace: str = "emojivoto", seed: int = 0, wait="2m")
     import labkit
 
     mesh = labkit.connect(seed=seed)
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("2m")
     for source in sources or ("emojivoto",):

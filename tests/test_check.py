@@ -26,6 +26,7 @@ def fresh():
 @pytest.fixture(scope="module")
 def installed():
     mesh = labkit.connect("sim", seed=32)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=True)
     mesh.wait("3m")
     return mesh
@@ -58,6 +59,7 @@ def test_check_before_install_fails_fatally_with_a_hint(fresh):
 
 
 def test_check_right_after_install_reports_pods_not_ready(fresh):
+    fresh.install_gateway_api()
     fresh.install_linkerd(viz=False)
     report = fresh.check()
     assert not report.ok
@@ -92,10 +94,12 @@ def test_check_passes_once_the_control_plane_and_viz_are_up(installed):
 
 def test_viz_checks_follow_viz_state():
     mesh = labkit.connect("sim", seed=33)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("2m")
     report = mesh.check()
     assert report.ok and "linkerd-viz" not in categories(report), "no viz: no viz category"
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=True)
     mesh.wait("2s")
     report = mesh.check()

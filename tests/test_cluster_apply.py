@@ -258,7 +258,9 @@ def test_crd_kinds_before_install_fail_with_a_hint(mesh, doc, hint):
 
 
 def test_crd_kinds_are_validated_after_install(mesh):
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
+    mesh.install_smi()
     mesh.apply([NS])
     sp = {"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
           "metadata": {"name": "web.shop.svc.cluster.local", "namespace": "shop"},
@@ -356,6 +358,7 @@ def test_flagger_kinds_are_validated_once_their_crds_exist(mesh):
 
 
 def test_both_httproute_groups_after_install(mesh):
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.apply([NS])
     route = {"kind": "HTTPRoute", "metadata": {"name": "books-list", "namespace": "shop"},

@@ -356,7 +356,7 @@ def test_equivalent_commands(mesh):
     assert c.last_command == "kubectl get nodes"
 
 
-def test_jobs_run_to_completion_unless_meshed():
+def test_jobs_run_to_completion_meshed_too_unless_the_proxy_is_an_ordinary_sidecar():
     """A Job's pod completes; meshed, it never does (the proxy keeps running) — shown as NotReady."""
     from labkit.sim.clock import Clock
     from labkit.sim.kube.cluster import Cluster
@@ -372,6 +372,7 @@ def test_jobs_run_to_completion_unless_meshed():
     assert any(c["type"] == "Complete" for c in cluster.get("job", "migrate")["status"]["conditions"])
     assert "Job completed" in list(cluster.events()["MESSAGE"])
 
+    cluster.install_gateway_api()
     cluster.install_linkerd(viz=False)
     cluster.clock.run_until(cluster.clock.t + 90)
     meshed = {**job, "metadata": {"name": "meshed", "namespace": "default"}}
@@ -379,5 +380,16 @@ def test_jobs_run_to_completion_unless_meshed():
     cluster.apply([meshed])
     cluster.clock.run_until(cluster.clock.t + 120)
     row = [r for r in cluster.pods().to_dict("records") if r["NAME"].startswith("meshed-")][0]
-    assert (row["READY"], row["STATUS"]) == ("1/2", "NotReady")
-    assert "conditions" not in cluster.get("job", "meshed")["status"]
+    # 2.20's proxy is a native sidecar: the kubelet stops it once the Job's container is done
+    assert (row["READY"], row["STATUS"]) == ("0/2", "Completed")
+    assert any(c["type"] == "Complete" for c in cluster.get("job", "meshed")["status"]["conditions"])
+
+    legacy = {**job, "metadata": {"name": "legacy", "namespace": "default"}}
+    legacy["spec"] = {"template": {"metadata": {"annotations": {"linkerd.io/inject": "enabled",
+                                                                "config.linkerd.io/proxy-enable-native-sidecar": "false"}},
+                                   "spec": job["spec"]["template"]["spec"]}}
+    cluster.apply([legacy])
+    cluster.clock.run_until(cluster.clock.t + 120)
+    row = [r for r in cluster.pods().to_dict("records") if r["NAME"].startswith("legacy-")][0]
+    assert (row["READY"], row["STATUS"]) == ("1/2", "NotReady"), "an ordinary proxy container outlives the Job's"
+    assert "conditions" not in cluster.get("job", "legacy")["status"]

@@ -52,6 +52,7 @@ def messages(mesh, start, type_=None):
 
 def test_install_flagger_brings_its_crds_deployment_and_controller():
     mesh = labkit.connect("sim", seed=70)
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("90s")
     doc = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "c", "namespace": "default"},
@@ -60,6 +61,10 @@ def test_install_flagger_brings_its_crds_deployment_and_controller():
     with pytest.raises(ApplyError, match='no matches for kind "Canary"'):
         mesh.apply([doc])
     lines = mesh.install_flagger()
+    # the linkerd (SMI) provider brings the linkerd-smi extension first, then Flagger's kustomization
+    assert lines[:2] == ["namespace/linkerd-smi created",
+                         "customresourcedefinition.apiextensions.k8s.io/trafficsplits.split.smi-spec.io created"]
+    lines = lines[lines.index("customresourcedefinition.apiextensions.k8s.io/canaries.flagger.app created"):]
     assert lines == ["customresourcedefinition.apiextensions.k8s.io/canaries.flagger.app created",
                      "customresourcedefinition.apiextensions.k8s.io/metrictemplates.flagger.app created",
                      "customresourcedefinition.apiextensions.k8s.io/alertproviders.flagger.app created",
@@ -80,6 +85,7 @@ def test_install_flagger_brings_its_crds_deployment_and_controller():
 
 def test_the_2019_layout_runs_flagger_unmeshed_in_the_linkerd_namespace():
     mesh = labkit.connect("sim", seed=69)
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("90s")
     lines = mesh.install_flagger(namespace="linkerd")
@@ -92,6 +98,7 @@ def test_the_2019_layout_runs_flagger_unmeshed_in_the_linkerd_namespace():
 
 def test_gatewayapi_install_runs_flagger_meshed_in_flagger_system():
     mesh = labkit.connect("sim", seed=71)
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("90s")
     lines = mesh.install_flagger(provider="gatewayapi:v1beta1")
@@ -332,6 +339,7 @@ def test_custom_404_metric_template_rolls_back(upstream_flagger):
 
 def test_gatewayapi_provider_drives_an_httproute_with_metric_templates(upstream_flagger):
     mesh = labkit.connect("sim", seed=7)
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("90s")
     mesh.install_flagger(provider="gatewayapi:v1beta1")
@@ -366,6 +374,7 @@ def test_gatewayapi_provider_drives_an_httproute_with_metric_templates(upstream_
 def test_builtin_checks_with_the_gatewayapi_provider_find_no_linkerd_metrics(upstream_flagger):
     """Flagger's generic HTTP observer asks for http_request_duration_seconds_*, which Linkerd does not export."""
     mesh = labkit.connect("sim", seed=8)
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("90s")
     mesh.install_flagger(provider="gatewayapi:v1beta1")

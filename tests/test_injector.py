@@ -34,6 +34,7 @@ def deployment(name="web", ns="shop", annotations=None, replicas=1):
 @pytest.fixture
 def mesh():
     mesh = labkit.connect("sim", seed=21)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("90s")
     assert mesh.cluster.control_plane()["linkerd"]
@@ -45,7 +46,10 @@ def pods(mesh, ns="shop"):
 
 
 def container_names(pod):
-    return [c["name"] for c in pod["spec"]["containers"]]
+    """The containers that run beside each other: native sidecars (2.20's proxy) first, then the containers."""
+    spec = pod["spec"]
+    return [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"] + \
+        [c["name"] for c in spec["containers"]]
 
 
 def test_namespace_annotation_meshes_new_pods(mesh):
@@ -53,7 +57,7 @@ def test_namespace_annotation_meshes_new_pods(mesh):
     mesh.wait("60s")
     (pod,) = pods(mesh)
     assert container_names(pod) == ["linkerd-proxy", "web"]
-    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["linkerd-init"]
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["linkerd-init", "linkerd-proxy"]
     assert mesh.pods("shop").iloc[0]["READY"] == "2/2"
     labels, ann = pod["metadata"]["labels"], pod["metadata"]["annotations"]
     assert labels["linkerd.io/control-plane-ns"] == "linkerd"
@@ -63,7 +67,9 @@ def test_namespace_annotation_meshes_new_pods(mesh):
     assert ann["linkerd.io/created-by"] == f"linkerd/proxy-injector {l5d.LINKERD_VERSION}"
     assert len(ann["linkerd.io/trust-root-sha256"]) == 64
     assert "linkerd.io/inject" not in ann, "the pod inherits meshing from its namespace"
-    proxy = pod["spec"]["containers"][0]
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["linkerd-init", "linkerd-proxy"]
+    proxy = pod["spec"]["initContainers"][1]
+    assert proxy["restartPolicy"] == "Always" and proxy["startupProbe"]["httpGet"]["path"] == "/ready"
     assert proxy["image"] == f"cr.l5d.io/linkerd/proxy:{l5d.LINKERD_VERSION}"
     assert [(p["name"], p["containerPort"]) for p in proxy["ports"]] == [("linkerd-proxy", 4143), ("linkerd-admin", 4191)]
     env = {e["name"]: e.get("value") for e in proxy["env"]}
@@ -151,12 +157,13 @@ def test_proxy_version_override(mesh):
     mesh.wait("60s")
     (pod,) = pods(mesh)
     assert pod["metadata"]["annotations"]["linkerd.io/proxy-version"] == "edge-25.3.1"
-    assert pod["spec"]["containers"][0]["image"] == "cr.l5d.io/linkerd/proxy:edge-25.3.1"
+    assert l5d.proxy_container(pod)["image"] == "cr.l5d.io/linkerd/proxy:edge-25.3.1"
 
 
 def test_pods_created_while_the_injector_is_down_are_not_meshed():
     mesh = labkit.connect("sim", seed=22)
     mesh.apply([namespace(inject="enabled"), deployment()])
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("60s")
     (pod,) = pods(mesh)
@@ -169,15 +176,17 @@ def test_pods_created_while_the_injector_is_down_are_not_meshed():
 
 def test_meshed_app_waits_for_its_proxy_which_waits_for_identity():
     mesh = labkit.connect("sim", seed=23)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("45s")
     mesh.apply([namespace(inject="enabled"), deployment()])
     mesh.wait("60s")
     (pod,) = pods(mesh)
-    statuses = {c["name"]: c for c in pod["status"]["containerStatuses"]}
+    statuses = {c["name"]: c for c in pod["status"]["containerStatuses"] + pod["status"]["initContainerStatuses"]}
     proxy_started = statuses["linkerd-proxy"]["state"]["running"]["startedAt"]
     app_started = statuses["web"]["state"]["running"]["startedAt"]
-    assert app_started >= proxy_started, "linkerd-await holds the app until the proxy is ready"
+    assert app_started >= proxy_started, "the proxy's startup probe holds the app until the proxy is ready"
+    assert statuses["linkerd-proxy"]["started"] and statuses["linkerd-proxy"]["ready"]
 
 
 def test_tap_enabled_only_for_pods_admitted_after_viz(mesh):
@@ -185,6 +194,7 @@ def test_tap_enabled_only_for_pods_admitted_after_viz(mesh):
     mesh.wait("60s")
     (pod,) = pods(mesh)
     assert l5d.is_meshed(pod) and "viz.linkerd.io/tap-enabled" not in pod["metadata"]["annotations"]
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=True)
     mesh.wait("120s")
     assert mesh.cluster.control_plane() == {"linkerd": True, "viz": True}
@@ -196,7 +206,7 @@ def test_tap_enabled_only_for_pods_admitted_after_viz(mesh):
     mesh.wait("60s")
     (pod,) = pods(mesh)
     assert pod["metadata"]["annotations"]["viz.linkerd.io/tap-enabled"] == "true"
-    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in l5d.proxy_container(pod)["env"]}
     assert env["LINKERD2_PROXY_TAP_SVC_NAME"] == "tap.linkerd-viz.serviceaccount.identity.linkerd.cluster.local"
 
 

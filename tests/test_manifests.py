@@ -88,19 +88,24 @@ def test_inject_options_and_skips():
 
 def test_uninject_removes_annotations_and_injected_containers():
     mesh = labkit.connect("sim", seed=41)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("90s")
     mesh.apply(NAMESPACE)
     mesh.apply(labkit.inject(DEPLOY, enable_debug_sidecar=True)[0])
     mesh.wait("60s")
     pod = mesh.cluster.list("pod", "emojivoto")[0]
-    assert [c["name"] for c in pod["spec"]["containers"]] == ["linkerd-proxy", "web-svc", "linkerd-debug"]
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["web-svc", "linkerd-debug"]
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["linkerd-init", "linkerd-proxy"]
     out, report = labkit.uninject(yaml.safe_dump({k: v for k, v in pod.items() if k != "status"}))
     assert report == f'\npod "{pod["metadata"]["name"]}" uninjected\n\n'
     clean = yaml.safe_load(out)
-    assert [c["name"] for c in clean["spec"]["containers"]] == ["web-svc"]
+    # 2.20's uninject removes the proxy and linkerd-init only (the debug container stays), and keeps config.linkerd.io/*
+    assert [c["name"] for c in clean["spec"]["containers"]] == ["web-svc", "linkerd-debug"]
     assert "initContainers" not in clean["spec"]
-    assert not any(k.startswith(("linkerd.io/", "config.linkerd.io/")) for k in clean["metadata"].get("annotations", {}))
+    annotations = clean["metadata"].get("annotations", {})
+    assert not any(k.startswith("linkerd.io/") for k in annotations)
+    assert annotations["config.linkerd.io/enable-debug-sidecar"] == "true"
     assert not any(k.startswith("linkerd.io/") for k in clean["metadata"]["labels"])
     assert not any(v["name"].startswith("linkerd-") for v in clean["spec"].get("volumes", []))
     out, report = labkit.uninject(SERVICE)
@@ -147,6 +152,7 @@ def test_project_manifests_match_the_labs():
 
 def test_podinfo_namespace_is_meshed_when_linkerd_runs():
     mesh = labkit.connect("sim", seed=44)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("90s")
     mesh.apply("podinfo")
@@ -178,7 +184,10 @@ def test_a_native_sidecar_proxy_is_seen_by_inject_uninject_and_ready_counts():
 
     pod = {k: v for k, v in POD_2_20.items() if k != "status"}
     out, report = labkit.inject(yaml.safe_dump(pod))
-    assert "‼ pod/web-1 already has a linkerd-proxy sidecar" in report and 'pod "web-1" skipped' in report
+    # 2.20 uninjects an already injected input, then injects it again (cli/cmd/inject.go uninjectAndInject)
+    assert report == '\npod "web-1" injected\n\n'
+    again = yaml.safe_load(out)
+    assert "initContainers" not in again["spec"] and again["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"}
     out, report = labkit.uninject(yaml.safe_dump(pod))
     clean = yaml.safe_load(out)
     assert "initContainers" not in clean["spec"] and [c["name"] for c in clean["spec"]["containers"]] == ["web-svc"]

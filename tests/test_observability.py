@@ -65,11 +65,13 @@ def test_edges_show_who_calls_whom_over_mtls(mesh):
 
 def test_tapping_pods_meshed_before_viz_fails_with_linkerds_message():
     mesh = labkit.connect(seed=2)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("2m")
     mesh.apply("emojivoto")
     mesh.inject("deploy", namespace="emojivoto")
     mesh.wait("1m")
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=True)
     mesh.wait("2m")
     with pytest.raises(TapError) as err:

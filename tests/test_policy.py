@@ -133,7 +133,9 @@ AUTHORS_SP = "authors.booksapp.svc.cluster.local"
 
 
 def books(seed=0, wait="2m"):
-    return meshed_app("booksapp", namespace="booksapp", seed=seed, wait=wait)
+    mesh = meshed_app("booksapp", namespace="booksapp", seed=seed, wait=wait)
+    mesh.install_smi()  # the TrafficSplit cases need the linkerd-smi extension
+    return mesh
 
 
 def restart(mesh, *names):

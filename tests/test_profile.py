@@ -41,6 +41,7 @@ def test_the_projects_specs_give_the_same_profiles_as_upstreams(mesh, upstream, 
 
 def test_profile_output_applies_and_shows_in_kubectl(upstream):
     mesh = labkit.connect()
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("2m")
     mesh.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "booksapp"}})

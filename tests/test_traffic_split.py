@@ -27,6 +27,7 @@ def restart(mesh, *names):
 @pytest.fixture
 def books():
     mesh = meshed_app("booksapp", namespace="booksapp", wait="1m")
+    mesh.install_smi()  # TrafficSplit is the linkerd-smi extension's
     mesh.patch("deploy", "authors", [{"op": "remove", "path": "/spec/template/spec/containers/0/env/2"}], "booksapp")
     mesh.apply("booksapp/failure-injection/error-injector.yml")
     mesh.wait("1m")

@@ -30,7 +30,9 @@ def _restart(mesh, *names):
 
 def _books(source, upstream):
     mesh = labkit.connect()
+    mesh.install_gateway_api()
     mesh.install_linkerd()
+    mesh.install_smi()  # the SMI split of the 2019 lab is linkerd-smi's
     mesh.wait("2m")
     if source == "upstream":
         mesh.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "booksapp"}})

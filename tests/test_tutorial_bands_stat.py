@@ -52,6 +52,7 @@ def test_same_seed_same_table_other_seed_other_table(upstream, emojivoto):
 
 def test_unmeshed_pods_have_no_linkerd_metrics(upstream):
     mesh = labkit.connect()
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("2m")
     mesh.apply(upstream / "emojivoto" / "ns.yml")
@@ -63,6 +64,7 @@ def test_unmeshed_pods_have_no_linkerd_metrics(upstream):
 
 def test_meshed_client_to_unmeshed_server_counts_outbound_only(upstream):
     mesh = labkit.connect()
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("2m")
     mesh.apply(upstream / "emojivoto" / "ns.yml")
@@ -78,6 +80,7 @@ def test_meshed_client_to_unmeshed_server_counts_outbound_only(upstream):
 
 def test_books_app_webapp_is_about_77_percent(upstream):
     mesh = labkit.connect()
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("2m")
     mesh.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "booksapp"}})

@@ -30,6 +30,9 @@ COVERED = {
     "emojivoto/traffic-split/nginx-ing.yml", "emojivoto/traffic-split/ingress-ts-patch.yml",
     "booksapp/booksapp.yml", "booksapp/booksapp-trafficsplit.yml",
     "flagger/podinfo-deployment.yaml", "flagger/podinfo-hpa.yaml", "flagger/tester-deployment.yaml", "flagger/tester-service.yaml",
+    # the Linkerd 2.20 install goldens: tests/test_upstream_linkerd_install.py
+    "linkerd/linkerd-install_crds.yaml", "linkerd/linkerd-install_crds_with_gateway_api.yaml",
+    "linkerd/linkerd-install_default.yaml", "linkerd/viz-install_default.yaml",
 }
 
 
@@ -122,6 +125,7 @@ def test_all_upstream_apps_together_under_a_second_of_wall_time():
 @pytest.fixture
 def linkerd_mesh():
     mesh = labkit.connect("sim", seed=55)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait("90s")
     return mesh
@@ -156,6 +160,7 @@ def test_service_profiles_need_linkerd_crds_then_apply_unchanged(linkerd_mesh):
 def test_traffic_split_files(linkerd_mesh):
     mesh = linkerd_mesh
     ts_dir = UPSTREAM / "emojivoto" / "traffic-split"
+    mesh.install_smi()  # TrafficSplit is the linkerd-smi extension's
     mesh.apply(UPSTREAM / "emojivoto" / "ns.yml")
     mesh.apply(UPSTREAM / "emojivoto")
     assert mesh.apply(ts_dir / "web-apex.yml") == ["serviceaccount/web-apex created", "service/web-apex created"]

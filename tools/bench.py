@@ -58,6 +58,7 @@ def bench_mesh(rate: int = 50, minutes: int = 10) -> None:
     import labkit
 
     mesh = labkit.connect()
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("2m")
     mesh.apply(emojivoto_at(rate))

@@ -49,7 +49,8 @@ from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
 from labkit.kube.flagger import SMI_INSTALL
 from labkit.k8s import (default_container, deployment_of, image_container, is_meshed, pick_pods, place_in_namespace,
-                        ready_containers, shape_message, strip_server_fields, structure_errors)
+                        ready_containers, running_container_statuses, shape_message, strip_server_fields,
+                        structure_errors)
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -65,6 +66,8 @@ CRD_SOURCES = {
 }
 CONTROL_PLANE = ("linkerd", ("linkerd-destination", "linkerd-identity", "linkerd-proxy-injector"))
 FLAGGER_VERSION = "1.44.0"
+#: The Gateway API release Linkerd 2.20 names, as its official standard-channel manifest.
+GATEWAY_API_URL = "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.2.1/standard-install.yaml"
 VIZ_POLL = 5.0  # how often a deferred `linkerd viz install` re-checks that the control plane is ready
 CONFLICT_RETRIES = 5
 
@@ -270,7 +273,7 @@ class KubeMesh:
             for pod in table.get("items") or []:
                 ready, total = ready_containers(pod)
                 out = {"NAME": pod["metadata"]["name"], "READY": f"{ready}/{total}", "STATUS": _pod_status(pod),
-                       "RESTARTS": sum(cs.get("restartCount", 0) for cs in (pod.get("status") or {}).get("containerStatuses") or []),
+                       "RESTARTS": sum(cs.get("restartCount", 0) for cs in running_container_statuses(pod)),
                        "AGE": now - (_parse_time(pod["metadata"].get("creationTimestamp")) or now)}
                 if all_ns:
                     out = {"NAMESPACE": pod["metadata"].get("namespace", ""), **out}
@@ -324,18 +327,27 @@ class KubeMesh:
         return self.get("Canary", name, namespace=namespace)
 
     # -- cluster: writes ------------------------------------------------------------------------------------
-    def apply(self, source, namespace: str | None = None) -> list[str]:
-        """``kubectl apply -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
+    def apply(self, source, namespace: str | None = None, *, server_side: bool | None = None) -> list[str]:
+        """``kubectl apply [--server-side] -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
 
         Every object is first sent as a server dry run; if the cluster refuses
         any, one :class:`ApplyError` names it and nothing from this call is
         applied (objects in a namespace the same call creates skip the dry run).
+        ``server_side`` overrides the connection's choice for this call (large
+        CRDs need it: client-side apply's last-applied copy passes the API
+        server's 262,144-byte annotations limit).
         """
         from labkit import manifests
 
         self._run_due()
         docs, _arg = manifests.load(source, "apply")
-        return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
+        if server_side is None or server_side == self.server_side:
+            return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
+        saved, self.server_side = self.server_side, server_side
+        try:
+            return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
+        finally:
+            self.server_side = saved
 
     def _plan(self, items: list[tuple[dict, str]], namespace: str | None, lab: str | None = None):
         planned = []
@@ -663,6 +675,65 @@ class KubeMesh:
         if viz:
             lines += self._install_viz()
         return lines
+
+    def install_gateway_api(self, *, source: str | None = None) -> list[str]:
+        """``kubectl apply --server-side -f <the Gateway API release manifest>``: what Linkerd 2.20 needs first.
+
+        The manifest is the official standard-channel release asset (``GATEWAY_API_URL``), or ``source`` (a file,
+        URL or YAML text), or ``LABKIT_GATEWAY_API_MANIFESTS``; large CRDs need server-side apply.
+        """
+        self._run_due()
+        source = source or os.environ.get("LABKIT_GATEWAY_API_MANIFESTS")
+        if source is None and self.kube.embedded:
+            source = self.kube.call("GET", "/labkit/v1/gateway-api", accept="application/yaml")
+        source = source or GATEWAY_API_URL
+        if isinstance(source, str) and source.startswith(("https://", "http://")):
+            import urllib.request
+
+            try:
+                with urllib.request.urlopen(source, timeout=60) as response:  # noqa: S310 - the official release URL
+                    source = response.read().decode("utf-8")
+            except OSError as exc:
+                raise BackendError(f"could not download the Gateway API CRDs from {source} ({exc}); download "
+                                   "standard-install.yaml yourself and pass install_gateway_api(source=PATH)") from None
+        from labkit import manifests
+
+        docs, _arg = manifests.load(source)
+        return self.apply([d.obj for d in docs], server_side=True)
+
+    def install_smi(self) -> list[str]:
+        """``linkerd smi install | kubectl apply -f -``: the linkerd-smi extension (SMI's TrafficSplit CRD)."""
+        from labkit.kube import flagger
+
+        self._run_due()
+        return self._install_smi(flagger.SMI_HELP)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """The cluster's: Linkerd's control plane (``linkerd version``), Kubernetes, the Gateway API CRDs' bundle, Flagger."""
+        out = {"linkerd": "", "kubernetes": "", "gateway_api": "", "flagger": ""}
+        try:
+            out["kubernetes"] = self.kube.call("GET", "/version").get("gitVersion", "")
+        except Exception:  # noqa: BLE001 - an unreachable cluster reports what it can
+            pass
+        try:
+            text, _, _ = self._linkerd(["version", "--short"], ok_codes=(0, 1))
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            out["linkerd"] = lines[-1] if lines else ""
+        except BackendError:
+            pass
+        try:
+            crd = self.kube.call("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io")
+            out["gateway_api"] = (crd["metadata"].get("annotations") or {}).get("gateway.networking.k8s.io/bundle-version", "")
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            deploy = self.kube.call("GET", "/apis/apps/v1/namespaces/flagger-system/deployments/flagger")
+            image = deploy["spec"]["template"]["spec"]["containers"][0]["image"]
+            out["flagger"] = image.rpartition(":")[2]
+        except Exception:  # noqa: BLE001
+            pass
+        return out
 
     def _install_viz(self) -> list[str]:
         text, _, _ = self._linkerd(["viz", "install"])

@@ -694,8 +694,10 @@ class DataPlane:
 
     def logs(self, target: str, namespace: str | None = None, container: str | None = None, tail: int | None = None) -> str:
         pod = self.find_pods(target, namespace)[0]
-        if container == "linkerd-proxy" and pod.proxy is not None:
-            lines = pod.proxy.log_lines()
+        if container == "linkerd-proxy" and pod.proxy is not None:  # a native sidecar from 2.20, else a container
+            from labkit.sim.linkerd import proxy_container, proxy_log
+
+            lines = proxy_log.startup_lines(pod.pod, proxy_container(pod.pod), self.seed)
         else:
             self._container(pod, container)
             if container == "linkerd-debug" and pod.capture is not None:
@@ -708,7 +710,9 @@ class DataPlane:
         if container is None:  # kubectl's default: the first container that is not Linkerd's
             return next((m for n, m in pod.models.items() if n != "linkerd-debug"), next(iter(pod.models.values())))
         if container not in pod.models:
-            names = ", ".join([*pod.models, *(c["name"] for c in pod.pod["spec"]["containers"] if c["name"] in PROXY_CONTAINERS)])
+            spec = pod.pod["spec"]
+            names = ", ".join([*pod.models, *(c["name"] for c in (spec.get("initContainers") or []) + spec["containers"]
+                                              if c["name"] in PROXY_CONTAINERS and c["name"] not in pod.models)])
             raise NotFoundError(f'container "{container}" not found in pod "{pod.name}"; containers: {names}')
         return pod.models[container]
 

@@ -37,6 +37,11 @@ class SimMesh:
         self.seed = seed
         self.clock = Clock()
         self.cluster = Cluster(self.clock, seed=seed)
+        from labkit.sim.linkerd.install import register
+
+        # Linkerd's in-process parts (its webhooks answer once their pods serve), so a control plane applied
+        # from the real `linkerd install` output works like one `install_linkerd()` applied
+        register(self.cluster)
         self._dataplane = None
         self._prometheus = None
         self._revision_after_wait = None  # the cluster's revision when the last wait stopped
@@ -120,8 +125,8 @@ class SimMesh:
     def nodes(self) -> pd.DataFrame:
         return self.cluster.nodes()
 
-    def apply(self, source, namespace: str | None = None) -> list[str]:
-        return self.cluster.apply(source, namespace=namespace)
+    def apply(self, source, namespace: str | None = None, *, server_side: bool = False) -> list[str]:
+        return self.cluster.apply(source, namespace=namespace, server_side=server_side)
 
     def delete(self, source, namespace: str | None = None) -> list[str]:
         return self.cluster.delete(source, namespace=namespace)
@@ -156,6 +161,24 @@ class SimMesh:
 
     def install_linkerd(self, viz: bool = True) -> list[str]:
         return self.cluster.install_linkerd(viz=viz)
+
+    def install_gateway_api(self) -> list[str]:
+        """The Gateway API CRDs (standard channel, the release Linkerd 2.20 names): install them before Linkerd."""
+        return self.cluster.install_gateway_api()
+
+    def install_smi(self) -> list[str]:
+        """The linkerd-smi extension (SMI's TrafficSplit, which the 2019 labs use): ``linkerd smi install``."""
+        return self.cluster.install_smi()
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """What the embedded mesh models: the Linkerd release, Kubernetes, the Gateway API, Flagger."""
+        from labkit.sim import flagger, linkerd
+        from labkit.sim.kube.cluster import KUBERNETES_VERSION
+        from labkit.sim.linkerd import install
+
+        return {"linkerd": linkerd.LINKERD_VERSION, "kubernetes": KUBERNETES_VERSION,
+                "gateway_api": install.GATEWAY_API_VERSION, "flagger": flagger.VERSION}
 
     def inject(self, kind: str, namespace: str | None = None, name: str | None = None, **options) -> list[str]:
         """Like ``kubectl get KIND | linkerd inject [--enable-debug-sidecar] - | kubectl apply -f -``."""

@@ -1,7 +1,8 @@
 """linkerd-viz's Prometheus in the embedded mesh: the scrape loop and the query API.
 
 Like the real one (``job_name: linkerd-proxy``), it scrapes every meshed pod's
-proxy every 10 s while linkerd-viz is running, adds the pod's labels the way
+proxy on the interval its ``prometheus-config`` ConfigMap names (10 s as installed; an
+edit takes effect at the next scrape, as after a reload) while linkerd-viz is running, adds the pod's labels the way
 viz's relabelling rules do (namespace, pod, ``linkerd.io/proxy-deployment`` →
 ``deployment``, other pod labels with dots and dashes turned into
 underscores, ``instance``, ``job``), and stores the samples with their
@@ -56,6 +57,34 @@ def to_seconds(when) -> float:
     return pd.Timestamp(when).timestamp()
 
 
+VIZ_NS, CONFIG_MAP = "linkerd-viz", "prometheus-config"
+#: Prometheus's own default when a configuration names no interval.
+PROMETHEUS_DEFAULT_INTERVAL = 60.0
+
+
+def interval_of(config_map: dict | None) -> float:
+    """The scrape interval of the ``linkerd-proxy`` job in a ``prometheus.yml`` (the job's, else ``global``'s)."""
+    import yaml
+
+    if config_map is None:
+        return SCRAPE_INTERVAL
+    try:
+        config = yaml.safe_load(((config_map.get("data") or {}).get("prometheus.yml")) or "") or {}
+    except yaml.YAMLError:
+        return SCRAPE_INTERVAL  # Prometheus keeps its last good configuration
+    if not isinstance(config, dict):
+        return SCRAPE_INTERVAL
+    job = next((j for j in config.get("scrape_configs") or [] if isinstance(j, dict) and j.get("job_name") == JOB), {})
+    text = job.get("scrape_interval") or (config.get("global") or {}).get("scrape_interval")
+    if not text:
+        return PROMETHEUS_DEFAULT_INTERVAL
+    try:
+        value = seconds(str(text), name="scrape_interval")
+    except ValueError:
+        return SCRAPE_INTERVAL
+    return value if value > 0 else SCRAPE_INTERVAL
+
+
 class Prometheus:
     def __init__(self, cluster, dataplane, clock):
         self.cluster, self.dataplane, self.clock = cluster, dataplane, clock
@@ -65,14 +94,30 @@ class Prometheus:
         self._keys: dict = {}
         self._last: dict[str, list] = {}  # uid → the (name, labels) it exposed at the last scrape
         self.scrapes = 0
+        self._config_version: str | None = None
+        self._interval = SCRAPE_INTERVAL
 
     def ensure_started(self) -> None:
-        """Schedule the scrape loop once, on the 10 s grid."""
+        """Schedule the scrape loop once, on the scrape interval's grid."""
         if self._started:
             return
         self._started = True
-        first = (int(self.clock.t // SCRAPE_INTERVAL) + 1) * SCRAPE_INTERVAL
-        self.clock.every(SCRAPE_INTERVAL, self.scrape, first=first)
+        interval = self.scrape_interval()
+        self.clock.at((int(self.clock.t // interval) + 1) * interval, self._tick)
+
+    def _tick(self) -> None:
+        self.scrape()
+        interval = self.scrape_interval()  # read again each time: an edited ConfigMap takes effect, as on a reload
+        self.clock.at((int(self.clock.t // interval + 1e-9) + 1) * interval, self._tick)
+
+    def scrape_interval(self) -> float:
+        """The ``linkerd-proxy`` job's interval from viz's ``prometheus-config`` ConfigMap (10 s as installed)."""
+        api = self.cluster.api
+        config_map = api.get(self.cluster.types.configmap, VIZ_NS, CONFIG_MAP)
+        version = ((config_map or {}).get("metadata") or {}).get("resourceVersion")
+        if self._config_version != version:
+            self._config_version, self._interval = version, interval_of(config_map)
+        return self._interval
 
     def running(self) -> bool:
         state = getattr(self.cluster, "control_plane", None)

@@ -144,11 +144,11 @@ def install(mesh, provider: str = "linkerd", *, metrics_server: str = DEFAULT_ME
                          f"use one of: {', '.join(PROVIDERS)}")
     ns = namespace or default_namespace(provider)
     cluster = mesh.cluster
-    if cluster.discovery.by_key("split.smi-spec.io", "TrafficSplit") is None and provider != "gatewayapi:v1beta1" \
-            and not provider.startswith("gatewayapi"):
-        raise ApplyError("Flagger's linkerd provider writes SMI TrafficSplits: install Linkerd first "
-                         "(mesh.install_linkerd() also brings the linkerd-smi TrafficSplit CRD)")
-    lines = cluster.apply_objects(crd_objects(), origin="flagger/crd.yaml")
+    lines: list[str] = []
+    if cluster.discovery.by_key("split.smi-spec.io", "TrafficSplit") is None and not provider.startswith("gatewayapi"):
+        # Flagger's linkerd/SMI providers write TrafficSplits: linkerd-smi first, as the kube backend does
+        lines += cluster.install_smi()
+    lines += cluster.apply_objects(crd_objects(), origin="flagger/crd.yaml")
     lines += cluster.apply_objects(objects(provider, ns, metrics_server), origin="kustomize/linkerd")
     cluster.last_command = KUSTOMIZATION["linkerd" if ns == "linkerd" else
                                          "gatewayapi" if provider.startswith("gatewayapi") else "flagger-system"]

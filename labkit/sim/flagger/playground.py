@@ -77,6 +77,7 @@ def prepare(seed: int = 0, *, provider: str = "linkerd", canary: dict | None = N
     import labkit
 
     mesh = labkit.connect("sim", seed=seed)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=True)
     mesh.wait_for(lambda m: m.cluster.control_plane().get("viz", False), timeout="5m", every="5s")
     mesh.install_flagger(provider=provider)

@@ -21,7 +21,8 @@ from typing import Callable
 from labkit.errors import LabkitError, NotFoundError
 from labkit.sim.kube import defaults
 from labkit.sim.kube.discovery import Discovery, ResourceType
-from labkit.sim.kube.objects import clone, labels_of, name_of, namespace_of, rfc3339, selector_matches
+from labkit.k8s import drop_nulls
+from labkit.sim.kube.objects import labels_of, name_of, namespace_of, rfc3339, selector_matches
 
 Key = tuple[str, str]  # (namespace or "", name)
 Watcher = Callable[[str, dict | None, dict | None], None]  # (ADDED|MODIFIED|DELETED, old, new)
@@ -108,7 +109,7 @@ class APIServer:
 
     def create(self, rtype: ResourceType, obj: dict, *, admit: bool = True) -> dict:
         """Store a new object: metadata, defaults, admission (pods), then notify watchers."""
-        obj = clone(obj)
+        obj = drop_nulls(obj)  # a copy; ``annotations:`` left empty in YAML is absent, as the API server decodes it
         md = obj.setdefault("metadata", {})
         namespace = md.get("namespace") if rtype.namespaced else None
         if rtype.namespaced:
@@ -155,7 +156,7 @@ class APIServer:
         old = bucket.get(key)
         if old is None:
             raise NotFoundError(f'Error from server (NotFound): {rtype.plural_qualified} "{md["name"]}" not found')
-        new = clone(obj)
+        new = drop_nulls(obj)
         nmd = new["metadata"]
         omd = old["metadata"]
         for field in ("uid", "creationTimestamp"):

@@ -54,7 +54,8 @@ from typing import Any
 import pandas as pd
 
 from labkit.errors import ApplyError, NotFoundError
-from labkit.k8s import LAST_APPLIED, image_container, place_in_namespace, strip_server_fields, three_way_merge
+from labkit.k8s import (ANNOTATIONS_LIMIT, LAST_APPLIED, annotations_size, drop_nulls, image_container, place_in_namespace,
+                        strip_server_fields, three_way_merge)
 from labkit.sim.clock import Clock
 from labkit.sim.kube import commands
 from labkit.sim.kube.apiserver import APIServer, Forbidden
@@ -65,6 +66,7 @@ from labkit.sim.kube.events import EventRecorder
 from labkit.sim.kube.hpa import HPAController
 from labkit.sim.kube.job import JobController
 from labkit.sim.kube.kubelet import Kubelet
+from labkit.sim.kube.merge import server_side_apply
 from labkit.sim.kube.namespace import NamespaceController
 from labkit.sim.kube.objects import (
     PatchError, clone, json_patch, labels_of, merge_patch, name_of, namespace_of, rfc3339,
@@ -110,6 +112,29 @@ def pod_is_ready(pod: dict) -> bool:
     return pod_ready_since(pod) is not None
 
 
+def _images_of(obj: dict) -> list[str]:
+    """The container images of a workload manifest (any pod template, or a Pod)."""
+    spec = obj.get("spec") or {}
+    for path in (("template",), ("jobTemplate", "spec", "template")):
+        node = spec
+        for part in path:
+            node = (node or {}).get(part) or {}
+        if node:
+            spec = node.get("spec") or {}
+            break
+    return [c.get("image") for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+            if isinstance(c, dict) and c.get("image")]
+
+
+def _last_applied_too_long(obj: dict) -> list[tuple[str, str]]:
+    """Client-side apply's error for a manifest whose last-applied copy would pass the annotations limit."""
+    config_json = json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
+    annotations = {**((obj.get("metadata") or {}).get("annotations") or {}), LAST_APPLIED: config_json}
+    if annotations_size(annotations) > ANNOTATIONS_LIMIT:
+        return [("metadata.annotations", f"Too long: must have at most {ANNOTATIONS_LIMIT} bytes")]
+    return []
+
+
 @dataclass(frozen=True)
 class _Planned:
     rtype: ResourceType
@@ -137,6 +162,9 @@ class Cluster:
         self.hpas = HPAController(self)
         self.jobs = JobController(self)
         self.api.service_available = lambda ns, name: bool(self.endpoints.ready_addresses(ns, name))
+        #: image → a one-line notice when the model runs it as another version (registered by Linkerd's model)
+        self.image_notices: list = []
+        self._noticed: set[str] = set()
         #: The real command the last contract call stands for (see :meth:`command_for`).
         self.last_command: str | None = None
         self._bootstrap()
@@ -315,24 +343,31 @@ class Cluster:
         self.recorder.record(obj, type, reason, message, source=source)
 
     # -- apply ----------------------------------------------------------------------------------------
-    def apply(self, source, namespace: str | None = None) -> list[str]:
-        """``kubectl apply -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
+    def apply(self, source, namespace: str | None = None, *, server_side: bool = False) -> list[str]:
+        """``kubectl apply [--server-side] -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
 
         Every document is validated first; if any is refused, one
         :class:`ApplyError` names it and nothing from this call is applied.
+        Client-side apply stores the manifest in the last-applied annotation,
+        which the API server refuses past 262,144 bytes (large CRDs such as
+        the Gateway API's): ``server_side=True`` merges on the server instead
+        and keeps no such copy, as the Gateway API docs advise.
         """
         from labkit import manifests
 
         docs, arg = manifests.load(source, "apply")
         self.last_command = commands.kubectl_apply(arg, namespace)
-        return self._apply_docs(docs, namespace, check_images=True)
+        if server_side:
+            self.last_command = self.last_command.replace("kubectl apply", "kubectl apply --server-side", 1)
+        return self._apply_docs(docs, namespace, check_images=True, server_side=server_side)
 
     def apply_objects(self, objs: list[dict], *, origin: str, namespace: str | None = None,
-                      check_images: bool = False, dry_run: bool = False) -> list[str]:
+                      check_images: bool = False, dry_run: bool = False, server_side: bool = False) -> list[str]:
         """Apply rendered objects (installers): same semantics as :meth:`apply`, without touching ``last_command``."""
         from labkit.manifests import parse_objects
 
-        return self._apply_docs(parse_objects(objs, origin), namespace, check_images=check_images, dry_run=dry_run)
+        return self._apply_docs(parse_objects(objs, origin), namespace, check_images=check_images, dry_run=dry_run,
+                                server_side=server_side)
 
     def _image_checker(self):
         try:
@@ -341,7 +376,7 @@ class Cluster:
             return None
         return check_image
 
-    def _plan(self, docs, namespace: str | None, check_images: bool) -> list[_Planned]:
+    def _plan(self, docs, namespace: str | None, check_images: bool, server_side: bool = False) -> list[_Planned]:
         checker = self._image_checker() if check_images else None
         pending_namespaces: set[str] = set()
         planned = []
@@ -367,9 +402,11 @@ class Cluster:
                 if hint:
                     message += f" — {kind} comes with {hint}"
                 raise ApplyError(message + "; nothing from this apply was applied")
-            obj = strip_server_fields(obj)
+            obj = strip_server_fields(drop_nulls(obj))
             target_ns = place_in_namespace(obj, namespace, doc.where) if rtype.namespaced else None
             errors = validate(obj, rtype.group, rtype.kind, checker)
+            if not server_side and not errors:
+                errors += _last_applied_too_long(obj)
             live = self.api.get(rtype, target_ns, name) if name else None
             if live is not None and rtype.kind in ("Deployment", "ReplicaSet") and \
                     (obj.get("spec") or {}).get("selector") != (live.get("spec") or {}).get("selector") and \
@@ -377,7 +414,12 @@ class Cluster:
                 errors.append(("spec.selector", f"Invalid value: {json.dumps(obj['spec']['selector'])}: field is immutable"))
             if errors:
                 detail = "; ".join(f"{path}: {msg}" for path, msg in errors)
-                raise ApplyError(f'error: {doc.where}: The {rtype.kind} "{name}" is invalid: {detail}; '
+                hint = ""
+                if any(path == "metadata.annotations" and msg.startswith("Too long") for path, msg in errors):
+                    hint = (" (client-side apply keeps a copy of the whole manifest in the "
+                            f"{LAST_APPLIED} annotation; apply it with server_side=True, "
+                            "as `kubectl apply --server-side` does)")
+                raise ApplyError(f'error: {doc.where}: The {rtype.kind} "{name}" is invalid: {detail}{hint}; '
                                  "nothing from this apply was applied")
             if rtype.kind == "Namespace":
                 pending_namespaces.add(name)
@@ -393,12 +435,18 @@ class Cluster:
             planned.append(_Planned(rtype, obj, target_ns, doc))
         return planned
 
-    def _apply_docs(self, docs, namespace: str | None, *, check_images: bool, dry_run: bool = False) -> list[str]:
-        planned = self._plan(docs, namespace, check_images)
+    def _apply_docs(self, docs, namespace: str | None, *, check_images: bool, dry_run: bool = False,
+                    server_side: bool = False) -> list[str]:
+        planned = self._plan(docs, namespace, check_images, server_side)
+        if check_images and not dry_run:
+            self._notice_images(planned)
         lines = []
         for p in planned:
             name = p.obj["metadata"]["name"]
             live = self.api.get(p.rtype, p.namespace, name)
+            if server_side:
+                lines.append(self._server_side_apply(p, live, dry_run))
+                continue
             config = clone(p.obj)
             config["metadata"].setdefault("annotations", {})
             config_json = json.dumps(p.obj, sort_keys=True, separators=(",", ":")) + "\n"
@@ -421,6 +469,43 @@ class Cluster:
             stored = self.api.update(p.rtype, merged)
             lines.append(f"{p.rtype.qualified}/{name} {'unchanged' if stored is live else 'configured'}")
         return lines
+
+    def _notice_images(self, planned: list[_Planned]) -> None:
+        """Print, once per image, kubectl-style ``Warning:`` lines for images run as another version."""
+        import sys
+
+        for p in planned:
+            for text in self.image_notices_for(p.obj):
+                print(f"Warning: {text}", file=sys.stderr)
+
+    def image_notices_for(self, obj: dict) -> list[str]:
+        """The one-line notices for ``obj``'s images not noticed before (each image is noticed once per mesh)."""
+        out = []
+        for image in _images_of(obj):
+            if image in self._noticed:
+                continue
+            for notice in self.image_notices:
+                text = notice(image)
+                if text:
+                    self._noticed.add(image)
+                    out.append(text)
+                    break
+        return out
+
+    def _server_side_apply(self, p: _Planned, live: dict | None, dry_run: bool) -> str:
+        """``kubectl apply --server-side``: the manifest merged into the live object, no last-applied copy."""
+        name = p.obj["metadata"]["name"]
+        if live is None:
+            if not dry_run:
+                try:
+                    self.api.create(p.rtype, clone(p.obj))
+                except (Forbidden, NotFoundError) as exc:
+                    raise ApplyError(f"{exc} ({p.doc.where})") from None
+            return f"{p.rtype.qualified}/{name} serverside-applied"
+        merged = server_side_apply(live, p.obj)
+        if not dry_run:
+            self.api.update(p.rtype, merged)
+        return f"{p.rtype.qualified}/{name} serverside-applied"
 
     # -- delete ------------------------------------------------------------------------------------------
     def delete(self, source, namespace: str | None = None) -> list[str]:
@@ -629,6 +714,20 @@ class Cluster:
 
         self.last_command = install.INSTALL_COMMAND + (" && " + install.VIZ_COMMAND if viz else "")
         return install.install(self, viz=viz)
+
+    def install_gateway_api(self) -> list[str]:
+        """``kubectl apply --server-side -f …/v1.2.1/standard-install.yaml``: the Gateway API CRDs Linkerd 2.20 needs."""
+        from labkit.sim.linkerd import install
+
+        self.last_command = install.GATEWAY_API_COMMAND
+        return self.apply_objects(install.gateway_api_objects(), origin=install.GATEWAY_API_URL, server_side=True)
+
+    def install_smi(self) -> list[str]:
+        """``linkerd smi install | kubectl apply -f -``: the linkerd-smi extension (SMI's TrafficSplit)."""
+        from labkit.sim.linkerd import install
+
+        self.last_command = install.SMI_COMMAND
+        return self.apply_objects(install.smi_objects(), origin="linkerd smi install")
 
     def check(self, pre: bool = False, proxy: bool = False, namespace: str | None = None):
         """``linkerd check`` (``--pre``, ``--proxy``, ``-n``): a CheckReport computed from the cluster."""

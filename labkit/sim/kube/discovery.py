@@ -102,8 +102,8 @@ _GROUP_PRIORITY = {"": 0, "apps": 1, "batch": 2, "autoscaling": 3}
 CRD_SOURCES = {
     "linkerd.io": "Linkerd's CRDs (mesh.install_linkerd(), i.e. `linkerd install --crds | kubectl apply -f -`)",
     "policy.linkerd.io": "Linkerd's CRDs (mesh.install_linkerd(), i.e. `linkerd install --crds | kubectl apply -f -`)",
-    "gateway.networking.k8s.io": "the Gateway API CRDs, which Linkerd's CRD install brings (mesh.install_linkerd())",
-    "split.smi-spec.io": "the linkerd-smi extension (mesh.install_linkerd() installs it in the embedded mesh)",
+    "gateway.networking.k8s.io": "the Gateway API CRDs, which Linkerd 2.20 needs installed first (mesh.install_gateway_api())",
+    "split.smi-spec.io": "the linkerd-smi extension (mesh.install_smi(), i.e. `linkerd smi install | kubectl apply -f -`)",
     "flagger.app": "Flagger (mesh.install_flagger())",
 }
 

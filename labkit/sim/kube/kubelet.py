@@ -17,6 +17,13 @@ repeatable; an app's start-up time can be supplied by the app models
 (``startup_hint``) and readiness can be gated by other components
 (``readiness_gates``: Linkerd's proxy is not ready before the identity
 service issues its certificate).
+
+Native sidecars (an init container with ``restartPolicy: Always``, Kubernetes
+>= 1.29 by default; Linkerd 2.20 runs its proxy so) start in init order but
+keep running: the next init container starts once the sidecar has *started*
+(its ``startupProbe`` passed, or at once without one), they count towards the
+pod's readiness and READY column, and they are stopped after the app
+containers (a Job's pod completes while they still run).
 """
 from __future__ import annotations
 
@@ -61,14 +68,20 @@ def image_id(image: str) -> str:
 
 
 class ContainerRuntime:
-    __slots__ = ("name", "image", "spec", "init", "state", "reason", "started_at", "finished_at", "exit_code",
-                 "ready", "restarts", "container_id", "app_ready_at", "blocks_next", "last_state")
+    __slots__ = ("name", "image", "spec", "init", "sidecar", "state", "reason", "started_at", "finished_at", "exit_code",
+                 "ready", "restarts", "container_id", "app_ready_at", "blocks_next", "last_state", "started",
+                 "startup_failures")
 
     def __init__(self, spec: dict, init: bool):
         self.name = spec["name"]
         self.image = spec["image"]
         self.spec = spec
-        self.init = init
+        self.sidecar = init and spec.get("restartPolicy") == "Always"
+        #: a run-to-completion init container (a native sidecar is an init container that behaves like an app one)
+        self.init = init and not self.sidecar
+        #: the startup probe passed (``status.started``); containers without one start at once
+        self.started = False
+        self.startup_failures = 0
         self.state = "waiting"
         self.reason = "PodInitializing" if init else "ContainerCreating"
         self.started_at = None
@@ -96,7 +109,7 @@ class ContainerRuntime:
             "imageID": image_id(self.image) if self.container_id else "",
             "ready": self.ready,
             "restartCount": self.restarts,
-            "started": self.state == "running",
+            "started": self.state == "running" and (self.started or not self.spec.get("startupProbe")),
             "state": state,
             "lastState": dict(self.last_state),
         }
@@ -121,6 +134,7 @@ class PodRuntime:
             for c in self.containers[self.n_init:]:
                 c.reason = "PodInitializing"
         self.gen = 0
+        self.next_to_start = 0
         self.start_time: float | None = None
         self.sandbox = False
         self.terminating = False
@@ -129,6 +143,16 @@ class PodRuntime:
     @property
     def apps(self) -> list[ContainerRuntime]:
         return self.containers[self.n_init:]
+
+    @property
+    def sidecars(self) -> list[ContainerRuntime]:
+        """Native sidecars: init containers with ``restartPolicy: Always``."""
+        return [c for c in self.containers[:self.n_init] if c.sidecar]
+
+    def init_done(self) -> bool:
+        """Every init container completed (run-to-completion ones) or started (native sidecars)."""
+        return all((c.sidecar and c.state == "running" and c.started) or
+                   (not c.sidecar and c.state == "terminated" and c.exit_code == 0) for c in self.containers[:self.n_init])
 
 
 class Kubelet:
@@ -202,20 +226,20 @@ class Kubelet:
         if pod is None:
             return
         apps = rt.apps
-        all_ready = bool(apps) and all(c.ready for c in apps)
+        sidecars = rt.sidecars
+        all_ready = bool(apps) and all(c.ready for c in apps) and all(c.ready for c in sidecars)
         done = bool(apps) and all(c.state == "terminated" for c in apps)
         if done and all(c.exit_code == 0 for c in apps):
             phase = "Succeeded"
         elif done:
             phase = "Failed"
-        elif any(c.state in ("running", "terminated") for c in apps) and all(
-                c.state == "terminated" for c in rt.containers[:rt.n_init]):
+        elif any(c.state in ("running", "terminated") for c in apps) and rt.init_done():
             phase = "Running"
         else:
             phase = "Pending"
         if rt.sandbox:
             self._set_condition(rt, "PodReadyToStartContainers", not done)
-        init_done = all(c.state == "terminated" and c.exit_code == 0 for c in rt.containers[:rt.n_init])
+        init_done = rt.init_done()
         self._set_condition(rt, "Initialized", init_done, None if init_done else "ContainersNotInitialized")
         reason = None if all_ready else ("PodCompleted" if phase == "Succeeded" else "ContainersNotReady")
         self._set_condition(rt, "Ready", all_ready, reason)
@@ -230,10 +254,11 @@ class Kubelet:
                 if why and value == "False":
                     cond["reason"] = why
                     if why == "ContainersNotReady":
-                        waiting = [c.name for c in apps if not c.ready]
+                        waiting = [c.name for c in sidecars + apps if not c.ready]
                         cond["message"] = f"containers with unready status: [{' '.join(waiting)}]"
                     elif why == "ContainersNotInitialized":
-                        waiting = [c.name for c in rt.containers[:rt.n_init] if c.state != "terminated"]
+                        waiting = [c.name for c in rt.containers[:rt.n_init]
+                                   if not (c.state == "terminated" or (c.sidecar and c.started))]
                         cond["message"] = f"containers with incomplete status: [{' '.join(waiting)}]"
                 conditions.append(cond)
         conditions += scheduled
@@ -276,8 +301,10 @@ class Kubelet:
         raise RuntimeError(f"node {rt.node} ran out of pod IPs")
 
     def _next(self, rt: PodRuntime, gen: int, i: int) -> None:
-        if i >= len(rt.containers) or self._alive(rt, gen) is None:
+        """Start container ``i`` — once: a container that restarts does not start the ones after it again."""
+        if i >= len(rt.containers) or i < rt.next_to_start or self._alive(rt, gen) is None:
             return
+        rt.next_to_start = i + 1
         if i == rt.n_init and rt.n_init:
             for app in rt.apps:
                 if app.state == "waiting":
@@ -332,6 +359,7 @@ class Kubelet:
         if self._alive(rt, gen) is None:
             return
         c = rt.containers[i]
+        c.started, c.startup_failures = False, 0
         c.container_id = "containerd://" + "%064x" % self._cid_rng.getrandbits(256)
         self._event(rt, "Normal", "Created", f"Created container: {c.name}")
         self.clock.after(START_DELAY, lambda: self._start(rt, gen, i))
@@ -350,21 +378,66 @@ class Kubelet:
             return
         hint = self.startup_hint(c.image)
         c.app_ready_at = self.clock.t + (self.rng.uniform(1.0, 3.0) if hint is None else hint)
-        probe = c.spec.get("readinessProbe")
         post_start = ((c.spec.get("lifecycle") or {}).get("postStart") or {}).get("exec") or {}
         c.blocks_next = any("linkerd-await" in str(part) for part in post_start.get("command") or [])
+        startup = c.spec.get("startupProbe")
+        if startup:
+            # the kubelet starts the next init container only once a native sidecar's startup probe passed
+            c.blocks_next = c.blocks_next or c.sidecar
+            delay = max(0, startup.get("initialDelaySeconds", 0)) + self.rng.uniform(0.0, 0.2)
+            self.clock.after(delay, lambda: self._startup_probe(rt, gen, i))
+            self.publish(rt)
+        else:
+            c.started = True
+            self._readiness(rt, gen, i)
+        if rt.restart_policy != "Always" and c.name not in self.long_running and not c.sidecar:
+            run = self.run_hint(c.image, c.spec)
+            run = self.rng.uniform(8.0, 20.0) if run is None else run
+            self.clock.after(run, lambda: self._exit(rt, gen, i, 0))
+        if not c.blocks_next:
+            self._next(rt, gen, i + 1)
+
+    def _readiness(self, rt: PodRuntime, gen: int, i: int) -> None:
+        """Readiness probing begins (after the startup probe, when there is one)."""
+        c = rt.containers[i]
+        probe = c.spec.get("readinessProbe")
         if probe:
             delay = max(0, probe.get("initialDelaySeconds", 0)) + self.rng.uniform(0.0, 0.5)
             self.clock.after(delay, lambda: self._probe(rt, gen, i))
             self.publish(rt)
         else:
             self._became_ready(rt, gen, i)
-        if rt.restart_policy != "Always" and c.name not in self.long_running:
-            run = self.run_hint(c.image, c.spec)
-            run = self.rng.uniform(8.0, 20.0) if run is None else run
-            self.clock.after(run, lambda: self._exit(rt, gen, i, 0))
-        if not c.blocks_next:
-            self._next(rt, gen, i + 1)
+
+    def _startup_probe(self, rt: PodRuntime, gen: int, i: int) -> None:
+        """``startupProbe``: until it passes the container is not started and readiness is not probed.
+
+        Linkerd's proxy probes ``/ready`` here, so its start waits for identity like its readiness does.
+        """
+        pod = self._alive(rt, gen)
+        c = rt.containers[i]
+        if pod is None or c.state != "running" or c.started:
+            return
+        gate = self.readiness_gates.get(c.name)
+        if self.clock.t >= (c.app_ready_at or 0) and (gate is None or gate(pod)):
+            c.started = True
+            self.publish(rt)
+            if c.blocks_next and c.sidecar:
+                c.blocks_next = False
+                self._next(rt, gen, i + 1)
+            self._readiness(rt, gen, i)
+            return
+        probe = c.spec["startupProbe"]
+        self._event(rt, "Warning", "Unhealthy", "Startup probe failed: " + self._probe_error(rt, c, gated=gate is not None, key="startupProbe"))
+        c.startup_failures += 1
+        if c.startup_failures >= probe.get("failureThreshold", 3):
+            # the kubelet gives up on this start: it kills the container, which restarts (always, for a sidecar)
+            self._event(rt, "Normal", "Killing", f"Container {c.name} failed startup probe, will be restarted")
+            c.state, c.ready, c.exit_code, c.finished_at, c.reason = "terminated", False, 137, self.clock.t, "Error"
+            if c.sidecar or rt.restart_policy != "Never":
+                self._restart_later(rt, gen, i)
+            self.publish(rt)
+            return
+        self.clock.after(probe.get("periodSeconds", 10), lambda: self._startup_probe(rt, gen, i))
 
     def _finish_init(self, rt: PodRuntime, gen: int, i: int) -> None:
         if self._alive(rt, gen) is None:
@@ -388,8 +461,8 @@ class Kubelet:
         period = c.spec["readinessProbe"].get("periodSeconds", 10)
         self.clock.after(period, lambda: self._probe(rt, gen, i))
 
-    def _probe_error(self, rt: PodRuntime, c: ContainerRuntime, gated: bool) -> str:
-        probe = c.spec["readinessProbe"]
+    def _probe_error(self, rt: PodRuntime, c: ContainerRuntime, gated: bool, key: str = "readinessProbe") -> str:
+        probe = c.spec[key]
         if gated and self.clock.t >= (c.app_ready_at or 0):
             return "HTTP probe failed with statuscode: 503"
         for key in ("httpGet", "tcpSocket"):
@@ -423,6 +496,11 @@ class Kubelet:
         c.reason = "Completed" if code == 0 else "Error"
         if code != 0 and rt.restart_policy in ("Always", "OnFailure"):
             self._restart_later(rt, gen, i)
+        elif all(a.state == "terminated" for a in rt.apps):
+            for sidecar in rt.sidecars:  # the app is done: the kubelet stops the native sidecars
+                if sidecar.state == "running":
+                    sidecar.state, sidecar.ready, sidecar.exit_code, sidecar.finished_at = "terminated", False, 0, self.clock.t
+                    sidecar.reason = "Completed"
         self.publish(rt)
 
     def _restart_later(self, rt: PodRuntime, gen: int, i: int) -> None:
@@ -455,7 +533,7 @@ class Kubelet:
     def _terminate(self, rt: PodRuntime, pod: dict) -> None:
         rt.terminating = True
         rt.gen += 1
-        for c in rt.apps:
+        for c in rt.apps + rt.sidecars[::-1]:  # native sidecars stop after the app, in reverse order
             if c.state == "running":
                 self.cluster.recorder.record(pod, "Normal", "Killing", f"Stopping container {c.name}",
                                            source="kubelet", host=rt.node)

@@ -7,12 +7,16 @@ The STATUS column is not a field of the pod: kubectl derives it (``Init:0/1``,
 """
 from __future__ import annotations
 
+from labkit.k8s import ready_containers
+
 
 def pod_ready(pod: dict) -> tuple[int, int]:
-    """(ready containers, containers) over ``spec.containers``, as in the READY column (``2/2``)."""
-    total = len((pod.get("spec") or {}).get("containers") or [])
-    ready = sum(1 for cs in (pod.get("status") or {}).get("containerStatuses") or [] if cs.get("ready"))
-    return ready, total
+    """(ready, total) as in the READY column (``2/2``): the containers plus the native sidecars.
+
+    kubectl >= 1.28 counts an init container with ``restartPolicy: Always`` (Linkerd 2.20's proxy) like a
+    container; a run-to-completion init container is not counted.
+    """
+    return ready_containers(pod)
 
 
 def pod_restarts(pod: dict) -> int:
@@ -27,12 +31,15 @@ def pod_status(pod: dict) -> str:
     reason = status.get("reason") or status.get("phase") or "Pending"
     init_statuses = status.get("initContainerStatuses") or []
     n_init = len(spec.get("initContainers") or [])
+    sidecars = {c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"}
     initializing = False
     for i, cs in enumerate(init_statuses):
         state = cs.get("state") or {}
         term = state.get("terminated")
         if term and term.get("exitCode", 0) == 0:
             continue
+        if cs.get("name") in sidecars and cs.get("started"):
+            continue  # a native sidecar that started lets the pod go on initializing
         if term:
             reason = "Init:" + (term.get("reason") or f"ExitCode:{term.get('exitCode')}")
         elif (state.get("waiting") or {}).get("reason") and state["waiting"]["reason"] != "PodInitializing":

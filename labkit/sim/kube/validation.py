@@ -13,6 +13,7 @@ import re
 from typing import Any, Callable
 
 from labkit.durations import DurationError, seconds
+from labkit.k8s import ANNOTATIONS_LIMIT, annotations_size
 from labkit.sim.kube.objects import DNS1035_LABEL, DNS1123_LABEL, DNS1123_SUBDOMAIN, parse_quantity_weight, selector_matches
 
 Errors = list[tuple[str, str]]
@@ -57,6 +58,8 @@ def _annotation_map(errors: Errors, path: str, annotations: Any) -> None:
     for key, value in annotations.items():
         if not isinstance(value, str):
             errors.append((f"{path}.{key}", f"Invalid value: {value!r}: annotation values must be strings (quote them in YAML)"))
+    if annotations_size(annotations) > ANNOTATIONS_LIMIT:
+        errors.append((path, f"Too long: must have at most {ANNOTATIONS_LIMIT} bytes"))
 
 
 def validate_metadata(obj: dict, *, name_rule: str = "subdomain") -> Errors:

@@ -14,11 +14,12 @@ e.g. ``mesh.wait_for(lambda m: m.check().ok)``).
 """
 from __future__ import annotations
 
+from labkit.k8s import running_container_statuses
 from labkit.sim import linkerd as l5d
 from labkit.sim.kube.printers import pod_status
 
 NS, VIZ = l5d.CONTROL_PLANE_NS, l5d.VIZ_NS
-MIN_K8S = (1, 22, 0)  # Linkerd 2.18's minimum Kubernetes API version
+MIN_K8S = (1, 31, 0)  # Linkerd 2.20's minimum Kubernetes API version (pkg/k8s/api.go)
 #: Prometheus' scrape interval in linkerd-viz: a proxy has metrics one interval after it is ready.
 SCRAPE_INTERVAL = 10.0
 
@@ -84,7 +85,7 @@ def _pods_running(pods: list[dict], namespace: str | None) -> str | None:
             continue
         if status != "Running":
             return f'{pod["metadata"]["name"]} status is {status}'
-        ready = next((cs.get("ready") for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        ready = next((cs.get("ready") for cs in running_container_statuses(pod)
                       if cs.get("name") == l5d.PROXY_CONTAINER), False)
         if not ready:
             return f'The "{pod["metadata"]["name"]}" pod\'s "{l5d.PROXY_CONTAINER}" container is not ready'
@@ -100,7 +101,7 @@ def _control_plane_pods_ready(cluster) -> str | None:
             return f'No running pods for "linkerd-{component}"'
         error = None
         for pod in mine:
-            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            statuses = running_container_statuses(pod)
             bad = [cs["name"] for cs in statuses if not cs.get("ready")]
             if not bad:
                 error = None
@@ -114,7 +115,7 @@ def _control_plane_pods_ready(cluster) -> str | None:
 def _versions_up_to_date(pods: list[dict]) -> str | None:
     outdated = [f"\t* {p['metadata']['name']} ({l5d.proxy_version(p)})" for p in pods
                 if pod_status(p) == "Running" and l5d.proxy_container(p) is not None
-                and l5d.proxy_version(p) and l5d.proxy_version(p) != l5d.LINKERD_VERSION]
+                and l5d.proxy_version(p) and l5d.modelled_release(l5d.proxy_version(p)) != l5d.LINKERD_VERSION]
     if outdated:
         return "some proxies are not running the current version:\n" + "\n".join(outdated)
     return None
@@ -123,7 +124,7 @@ def _versions_up_to_date(pods: list[dict]) -> str | None:
 def _versions_match_cli(pods: list[dict]) -> str | None:
     for p in pods:
         version = l5d.proxy_version(p)
-        if version and version != l5d.LINKERD_VERSION:
+        if version and l5d.modelled_release(version) != l5d.LINKERD_VERSION:
             return f"{p['metadata']['name']} running {version} but cli running {l5d.LINKERD_VERSION}"
     return None
 
@@ -328,7 +329,7 @@ def _ready_since(pod: dict, container: str | None = None) -> float | None:
 
     status = pod.get("status") or {}
     if container is not None:
-        cs = next((c for c in status.get("containerStatuses") or [] if c.get("name") == container), None)
+        cs = next((c for c in running_container_statuses(pod) if c.get("name") == container), None)
         if not cs or not cs.get("ready"):
             return None
     for cond in status.get("conditions") or []:

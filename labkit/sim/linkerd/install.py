@@ -23,7 +23,9 @@ import hashlib
 
 from labkit.sim import linkerd as l5d
 from labkit.sim.kube.discovery import crd_manifest
-from labkit.sim.linkerd.injector import ProxyInjector, TapInjector, inject_pod_spec, trust_anchor_pem
+from labkit.sim.kube.objects import clone
+from labkit.sim.linkerd.injector import (CLUSTER_NETWORKS, DEFAULTS, ProxyInjector, TapInjector, inject_pod_spec,
+                                         trust_anchor_pem)
 
 NS, VIZ = l5d.CONTROL_PLANE_NS, l5d.VIZ_NS
 #: How often the modelled operator re-runs ``linkerd check`` before ``linkerd viz install``.
@@ -37,10 +39,10 @@ VIZ_COMMAND = "linkerd check && linkerd viz install | kubectl apply -f -"
 # -- CRDs -----------------------------------------------------------------------------------------------
 
 def crd_objects() -> list[dict]:
-    """``linkerd install --crds`` (2.18) plus linkerd-smi's TrafficSplit."""
-    l5d_labels = {"linkerd.io/control-plane-ns": NS, "helm.sh/chart": "linkerd-crds-0.0.0-undefined"}
-    gw = {"gateway.networking.k8s.io/bundle-version": "v1.2.1", "gateway.networking.k8s.io/channel": "experimental"}
-    crds = [
+    """``linkerd install --crds`` at 2.20: Linkerd's own CRDs (``installGatewayAPI: false`` — the Gateway API
+    CRDs are a prerequisite, see :func:`gateway_api_objects`; TrafficSplit is linkerd-smi's, :func:`smi_objects`)."""
+    l5d_labels = {"linkerd.io/control-plane-ns": NS, "helm.sh/chart": f"linkerd-crds-{l5d.CHART_VERSION}"}
+    return [
         crd_manifest("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ["v1alpha1"], short_names=("authzpolicy",), labels=l5d_labels),
         crd_manifest("policy.linkerd.io", "EgressNetwork", "egressnetworks", ["v1alpha1"], labels=l5d_labels),
         crd_manifest("policy.linkerd.io", "HTTPLocalRateLimitPolicy", "httplocalratelimitpolicies", ["v1alpha1"], labels=l5d_labels),
@@ -51,14 +53,69 @@ def crd_objects() -> list[dict]:
         crd_manifest("policy.linkerd.io", "Server", "servers", ["v1alpha1", "v1beta1", "v1beta2", "v1beta3"], short_names=("srv",), labels=l5d_labels),
         crd_manifest("linkerd.io", "ServiceProfile", "serviceprofiles", ["v1alpha1", "v1alpha2"], short_names=("sp",), labels=l5d_labels),
         crd_manifest("workload.linkerd.io", "ExternalWorkload", "externalworkloads", ["v1alpha1", "v1beta1"], labels=l5d_labels),
-        crd_manifest("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", ["v1alpha2", "v1"], categories=("gateway-api",), annotations=gw),
-        crd_manifest("gateway.networking.k8s.io", "HTTPRoute", "httproutes", ["v1alpha2", "v1beta1", "v1"], categories=("gateway-api",), annotations=gw),
-        crd_manifest("gateway.networking.k8s.io", "TCPRoute", "tcproutes", ["v1alpha2"], categories=("gateway-api",), annotations=gw),
-        crd_manifest("gateway.networking.k8s.io", "TLSRoute", "tlsroutes", ["v1alpha2"], categories=("gateway-api",), annotations=gw),
-        crd_manifest("split.smi-spec.io", "TrafficSplit", "trafficsplits", ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"],
-                     short_names=("ts",), labels={"linkerd.io/extension": "smi"}),
     ]
-    return crds
+
+
+#: The Gateway API release Linkerd 2.20's docs and CLI name (supported: 1.2.1–1.5.1).
+GATEWAY_API_VERSION = "v1.2.1"
+GATEWAY_API_URL = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+                   f"{GATEWAY_API_VERSION}/standard-install.yaml")
+GATEWAY_API_COMMAND = f"kubectl apply --server-side -f {GATEWAY_API_URL}"
+#: What ``linkerd install --crds`` answers at 2.20 when they are missing (cli/cmd/install.go).
+GATEWAY_API_MISSING = ("The Gateway API CRDs must be installed prior to installing Linkerd. Run:\n\n"
+                       f"{GATEWAY_API_COMMAND}\n\n"
+                       "or see https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api for more options.")
+
+
+def gateway_api_objects() -> list[dict]:
+    """The standard channel of the Gateway API release 2.20 names: its five CRDs."""
+    ann = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION, "gateway.networking.k8s.io/channel": "standard"}
+    group = "gateway.networking.k8s.io"
+    return [
+        crd_manifest(group, "GatewayClass", "gatewayclasses", ["v1beta1", "v1"], scope="Cluster", short_names=("gc",),
+                     categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "Gateway", "gateways", ["v1beta1", "v1"], short_names=("gtw",), categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "GRPCRoute", "grpcroutes", ["v1"], categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "HTTPRoute", "httproutes", ["v1beta1", "v1"], categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "ReferenceGrant", "referencegrants", ["v1beta1"], short_names=("refgrant",),
+                     categories=("gateway-api",), annotations=ann),
+    ]
+
+
+def gateway_api_problem(cluster) -> str | None:
+    """2.20's ``checkGatewayAPICRDs``: the HTTPRoute/GRPCRoute CRDs must exist, with a ``v1`` version."""
+    present = False
+    for name in ("httproutes.gateway.networking.k8s.io", "grpcroutes.gateway.networking.k8s.io"):
+        crd = cluster.api.get(cluster.discovery.by_key("apiextensions.k8s.io", "CustomResourceDefinition"), None, name)
+        if crd is None:
+            continue
+        present = True
+        if not any(v.get("name") == "v1" for v in (crd.get("spec") or {}).get("versions") or []):
+            return f"the {name} CRD is missing the v1 version, please upgrade to Gateway API v1.1.1 or later"
+    return None if present else GATEWAY_API_MISSING
+
+
+SMI_VERSION = "v0.2.6"
+SMI_COMMAND = "curl -sL https://linkerd.github.io/linkerd-smi/install | sh && linkerd smi install | kubectl apply -f -"
+
+
+def smi_objects() -> list[dict]:
+    """``linkerd smi install``: the linkerd-smi extension — SMI's TrafficSplit CRD and the adaptor that turns
+    TrafficSplits into ServiceProfile ``dstOverrides`` (the data plane models that effect directly)."""
+    ext = {"linkerd.io/extension": "smi"}
+    adaptor = {**ext, "component": "smi-adaptor"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta("linkerd-smi", labels=ext,
+                                                                      annotations={"linkerd.io/inject": "enabled"})},
+        crd_manifest("split.smi-spec.io", "TrafficSplit", "trafficsplits", ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"],
+                     short_names=("ts",), labels=ext),
+        _sa("smi-adaptor", "linkerd-smi", adaptor),
+        _rbac("ClusterRole", "linkerd-smi-adaptor", adaptor),
+        _rbac("ClusterRoleBinding", "linkerd-smi-adaptor", adaptor, subject=("smi-adaptor", "linkerd-smi")),
+        _deployment("smi-adaptor", "linkerd-smi", adaptor, adaptor, "smi-adaptor",
+                    [_container("smi-adaptor", f"{l5d.REGISTRY}/smi-adaptor:{SMI_VERSION}", ["-cluster-domain=cluster.local"],
+                                [("admin-http", 9995)], ("/ready", 9995))]),
+    ]
 
 
 # -- building blocks ------------------------------------------------------------------------------------
@@ -141,7 +198,59 @@ def _deployment(name: str, namespace: str, labels: dict, pod_labels: dict, sa: s
 
 # -- the core control plane ------------------------------------------------------------------------------
 
-def control_plane_objects(seed: int) -> list[dict]:
+def install_values(seed: int, overrides: dict | None = None) -> dict:
+    """The chart values ``linkerd install`` records in ``linkerd-config`` (the ones the model reads; 2.20 defaults).
+
+    The proxy injector reads them back from the ConfigMap at every admission, so an install made with other
+    values (``linkerd install --set proxy.logLevel=debug``, or the real CLI's output) changes what it injects.
+    """
+    values = {
+        "cliVersion": f"linkerd/cli {l5d.LINKERD_VERSION}",
+        "clusterDomain": "cluster.local",
+        "clusterNetworks": CLUSTER_NETWORKS,
+        "cniEnabled": False,
+        "controllerImage": f"{l5d.REGISTRY}/controller",
+        "controllerLogFormat": "plain",
+        "controllerLogLevel": "info",
+        "controllerReplicas": 1,
+        "debugContainer": {"image": {"name": l5d.DEBUG_IMAGE, "pullPolicy": "", "version": l5d.LINKERD_VERSION}},
+        "identityTrustAnchorsPEM": trust_anchor_pem(seed),
+        "identityTrustDomain": "cluster.local",
+        "imagePullPolicy": "IfNotPresent",
+        "linkerdVersion": l5d.LINKERD_VERSION,
+        "proxy": {**clone(DEFAULTS["proxy"]),
+                  "image": {"name": l5d.PROXY_IMAGE, "pullPolicy": "", "version": l5d.LINKERD_VERSION},
+                  "resources": {r: {"limit": "", "request": ""} for r in ("cpu", "ephemeral-storage", "memory")}},
+        "proxyInit": clone(DEFAULTS["proxyInit"]),
+    }
+    for path, value in (overrides or {}).items():
+        node = values
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return values
+
+
+def _yaml(values: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(values, sort_keys=True, default_flow_style=False)
+
+
+def values_of(config_map: dict | None) -> dict:
+    """The install values in a ``linkerd-config`` ConfigMap (empty when absent or unreadable)."""
+    import yaml
+
+    text = ((config_map or {}).get("data") or {}).get("values") or ""
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def control_plane_objects(seed: int, overrides: dict | None = None) -> list[dict]:
     """``linkerd install`` (non-HA): what a learner sees in ``kubectl get all -n linkerd`` and friends."""
     cp = {"linkerd.io/control-plane-ns": NS}
     objs: list[dict] = [{
@@ -152,17 +261,30 @@ def control_plane_objects(seed: int) -> list[dict]:
     }]
     for component in ("identity", "destination", "heartbeat", "proxy-injector"):
         objs.append(_sa(f"linkerd-{component}", NS, {**cp, "linkerd.io/control-plane-component": component}))
-    for component in ("identity", "destination", "policy", "heartbeat", "proxy-injector"):
+    # RBAC under the names 2.20's chart gives it (what `kubectl get clusterroles` shows after a real install)
+    for component in ("identity", "destination", "proxy-injector"):
         objs.append(_rbac("ClusterRole", f"linkerd-{NS}-{component}", {**cp, "linkerd.io/control-plane-component": component}))
         objs.append(_rbac("ClusterRoleBinding", f"linkerd-{NS}-{component}", {**cp, "linkerd.io/control-plane-component": component},
-                          subject=(f"linkerd-{'destination' if component == 'policy' else component}", NS)))
-    values = (f"clusterDomain: cluster.local\nclusterNetworks: {','.join(['10.0.0.0/8', '100.64.0.0/10', '172.16.0.0/12', '192.168.0.0/16', 'fd00::/8'])}\n"
-              f"controlPlaneTracing: false\ncontrollerImage: cr.l5d.io/linkerd/controller\nlinkerdVersion: {l5d.LINKERD_VERSION}\n"
-              "proxy:\n  image:\n    name: cr.l5d.io/linkerd/proxy\n  logLevel: warn,linkerd=info,hickory=error\n"
-              "proxyInit:\n  image:\n    name: cr.l5d.io/linkerd/proxy-init\n  runAsRoot: false\n")
+                          subject=(f"linkerd-{component}", NS)))
+    dst = {**cp, "linkerd.io/control-plane-component": "destination", "app.kubernetes.io/part-of": "Linkerd"}
+    objs += [
+        _rbac("ClusterRole", "linkerd-policy", dst),
+        _rbac("ClusterRoleBinding", "linkerd-destination-policy", dst, subject=("linkerd-destination", NS), role="linkerd-policy"),
+        _rbac("Role", "remote-discovery", dst, namespace=NS),
+        _rbac("RoleBinding", "linkerd-destination-remote-discovery", dst, namespace=NS, subject=("linkerd-destination", NS),
+              role="remote-discovery"),
+        _rbac("Role", "linkerd-heartbeat", cp, namespace=NS),
+        _rbac("RoleBinding", "linkerd-heartbeat", cp, namespace=NS, subject=("linkerd-heartbeat", NS)),
+        _rbac("ClusterRole", "linkerd-heartbeat", cp),
+        _rbac("ClusterRoleBinding", "linkerd-heartbeat", cp, subject=("linkerd-heartbeat", NS)),
+        _rbac("Role", "ext-namespace-metadata-linkerd-config", cp, namespace=NS),
+        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": _meta("linkerd-config-overrides", NS, cp),
+         "data": {"linkerd-config-overrides": base64.b64encode(b"{}\n").decode()}},
+    ]
+    values = install_values(seed, overrides)
     objs += [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("linkerd-config", NS, {**cp, "linkerd.io/control-plane-component": "controller"}),
-         "data": {"values": values}},
+         "data": {"linkerd-crds-chart-version": f"linkerd-crds-{l5d.CHART_VERSION}", "values": _yaml(values)}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("linkerd-identity-trust-roots", NS, cp),
          "data": {"ca-bundle.crt": trust_anchor_pem(seed)}},
         _secret("linkerd-identity-issuer", NS, {**cp, "linkerd.io/control-plane-component": "identity"}, seed),
@@ -190,7 +312,7 @@ def control_plane_objects(seed: int) -> list[dict]:
                                                                            "-controller-namespace=linkerd", "-identity-trust-domain=cluster.local",
                                                                            "-identity-issuance-lifetime=24h0m0s", "-identity-clock-skew-allowance=20s",
                                                                            "-identity-scheme=linkerd.io/tls"],
-                                       [("grpc", 8080), ("admin-http", 9990)], ("/ready", 9990))])
+                                       [("ident-grpc", 8080), ("ident-admin", 9990)], ("/ready", 9990))])
     destination = _deployment("linkerd-destination", NS, {**comp("destination"), "app.kubernetes.io/name": "destination",
                                                           "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
                               cp_pod("destination"), "linkerd-destination",
@@ -198,32 +320,32 @@ def control_plane_objects(seed: int) -> list[dict]:
                                                                                  "-enable-h2-upgrade=true", "-log-level=info", "-log-format=plain",
                                                                                  "-enable-endpoint-slices=true", "-cluster-domain=cluster.local",
                                                                                  "-identity-trust-domain=cluster.local", "-default-opaque-ports=25,587,3306,4444,5432,6379,9300,11211"],
-                                          [("grpc", 8086), ("admin-http", 9996)], ("/ready", 9996)),
+                                          [("dest-grpc", 8086), ("dest-admin", 9996)], ("/ready", 9996)),
                                _container("sp-validator", l5d.CONTROLLER_IMAGE, ["sp-validator", "-log-level=info", "-log-format=plain"],
-                                          [("sp-validator", 8443), ("admin-http", 9997)], ("/ready", 9997)),
+                                          [("sp-validator", 8443), ("spval-admin", 9997)], ("/ready", 9997)),
                                _container("policy", l5d.POLICY_CONTROLLER_IMAGE, ["--admin-addr=0.0.0.0:9990", "--control-plane-namespace=linkerd",
                                                                                    "--grpc-addr=0.0.0.0:8090", "--server-addr=0.0.0.0:9443",
                                                                                    "--cluster-networks=10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8",
                                                                                    "--identity-domain=cluster.local", "--cluster-domain=cluster.local",
                                                                                    "--default-policy=all-unauthenticated", "--log-level=info", "--log-format=plain"],
-                                          [("grpc", 8090), ("policy-https", 9443), ("admin-http", 9990)], ("/ready", 9990))])
+                                          [("policy-grpc", 8090), ("policy-admin", 9990), ("policy-https", 9443)], ("/ready", 9990))])
     injector = _deployment("linkerd-proxy-injector", NS, {**comp("proxy-injector"), "app.kubernetes.io/name": "proxy-injector",
                                                           "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
                            cp_pod("proxy-injector"), "linkerd-proxy-injector",
                            [_container("proxy-injector", l5d.CONTROLLER_IMAGE, ["proxy-injector", "-log-level=info", "-log-format=plain",
                                                                                  "-linkerd-namespace=linkerd", "-enable-pprof=false"],
-                                       [("proxy-injector", 8443), ("admin-http", 9995)], ("/ready", 9995))])
+                                       [("proxy-injector", 8443), ("injector-admin", 9995)], ("/ready", 9995))])
     for deploy, owner in ((identity, "linkerd-identity"), (destination, "linkerd-destination"), (injector, "linkerd-proxy-injector")):
         tpl = deploy["spec"]["template"]
         tpl["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"] = "all-unauthenticated"
-        inject_pod_spec(tpl["metadata"], tpl["spec"], namespace=NS, namespace_obj=None, owner=("deployment", owner),
-                        seed=seed, created_by=f"linkerd/cli {l5d.LINKERD_VERSION}")
+        own = values
         if owner == "linkerd-identity":
-            # identity serves the certificates its own proxy needs: it starts first and is not awaited
-            containers = tpl["spec"]["containers"]
-            proxy = containers.pop(0)
-            proxy.pop("lifecycle", None)
-            containers.append(proxy)
+            # identity serves the certificates its own proxy needs: its proxy is an ordinary container after it,
+            # not awaited (2.20's chart does the same)
+            own = {**values, "proxy": {**values["proxy"], "nativeSidecar": False, "await": False,
+                                       "requireTLSOnInboundPorts": "8080"}}  # its gRPC port takes TLS only
+        inject_pod_spec(tpl["metadata"], tpl["spec"], namespace=NS, namespace_obj=None, owner=("deployment", owner),
+                        seed=seed, created_by=f"linkerd/cli {l5d.LINKERD_VERSION}", values=own)
         objs.append(deploy)
     objs.append({
         "apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta("linkerd-heartbeat", NS, comp("heartbeat")),
@@ -283,6 +405,18 @@ def viz_objects(seed: int) -> list[dict]:
                      (f"linkerd-{VIZ}-tap", "tap"), (f"linkerd-{VIZ}-tap-auth-delegator", "tap"), ("linkerd-tap-injector", "tap-injector")):
         objs.append(_rbac("ClusterRoleBinding", name, ext, subject=(sa, VIZ),
                           role="system:auth-delegator" if name.endswith("auth-delegator") else name))
+    web = {**ext, "component": "web"}
+    objs += [
+        _rbac("RoleBinding", f"linkerd-{VIZ}-tap-auth-reader", {**ext, "component": "tap"}, namespace="kube-system",
+              subject=("tap", VIZ), role="extension-apiserver-authentication-reader"),
+        _rbac("Role", "web", {**web, "namespace": NS}, namespace=NS),
+        _rbac("RoleBinding", "web", {**web, "namespace": NS}, namespace=NS, subject=("web", VIZ)),
+        _rbac("ClusterRole", f"linkerd-{VIZ}-web-check", web),
+        _rbac("ClusterRoleBinding", f"linkerd-{VIZ}-web-check", web, subject=("web", VIZ)),
+        _rbac("ClusterRoleBinding", f"linkerd-{VIZ}-web-admin", web, subject=("web", VIZ), role=f"linkerd-{VIZ}-tap-admin"),
+        _rbac("ClusterRole", f"linkerd-{VIZ}-web-api", web),
+        _rbac("ClusterRoleBinding", f"linkerd-{VIZ}-web-api", web, subject=("web", VIZ)),
+    ]
     objs += [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("prometheus-config", VIZ, {**ext, "component": "prometheus"}),
          "data": {"prometheus.yml": "global:\n  evaluation_interval: 10s\n  scrape_interval: 10s\n  scrape_timeout: 10s\n"
@@ -290,28 +424,28 @@ def viz_objects(seed: int) -> list[dict]:
         _secret("tap-k8s-tls", VIZ, {**ext, "component": "tap"}, seed),
         _secret("tap-injector-k8s-tls", VIZ, {**ext, "component": "tap-injector"}, seed),
         _svc("metrics-api", VIZ, {**ext, "component": "metrics-api"}, {**ext, "component": "metrics-api"}, [("http", 8085, 8085)]),
-        _svc("prometheus", VIZ, {**ext, "component": "prometheus"}, {**ext, "component": "prometheus"}, [("admin-http", 9090, 9090)]),
+        _svc("prometheus", VIZ, {**ext, "component": "prometheus"}, {**ext, "component": "prometheus"}, [("admin", 9090, 9090)]),
         _svc("tap", VIZ, {**ext, "component": "tap"}, {**ext, "component": "tap"}, [("grpc", 8088, 8088), ("apiserver", 443, "apiserver")]),
         _svc("tap-injector", VIZ, {**ext, "component": "tap-injector"}, {**ext, "component": "tap-injector"}, [("tap-injector", 443, "tap-injector")]),
-        _svc("web", VIZ, {**ext, "component": "web"}, {**ext, "component": "web"}, [("http", 8084, 8084), ("admin-http", 9994, 9994)]),
+        _svc("web", VIZ, {**ext, "component": "web"}, {**ext, "component": "web"}, [("http", 8084, 8084), ("admin", 9994, 9994)]),
     ]
     img = lambda n: f"{l5d.REGISTRY}/{n}:{l5d.LINKERD_VERSION}"  # noqa: E731
     specs = [
         ("metrics-api", _container("metrics-api", img("metrics-api"), ["-controller-namespace=linkerd", "-log-level=info",
                                                                         "-prometheus-url=http://prometheus.linkerd-viz.svc.cluster.local:9090"],
-                                   [("http", 8085), ("admin-http", 9995)], ("/ready", 9995))),
+                                   [("http", 8085), ("admin", 9995)], ("/ready", 9995))),
         ("prometheus", {**_container("prometheus", PROMETHEUS_IMAGE, ["--log.level=info", "--config.file=/etc/prometheus/prometheus.yml",
                                                                      "--storage.tsdb.path=/data", "--storage.tsdb.retention.time=6h"],
-                                     [("admin-http", 9090)], ("/-/ready", 9090)), "securityContext": {"runAsUser": 65534}}),
+                                     [("admin", 9090)], ("/-/ready", 9090)), "securityContext": {"runAsUser": 65534}}),
         ("tap", _container("tap", img("tap"), ["api", "-api-namespace=linkerd", "-log-level=info", "-identity-trust-domain=cluster.local"],
-                           [("grpc", 8088), ("apiserver", 8089), ("admin-http", 9998)], ("/ready", 9998))),
+                           [("grpc", 8088), ("apiserver", 8089), ("admin", 9998)], ("/ready", 9998))),
         ("tap-injector", _container("tap-injector", img("tap"), ["injector", "-tap-service-name=tap.linkerd-viz.serviceaccount.identity.linkerd.cluster.local",
                                                                  "-log-level=info"],
-                                    [("tap-injector", 8443), ("admin-http", 9995)], ("/ready", 9995))),
+                                    [("tap-injector", 8443), ("admin", 9995)], ("/ready", 9995))),
         ("web", _container("web", img("web"), ["-linkerd-metrics-api-addr=metrics-api.linkerd-viz.svc.cluster.local:8085",
                                                "-cluster-domain=cluster.local", "-controller-namespace=linkerd", "-log-level=info",
                                                "-enforced-host=^(localhost|127\\.0\\.0\\.1|web\\.linkerd-viz\\.svc\\.cluster\\.local|web\\.linkerd-viz\\.svc|\\[::1\\])(:\\d+)?$"],
-                           [("http", 8084), ("admin-http", 9994)], ("/ready", 9994))),
+                           [("http", 8084), ("admin", 9994)], ("/ready", 9994))),
     ]
     for component, container in specs:
         labels = {**ext, "app.kubernetes.io/name": component, "app.kubernetes.io/part-of": "Linkerd",
@@ -330,14 +464,46 @@ def viz_objects(seed: int) -> list[dict]:
         {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": _meta("v1alpha1.tap.linkerd.io", labels={**ext, "component": "tap"}),
          "spec": {"group": "tap.linkerd.io", "version": "v1alpha1", "groupPriorityMinimum": 1000, "versionPriority": 100,
                   "service": {"name": "tap", "namespace": VIZ}}},
-        {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": _meta("prometheus-admin", VIZ, {**ext, "component": "prometheus"}),
-         "spec": {"podSelector": {"matchLabels": {**ext, "component": "prometheus"}}, "port": "admin-http", "proxyProtocol": "HTTP/1"}},
+        _server("prometheus-admin", {**ext, "component": "prometheus"}, "admin", "HTTP/1"),
         {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy",
          "metadata": _meta("prometheus-admin", VIZ, {**ext, "component": "prometheus"}),
          "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "prometheus-admin"},
                   "requiredAuthenticationRefs": [{"kind": "ServiceAccount", "name": "metrics-api", "namespace": VIZ}]}},
+        _server("metrics-api", {**ext, "component": "metrics-api"}, "http", "HTTP/1"),
+        _authz("metrics-api", {**ext, "component": "metrics-api"}, "metrics-api", "MeshTLSAuthentication", "metrics-api-web"),
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "MeshTLSAuthentication",
+         "metadata": _meta("metrics-api-web", VIZ, {**ext, "component": "metrics-api"}),
+         "spec": {"identityRefs": [{"kind": "ServiceAccount", "name": "web"}]}},
+        _server("tap-api", {**ext, "component": "tap"}, "apiserver", "TLS"),
+        _authz("tap", {**ext, "component": "tap"}, "tap-api", "NetworkAuthentication", "kube-api-server"),
+        _server("tap-injector-webhook", {**ext, "component": "tap-injector"}, "tap-injector", "TLS"),
+        _authz("tap-injector", {**ext, "component": "tap-injector"}, "tap-injector-webhook", "NetworkAuthentication", "kube-api-server"),
+        *[{"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "NetworkAuthentication", "metadata": _meta(name, VIZ, ext),
+           "spec": {"networks": [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]}} for name in ("kubelet", "kube-api-server")],
+        _service_profile("metrics-api", ext, [("POST", f"/api/v1/{call}") for call in
+                                              ("StatSummary", "TopRoutes", "ListPods", "ListServices", "SelfCheck", "Gateways", "Edges")]),
+        _service_profile("prometheus", ext, [("POST", "/api/v1/query"), ("GET", "/api/v1/query_range"), ("GET", "/api/v1/series")]),
     ]
     return objs
+
+
+def _server(name: str, labels: dict, port: str, protocol: str) -> dict:
+    return {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": _meta(name, VIZ, labels),
+            "spec": {"podSelector": {"matchLabels": {k: v for k, v in labels.items() if k != "namespace"}}, "port": port,
+                     "proxyProtocol": protocol}}
+
+
+def _authz(name: str, labels: dict, server: str, kind: str, authn: str) -> dict:
+    return {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy", "metadata": _meta(name, VIZ, labels),
+            "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
+                     "requiredAuthenticationRefs": [{"group": "policy.linkerd.io", "kind": kind, "name": authn}]}}
+
+
+def _service_profile(service: str, labels: dict, routes: list[tuple[str, str]]) -> dict:
+    return {"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
+            "metadata": _meta(f"{service}.{VIZ}.svc.cluster.local", VIZ, labels),
+            "spec": {"routes": [{"name": f"{method} {path}", "condition": {"method": method, "pathRegex": path}}
+                                for method, path in routes]}}
 
 
 # -- install ---------------------------------------------------------------------------------------------
@@ -350,10 +516,38 @@ def register(cluster) -> None:
     until the injector pods are up — as on a cluster.
     """
     api = cluster.api
-    api.webhook_backends[(NS, "linkerd-proxy-injector")] = ProxyInjector(cluster.seed, cluster.workload_owner)
+    if (NS, "linkerd-proxy-injector") in api.webhook_backends:
+        return
+    config_type = cluster.types.configmap
+    cache: dict = {}
+
+    def current_values() -> dict:
+        """The injector reads ``linkerd-config`` as installed (re-parsed only when the ConfigMap changes)."""
+        config_map = api.get(config_type, NS, "linkerd-config")
+        version = (config_map or {}).get("metadata", {}).get("resourceVersion")
+        if cache.get("version") != version:
+            cache["version"], cache["values"] = version, values_of(config_map)
+        return cache["values"]
+
+    api.webhook_backends[(NS, "linkerd-proxy-injector")] = ProxyInjector(cluster.seed, cluster.workload_owner, current_values)
+    cluster.image_notices.append(l5d.version_notice)
     api.webhook_backends[(VIZ, "tap-injector")] = TapInjector()
     cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster)
     cluster.kubelet.long_running.update({l5d.PROXY_CONTAINER, l5d.DEBUG_CONTAINER})
+
+
+def manual_injector(cluster):
+    """``linkerd inject --manual``'s transform: the proxy written into a pod template by the CLI, configured by the
+    installed ``linkerd-config`` (the CLI reads it from the cluster, as the injector does)."""
+    values = values_of(cluster.api.get(cluster.types.configmap, NS, "linkerd-config")) or install_values(cluster.seed)
+
+    def transform(kind: str, name: str, pmeta: dict, pspec: dict) -> None:
+        namespace = pmeta.get("namespace") or "default"
+        inject_pod_spec(pmeta, pspec, namespace=namespace, namespace_obj=None,
+                        owner=None if kind == "Pod" else (kind.lower(), name), seed=cluster.seed,
+                        created_by=f"linkerd/cli {values.get('linkerdVersion') or l5d.LINKERD_VERSION}", values=values)
+
+    return transform
 
 
 def identity_ready(cluster) -> bool:
@@ -366,7 +560,15 @@ def identity_ready(cluster) -> bool:
 
 
 def install(cluster, viz: bool = True) -> list[str]:
-    """Apply the CRDs and control plane now; viz as soon as the control plane is ready."""
+    """Apply the CRDs and control plane now; viz as soon as the control plane is ready.
+
+    As 2.20's CLI, refuses (before applying anything) when the Gateway API CRDs are missing.
+    """
+    from labkit.errors import ApplyError
+
+    problem = gateway_api_problem(cluster)
+    if problem:
+        raise ApplyError(f"{problem}\n(on the embedded mesh: mesh.install_gateway_api()); nothing was installed")
     register(cluster)
     lines = cluster.apply_objects(crd_objects(), origin="linkerd install --crds", check_images=False)
     lines += cluster.apply_objects(control_plane_objects(cluster.seed), origin="linkerd install", check_images=False)

@@ -158,26 +158,6 @@ class Proxy:
         self.actual_routes: dict = {}
         self.taps: list = []  # active tap sessions watching this proxy
 
-    def log_lines(self, control_plane_ns: str = "linkerd") -> list[str]:
-        """What ``kubectl logs POD -c linkerd-proxy`` shows: the proxy's start-up lines (its listeners, its identity,
-        where it resolves destinations), in the proxy's format ``[ uptime ]  LEVEL ThreadId(n) target: message``.
-        The embedded proxies log nothing per request, as real ones at the default ``warn,linkerd=info`` level."""
-        dst = f"linkerd-dst-headless.{control_plane_ns}.svc.cluster.local:8086"
-        dst_id = f"linkerd-destination.{control_plane_ns}.serviceaccount.identity.linkerd.cluster.local"
-        policy = f"linkerd-policy.{control_plane_ns}.svc.cluster.local:8090"
-        lines = [
-            (0.0021, "01", "linkerd2_proxy", "Admin interface on 0.0.0.0:4191"),
-            (0.0021, "01", "linkerd2_proxy", "Inbound interface on 0.0.0.0:4143"),
-            (0.0021, "01", "linkerd2_proxy", "Outbound interface on 127.0.0.1:4140"),
-            (0.0021, "01", "linkerd2_proxy", "Tap interface on 0.0.0.0:4190"),
-            (0.0022, "01", "linkerd2_proxy", f"SNI is {self.identity}"),
-            (0.0022, "01", "linkerd2_proxy", f"Local identity is {self.identity}"),
-            (0.0022, "01", "linkerd2_proxy", f"Destinations resolved via {dst} ({dst_id})"),
-            (0.0023, "01", "linkerd2_proxy", f"Policies resolved via {policy} ({dst_id})"),
-            (0.0154, "02", "daemon:identity: linkerd_app", f"Certified identity id={self.identity}"),
-        ]
-        return [f"[{t:>12.6f}s]  INFO ThreadId({thread}) {target}: {message}" for t, thread, target, message in lines]
-
     def stats(self, table: dict, key, items_fn) -> HttpStats:
         """The stats for ``key`` in ``table``, created with labels ``items_fn()`` on first use."""
         stats = table.get(key)

@@ -157,6 +157,30 @@ def _opts(args: list[str], spec: dict) -> tuple[dict, list[str]]:
     return opts, positional
 
 
+def _helm_sets(args: list[str]) -> tuple[list[str], dict]:
+    """Take every ``--set a.b=v[,c=w]`` out of ``args``: (the other args, {path: value}) with Helm's scalar types."""
+    rest, sets, i = [], {}, 0
+    while i < len(args):
+        a = args[i]
+        if a == "--set" or a.startswith("--set="):
+            if a == "--set":
+                i += 1
+                if i >= len(args):
+                    raise CLIError("Error: flag needs an argument: --set")
+                text = args[i]
+            else:
+                text = a.split("=", 1)[1]
+            for item in text.split(","):
+                key, eq, value = item.partition("=")
+                if not eq or not key:
+                    raise CLIError(f'Error: failed parsing --set data: key "{item}" has no value')
+                sets[key] = {"true": True, "false": False}.get(value, int(value) if value.isdigit() else value)
+        else:
+            rest.append(a)
+        i += 1
+    return rest, sets
+
+
 COMMON = {"-n": ("namespace", True), "--namespace": ("namespace", True), "-o": ("output", True),
           "--output": ("output", True), "--context": ("context", True), "--kubeconfig": ("kubeconfig", True),
           "-L": ("linkerd_namespace", True), "--linkerd-namespace": ("linkerd_namespace", True),
@@ -228,12 +252,16 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
         from labkit.manifests import dump
         from labkit.sim.linkerd import install
 
+        rest, overrides = _helm_sets(rest)
         opts, _ = _opts(rest, {**COMMON, "--crds": ("crds", False), "--ignore-cluster": ("ignore", False),
-                               "--set": ("set", True), "--ha": ("ha", False)})
+                               "--ha": ("ha", False)})
+        problem = install.gateway_api_problem(mesh.cluster)
+        if problem and not opts.get("ignore"):
+            return Result(stderr=problem + "\n", code=1)  # 2.20 refuses before rendering anything
         if opts.get("crds"):
             return Result(stdout=dump(install.crd_objects()))
         install.register(mesh.cluster)  # the control plane's in-process parts (webhooks answer once pods run)
-        return Result(stdout=dump(install.control_plane_objects(mesh.cluster.seed)))
+        return Result(stdout=dump(install.control_plane_objects(mesh.cluster.seed, overrides)))
     if cmd in ("inject", "uninject"):
         from labkit.manifests import inject_yaml, uninject_yaml
 
@@ -246,8 +274,18 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
             raise CLIError("Error: please specify a kubernetes resource file")
         text = "".join(_read(p, stdin, files) for p in positional)
         if cmd == "inject":
+            from labkit.manifests import InjectError
+
             options = {k: v for k, v in opts.items() if k in {v2[0] for v2 in flags.values()} and k != "manual"}
-            yaml_out, report = inject_yaml(text, **options)
+            manual = None
+            if opts.get("manual"):
+                from labkit.sim.linkerd.install import manual_injector
+
+                manual = manual_injector(mesh.cluster)
+            try:
+                yaml_out, report = inject_yaml(text, manual=manual, **options)
+            except InjectError as exc:
+                return Result(stderr=str(exc), code=1)  # as the CLI: the errors, no YAML, exit status 1
         else:
             yaml_out, report = uninject_yaml(text)
         return Result(stdout=yaml_out, stderr=report)
@@ -284,8 +322,7 @@ def _run(mesh, argv: list[str], stdin: str | None, files: dict) -> Result:
             report = mesh.check()
             if not report.ok:
                 return Result(stderr=report.render(), code=1)
-        return Result(stdout=dump([crd for crd in install.crd_objects()
-                                   if crd["spec"]["group"] == "split.smi-spec.io"]))
+        return Result(stdout=dump(install.smi_objects()))
     raise CLIError(f'Error: unknown command "{cmd}" for "linkerd"')  # unreachable: command_path knows COMMANDS
 
 

@@ -224,8 +224,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _json(self, code: int, obj) -> None:
-        self._send(code, json.dumps(obj).encode("utf-8"))
+    def _json(self, code: int, obj, headers: dict | None = None) -> None:
+        self._send(code, json.dumps(obj).encode("utf-8"), headers=headers)
 
     def _error(self, err: ApiError) -> None:
         self._json(err.code, err.status())
@@ -450,7 +450,10 @@ class Handler(BaseHTTPRequestHandler):
                 with lock:
                     created = api.create(rtype, namespace, body, dry_run)
                     self.served.after_write()
-                    return self._json(201, created)
+                    # like an admission warning: kubectl prints "Warning: ..." for an image the model runs as another version
+                    notices = [] if dry_run else api.cluster.image_notices_for(created)
+                    warning = ", ".join(f'299 - "{n}"' for n in notices)
+                    return self._json(201, created, {"Warning": warning} if warning else None)
             raise ApiError(405, "MethodNotAllowed", f"the server does not allow {method} on a collection here")
         if method == "GET" or method == "HEAD":
             with lock:
@@ -562,7 +565,9 @@ class Handler(BaseHTTPRequestHandler):
             if (pod.get("status") or {}).get("phase") != "Running":
                 raise ApiError(400, "BadRequest", f"pod {name} is not running (phase "
                                                   f"{(pod.get('status') or {}).get('phase', 'Pending')})")
-            containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+            spec = pod.get("spec") or {}
+            containers = [c["name"] for c in spec.get("containers") or []] + \
+                [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
             container = params.get("container")
             if sub == "exec":
                 _require_container(pod, container)
@@ -624,6 +629,11 @@ class Handler(BaseHTTPRequestHandler):
             with served.lock:
                 text = served.flagger_manifests(params.get("provider") or "linkerd", params.get("namespace") or None)
             return self._send(200, text.encode("utf-8"), "application/yaml")
+        if path == "/gateway-api" and self.command == "GET":  # the release manifest, for a cluster with no internet
+            from labkit.manifests import dump
+            from labkit.sim.linkerd import install
+
+            return self._send(200, dump(install.gateway_api_objects()).encode("utf-8"), "application/yaml")
         if path == "/taps" and self.command == "GET":
             return self._json(200, served.taps_doc())
         m = re.fullmatch(r"/taps/(\d+)/stop", path)

@@ -68,6 +68,7 @@ def test_canary_report_and_timeline_are_blocks_too():
     from labkit import canary
 
     mesh = labkit.connect(seed=0)
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=True)
     mesh.wait("2m")
     mesh.install_flagger()

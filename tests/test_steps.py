@@ -59,3 +59,12 @@ def test_applied_lines_are_summarised_by_kind_and_outcome():
     assert text.splitlines()[:3] == ["5 objects applied:", "    2 deployment: 1 created, 1 unchanged",
                                      "    1 customresourcedefinition: 1 configured"]
     assert text.endswith('(every line: print("\\n".join(lines)))')
+
+
+def test_the_banner_says_what_is_modelled_and_that_time_is_virtual():
+    mesh = labkit.connect(seed=3)
+    first, second, third = steps.about(mesh).splitlines()
+    v = mesh.versions
+    assert first.startswith("Embedded mesh (seed 3): a model of ") and f"Linkerd {v['linkerd']}" in first
+    assert f"Kubernetes {v['kubernetes']}" in first and f"Flagger {v['flagger']}" in first
+    assert "Time is virtual" in second and 'backend = "kube"' in third

@@ -75,6 +75,7 @@ def test_lab0_tasks_reject_a_typo_a_wrong_namespace_and_a_selector_that_matches_
 
 def test_lab1_tasks_tell_a_label_from_an_annotation_and_know_linkerds_policies():
     mesh = labkit.connect()
+    mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
     mesh.wait_for(lambda m: m.check().ok, timeout="5m")
     assert "viz is not installed" in joined(mesh, "1.1")

@@ -68,7 +68,7 @@ def test_a_live_view_as_a_cells_last_line_shows_once_in_a_real_kernel(monkeypatc
 
     monkeypatch.setenv("LABKIT_HEADLESS", "0")  # the kernel inherits it: an interactive session
     setup = ("import labkit, labkit.widgets\n"
-             "mesh = labkit.connect(seed=4)\nmesh.install_linkerd()\nmesh.wait('2m')\nmesh.apply('emojivoto')\n"
+             "mesh = labkit.connect(seed=4)\nmesh.install_gateway_api()\nmesh.install_linkerd()\nmesh.wait('2m')\nmesh.apply('emojivoto')\n"
              "mesh.inject('deploy', namespace='emojivoto')\nmesh.wait('1m')")
     cells = [nbformat.v4.new_code_cell(setup),
              nbformat.v4.new_code_cell('labkit.widgets.live_stat(mesh, "deploy", "emojivoto", duration="20s", '

@@ -147,8 +147,8 @@ def about(mesh) -> str:
     a real cluster; on a cluster, which one and that waits are real.
     """
     v = mesh.versions
-    stack = (f"Kubernetes {v['kubernetes']}, Linkerd {v['linkerd']}, Gateway API {v['gateway_api']}, "
-             f"Flagger {v['flagger']}")
+    names = (("kubernetes", "Kubernetes"), ("linkerd", "Linkerd"), ("gateway_api", "Gateway API"), ("flagger", "Flagger"))
+    stack = ", ".join(f"{label} {v[key]}" for key, label in names if v.get(key))  # a cluster lacks what is not installed
     if mesh.backend == "sim":
         return (f"Embedded mesh (seed {getattr(mesh, 'seed', 0)}): a model of {stack}, running in this notebook.\n"
                 "Time is virtual: mesh.wait(\"5m\") returns at once, and the clock shows the model's time.\n"

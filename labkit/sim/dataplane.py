@@ -26,6 +26,7 @@ from labkit.k8s import deployment_of, pick_pods
 from labkit.sim.apps.model import Request, Response
 from labkit.sim.linkerd import policy
 from labkit.sim.linkerd import proxy as lp
+from labkit.sim.linkerd import route_metrics as rmx
 
 #: Time a request spends in one proxy, and on the wire between pods (ms). Linkerd's
 #: own overhead is well under a millisecond at these rates.
@@ -299,6 +300,7 @@ class DataPlane:
         svc, port, authority = resolved
         request = Request(method, path, authority, grpc, headers, body_bytes, body)
         now = self.clock.t
+        rm = None
         if client.proxy is not None:
             # The client proxy's view of this destination: looked up once, kept while in use.
             disc = self._outbound.get((client.uid, svc.fqdn, port))
@@ -307,21 +309,38 @@ class DataPlane:
             disc.last = now
             if disc.plan is not None:
                 return self._call_planned(disc.plan, client, svc, port, request)
+            if disc.kind == "policy":
+                # Client policy without routes: the policy controller's default route, one backend (the Service).
+                rm = disc.route
+                if rm is None:
+                    rm = disc.route = self._route_metrics(client, svc, port, None)
+                    disc.backend = rm.backend((svc.namespace, svc.name, port),
+                                              lambda: rmx.backend_items(svc.namespace, svc.name, port))
         endpoints = self.route(client, svc, port, method, path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
+            if rm is not None:
+                rm.record(None, rmx.FAIL_FAST, 1.0)
+                disc.backend.record(None, rmx.FAIL_FAST, 1.0)
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
         hop = self._hops.get((client.uid, server.uid, svc.fqdn, port))
         if hop is None:
             hop = self._new_hop(client, server, svc, port)
         if hop.model is None:
+            if rm is not None:
+                rm.record(None, rmx.REFUSED, 1.0)
+                disc.backend.record(None, rmx.REFUSED, 1.0)
             return Response(status=0, latency_ms=1.0, error="connection refused")
         response, inbound_ms, in_route, failed = self._serve(hop, server, svc, port, request)
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
         outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if hop.outbound is not None else 0.0)
         if hop.outbound is not None:
             hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
+        if rm is not None:
+            label = "" if not error and status >= 100 else rmx.error_label(status, error)
+            rm.record(status, label, outbound_ms)
+            disc.backend.record(status, label, outbound_ms)
         if hop.tcp:
             _count_bytes(hop.tcp, body_bytes, response.length)
         if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
@@ -519,12 +538,58 @@ class DataPlane:
         eff.record(status, grpc_status, error, failed, elapsed)
         return Response(status, elapsed, response.length, grpc_status, response.error, response.body, response.headers)
 
+    def _route_metrics(self, client: PodRuntime, svc: Service, port: int, route):
+        """The client proxy's 2.16+ metrics for ``route`` (None: the default route) of ``svc:port``."""
+        ident = None if route is None else route.ident
+        key = (svc.namespace, svc.name, port, ident)
+        if ident is None:
+            items = lambda: rmx.parent_items(svc.namespace, svc.name, port) + rmx.DEFAULT_HTTP_ROUTE  # noqa: E731
+        else:
+            items = lambda: rmx.parent_items(svc.namespace, svc.name, port) + rmx.route_items(*ident)  # noqa: E731
+        rm = client.proxy.route(key, items, grpc=route is not None and route.grpc)
+        if route is not None and route.retryable:
+            rm.retries_configured = True
+        return rm
+
     def _call_policy(self, plan, client: PodRuntime, svc: Service, port: int, request: Request) -> Response:
-        """Client-policy routing (HTTPRoute backends, 2.16+ retry/timeout annotations)."""
+        """Client-policy routing (HTTPRoute / GRPCRoute backends, 2.16+ retry/timeout annotations).
+
+        The route's metrics count the request once, as the client sees it;
+        its backend metrics count every attempt (retries included).
+        """
         path, _, query = request.path.partition("?")
         route = plan.client_policy.match(request.method, path, query, request.headers)
         if route is None:
             return Response(404, 1.0, 0, headers={"l5d-proxy-error": "no route found for request"})
+        rm = plan.metrics.get(route)
+        if rm is None:
+            rm = plan.metrics[route] = self._route_metrics(client, svc, port, route)
+        response, error, retries, exhausted = self._policy_attempts(plan, route, rm, client, svc, port, request)
+        if route.grpc:
+            code = response.grpc_status
+            rm.record(code if code is not None or error else (0 if response.status == 200 else 2), error,
+                      response.latency_ms)
+        else:
+            rm.record(response.status if not error else None, error, response.latency_ms)
+        if retries:
+            if exhausted:
+                rm.retry_limit_exceeded += 1
+            elif not error:
+                rm.retry_successes += 1
+        return response
+
+    def _backend_metrics(self, route, rm, concrete: Service | None, cport: int):
+        if concrete is None:
+            return rm.backend(None, lambda: rmx.backend_items("", "", None))
+        return rm.backend((concrete.namespace, concrete.name, cport),
+                          lambda: rmx.backend_items(concrete.namespace, concrete.name, cport))
+
+    def _policy_attempts(self, plan, route, rm, client: PodRuntime, svc: Service, port: int, request: Request):
+        """Send ``request`` along ``route``: attempts, retries, timeouts.
+
+        Returns (response, the route's ``error`` label, retries made, whether
+        the last answer was still retryable when the limit ran out).
+        """
         backends = plan.stats.get(route)
         if backends is None:
             items = []
@@ -537,6 +602,7 @@ class DataPlane:
         inf = float("inf")
         elapsed = 0.0
         attempt = 0
+        grpc_route = route.grpc
         while True:
             try_ms = route.try_timeout_ms if attempt < limit else None  # no per-try timeout on the last try
             concrete, cport = svc, port
@@ -561,31 +627,54 @@ class DataPlane:
             if synthetic is not None:
                 response, ms, cancelled = synthetic, synthetic.latency_ms, False
                 status, grpc_status, error, failed = response.status, None, "", True
+                bm = self._backend_metrics(route, rm, None, 0)
+                bm.record(status if not grpc_route else 13, "", ms)
             elif concrete is None or not concrete.endpoints:
                 response, ms, cancelled = Response(503, 1.0, 0), 1.0, False
                 status, grpc_status, error, failed = 503, None, "", True
+                bm = self._backend_metrics(route, rm, concrete, cport)
+                bm.record(None, rmx.FAIL_FAST, ms)
             else:
                 status, grpc_status, error, failed, ms, response, cancelled = self._attempt(
                     client, concrete, cport, request, svc, route, None if deadline == inf else deadline, None)
+                bm = self._backend_metrics(route, rm, concrete, cport)
+                if not (cancelled or ms > deadline):
+                    label = "" if not error and status >= 100 else rmx.error_label(status, error)
+                    if grpc_route:
+                        code = grpc_status if grpc_status is not None else (0 if status == 200 else 2)
+                        bm.record(None if label else code, label, ms)
+                    else:
+                        bm.record(status if not label else None, label, ms)
             retry = False
+            retryable = False
             if cancelled or ms > deadline:
                 if deadline == d_try and d_try < min(d_req, d_rsp):
+                    bm.record(None, rmx.RESPONSE_HEADERS_TIMEOUT, d_try)
                     elapsed += d_try  # response headers timeout: retryable
-                    retry = True
+                    retry = retryable = True
                 else:
-                    return Response(policy.TIMEOUT_STATUS, elapsed + deadline, 0)
+                    label = rmx.REQUEST_TIMEOUT if deadline == d_req else rmx.RESPONSE_STREAM_TIMEOUT
+                    bm.record(None, label, deadline)
+                    return Response(policy.TIMEOUT_STATUS, elapsed + deadline, 0), label, attempt, False
             else:
                 elapsed += ms
-                if attempt < limit and status >= 100 and any(lo <= status <= hi for lo, hi in route.retry_statuses):
-                    retry = True
+                if grpc_route:
+                    retryable = grpc_status is not None and grpc_status in route.retry_grpc
+                else:
+                    retryable = status >= 100 and any(lo <= status <= hi for lo, hi in route.retry_statuses)
+                retry = attempt < limit and retryable
             if not retry or attempt >= limit:
+                exhausted = attempt > 0 and retryable
                 if retry:  # pragma: no cover - the last try has no per-try timeout
-                    return Response(policy.TIMEOUT_STATUS, elapsed, 0)
-                return Response(status, elapsed, response.length, grpc_status, response.error, response.body, response.headers)
+                    return Response(policy.TIMEOUT_STATUS, elapsed, 0), rmx.RESPONSE_HEADERS_TIMEOUT, attempt, True
+                return (Response(status, elapsed, response.length, grpc_status, response.error, response.body,
+                                 response.headers), "" if not error and status >= 100 else rmx.error_label(status, error),
+                        attempt, exhausted)
             attempt += 1
+            rm.retry_requests += 1
             elapsed += policy.backoff_ms(attempt, client.rng)
             if timeout is not None and elapsed >= timeout:
-                return Response(policy.TIMEOUT_STATUS, timeout, 0)
+                return Response(policy.TIMEOUT_STATUS, timeout, 0), rmx.REQUEST_TIMEOUT, attempt, False
 
     def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int,
                  logical: Service | None = None) -> "Hop":

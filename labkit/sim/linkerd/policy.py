@@ -271,7 +271,8 @@ class Route:
     """One route a proxy knows: how it matches, classifies, retries and times out."""
 
     __slots__ = ("name", "match", "classes", "retryable", "timeout_ms", "kind",
-                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "backends", "order")
+                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "backends", "order",
+                 "ident", "grpc", "retry_grpc")
 
     def __init__(self, name: str | None, match=None, classes=(), retryable: bool = False, timeout_ms: float | None = None,
                  kind: str = "profile"):
@@ -287,6 +288,9 @@ class Route:
         self.response_timeout_ms: float | None = None
         self.backends = None              # policy: [(weight, (ns, name, port) | None)] ; None: the parent
         self.order: tuple = ()
+        self.ident: tuple | None = None   # policy: (group, kind, namespace, name) of the xRoute; None: the default route
+        self.grpc = False                 # a GRPCRoute's route: metrics in the outbound_grpc_route_ family
+        self.retry_grpc: frozenset = frozenset()  # policy retries: gRPC codes retried (retry.linkerd.io/grpc)
 
     def failed(self, status: int, grpc_status: int | None, error: str | None) -> bool:
         if error:
@@ -628,6 +632,8 @@ class Index:
             for i, rule in enumerate((hr.get("spec") or {}).get("rules") or [{}]):
                 rule = rule or {}
                 route = Route(md["name"], kind="policy")
+                route.ident = (str(hr.get("apiVersion", "")).rpartition("/")[0], hr.get("kind", "HTTPRoute"),
+                               route_ns, md["name"])
                 _apply_retry_timeout(route, own, svc_rt, rule.get("timeouts"))
                 refs = rule.get("backendRefs") or []
                 if refs:
@@ -669,7 +675,7 @@ class Plan:
     concrete Services (``None`` when requests go to the Service itself).
     """
 
-    __slots__ = ("kind", "profile", "client_policy", "dst", "backends", "total_weight", "budget", "stats")
+    __slots__ = ("kind", "profile", "client_policy", "dst", "backends", "total_weight", "budget", "stats", "metrics")
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -680,12 +686,13 @@ class Plan:
         self.total_weight = 0
         self.budget: TpsBudget | None = None
         self.stats: dict = {}   # Route → (effective HttpStats, actual HttpStats)
+        self.metrics: dict = {}  # Route → RouteMetrics (client policy: the 2.16+ route metrics)
 
 
 class Discovered:
     """A proxy's discovery-cache entry for one destination: the routing kind it settled on, and when it was last used."""
 
-    __slots__ = ("kind", "last", "rev", "plan", "budget_key", "budget", "idle")
+    __slots__ = ("kind", "last", "rev", "plan", "budget_key", "budget", "idle", "route", "backend")
 
     def __init__(self, kind: str | None, idle: float):
         self.kind = kind          # "profile" | "policy" | None (no proxy)
@@ -695,6 +702,8 @@ class Discovered:
         self.budget_key = None
         self.budget: TpsBudget | None = None
         self.idle = idle
+        self.route = None     # the default route's RouteMetrics (client policy without a route or annotation)
+        self.backend = None   # … and its one backend, the Service itself
 
 
 def weighted(backends: list[tuple[int, object]]) -> tuple[list, int]:

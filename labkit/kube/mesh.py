@@ -831,6 +831,20 @@ class KubeMesh:
 
         return viz.edges(self, resource, namespace=namespace)
 
+    def stat_outbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz stat-outbound``: the same queries the CLI sends, to linkerd-viz's Prometheus."""
+        from labkit.metrics import stat_outbound
+
+        self._run_due()
+        return stat_outbound.stat_outbound(self, target, namespace=namespace, window=window)
+
+    def stat_inbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz stat-inbound``: the same queries the CLI sends, to linkerd-viz's Prometheus."""
+        from labkit.metrics import stat_inbound
+
+        self._run_due()
+        return stat_inbound.stat_inbound(self, target, namespace=namespace, window=window)
+
     def routes(self, target: str, namespace: str | None = None, *, to=None, wide: bool = False) -> pd.DataFrame:
         try:
             from labkit.metrics import routes

@@ -185,6 +185,18 @@ class SimMesh:
 
         return routes.routes(self, target, namespace=namespace, to=to, wide=wide)
 
+    def stat_outbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz stat-outbound``: the target's traffic per Service, route and backend (2.17+)."""
+        from labkit.metrics import stat_outbound
+
+        return stat_outbound.stat_outbound(self, target, namespace=namespace, window=window)
+
+    def stat_inbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz stat-inbound``: the target's inbound traffic per server port and route (2.17+)."""
+        from labkit.metrics import stat_inbound
+
+        return stat_inbound.stat_inbound(self, target, namespace=namespace, window=window)
+
     def top(self, target: str, namespace: str | None = None, *, window="1m", **filters) -> pd.DataFrame:
         from labkit.sim.linkerd import tap
 

@@ -524,6 +524,14 @@ class KubeMesh:
                 raise ApplyError(f"error: {res.qualified}/{name}: {_strip_error(exc)}") from None
             raise
 
+    def annotate(self, kind: str, name: str, annotations: dict, namespace: str | None = None) -> str:
+        """``kubectl annotate --overwrite KIND NAME K=V …`` (a None value removes K): ``kind/name annotated``."""
+        from labkit.k8s import annotation_patch
+
+        patch = annotation_patch(annotations)
+        self.patch(kind, name, patch, namespace)
+        return f"{self.kube.resolve(kind).qualified}/{name} annotated"
+
     def rollout_status(self, deployment: str, namespace: str | None = None) -> str:
         """``kubectl rollout status deployment/NAME --watch=false``: the current message."""
         self._run_due()

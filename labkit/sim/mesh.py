@@ -133,6 +133,15 @@ class SimMesh:
     def patch(self, kind: str, name: str, patch: dict, namespace: str | None = None) -> dict:
         return self.cluster.patch(kind, name, patch, namespace=namespace)
 
+    def annotate(self, kind: str, name: str, annotations: dict, namespace: str | None = None) -> str:
+        """``kubectl annotate --overwrite KIND NAME K=V …`` (a None value removes K): ``kind/name annotated``."""
+        from labkit.k8s import annotation_patch
+
+        patch = annotation_patch(annotations)
+        rtype = self.cluster.resolve(kind)
+        self.cluster.patch(kind, name, patch, namespace=namespace)
+        return f"{rtype.qualified}/{name} annotated"
+
     def exec(self, target: str, command, namespace: str | None = None, container: str | None = None) -> str:
         return self.dataplane.exec(target, command, namespace=namespace, container=container)
 

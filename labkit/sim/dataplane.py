@@ -564,7 +564,18 @@ class DataPlane:
         rm = plan.metrics.get(route)
         if rm is None:
             rm = plan.metrics[route] = self._route_metrics(client, svc, port, route)
+        filters = route.filters
+        if filters is not None:
+            if filters.redirect is not None:  # the proxy answers itself; no backend sees the request
+                response = policy.redirect_response(filters.redirect, request.authority, path)
+                rm.record(response.status, "", response.latency_ms)
+                return response
+            if filters.request_headers:
+                request = Request(request.method, request.path, request.authority, request.grpc,
+                                  filters.request(request.headers), request.body_bytes, request.body)
         response, error, retries, exhausted = self._policy_attempts(plan, route, rm, client, svc, port, request)
+        if filters is not None and filters.response_headers:
+            response.headers = filters.response(response.headers)
         if route.grpc:
             code = response.grpc_status
             rm.record(code if code is not None or error else (0 if response.status == 200 else 2), error,

@@ -846,6 +846,13 @@ class KubeMesh:
         self._run_due()
         return stat_outbound.stat_outbound(self, target, namespace=namespace, window=window)
 
+    def authz(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz authz``: the target's inbound traffic per route, server and authorization (denied too)."""
+        from labkit.metrics import authz
+
+        self._run_due()
+        return authz.authz(self, target, namespace=namespace, window=window)
+
     def stat_inbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
         """``linkerd viz stat-inbound``: the same queries the CLI sends, to linkerd-viz's Prometheus."""
         from labkit.metrics import stat_inbound

@@ -24,7 +24,7 @@ from typing import Callable
 from labkit.errors import NotFoundError
 from labkit.k8s import deployment_of, pick_pods
 from labkit.sim.apps.model import Request, Response
-from labkit.sim.linkerd import policy
+from labkit.sim.linkerd import authz, policy
 from labkit.sim.linkerd import proxy as lp
 from labkit.sim.linkerd import route_metrics as rmx
 
@@ -72,12 +72,15 @@ class PodRuntime:
         self.log_lines: list[str] = []
         self.next_port = 40000 + self.rng.randrange(20000)  # ephemeral client ports
         self.proxy = None
+        self.default_policy = None  # the proxy's default inbound policy, fixed when it starts
         if _meshed(pod):
             self.proxy = lp.Proxy(
                 self.ip, self.namespace, self.serviceaccount,
                 version=self.annotations.get("linkerd.io/proxy-version", ""),
                 tap_enabled=self.annotations.get("viz.linkerd.io/tap-enabled") == "true",
             )
+            ns_obj = plane._lookup("Namespace", "", self.namespace) or {}
+            self.default_policy = authz.default_policy_for(pod, (ns_obj.get("metadata") or {}).get("annotations"))
         self.models: dict[str, object] = {}
         self.by_port: dict[int, object] = {}
         self.ctx = PodContext(self)
@@ -159,7 +162,7 @@ _UNRESOLVED = object()
 class Hop:
     """A client pod → server endpoint pair: the app that answers, and the counters both proxies keep."""
 
-    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib")
+    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib", "client", "decision", "authz_rev")
 
     def __init__(self, model, target_port: int):
         self.model = model
@@ -169,6 +172,9 @@ class Hop:
         self.tcp: list = []   # (TcpStats, reads the request?) for each side of the connection
         self.taps = False     # either side meshed: tap sessions may watch
         self.ib = None        # the server proxy's discovery of this Service (its inbound ServiceProfile), if meshed
+        self.client = None    # the client pod (the server proxy authorizes it)
+        self.decision = None  # the server proxy's inbound policy for this client and port (authz.Decision), if meshed
+        self.authz_rev = None  # the cluster revision the decision was made at
 
 
 class Service:
@@ -435,6 +441,16 @@ class DataPlane:
 
         Returns (response, inbound ms, the inbound route or None, failed by the default classifier).
         """
+        inbound = hop.inbound
+        decision = hop.decision
+        if decision is not None:
+            if hop.authz_rev != self._revision:
+                decision = self._authorize(hop, server, hop.target_port, hop.client)
+                inbound = hop.inbound
+            if decision.routes is not None or decision.authz is None:
+                inbound, refused = self._enforce(hop, server, request, decision)
+                if refused is not None:
+                    return refused, refused.latency_ms, None, refused.status >= 500 or refused.grpc_status == 7
         response = hop.model.handle(request, server.ctx)
         self.inbound_requests += 1
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
@@ -455,8 +471,8 @@ class DataPlane:
             failed = grpc_status in lp.GRPC_FAILURES
         else:
             failed = 500 <= status <= 599
-        if hop.inbound is not None:
-            hop.inbound.record(status, grpc_status, error,
+        if inbound is not None:
+            inbound.record(status, grpc_status, error,
                                failed if in_route is None else in_route.failed(status, grpc_status, error), inbound_ms)
         return response, inbound_ms, in_route, failed
 
@@ -687,6 +703,55 @@ class DataPlane:
             if timeout is not None and elapsed >= timeout:
                 return Response(policy.TIMEOUT_STATUS, timeout, 0), rmx.REQUEST_TIMEOUT, attempt, False
 
+    # -- inbound authorization policy (sim/linkerd/authz.py) ---------------------------------------------
+    def _inbound_index(self) -> authz.InboundIndex:
+        index = getattr(self, "_authz_index", None)
+        if index is None or index.revision != self.cluster.revision:
+            index = self._authz_index = authz.InboundIndex(self.cluster)
+        return index
+
+    def _authorize(self, hop, server: PodRuntime, port: int, client: PodRuntime):
+        """(Re)compute the server proxy's policy for this client and port, and the counters it feeds."""
+        cproxy = client.proxy
+        client_id = cproxy.identity if cproxy is not None else None
+        decision = self._inbound_index().decide(server.pod, port, server.default_policy or authz.DEFAULT_POLICY,
+                                                authz.Client(client_id, client.ip))
+        hop.decision, hop.authz_rev = decision, self._revision
+        labels = decision.srv + decision.route + (decision.authz or ())
+        sproxy = server.proxy
+        hop.inbound = None if decision.authz is None else sproxy.stats(
+            sproxy.inbound, (port, client_id, labels), lambda: _inbound_items(server, port, client_id, decision))
+        return decision
+
+    def _enforce(self, hop, server: PodRuntime, request: Request, decision):
+        """The server proxy's verdict on one request: (the counters to record it in, or a refusal to answer)."""
+        sproxy = server.proxy
+        client_id = hop.client.proxy.identity if hop.client.proxy is not None else None
+        port = hop.target_port
+        route, allowed = decision.route, decision.authz
+        if decision.routes is not None:
+            path, _, query = request.path.partition("?")
+            for match, route_labels, route_authz in decision.routes:
+                if match(request.method, path, query, request.headers):
+                    route, allowed = route_labels, route_authz
+                    break
+            else:
+                return None, Response(404, 1.0, 0, headers={"l5d-proxy-error": "no route found for request"})
+        if allowed is None:
+            family = "inbound_tcp_authz_deny" if decision.tcp else "inbound_http_authz_deny"
+            key = (family, _authz_deny_items(server, port, client_id, decision.srv, route))
+            sproxy.denied[key] = sproxy.denied.get(key, 0) + 1
+            if decision.tcp:
+                return None, Response(0, 1.0, 0, error="connection refused")
+            if request.grpc:
+                return None, Response(200, 1.0, 0, grpc_status=7,
+                                      headers={"grpc-message": authz.DENIED_MESSAGE})
+            return None, Response(403, 1.0, 0, headers={"l5d-proxy-error": authz.DENIED_MESSAGE})
+        labels = decision.srv + route + allowed
+        shown = authz.Decision(decision.srv, route, allowed, decision.tcp)
+        return sproxy.stats(sproxy.inbound, (port, client_id, labels),
+                            lambda: _inbound_items(server, port, client_id, shown)), None
+
     def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int,
                  logical: Service | None = None) -> "Hop":
         """Everything fixed about requests from one pod to one endpoint of a service, looked up once.
@@ -707,8 +772,8 @@ class DataPlane:
         split = () if logical is svc else (svc.fqdn,)
         if sproxy is not None:
             client_id = cproxy.identity if cproxy is not None else None
-            hop.inbound = sproxy.stats(sproxy.inbound, (target_port, client_id),
-                                       lambda: _inbound_items(server, target_port, client_id))
+            hop.client = client
+            self._authorize(hop, server, target_port, client)
             peer = sproxy.tcp_stats(("src", target_port, client_id), lambda: _tcp_inbound_items(server, target_port, client_id))
             local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
             hop.tcp += [(peer, True), (local, False)]
@@ -835,15 +900,25 @@ def _server_policy(port: int) -> tuple:
     return (("srv_group", ""), ("srv_kind", "default"), ("srv_name", "all-unauthenticated"), ("srv_port", str(port)))
 
 
-def _inbound_items(server: PodRuntime, port: int, client_id: str | None) -> tuple:
+def _inbound_items(server: PodRuntime, port: int, client_id: str | None, decision=None) -> tuple:
+    if decision is None:
+        policy_items = _server_policy(port) + authz.DEFAULT_ROUTE + (
+            ("authz_group", ""), ("authz_kind", "default"), ("authz_name", "all-unauthenticated"))
+    else:
+        policy_items = decision.srv + (("srv_port", str(port)),) + decision.route + decision.authz
     return (
         ("direction", "inbound"),
         ("target_addr", f"{server.ip}:{port}"), ("target_ip", server.ip), ("target_port", str(port)),
         *_tls_inbound(client_id),
-        *_server_policy(port),
-        ("route_group", ""), ("route_kind", "default"), ("route_name", "default"),
-        ("authz_group", ""), ("authz_kind", "default"), ("authz_name", "all-unauthenticated"),
+        *policy_items,
     )
+
+
+def _authz_deny_items(server: PodRuntime, port: int, client_id: str | None, srv: tuple, route: tuple) -> tuple:
+    """``inbound_{http,tcp}_authz_deny_total``'s labels: no ``authz_*`` (nothing authorized it)."""
+    tls = (("tls", "true"), ("client_id", client_id)) if client_id else (("tls", "no_identity"),)
+    return (("target_addr", f"{server.ip}:{port}"), ("target_ip", server.ip), ("target_port", str(port)),
+            *srv, ("srv_port", str(port)), *route, *tls)
 
 
 def _dst_items(svc: Service, server: PodRuntime) -> tuple:

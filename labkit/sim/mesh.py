@@ -200,6 +200,12 @@ class SimMesh:
 
         return stat_outbound.stat_outbound(self, target, namespace=namespace, window=window)
 
+    def authz(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz authz``: the target's inbound traffic per route, server and authorization (denied too)."""
+        from labkit.metrics import authz
+
+        return authz.authz(self, target, namespace=namespace, window=window)
+
     def stat_inbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
         """``linkerd viz stat-inbound``: the target's inbound traffic per server port and route (2.17+)."""
         from labkit.metrics import stat_inbound

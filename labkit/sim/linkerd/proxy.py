@@ -157,7 +157,7 @@ class Proxy:
         self.routes: dict = {}
         self.actual_routes: dict = {}
         self.route_metrics: dict = {}  # (parent ns, name, port, route identity) → RouteMetrics (2.16+ client policy)
-        self.denied: dict = {}         # inbound authz labels → requests refused by authorization policy
+        self.denied: dict = {}         # (authz deny family, labels) → requests refused by authorization policy
         self.taps: list = []  # active tap sessions watching this proxy
 
     def stats(self, table: dict, key, items_fn) -> HttpStats:

@@ -214,8 +214,8 @@ def _histogram(family: str, items: tuple, hist: list, les: tuple) -> Iterator[tu
 def inbound_samples(inbound_stats, denied: dict) -> Iterator[tuple]:
     """The 2.20 inbound families, read off the legacy inbound counters (``HttpStats`` per connection labels).
 
-    ``denied`` maps an inbound label set (without authz_*) to the requests
-    the proxy refused for it (authorization policy).
+    ``denied`` maps (family, label set without authz_*) to the requests (or
+    connections) the proxy refused (authorization policy).
     """
     allow: list = []
     by_route: dict = {}
@@ -243,8 +243,8 @@ def inbound_samples(inbound_stats, denied: dict) -> Iterator[tuple]:
             agg["latency"] = [a + b for a, b in zip(agg["latency"], hist)]
     for authz, n in sorted(allow):
         yield "inbound_http_authz_allow", "inbound_http_authz_allow_total", authz, n
-    for labels, n in sorted(denied.items()):
-        yield "inbound_http_authz_deny", "inbound_http_authz_deny_total", labels, n
+    for (family, labels), n in sorted(denied.items()):
+        yield family, family + "_total", labels, n
     from labkit.sim.linkerd.proxy import LATENCY_BOUNDS
 
     for key in sorted(by_route):

@@ -209,3 +209,33 @@ def test_meshtls_identities_with_wildcards_and_route_level_policies():
     outside = index.decide(POD, 7002, "all-unauthenticated",
                            az.Client("web.emojivoto.serviceaccount.identity.linkerd.cluster.local", "10.244.0.4"))
     assert outside.routes[0][2] is None
+
+
+def test_non_http_ports_refuse_denied_connections():
+    opaque_pod = {**POD, "metadata": {**POD["metadata"], "uid": "u2",
+                                      "annotations": {az.OPAQUE_ANNOTATION: "7002"}}}
+    index = _index([])
+    decision = index.decide(opaque_pod, 7002, "deny", az.Client(None, "10.244.0.3"))
+    assert decision.tcp and not decision.allowed
+    tcp_server = _index([{"kind": "Server", "metadata": {"name": "db", "namespace": "booksapp"},
+                          "spec": {"podSelector": {}, "port": 7002, "proxyProtocol": "opaque"}}])
+    decision = tcp_server.decide(POD, 7002, "all-unauthenticated", az.Client(None, "10.244.0.3"))
+    assert decision.tcp and not decision.allowed  # a Server without accessPolicy denies what nothing authorizes
+
+
+def test_tcp_denials_are_refused_connections_on_the_mesh():
+    mesh = _books(seed=2)
+    mesh.apply("""
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: books-opaque, namespace: booksapp}
+spec:
+  podSelector: {matchLabels: {app: books}}
+  port: 7002
+  proxyProtocol: opaque
+""")
+    mesh.wait("30s")
+    out = mesh.exec("deploy/traffic", "curl -s -S http://books:7002/books.json", "booksapp")
+    assert out.startswith("curl: (7) Failed to connect to books port 7002") and "Connection refused" in out
+    metrics = mesh.proxy_metrics("deploy/books", "booksapp")
+    assert any(line.startswith("inbound_tcp_authz_deny_total{") for line in metrics.splitlines())

@@ -152,3 +152,30 @@ def test_route_annotations_replace_the_services_and_an_invalid_one_drops_the_rou
     assert "books-create" not in set(df.ROUTE)
     listing = df[(df.ROUTE == "books-list") & (df.BACKEND == "")].iloc[0]
     assert listing.SUCCESS < 1.0 and listing.RETRIES > 0  # the Service's retries apply to it
+
+
+def test_failure_injection_split_with_a_v1_gateway_api_route():
+    """Lab 4's 90/10 split to the nginx error injector, written as a gateway.networking.k8s.io/v1 HTTPRoute."""
+    import yaml
+
+    mesh = _mesh("booksapp")
+    # as Lab 4 does: authors without its built-in failure rate, so only the injector fails
+    mesh.patch("deploy", "authors", [{"op": "remove", "path": "/spec/template/spec/containers/0/env/2"}], "booksapp")
+    mesh.apply("booksapp/failure-injection/error-injector.yml")
+    route = yaml.safe_load(open(labkit.__file__.rsplit("/labkit/", 1)[0] +
+                                "/manifests/booksapp/failure-injection/split-httproute.yml"))
+    route["apiVersion"] = GW
+    mesh.apply([route])
+    mesh.wait("2m")
+    assert _conditions(mesh, "httproute.gateway.networking.k8s.io", "error-split")[0] == {
+        "Accepted": ("True", "Accepted", ""), "ResolvedRefs": ("True", "ResolvedRefs", "")}
+    df = mesh.stat_outbound("deploy/webapp", "booksapp")
+    split = df[(df.ROUTE == "error-split") & (df.BACKEND == "")].iloc[0]
+    books = df[(df.ROUTE == "error-split") & (df.BACKEND == "books:7002")].iloc[0]
+    injector = df[(df.ROUTE == "error-split") & (df.BACKEND.str.startswith("error-injector:"))].iloc[0]
+    assert split.TYPE == "HTTPRoute" and 0.80 <= split.SUCCESS <= 0.97   # docs: 87.76%
+    assert books.SUCCESS > 0.95 and injector.SUCCESS == 0.0              # docs: 100.00% and 0.00%
+    assert 0.05 <= injector.RPS / split.RPS <= 0.16                      # one request in ten
+    lines = labkit.cli_text(df).splitlines()
+    at = next(i for i, line in enumerate(lines) if "error-split" in line)
+    assert "├" in lines[at + 1] and "└" in lines[at + 2]  # two backends: a branch, then the last leaf

@@ -179,3 +179,23 @@ def test_failure_injection_split_with_a_v1_gateway_api_route():
     lines = labkit.cli_text(df).splitlines()
     at = next(i for i, line in enumerate(lines) if "error-split" in line)
     assert "├" in lines[at + 1] and "└" in lines[at + 2]  # two backends: a branch, then the last leaf
+
+
+def test_an_empty_service_profile_leaves_the_service_to_client_policy_one_with_routes_takes_over():
+    empty = {"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
+             "metadata": {"name": "books.booksapp.svc.cluster.local", "namespace": "booksapp"}, "spec": {"routes": []}}
+    mesh = _mesh("booksapp", [empty])  # the profile is there when webapp's proxies first look books up
+    mesh.apply("booksapp/routes")
+    mesh.wait("90s")
+    df = mesh.stat_outbound("deploy/webapp", "booksapp")
+    assert "books-create" in set(df.ROUTE)  # the HTTPRoutes apply: the profile has no routes
+    # the same profile with a route: the proxy now routes books by it, and HTTPRoutes and annotations go unused
+    mesh.apply([{"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
+                 "metadata": {"name": "books.booksapp.svc.cluster.local", "namespace": "booksapp"},
+                 "spec": {"routes": [{"name": "POST /books.json",
+                                      "condition": {"method": "POST", "pathRegex": "/books\\.json"}}]}}])
+    mesh.wait("90s")
+    df = mesh.stat_outbound("deploy/webapp", "booksapp")
+    assert not set(df[df.SERVICE == "books:7002"].ROUTE)  # no outbound_http_route_* traffic for books any more
+    routes = mesh.routes("deploy/webapp", "booksapp", to="svc/books")
+    assert "POST /books.json" in set(routes.ROUTE)

@@ -315,7 +315,7 @@ class DataPlane:
             disc.last = now
             if disc.plan is not None:
                 return self._call_planned(disc.plan, client, svc, port, request)
-            if disc.kind == "policy":
+            if disc.policy:
                 # Client policy without routes: the policy controller's default route, one backend (the Service).
                 rm = disc.route
                 if rm is None:
@@ -374,10 +374,16 @@ class DataPlane:
         return disc
 
     def _plan(self, disc, index: policy.Index, client: PodRuntime, svc: Service, port: int, now: float):
+        disc.policy = disc.kind == "policy"
         if disc.kind == "profile":
             prof = index.profile_for(client.namespace, svc.namespace, svc.name)
             if prof is None:
                 return None  # deleted: the proxy keeps routing by profile, now an empty one
+            disc.policy = not prof.routes and not prof.overrides
+            if disc.policy:
+                # A profile decides only with routes or dstOverrides (the 2.16+ proxy's sidecar.rs): an empty
+                # one leaves the Service to client policy (HTTPRoutes, retry/timeout annotations).
+                return self._policy_plan(index, client, svc, port)
             plan = policy.Plan("profile")
             plan.profile = prof
             plan.dst = f"{svc.fqdn}:{port}"
@@ -395,6 +401,9 @@ class DataPlane:
                     disc.budget, disc.budget_key = policy.TpsBudget(ttl, min_rps, ratio, now), key
                 plan.budget = disc.budget
             return plan
+        return self._policy_plan(index, client, svc, port)
+
+    def _policy_plan(self, index: policy.Index, client: PodRuntime, svc: Service, port: int):
         client_policy = index.client_policy(client.namespace, svc.namespace, svc.name, port)
         if client_policy is None:
             return None

@@ -162,7 +162,8 @@ _UNRESOLVED = object()
 class Hop:
     """A client pod → server endpoint pair: the app that answers, and the counters both proxies keep."""
 
-    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib", "client", "decision", "authz_rev")
+    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib", "client", "decision", "authz_rev",
+                 "enforce")
 
     def __init__(self, model, target_port: int):
         self.model = model
@@ -175,6 +176,7 @@ class Hop:
         self.client = None    # the client pod (the server proxy authorizes it)
         self.decision = None  # the server proxy's inbound policy for this client and port (authz.Decision), if meshed
         self.authz_rev = None  # the cluster revision the decision was made at
+        self.enforce = False   # the decision refuses this client, or its Server's routes decide per request
 
 
 class Service:
@@ -320,14 +322,13 @@ class DataPlane:
                 rm = disc.route
                 if rm is None:
                     rm = disc.route = self._route_metrics(client, svc, port, None)
-                    disc.backend = rm.backend((svc.namespace, svc.name, port),
-                                              lambda: rmx.backend_items(svc.namespace, svc.name, port))
+                    rm.default_backend((svc.namespace, svc.name, port),
+                                       lambda: rmx.backend_items(svc.namespace, svc.name, port))
         endpoints = self.route(client, svc, port, method, path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
             if rm is not None:
-                rm.record(None, rmx.FAIL_FAST, 1.0)
-                disc.backend.record(None, rmx.FAIL_FAST, 1.0)
+                rm.record_default(None, rmx.FAIL_FAST, 1.0)
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
         hop = self._hops.get((client.uid, server.uid, svc.fqdn, port))
@@ -335,8 +336,7 @@ class DataPlane:
             hop = self._new_hop(client, server, svc, port)
         if hop.model is None:
             if rm is not None:
-                rm.record(None, rmx.REFUSED, 1.0)
-                disc.backend.record(None, rmx.REFUSED, 1.0)
+                rm.record_default(None, rmx.REFUSED, 1.0)
             return Response(status=0, latency_ms=1.0, error="connection refused")
         response, inbound_ms, in_route, failed = self._serve(hop, server, svc, port, request)
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
@@ -344,9 +344,8 @@ class DataPlane:
         if hop.outbound is not None:
             hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
         if rm is not None:
-            label = "" if not error and status >= 100 else rmx.error_label(status, error)
-            rm.record(status, label, outbound_ms)
-            disc.backend.record(status, label, outbound_ms)
+            rm.record_default(status, "" if not error and status >= 100 else rmx.error_label(status, error),
+                              outbound_ms)
         if hop.tcp:
             _count_bytes(hop.tcp, body_bytes, response.length)
         if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
@@ -450,16 +449,13 @@ class DataPlane:
 
         Returns (response, inbound ms, the inbound route or None, failed by the default classifier).
         """
+        if hop.authz_rev != self._revision and hop.decision is not None:
+            self._authorize(hop, server, hop.target_port, hop.client)  # policy may have changed: ask again
         inbound = hop.inbound
-        decision = hop.decision
-        if decision is not None:
-            if hop.authz_rev != self._revision:
-                decision = self._authorize(hop, server, hop.target_port, hop.client)
-                inbound = hop.inbound
-            if decision.routes is not None or decision.authz is None:
-                inbound, refused = self._enforce(hop, server, request, decision)
-                if refused is not None:
-                    return refused, refused.latency_ms, None, refused.status >= 500 or refused.grpc_status == 7
+        if hop.enforce:  # a denial, or a Server whose routes decide per request
+            inbound, refused = self._enforce(hop, server, request, hop.decision)
+            if refused is not None:
+                return refused, refused.latency_ms, None, refused.status >= 500 or refused.grpc_status == 7
         response = hop.model.handle(request, server.ctx)
         self.inbound_requests += 1
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
@@ -726,6 +722,7 @@ class DataPlane:
         decision = self._inbound_index().decide(server.pod, port, server.default_policy or authz.DEFAULT_POLICY,
                                                 authz.Client(client_id, client.ip))
         hop.decision, hop.authz_rev = decision, self._revision
+        hop.enforce = decision.routes is not None or decision.authz is None
         labels = decision.srv + decision.route + (decision.authz or ())
         sproxy = server.proxy
         hop.inbound = None if decision.authz is None else sproxy.stats(

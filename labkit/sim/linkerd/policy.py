@@ -937,7 +937,7 @@ class Plan:
 class Discovered:
     """A proxy's discovery-cache entry for one destination: the routing kind it settled on, and when it was last used."""
 
-    __slots__ = ("kind", "last", "rev", "plan", "budget_key", "budget", "idle", "route", "backend", "policy")
+    __slots__ = ("kind", "last", "rev", "plan", "budget_key", "budget", "idle", "route", "policy")
 
     def __init__(self, kind: str | None, idle: float):
         self.kind = kind          # "profile" | "policy" | None (no proxy)
@@ -948,7 +948,6 @@ class Discovered:
         self.budget: TpsBudget | None = None
         self.idle = idle
         self.route = None     # the default route's RouteMetrics (client policy without a route or annotation)
-        self.backend = None   # … and its one backend, the Service itself
         self.policy = False   # requests go by client policy (no profile, or one without routes and dstOverrides)
 
 

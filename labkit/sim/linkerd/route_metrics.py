@@ -117,16 +117,18 @@ def backend_items(namespace: str, name: str, port: int | None) -> tuple:
 class BackendMetrics:
     """One backend of one route: every attempt sent to it."""
 
-    __slots__ = ("items", "requests", "statuses", "hist")
+    __slots__ = ("items", "statuses", "hist")
 
     def __init__(self, items: tuple):
         self.items = items
-        self.requests = 0
-        self.statuses: dict = {}             # (status or grpc code, error) → count
-        self.hist = [0] * (len(BACKEND_BOUNDS_MS) + 1) + [0.0]  # buckets, then sum (seconds)
+        self.statuses: dict = {}  # (status or grpc code, error) → count
+        self.hist = [0] * (len(BACKEND_BOUNDS_MS) + 1) + [0.0]  # buckets, then sum (ms)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values())
 
     def record(self, status, error: str, ms: float) -> None:
-        self.requests += 1
         key = (status, error)
         statuses = self.statuses
         statuses[key] = statuses.get(key, 0) + 1
@@ -139,7 +141,7 @@ class RouteMetrics:
     """One route of one parent on a client proxy (``grpc``: the ``outbound_grpc_route_`` family)."""
 
     __slots__ = ("items", "grpc", "statuses", "hist", "retry_requests", "retry_successes", "retry_limit_exceeded",
-                 "retry_overflow", "retries_configured", "backends")
+                 "retry_overflow", "retries_configured", "backends", "_default")
 
     def __init__(self, items: tuple, grpc: bool = False):
         self.items = items  # parent_* + route_*
@@ -149,6 +151,7 @@ class RouteMetrics:
         self.retry_requests = self.retry_successes = self.retry_limit_exceeded = self.retry_overflow = 0
         self.retries_configured = False
         self.backends: dict = {}
+        self._default: BackendMetrics | None = None
 
     def record(self, status, error: str, ms: float) -> None:
         key = (status, error)
@@ -156,6 +159,27 @@ class RouteMetrics:
         statuses[key] = statuses.get(key, 0) + 1
         hist = self.hist
         hist[bisect_left(ROUTE_BOUNDS_MS, ms)] += 1
+        hist[-1] += ms
+
+    def default_backend(self, key, items_fn) -> BackendMetrics:
+        """The default route's one backend (the parent Service), which :meth:`record_default` feeds."""
+        self._default = b = self.backend(key, items_fn)
+        return b
+
+    def record_default(self, status, error: str, ms: float) -> None:
+        """One request on the default route — one attempt to its one backend: both sets of series at once
+        (the hot path of every meshed request without a route or annotation)."""
+        key = (status, error)
+        statuses = self.statuses
+        statuses[key] = statuses.get(key, 0) + 1
+        hist = self.hist
+        hist[bisect_left(ROUTE_BOUNDS_MS, ms)] += 1
+        hist[-1] += ms
+        backend = self._default
+        statuses = backend.statuses
+        statuses[key] = statuses.get(key, 0) + 1
+        hist = backend.hist
+        hist[bisect_left(BACKEND_BOUNDS_MS, ms)] += 1
         hist[-1] += ms
 
     def backend(self, key, items_fn) -> BackendMetrics:

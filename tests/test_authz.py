@@ -239,3 +239,20 @@ spec:
     assert out.startswith("curl: (7) Failed to connect to books port 7002") and "Connection refused" in out
     metrics = mesh.proxy_metrics("deploy/books", "booksapp")
     assert any(line.startswith("inbound_tcp_authz_deny_total{") for line in metrics.splitlines())
+
+
+def test_the_served_linkerd_cli_runs_the_2_20_verbs(guarded):
+    from labkit.sim.serve import cli
+
+    mesh, _ = guarded
+    out = cli.run(mesh, ["viz", "authz", "-n", "booksapp", "deploy/books"])
+    assert out.code == 0 and out.stdout == labkit.cli_text(mesh.authz("deploy/books", "booksapp"))
+    doc = __import__("json").loads(cli.run(mesh, ["viz", "authz", "-n", "booksapp", "deploy/books", "-o", "json"]).stdout)
+    assert all(set(r) <= {"route", "server", "authorization", "unauthorized", "success", "rps", "latency_ms_p50",
+                          "latency_ms_p95", "latency_ms_p99"} for r in doc) and doc
+    out = cli.run(mesh, ["viz", "stat-outbound", "-n", "booksapp", "deploy/webapp", "-t", "30s"])
+    assert out.stdout == labkit.cli_text(mesh.stat_outbound("deploy/webapp", "booksapp", window="30s"))
+    out = cli.run(mesh, ["viz", "stat-inbound", "-n", "booksapp", "deploy", "webapp", "-o", "json"])
+    assert __import__("json").loads(out.stdout)[0]["name"] == "webapp"
+    with pytest.raises(cli.CLIError, match="unknown resource type"):
+        cli.run(mesh, ["viz", "stat-outbound", "svc/books"])

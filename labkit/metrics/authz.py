@@ -87,17 +87,52 @@ def authz(mesh, resource: str, namespace: str | None = None, *, window="1m") -> 
     return frame
 
 
+def _cells(rec: dict) -> list[str]:
+    """One row as the CLI prints it: ``%.1frps``, ``%.2f%%``, ``%dms``; ``-`` for an authorization without traffic."""
+    if math.isnan(rec["RPS"]):
+        return [rec["ROUTE"], rec["SERVER"], rec["AUTHORIZATION"]] + ["-"] * 6
+    return [rec["ROUTE"], rec["SERVER"], rec["AUTHORIZATION"], "%.1frps" % rec["UNAUTHORIZED"],
+            "%.2f%%" % (rec["SUCCESS"] * 100), "%.1frps" % rec["RPS"],
+            "%dms" % rec["LATENCY_P50"], "%dms" % rec["LATENCY_P95"], "%dms" % rec["LATENCY_P99"]]
+
+
+def _sorted_cells(df: pd.DataFrame) -> list[list[str]]:
+    return sorted((_cells(rec) for rec in df.to_dict("records")), key=lambda c: (c[1], c[0], c[2]))
+
+
 def render(df: pd.DataFrame) -> str:
-    """The CLI's table: ``%.1frps``, ``%.2f%%``, ``%dms``; ``-`` for an authorization without traffic."""
-    lines = []
-    for rec in df.to_dict("records"):
-        if math.isnan(rec["RPS"]):
-            lines.append([rec["ROUTE"], rec["SERVER"], rec["AUTHORIZATION"]] + ["-"] * 6)
-            continue
-        lines.append([rec["ROUTE"], rec["SERVER"], rec["AUTHORIZATION"], "%.1frps" % rec["UNAUTHORIZED"],
-                      "%.2f%%" % (rec["SUCCESS"] * 100), "%.1frps" % rec["RPS"],
-                      "%dms" % rec["LATENCY_P50"], "%dms" % rec["LATENCY_P95"], "%dms" % rec["LATENCY_P99"]])
-    return tables.go_cli_table(COLUMNS, lines, left_align=3, sort=(1, 0, 2))
+    """The CLI's table (``cli/table``, sorted by SERVER, ROUTE, AUTHORIZATION)."""
+    return tables.go_cli_table(COLUMNS, _sorted_cells(df), left_align=3)
+
+
+def json_text(df: pd.DataFrame) -> str:
+    """``linkerd viz authz -o json`` (``renderJSON``): an object per printed row, keys the lower-cased headers
+    in Go's sorted map order, ``-`` cells left out, ``latency_ms_p50``… as integers, rates and success read
+    back from the printed cells as float32; ``json.MarshalIndent`` with two spaces, no trailing newline."""
+    import json
+
+    import numpy as np
+
+    def f32(text: str) -> str:
+        return np.format_float_positional(np.float32(text), trim="-")
+
+    rows = []
+    for cells in _sorted_cells(df):
+        row: dict[str, str] = {}
+        for header, cell in zip(COLUMNS, cells):
+            field = header.lower()
+            if cell == "-":
+                continue
+            if field.startswith("latency_"):
+                row["latency_ms_" + field[len("latency_"):]] = cell[:-2]
+            elif field in ("rps", "unauthorized"):
+                row[field] = f32(cell[:-3])
+            elif field == "success":
+                row[field] = np.format_float_positional(np.float32(cell[:-1]) / np.float32(100.0), trim="-")
+            else:
+                row[field] = json.dumps(cell, ensure_ascii=False)
+        rows.append("  {\n" + ",\n".join(f"    {json.dumps(k)}: {v}" for k, v in sorted(row.items())) + "\n  }")
+    return "[\n" + ",\n".join(rows) + "\n]" if rows else "[]"
 
 
 tables.register_renderer(TABLE, render)

@@ -1,8 +1,8 @@
 """The outbound (and inbound) traffic policy a modelled ``linkerd-proxy`` applies.
 
-What a client proxy does with a request to a Service, modelled on Linkerd 2.18
-(edge-25.4.4; reference: flagger-and-policies.md §3–4, linkerd-formats.md §1.2,
-§5.3):
+What a client proxy does with a request to a Service, modelled on Linkerd 2.20
+(reference: linkerd-2.20.md §5–6, flagger-and-policies.md §3–4,
+linkerd-formats.md §1.2, §5.3):
 
 * **ServiceProfile** (``linkerd.io`` v1alpha1/v1alpha2) named
   ``<svc>.<ns>.svc.cluster.local``, looked up in the client's namespace first,
@@ -18,13 +18,19 @@ What a client proxy does with a request to a Service, modelled on Linkerd 2.18
   with the linkerd-smi extension, :class:`SMIAdaptor` writes each split into
   its apex Service's ServiceProfile ``dstOverrides`` (creating the profile if
   needed) and empties them when the split is deleted.
-* **HTTPRoute** (``policy.linkerd.io`` and ``gateway.networking.k8s.io``) with a
-  Service parent: rules matched with Gateway API precedence, weighted
-  ``backendRefs`` (default weight 1; a missing backend Service becomes a
-  synthetic 500), the 2.16+ ``retry.linkerd.io/*`` and ``timeout.linkerd.io/*``
-  annotations (on the route, else on the Service) and ``timeouts.request``. A
-  ServiceProfile for the Service wins: the route and the annotations are
-  ignored, as Linkerd documents.
+* **HTTPRoute** (``policy.linkerd.io`` and ``gateway.networking.k8s.io``) and
+  **GRPCRoute** with a Service parent, as Linkerd 2.20's policy controller
+  serves them: only routes whose ``status.parents`` it marked ``Accepted``
+  (a GRPCRoute on the same parent makes HTTPRoutes ``RouteReasonConflicted``);
+  rules matched with Gateway API precedence; weighted ``backendRefs``
+  (default weight 1; a missing Service, a port-less or non-Service backend
+  becomes a synthetic 500); header-modifier and redirect filters (mirror,
+  rewrite and extension filters drop the route); the ``retry.linkerd.io/*``
+  and ``timeout.linkerd.io/*`` annotations parsed strictly (an invalid one
+  drops a route, and is ignored on a Service), on the route else on the
+  Service; a rule's ``timeouts.request``. A ServiceProfile with routes or
+  ``dstOverrides`` wins: the routes and annotations are ignored, as Linkerd
+  documents; an empty one leaves the Service to client policy.
 * **When proxies notice.** A proxy discovers a destination once and keeps it
   while it is in use: whether it routes by ServiceProfile or by client policy
   is fixed at that moment (linkerd/linkerd2#11032, #14274), so a profile

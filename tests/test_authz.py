@@ -41,6 +41,8 @@ spec:
 
 def _books(seed=0):
     mesh = labkit.connect(seed=seed)
+    if hasattr(mesh, "install_gateway_api"):  # Linkerd 2.20 needs the Gateway API CRDs installed first
+        mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("1m")
     mesh.apply("booksapp")

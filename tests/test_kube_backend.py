@@ -145,6 +145,8 @@ def test_linkerd_through_the_cli_matches_the_sim(pair):
 
 def test_2_20_route_verbs_and_annotate_match_the_sim(pair):
     sim, kube, _ = pair
+    if hasattr(sim, "install_gateway_api"):  # Linkerd 2.20 needs the Gateway API CRDs installed first
+        same(sim, kube, lambda m: m.install_gateway_api())
     same(sim, kube, lambda m: m.install_linkerd(viz=True))
     same(sim, kube, lambda m: m.wait("2m"))
     same(sim, kube, lambda m: m.apply("booksapp"))

@@ -23,6 +23,8 @@ ROUTE = "httproute.gateway.networking.k8s.io"
 
 def _books(upstream):
     mesh = labkit.connect(seed=0)
+    if hasattr(mesh, "install_gateway_api"):  # Linkerd 2.20 needs the Gateway API CRDs installed first
+        mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("2m")
     mesh.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "booksapp"}}])

@@ -199,3 +199,23 @@ def test_an_empty_service_profile_leaves_the_service_to_client_policy_one_with_r
     assert not set(df[df.SERVICE == "books:7002"].ROUTE)  # no outbound_http_route_* traffic for books any more
     routes = mesh.routes("deploy/webapp", "booksapp", to="svc/books")
     assert "POST /books.json" in set(routes.ROUTE)
+
+
+def test_a_per_try_timeout_retries_slow_attempts_and_labels_them_response_headers_timeout():
+    mesh = _mesh("booksapp")
+    mesh.apply("booksapp/routes")
+    mesh.annotate("httproute.gateway.networking.k8s.io", "books-create",
+                  {"retry.linkerd.io/http": "5xx", "retry.linkerd.io/limit": "2", "retry.linkerd.io/timeout": "15ms"},
+                  "booksapp")
+    mesh.wait("90s")
+    metrics = mesh.proxy_metrics("deploy/webapp", "booksapp")
+    per_try = [line for line in metrics.splitlines()
+               if line.startswith("outbound_http_route_backend_response_statuses_total{")
+               and 'route_name="books-create"' in line and 'error="RESPONSE_HEADERS_TIMEOUT"' in line]
+    assert per_try and sum(float(x.rsplit(" ", 1)[1]) for x in per_try) > 0
+    # the route itself never reports a per-try timeout: the last attempt has none
+    assert not any('error="RESPONSE_HEADERS_TIMEOUT"' in line for line in metrics.splitlines()
+                   if line.startswith("outbound_http_route_request_statuses_total{"))
+    df = mesh.stat_outbound("deploy/webapp", "booksapp")
+    backend = df[(df.ROUTE == "books-create") & (df.BACKEND == "books:7002")].iloc[0]
+    assert backend.TIMEOUTS > 0

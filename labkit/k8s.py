@@ -277,3 +277,29 @@ def pick_pods(target: str, namespace: str, pods: list, pod_name, deployment) -> 
     if not found:
         raise NotFoundError(f"no running pods for {target!r} in namespace {namespace!r}")
     return found
+
+
+_ANNOTATION_KEY = __import__("re").compile(
+    r"^(([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def annotation_patch(annotations) -> dict:
+    """``kubectl annotate --overwrite K=V K2-`` as the JSON merge patch it sends: a None value removes the key.
+
+    Values must be strings (annotation values are strings: ``"3"``, not ``3``);
+    a bad key or value is refused before anything is sent, naming it.
+    """
+    from labkit.errors import ApplyError
+
+    if not isinstance(annotations, dict) or not annotations:
+        raise ApplyError("annotate: give annotations as a non-empty dict, e.g. {'retry.linkerd.io/http': '5xx'} "
+                         "(a None value removes that annotation)")
+    out = {}
+    for key, value in annotations.items():
+        if not isinstance(key, str) or len(key) > 316 or not _ANNOTATION_KEY.match(key):
+            raise ApplyError(f"annotate: invalid annotation key {key!r}: use [prefix/]name, e.g. retry.linkerd.io/http")
+        if value is not None and not isinstance(value, str):
+            raise ApplyError(f"annotate: the value of {key!r} must be a string (annotation values are strings), "
+                             f"e.g. {str(value)!r}, or None to remove it")
+        out[key] = value
+    return {"metadata": {"annotations": out}}

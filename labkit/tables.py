@@ -1113,3 +1113,48 @@ class CheckReport:
         return (self.categories, self.extensions, self.header) == (other.categories, other.extensions, other.header)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------- linkerd's cli/table, for the 2.17+ verbs
+
+#: Renderers other modules add for their own table kinds (``stat-outbound``, ``stat-inbound``, ``authz``…):
+#: each verb keeps its own module, as linkerd's ``viz/cmd`` keeps one file per command.
+def register_renderer(kind: str, renderer) -> None:
+    """Make :func:`cli_text` render tables whose ``attrs["table"]`` is ``kind`` with ``renderer(df) -> str``."""
+    _RENDERERS[kind] = renderer
+
+
+def go_cli_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, left_align: int = 0,
+                 sort: Sequence[int] = ()) -> str:
+    """``cli/table.Table.Render`` of linkerd2 (the table the 2.17+ viz verbs print).
+
+    Columns are as wide as their widest cell, separated by two spaces (also
+    after the last); the first ``left_align`` columns are left-aligned, the rest
+    right-aligned. Cells ending in ``─`` are padded with ``─`` to the right and
+    joined to a following cell starting with ``─`` by ``──``; cells starting with
+    ``─`` are padded with ``─`` on the left — which draws the backend tree
+    (``└──────►  books:7002``). ``sort`` lists the columns the rows are sorted by.
+    """
+    data = [list(r) for r in rows]
+    widths = [max([len(h)] + [len(r[c]) for r in data]) for c, h in enumerate(headers)]
+    if sort:
+        data.sort(key=lambda r: tuple(r[c] for c in sort))
+
+    def line(row: Sequence[str]) -> str:
+        out = []
+        for c, value in enumerate(row):
+            pad_n = widths[c] - len(value)
+            spacing = "  "
+            if value.endswith("─") and c < len(row) - 1 and row[c + 1].startswith("─"):
+                spacing = "──"
+            if value.startswith("─"):
+                out.append("─" * pad_n + value + spacing)
+            elif value.endswith("─"):
+                out.append(value + "─" * pad_n + spacing)
+            elif c < left_align:
+                out.append(value + " " * pad_n + spacing)
+            else:
+                out.append(" " * pad_n + value + spacing)
+        return "".join(out) + "\n"
+
+    return line(headers) + "".join(line(r) for r in data)

@@ -144,6 +144,25 @@ def test_linkerd_through_the_cli_matches_the_sim(pair):
     same(sim, kube, lambda m: m.query_range("sum(rate(request_total[1m]))", t - __import__("pandas").Timedelta("5m"), t, "30s"))
 
 
+def test_2_20_route_verbs_and_annotate_match_the_sim(pair):
+    sim, kube, _ = pair
+    if hasattr(sim, "install_gateway_api"):  # Linkerd 2.20 needs the Gateway API CRDs installed first
+        same(sim, kube, lambda m: m.install_gateway_api())
+    same(sim, kube, lambda m: m.install_linkerd(viz=True))
+    same(sim, kube, lambda m: m.wait("2m"))
+    same(sim, kube, lambda m: m.apply("booksapp"))
+    same(sim, kube, lambda m: m.inject("deploy", namespace="booksapp"))
+    same(sim, kube, lambda m: m.wait("90s"))
+    same(sim, kube, lambda m: m.apply("booksapp/routes"))
+    same(sim, kube, lambda m: m.annotate("httproute.gateway.networking.k8s.io", "books-create",
+                                         {"retry.linkerd.io/http": "5xx"}, "booksapp"))
+    same(sim, kube, lambda m: m.wait("90s"))
+    out = same(sim, kube, lambda m: m.stat_outbound("deploy/webapp", "booksapp"))
+    assert "books-create" in set(out.ROUTE) and out.RETRIES.max() > 0
+    same(sim, kube, lambda m: m.stat_inbound("deploy", "booksapp"))
+    same(sim, kube, lambda m: m.proxy_metrics("deploy/webapp", namespace="booksapp"))
+
+
 def test_kube_only_calls_say_what_to_do_instead(pair):
     _, kube, _ = pair
     with pytest.raises(BackendError, match="embedded mesh"):

@@ -115,16 +115,42 @@ def test_draw_skips_backends_that_are_not_ready():
 # -- 2.16+ annotations ------------------------------------------------------------------------------------
 
 def test_retry_and_timeout_annotations():
-    rt = policy.annotation_policy({"retry.linkerd.io/http": "5xx,429, gateway-error, 400-403, bogus",
+    rt = policy.annotation_policy({"retry.linkerd.io/http": "5xx,429,gateway-error,400-403",
                                    "retry.linkerd.io/limit": "3", "retry.linkerd.io/timeout": "300ms",
                                    "timeout.linkerd.io/request": "15ms"})
     assert rt.has_retry and rt.limit == 3 and rt.try_timeout_ms == pytest.approx(300)
     assert rt.statuses == ((500, 599), (429, 429), (502, 504), (400, 403))
     assert rt.has_timeout and rt.request_ms == pytest.approx(15)
     assert policy.annotation_policy({"retry.linkerd.io/http": "5xx"}).limit == 1   # default limit
-    assert policy.annotation_policy({"retry.linkerd.io/limit": "0"}).limit == 1    # 0 is unset
-    assert policy.annotation_policy({"timeout.linkerd.io/request": "15"}).request_ms is None  # units required
+    assert policy.annotation_policy({"retry.linkerd.io/limit": "0"}).has_retry is False  # 0 is unset
+    assert policy.annotation_policy({"retry.linkerd.io/limit": "2"}).statuses == ()     # a limit alone retries nothing
     assert not policy.annotation_policy({}).has_retry
+    grpc = policy.annotation_policy({"retry.linkerd.io/grpc": "unavailable,Internal"}, grpc=True)
+    assert grpc.grpc_codes == {14, 13} and grpc.statuses == ()
+
+
+@pytest.mark.parametrize("annotations, message", [
+    ({"retry.linkerd.io/http": "5xx, 429"}, "invalid retry condition"),       # no spaces: " 429" is no code
+    ({"retry.linkerd.io/http": "bogus"}, "invalid retry condition"),
+    ({"retry.linkerd.io/http": "600"}, "invalid retry condition"),            # 100-599 only
+    ({"retry.linkerd.io/http": "504-500"}, "invalid retry condition"),
+    ({"retry.linkerd.io/limit": "-1"}, "limit"),
+    ({"retry.linkerd.io/limit": "70000"}, "limit"),
+    ({"timeout.linkerd.io/request": "15"}, "missing duration unit"),          # units required (but "0" is fine)
+    ({"timeout.linkerd.io/request": "1.5s"}, "fractional"),
+    ({"timeout.linkerd.io/request": "-1s"}, "negative"),
+    ({"retry.linkerd.io/timeout": "5us"}, "invalid duration unit"),
+])
+def test_invalid_annotations_are_errors_on_routes_and_ignored_on_services(annotations, message):
+    with pytest.raises(policy.AnnotationError, match=message):
+        policy.annotation_policy(annotations)
+    lenient = policy.annotation_policy(annotations, lenient=True)
+    assert not lenient.has_retry and not lenient.has_timeout
+
+
+def test_policy_durations_as_the_controller_parses_them():
+    assert [policy.parse_duration_ms(t) for t in ("0", "0s", "25ms", "2s", "1m", "1h", "1d")] == \
+        [0, 0, 25, 2000, 60000, 3600000, 86400000]
 
 
 # -- on the mesh ------------------------------------------------------------------------------------------
@@ -356,6 +382,11 @@ def test_consumer_route_in_the_clients_namespace_wins_for_its_clients_only():
          "spec": {"parentRefs": [{"name": "api", "namespace": "shop", "kind": "Service", "group": "core"}],
                   "rules": [{"backendRefs": [{"name": "api-v2", "namespace": "shop", "port": 80}]}]}},
     ]
+    accepted = {"parents": [{"controllerName": policy.POLICY_CONTROLLER,
+                             "parentRef": {"group": "core", "kind": "Service", "namespace": "shop", "name": "api"},
+                             "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}]}]}
+    for route in index_routes:  # the proxy only gets routes the policy controller accepted
+        route["status"] = accepted
     index = policy.Index.__new__(policy.Index)
     index.routes = {("shop", "api"): index_routes}
     index.service_annotations = {}

@@ -49,7 +49,12 @@ def test_exposition_parses_with_prometheus_client_and_keeps_help_text():
     assert hist.type == "histogram"
     statuses = {s.labels["status_code"] for s in hist.samples}
     assert statuses == {"200", "500"}
-    assert 'le="+Inf"' in text and 'le="1.0"' not in text  # integer bounds, as the Rust proxy prints them
+    legacy = [line for line in text.splitlines() if line.startswith("response_latency_ms_bucket")]
+    assert any('le="+Inf"' in line for line in legacy)
+    assert not any('le="1.0"' in line for line in legacy)  # integer bounds, as the Rust proxy prints them
+    # the 2.20 registry section follows, with client_rust's float bounds, and ends the body
+    assert 'inbound_http_response_duration_seconds_bucket{' in text and 'le="1.0"' in text
+    assert text.endswith("# EOF\n")
 
 
 def test_identity_is_the_service_accounts():

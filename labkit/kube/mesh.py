@@ -543,6 +543,14 @@ class KubeMesh:
                 raise ApplyError(f"error: {res.qualified}/{name}: {_strip_error(exc)}") from None
             raise
 
+    def annotate(self, kind: str, name: str, annotations: dict, namespace: str | None = None) -> str:
+        """``kubectl annotate --overwrite KIND NAME K=V …`` (a None value removes K): ``kind/name annotated``."""
+        from labkit.k8s import annotation_patch
+
+        patch = annotation_patch(annotations)
+        self.patch(kind, name, patch, namespace)
+        return f"{self.kube.resolve(kind).qualified}/{name} annotated"
+
     def rollout_status(self, deployment: str, namespace: str | None = None) -> str:
         """``kubectl rollout status deployment/NAME --watch=false``: the current message."""
         self._run_due()
@@ -908,6 +916,27 @@ class KubeMesh:
         from labkit.metrics import viz
 
         return viz.edges(self, resource, namespace=namespace)
+
+    def stat_outbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz stat-outbound``: the same queries the CLI sends, to linkerd-viz's Prometheus."""
+        from labkit.metrics import stat_outbound
+
+        self._run_due()
+        return stat_outbound.stat_outbound(self, target, namespace=namespace, window=window)
+
+    def authz(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz authz``: the target's inbound traffic per route, server and authorization (denied too)."""
+        from labkit.metrics import authz
+
+        self._run_due()
+        return authz.authz(self, target, namespace=namespace, window=window)
+
+    def stat_inbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz stat-inbound``: the same queries the CLI sends, to linkerd-viz's Prometheus."""
+        from labkit.metrics import stat_inbound
+
+        self._run_due()
+        return stat_inbound.stat_inbound(self, target, namespace=namespace, window=window)
 
     def routes(self, target: str, namespace: str | None = None, *, to=None, wide: bool = False) -> pd.DataFrame:
         try:

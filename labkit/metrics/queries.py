@@ -366,3 +366,16 @@ def flagger_breach(metric: Mapping[str, object], value: float, *, minimum: bool,
     if minimum:
         return ("<", threshold) if value < threshold else None
     return (">", threshold) if value > threshold else None
+
+
+# --------------------------------------------------------------------------- the 2.17+ viz verbs (stat-inbound/outbound, authz)
+
+def viz_rate(metric: str, labels: Mapping[str, LabelValue], group_by: Sequence[str], window: str) -> str:
+    """``queryRate`` of ``viz/cmd/stat-inbound.go``: ``sum(increase(M{…}[W])) by (…)``."""
+    return f"sum(increase({metric}{label_string(labels)}[{window}])) by ({_group(group_by)})"
+
+
+def viz_quantile(quantile: str, metric: str, labels: Mapping[str, LabelValue], group_by: Sequence[str],
+                 window: str) -> str:
+    """``queryQuantiles`` of ``viz/cmd/stat-inbound.go``: ``histogram_quantile(Q, sum(irate(M_bucket{…}[W])) by (le, …))``."""
+    return f"histogram_quantile({quantile}, sum(irate({metric}{label_string(labels)}[{window}])) by (le, {_group(group_by)}))"

@@ -24,8 +24,9 @@ from typing import Callable
 from labkit.errors import NotFoundError
 from labkit.k8s import deployment_of, pick_pods
 from labkit.sim.apps.model import Request, Response
-from labkit.sim.linkerd import policy
+from labkit.sim.linkerd import authz, policy
 from labkit.sim.linkerd import proxy as lp
+from labkit.sim.linkerd import route_metrics as rmx
 
 #: Time a request spends in one proxy, and on the wire between pods (ms). Linkerd's
 #: own overhead is well under a millisecond at these rates.
@@ -71,12 +72,15 @@ class PodRuntime:
         self.log_lines: list[str] = []
         self.next_port = 40000 + self.rng.randrange(20000)  # ephemeral client ports
         self.proxy = None
+        self.default_policy = None  # the proxy's default inbound policy, fixed when it starts
         if _meshed(pod):
             self.proxy = lp.Proxy(
                 self.ip, self.namespace, self.serviceaccount,
                 version=self.annotations.get("linkerd.io/proxy-version", ""),
                 tap_enabled=self.annotations.get("viz.linkerd.io/tap-enabled") == "true",
             )
+            ns_obj = plane._lookup("Namespace", "", self.namespace) or {}
+            self.default_policy = authz.default_policy_for(pod, (ns_obj.get("metadata") or {}).get("annotations"))
         self.models: dict[str, object] = {}
         self.by_port: dict[int, object] = {}
         self.ctx = PodContext(self)
@@ -158,7 +162,8 @@ _UNRESOLVED = object()
 class Hop:
     """A client pod → server endpoint pair: the app that answers, and the counters both proxies keep."""
 
-    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib")
+    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib", "client", "decision", "authz_rev",
+                 "enforce")
 
     def __init__(self, model, target_port: int):
         self.model = model
@@ -168,6 +173,10 @@ class Hop:
         self.tcp: list = []   # (TcpStats, reads the request?) for each side of the connection
         self.taps = False     # either side meshed: tap sessions may watch
         self.ib = None        # the server proxy's discovery of this Service (its inbound ServiceProfile), if meshed
+        self.client = None    # the client pod (the server proxy authorizes it)
+        self.decision = None  # the server proxy's inbound policy for this client and port (authz.Decision), if meshed
+        self.authz_rev = None  # the cluster revision the decision was made at
+        self.enforce = False   # the decision refuses this client, or its Server's routes decide per request
 
 
 class Service:
@@ -303,6 +312,7 @@ class DataPlane:
         svc, port, authority = resolved
         request = Request(method, path, authority, grpc, headers, body_bytes, body)
         now = self.clock.t
+        rm = None
         if client.proxy is not None:
             # The client proxy's view of this destination: looked up once, kept while in use.
             disc = self._outbound.get((client.uid, svc.fqdn, port))
@@ -311,21 +321,35 @@ class DataPlane:
             disc.last = now
             if disc.plan is not None:
                 return self._call_planned(disc.plan, client, svc, port, request)
+            if disc.policy:
+                # Client policy without routes: the policy controller's default route, one backend (the Service).
+                rm = disc.route
+                if rm is None:
+                    rm = disc.route = self._route_metrics(client, svc, port, None)
+                    rm.default_backend((svc.namespace, svc.name, port),
+                                       lambda: rmx.backend_items(svc.namespace, svc.name, port))
         endpoints = self.route(client, svc, port, method, path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
+            if rm is not None:
+                rm.record_default(None, rmx.FAIL_FAST, 1.0)
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
         hop = self._hops.get((client.uid, server.uid, svc.fqdn, port))
         if hop is None:
             hop = self._new_hop(client, server, svc, port)
         if hop.model is None:
+            if rm is not None:
+                rm.record_default(None, rmx.REFUSED, 1.0)
             return Response(status=0, latency_ms=1.0, error="connection refused")
         response, inbound_ms, in_route, failed = self._serve(hop, server, svc, port, request)
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
         outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if hop.outbound is not None else 0.0)
         if hop.outbound is not None:
             hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
+        if rm is not None:
+            rm.record_default(status, "" if not error and status >= 100 else rmx.error_label(status, error),
+                              outbound_ms)
         if hop.tcp:
             _count_bytes(hop.tcp, body_bytes, response.length)
         if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
@@ -353,10 +377,16 @@ class DataPlane:
         return disc
 
     def _plan(self, disc, index: policy.Index, client: PodRuntime, svc: Service, port: int, now: float):
+        disc.policy = disc.kind == "policy"
         if disc.kind == "profile":
             prof = index.profile_for(client.namespace, svc.namespace, svc.name)
             if prof is None:
                 return None  # deleted: the proxy keeps routing by profile, now an empty one
+            disc.policy = not prof.routes and not prof.overrides
+            if disc.policy:
+                # A profile decides only with routes or dstOverrides (the 2.16+ proxy's sidecar.rs): an empty
+                # one leaves the Service to client policy (HTTPRoutes, retry/timeout annotations).
+                return self._policy_plan(index, client, svc, port)
             plan = policy.Plan("profile")
             plan.profile = prof
             plan.dst = f"{svc.fqdn}:{port}"
@@ -374,6 +404,9 @@ class DataPlane:
                     disc.budget, disc.budget_key = policy.TpsBudget(ttl, min_rps, ratio, now), key
                 plan.budget = disc.budget
             return plan
+        return self._policy_plan(index, client, svc, port)
+
+    def _policy_plan(self, index: policy.Index, client: PodRuntime, svc: Service, port: int):
         client_policy = index.client_policy(client.namespace, svc.namespace, svc.name, port)
         if client_policy is None:
             return None
@@ -420,6 +453,13 @@ class DataPlane:
 
         Returns (response, inbound ms, the inbound route or None, failed by the default classifier).
         """
+        if hop.authz_rev != self._revision and hop.decision is not None:
+            self._authorize(hop, server, hop.target_port, hop.client)  # policy may have changed: ask again
+        inbound = hop.inbound
+        if hop.enforce:  # a denial, or a Server whose routes decide per request
+            inbound, refused = self._enforce(hop, server, request, hop.decision)
+            if refused is not None:
+                return refused, refused.latency_ms, None, refused.status >= 500 or refused.grpc_status == 7
         response = hop.model.handle(request, server.ctx)
         self.inbound_requests += 1
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
@@ -440,8 +480,8 @@ class DataPlane:
             failed = grpc_status in lp.GRPC_FAILURES
         else:
             failed = 500 <= status <= 599
-        if hop.inbound is not None:
-            hop.inbound.record(status, grpc_status, error,
+        if inbound is not None:
+            inbound.record(status, grpc_status, error,
                                failed if in_route is None else in_route.failed(status, grpc_status, error), inbound_ms)
         return response, inbound_ms, in_route, failed
 
@@ -523,12 +563,69 @@ class DataPlane:
         eff.record(status, grpc_status, error, failed, elapsed)
         return Response(status, elapsed, response.length, grpc_status, response.error, response.body, response.headers)
 
+    def _route_metrics(self, client: PodRuntime, svc: Service, port: int, route):
+        """The client proxy's 2.16+ metrics for ``route`` (None: the default route) of ``svc:port``."""
+        ident = None if route is None else route.ident
+        key = (svc.namespace, svc.name, port, ident)
+        if ident is None:
+            items = lambda: rmx.parent_items(svc.namespace, svc.name, port) + rmx.DEFAULT_HTTP_ROUTE  # noqa: E731
+        else:
+            items = lambda: rmx.parent_items(svc.namespace, svc.name, port) + rmx.route_items(*ident)  # noqa: E731
+        rm = client.proxy.route(key, items, grpc=route is not None and route.grpc)
+        if route is not None and route.retryable:
+            rm.retries_configured = True
+        return rm
+
     def _call_policy(self, plan, client: PodRuntime, svc: Service, port: int, request: Request) -> Response:
-        """Client-policy routing (HTTPRoute backends, 2.16+ retry/timeout annotations)."""
+        """Client-policy routing (HTTPRoute / GRPCRoute backends, 2.16+ retry/timeout annotations).
+
+        The route's metrics count the request once, as the client sees it;
+        its backend metrics count every attempt (retries included).
+        """
         path, _, query = request.path.partition("?")
         route = plan.client_policy.match(request.method, path, query, request.headers)
         if route is None:
             return Response(404, 1.0, 0, headers={"l5d-proxy-error": "no route found for request"})
+        rm = plan.metrics.get(route)
+        if rm is None:
+            rm = plan.metrics[route] = self._route_metrics(client, svc, port, route)
+        filters = route.filters
+        if filters is not None:
+            if filters.redirect is not None:  # the proxy answers itself; no backend sees the request
+                response = policy.redirect_response(filters.redirect, request.authority, path)
+                rm.record(response.status, "", response.latency_ms)
+                return response
+            if filters.request_headers:
+                request = Request(request.method, request.path, request.authority, request.grpc,
+                                  filters.request(request.headers), request.body_bytes, request.body)
+        response, error, retries, exhausted = self._policy_attempts(plan, route, rm, client, svc, port, request)
+        if filters is not None and filters.response_headers:
+            response.headers = filters.response(response.headers)
+        if route.grpc:
+            code = response.grpc_status
+            rm.record(code if code is not None or error else (0 if response.status == 200 else 2), error,
+                      response.latency_ms)
+        else:
+            rm.record(response.status if not error else None, error, response.latency_ms)
+        if retries:
+            if exhausted:
+                rm.retry_limit_exceeded += 1
+            elif not error:
+                rm.retry_successes += 1
+        return response
+
+    def _backend_metrics(self, route, rm, concrete: Service | None, cport: int):
+        if concrete is None:
+            return rm.backend(None, lambda: rmx.backend_items("", "", None))
+        return rm.backend((concrete.namespace, concrete.name, cport),
+                          lambda: rmx.backend_items(concrete.namespace, concrete.name, cport))
+
+    def _policy_attempts(self, plan, route, rm, client: PodRuntime, svc: Service, port: int, request: Request):
+        """Send ``request`` along ``route``: attempts, retries, timeouts.
+
+        Returns (response, the route's ``error`` label, retries made, whether
+        the last answer was still retryable when the limit ran out).
+        """
         backends = plan.stats.get(route)
         if backends is None:
             items = []
@@ -541,6 +638,7 @@ class DataPlane:
         inf = float("inf")
         elapsed = 0.0
         attempt = 0
+        grpc_route = route.grpc
         while True:
             try_ms = route.try_timeout_ms if attempt < limit else None  # no per-try timeout on the last try
             concrete, cport = svc, port
@@ -565,31 +663,104 @@ class DataPlane:
             if synthetic is not None:
                 response, ms, cancelled = synthetic, synthetic.latency_ms, False
                 status, grpc_status, error, failed = response.status, None, "", True
+                bm = self._backend_metrics(route, rm, None, 0)
+                bm.record(status if not grpc_route else 13, "", ms)
             elif concrete is None or not concrete.endpoints:
                 response, ms, cancelled = Response(503, 1.0, 0), 1.0, False
                 status, grpc_status, error, failed = 503, None, "", True
+                bm = self._backend_metrics(route, rm, concrete, cport)
+                bm.record(None, rmx.FAIL_FAST, ms)
             else:
                 status, grpc_status, error, failed, ms, response, cancelled = self._attempt(
                     client, concrete, cport, request, svc, route, None if deadline == inf else deadline, None)
+                bm = self._backend_metrics(route, rm, concrete, cport)
+                if not (cancelled or ms > deadline):
+                    label = "" if not error and status >= 100 else rmx.error_label(status, error)
+                    if grpc_route:
+                        code = grpc_status if grpc_status is not None else (0 if status == 200 else 2)
+                        bm.record(None if label else code, label, ms)
+                    else:
+                        bm.record(status if not label else None, label, ms)
             retry = False
+            retryable = False
             if cancelled or ms > deadline:
                 if deadline == d_try and d_try < min(d_req, d_rsp):
+                    bm.record(None, rmx.RESPONSE_HEADERS_TIMEOUT, d_try)
                     elapsed += d_try  # response headers timeout: retryable
-                    retry = True
+                    retry = retryable = True
                 else:
-                    return Response(policy.TIMEOUT_STATUS, elapsed + deadline, 0)
+                    label = rmx.REQUEST_TIMEOUT if deadline == d_req else rmx.RESPONSE_STREAM_TIMEOUT
+                    bm.record(None, label, deadline)
+                    return Response(policy.TIMEOUT_STATUS, elapsed + deadline, 0), label, attempt, False
             else:
                 elapsed += ms
-                if attempt < limit and status >= 100 and any(lo <= status <= hi for lo, hi in route.retry_statuses):
-                    retry = True
+                if grpc_route:
+                    retryable = grpc_status is not None and grpc_status in route.retry_grpc
+                else:
+                    retryable = status >= 100 and any(lo <= status <= hi for lo, hi in route.retry_statuses)
+                retry = attempt < limit and retryable
             if not retry or attempt >= limit:
+                exhausted = attempt > 0 and retryable
                 if retry:  # pragma: no cover - the last try has no per-try timeout
-                    return Response(policy.TIMEOUT_STATUS, elapsed, 0)
-                return Response(status, elapsed, response.length, grpc_status, response.error, response.body, response.headers)
+                    return Response(policy.TIMEOUT_STATUS, elapsed, 0), rmx.RESPONSE_HEADERS_TIMEOUT, attempt, True
+                return (Response(status, elapsed, response.length, grpc_status, response.error, response.body,
+                                 response.headers), "" if not error and status >= 100 else rmx.error_label(status, error),
+                        attempt, exhausted)
             attempt += 1
+            rm.retry_requests += 1
             elapsed += policy.backoff_ms(attempt, client.rng)
             if timeout is not None and elapsed >= timeout:
-                return Response(policy.TIMEOUT_STATUS, timeout, 0)
+                return Response(policy.TIMEOUT_STATUS, timeout, 0), rmx.REQUEST_TIMEOUT, attempt, False
+
+    # -- inbound authorization policy (sim/linkerd/authz.py) ---------------------------------------------
+    def _inbound_index(self) -> authz.InboundIndex:
+        index = getattr(self, "_authz_index", None)
+        if index is None or index.revision != self.cluster.revision:
+            index = self._authz_index = authz.InboundIndex(self.cluster)
+        return index
+
+    def _authorize(self, hop, server: PodRuntime, port: int, client: PodRuntime):
+        """(Re)compute the server proxy's policy for this client and port, and the counters it feeds."""
+        cproxy = client.proxy
+        client_id = cproxy.identity if cproxy is not None else None
+        decision = self._inbound_index().decide(server.pod, port, server.default_policy or authz.DEFAULT_POLICY,
+                                                authz.Client(client_id, client.ip))
+        hop.decision, hop.authz_rev = decision, self._revision
+        hop.enforce = decision.routes is not None or decision.authz is None
+        labels = decision.srv + decision.route + (decision.authz or ())
+        sproxy = server.proxy
+        hop.inbound = None if decision.authz is None else sproxy.stats(
+            sproxy.inbound, (port, client_id, labels), lambda: _inbound_items(server, port, client_id, decision))
+        return decision
+
+    def _enforce(self, hop, server: PodRuntime, request: Request, decision):
+        """The server proxy's verdict on one request: (the counters to record it in, or a refusal to answer)."""
+        sproxy = server.proxy
+        client_id = hop.client.proxy.identity if hop.client.proxy is not None else None
+        port = hop.target_port
+        route, allowed = decision.route, decision.authz
+        if decision.routes is not None:
+            path, _, query = request.path.partition("?")
+            for match, route_labels, route_authz in decision.routes:
+                if match(request.method, path, query, request.headers):
+                    route, allowed = route_labels, route_authz
+                    break
+            else:
+                return None, Response(404, 1.0, 0, headers={"l5d-proxy-error": "no route found for request"})
+        if allowed is None:
+            family = "inbound_tcp_authz_deny" if decision.tcp else "inbound_http_authz_deny"
+            key = (family, _authz_deny_items(server, port, client_id, decision.srv, route))
+            sproxy.denied[key] = sproxy.denied.get(key, 0) + 1
+            if decision.tcp:
+                return None, Response(0, 1.0, 0, error="connection refused")
+            if request.grpc:
+                return None, Response(200, 1.0, 0, grpc_status=7,
+                                      headers={"grpc-message": authz.DENIED_MESSAGE})
+            return None, Response(403, 1.0, 0, headers={"l5d-proxy-error": authz.DENIED_MESSAGE})
+        labels = decision.srv + route + allowed
+        shown = authz.Decision(decision.srv, route, allowed, decision.tcp)
+        return sproxy.stats(sproxy.inbound, (port, client_id, labels),
+                            lambda: _inbound_items(server, port, client_id, shown)), None
 
     def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int,
                  logical: Service | None = None) -> "Hop":
@@ -611,8 +782,8 @@ class DataPlane:
         split = () if logical is svc else (svc.fqdn,)
         if sproxy is not None:
             client_id = cproxy.identity if cproxy is not None else None
-            hop.inbound = sproxy.stats(sproxy.inbound, (target_port, client_id),
-                                       lambda: _inbound_items(server, target_port, client_id))
+            hop.client = client
+            self._authorize(hop, server, target_port, client)
             peer = sproxy.tcp_stats(("src", target_port, client_id), lambda: _tcp_inbound_items(server, target_port, client_id))
             local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
             hop.tcp += [(peer, True), (local, False)]
@@ -754,15 +925,25 @@ def _server_policy(port: int) -> tuple:
     return (("srv_group", ""), ("srv_kind", "default"), ("srv_name", "all-unauthenticated"), ("srv_port", str(port)))
 
 
-def _inbound_items(server: PodRuntime, port: int, client_id: str | None) -> tuple:
+def _inbound_items(server: PodRuntime, port: int, client_id: str | None, decision=None) -> tuple:
+    if decision is None:
+        policy_items = _server_policy(port) + authz.DEFAULT_ROUTE + (
+            ("authz_group", ""), ("authz_kind", "default"), ("authz_name", "all-unauthenticated"))
+    else:
+        policy_items = decision.srv + (("srv_port", str(port)),) + decision.route + decision.authz
     return (
         ("direction", "inbound"),
         ("target_addr", f"{server.ip}:{port}"), ("target_ip", server.ip), ("target_port", str(port)),
         *_tls_inbound(client_id),
-        *_server_policy(port),
-        ("route_group", ""), ("route_kind", "default"), ("route_name", "default"),
-        ("authz_group", ""), ("authz_kind", "default"), ("authz_name", "all-unauthenticated"),
+        *policy_items,
     )
+
+
+def _authz_deny_items(server: PodRuntime, port: int, client_id: str | None, srv: tuple, route: tuple) -> tuple:
+    """``inbound_{http,tcp}_authz_deny_total``'s labels: no ``authz_*`` (nothing authorized it)."""
+    tls = (("tls", "true"), ("client_id", client_id)) if client_id else (("tls", "no_identity"),)
+    return (("target_addr", f"{server.ip}:{port}"), ("target_ip", server.ip), ("target_port", str(port)),
+            *srv, ("srv_port", str(port)), *route, *tls)
 
 
 def _dst_items(svc: Service, server: PodRuntime) -> tuple:

@@ -146,6 +146,15 @@ class SimMesh:
     def patch(self, kind: str, name: str, patch: dict, namespace: str | None = None) -> dict:
         return self.cluster.patch(kind, name, patch, namespace=namespace)
 
+    def annotate(self, kind: str, name: str, annotations: dict, namespace: str | None = None) -> str:
+        """``kubectl annotate --overwrite KIND NAME K=V …`` (a None value removes K): ``kind/name annotated``."""
+        from labkit.k8s import annotation_patch
+
+        patch = annotation_patch(annotations)
+        rtype = self.cluster.resolve(kind)
+        self.cluster.patch(kind, name, patch, namespace=namespace)
+        return f"{rtype.qualified}/{name} annotated"
+
     def exec(self, target: str, command, namespace: str | None = None, container: str | None = None) -> str:
         return self.dataplane.exec(target, command, namespace=namespace, container=container)
 
@@ -215,6 +224,24 @@ class SimMesh:
         from labkit.metrics import routes
 
         return routes.routes(self, target, namespace=namespace, to=to, wide=wide)
+
+    def stat_outbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz stat-outbound``: the target's traffic per Service, route and backend (2.17+)."""
+        from labkit.metrics import stat_outbound
+
+        return stat_outbound.stat_outbound(self, target, namespace=namespace, window=window)
+
+    def authz(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz authz``: the target's inbound traffic per route, server and authorization (denied too)."""
+        from labkit.metrics import authz
+
+        return authz.authz(self, target, namespace=namespace, window=window)
+
+    def stat_inbound(self, target: str, namespace: str | None = None, *, window="1m") -> pd.DataFrame:
+        """``linkerd viz stat-inbound``: the target's inbound traffic per server port and route (2.17+)."""
+        from labkit.metrics import stat_inbound
+
+        return stat_inbound.stat_inbound(self, target, namespace=namespace, window=window)
 
     def top(self, target: str, namespace: str | None = None, *, window="1m", **filters) -> pd.DataFrame:
         from labkit.sim.linkerd import tap

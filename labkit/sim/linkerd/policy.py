@@ -1,8 +1,8 @@
 """The outbound (and inbound) traffic policy a modelled ``linkerd-proxy`` applies.
 
-What a client proxy does with a request to a Service, modelled on Linkerd 2.18
-(edge-25.4.4; reference: flagger-and-policies.md §3–4, linkerd-formats.md §1.2,
-§5.3):
+What a client proxy does with a request to a Service, modelled on Linkerd 2.20
+(reference: linkerd-2.20.md §5–6, flagger-and-policies.md §3–4,
+linkerd-formats.md §1.2, §5.3):
 
 * **ServiceProfile** (``linkerd.io`` v1alpha1/v1alpha2) named
   ``<svc>.<ns>.svc.cluster.local``, looked up in the client's namespace first,
@@ -18,13 +18,19 @@ What a client proxy does with a request to a Service, modelled on Linkerd 2.18
   with the linkerd-smi extension, :class:`SMIAdaptor` writes each split into
   its apex Service's ServiceProfile ``dstOverrides`` (creating the profile if
   needed) and empties them when the split is deleted.
-* **HTTPRoute** (``policy.linkerd.io`` and ``gateway.networking.k8s.io``) with a
-  Service parent: rules matched with Gateway API precedence, weighted
-  ``backendRefs`` (default weight 1; a missing backend Service becomes a
-  synthetic 500), the 2.16+ ``retry.linkerd.io/*`` and ``timeout.linkerd.io/*``
-  annotations (on the route, else on the Service) and ``timeouts.request``. A
-  ServiceProfile for the Service wins: the route and the annotations are
-  ignored, as Linkerd documents.
+* **HTTPRoute** (``policy.linkerd.io`` and ``gateway.networking.k8s.io``) and
+  **GRPCRoute** with a Service parent, as Linkerd 2.20's policy controller
+  serves them: only routes whose ``status.parents`` it marked ``Accepted``
+  (a GRPCRoute on the same parent makes HTTPRoutes ``RouteReasonConflicted``);
+  rules matched with Gateway API precedence; weighted ``backendRefs``
+  (default weight 1; a missing Service, a port-less or non-Service backend
+  becomes a synthetic 500); header-modifier and redirect filters (mirror,
+  rewrite and extension filters drop the route); the ``retry.linkerd.io/*``
+  and ``timeout.linkerd.io/*`` annotations parsed strictly (an invalid one
+  drops a route, and is ignored on a Service), on the route else on the
+  Service; a rule's ``timeouts.request``. A ServiceProfile with routes or
+  ``dstOverrides`` wins: the routes and annotations are ignored, as Linkerd
+  documents; an empty one leaves the Service to client policy.
 * **When proxies notice.** A proxy discovers a destination once and keeps it
   while it is in use: whether it routes by ServiceProfile or by client policy
   is fixed at that moment (linkerd/linkerd2#11032, #14274), so a profile
@@ -70,6 +76,13 @@ TIMEOUT_STATUS = 504
 TIMEOUT_ERROR = "timeout"
 SMI_GROUP = "split.smi-spec.io"
 HTTPROUTE_GROUPS = ("policy.linkerd.io", "gateway.networking.k8s.io")
+#: Every route kind the policy controller serves for Service parents (GRPCRoute first: it wins conflicts).
+ROUTE_PLURALS = ("grpcroutes.gateway.networking.k8s.io", "httproutes.policy.linkerd.io",
+                 "httproutes.gateway.networking.k8s.io")
+ROUTE_KINDS = (("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes.gateway.networking.k8s.io"),
+               ("policy.linkerd.io", "HTTPRoute", "httproutes.policy.linkerd.io"),
+               ("gateway.networking.k8s.io", "HTTPRoute", "httproutes.gateway.networking.k8s.io"))
+ROUTE_GROUP_KINDS = {(g, k) for g, k, _ in ROUTE_KINDS}
 POLICY_CONTROLLER = "linkerd.io/policy-controller"
 
 
@@ -271,7 +284,8 @@ class Route:
     """One route a proxy knows: how it matches, classifies, retries and times out."""
 
     __slots__ = ("name", "match", "classes", "retryable", "timeout_ms", "kind",
-                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "backends", "order")
+                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "backends", "order",
+                 "ident", "grpc", "retry_grpc", "filters")
 
     def __init__(self, name: str | None, match=None, classes=(), retryable: bool = False, timeout_ms: float | None = None,
                  kind: str = "profile"):
@@ -287,6 +301,10 @@ class Route:
         self.response_timeout_ms: float | None = None
         self.backends = None              # policy: [(weight, (ns, name, port) | None)] ; None: the parent
         self.order: tuple = ()
+        self.ident: tuple | None = None   # policy: (group, kind, namespace, name) of the xRoute; None: the default route
+        self.grpc = False                 # a GRPCRoute's route: metrics in the outbound_grpc_route_ family
+        self.retry_grpc: frozenset = frozenset()  # policy retries: gRPC codes retried (retry.linkerd.io/grpc)
+        self.filters: Filters | None = None       # policy: the rule's header modifiers / redirect
 
     def failed(self, status: int, grpc_status: int | None, error: str | None) -> bool:
         if error:
@@ -371,27 +389,40 @@ def compile_profile(sp: dict) -> Profile:
 
 # ----------------------------------------------------------------------------- HTTPRoute (client policy)
 
-def _parse_statuses(text: str) -> tuple:
-    out = []
-    for part in str(text).split(","):
-        p = part.strip().lower()
-        if not p:
-            continue
-        if p == "5xx":
-            out.append((500, 599))
-        elif p == "gateway-error":
-            out.append((502, 504))
-        elif re.fullmatch(r"\d{3}", p):
-            out.append((int(p), int(p)))
-        elif re.fullmatch(r"\d{3}-\d{3}", p):
-            lo, hi = (int(x) for x in p.split("-"))
-            if lo <= hi:
-                out.append((lo, hi))
-    return tuple(out)
+class AnnotationError(ValueError):
+    """A ``retry.linkerd.io/*`` / ``timeout.linkerd.io/*`` value the policy controller cannot parse."""
+
+
+#: ``retry.linkerd.io/grpc`` conditions → gRPC status codes.
+GRPC_RETRY_CODES = {"cancelled": 1, "deadline-exceeded": 4, "internal": 13, "resource-exhausted": 8, "unavailable": 14}
+
+
+def parse_duration_ms(text) -> float:
+    """The policy controller's ``parse_duration``: whole ``ms``/``s``/``m``/``h``/``d`` (``0`` alone allowed);
+    fractions, negatives, bare numbers and other units are errors."""
+    s = str(text).strip()
+    if s.startswith("-"):
+        raise AnnotationError(f"duration value cannot be negative: '{s}'")
+    m = re.fullmatch(r"(.*\d)(\D*)", s)
+    if m is None:
+        raise AnnotationError(f"{s} does not contain a timeout duration value")
+    magnitude, unit = m.groups()
+    if "." in magnitude:
+        raise AnnotationError("fractional values not supported")
+    if not magnitude.isdigit():
+        raise AnnotationError(f"invalid duration {s!r}")
+    mul = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}.get(unit)
+    if unit == "" and int(magnitude) == 0:
+        return 0.0
+    if unit == "":
+        raise AnnotationError(f"missing duration unit; did you mean '{magnitude}s' or '{magnitude}ms'?")
+    if mul is None:
+        raise AnnotationError(f"invalid duration unit {unit} (expected one of 'ms', 's', 'm', 'h', or 'd')")
+    return float(int(magnitude) * mul)
 
 
 def _duration_ms(text) -> float | None:
-    """A Linkerd annotation / Gateway API duration (units required) in ms; 0 or unparsable: unset."""
+    """A Gateway API duration (``rules[].timeouts.request``) in ms; unparsable or 0: unset."""
     from labkit.sim.apps.base import go_duration
 
     if text is None:
@@ -403,58 +434,136 @@ def _duration_ms(text) -> float | None:
     return secs * 1000.0 if secs > 0 else None
 
 
+def _status_code(text: str) -> int | None:
+    return int(text) if text.isdigit() and 100 <= int(text) < 600 else None
+
+
+def parse_http_conditions(text: str) -> tuple:
+    """``retry.linkerd.io/http``: ``5xx``, ``gateway-error``, ``NNN``, ``NNN-MMM`` (100–599), comma-separated,
+    no spaces — anything else makes the whole annotation invalid, as in ``parse_http_retry``."""
+    out = []
+    for cond in str(text).split(","):
+        if cond.lower() == "5xx":
+            out.append((500, 599))
+        elif cond.lower() == "gateway-error":
+            out.append((502, 504))
+        elif _status_code(cond) is not None:
+            out.append((int(cond), int(cond)))
+        else:
+            lo, sep, hi = cond.partition("-")
+            if sep and _status_code(lo) is not None and _status_code(hi) is not None and int(lo) <= int(hi):
+                out.append((int(lo), int(hi)))
+            else:
+                raise AnnotationError(f"invalid retry condition: {text}")
+    return tuple(out)
+
+
+def parse_grpc_conditions(text: str) -> frozenset:
+    """``retry.linkerd.io/grpc``: cancelled, deadline-exceeded, internal, resource-exhausted, unavailable."""
+    codes = set()
+    for cond in str(text).split(","):
+        code = GRPC_RETRY_CODES.get(cond.lower())
+        if code is None:
+            raise AnnotationError(f"Unknown grpc retry condition: {cond}")
+        codes.add(code)
+    return frozenset(codes)
+
+
 @dataclass(frozen=True)
 class RetryTimeout:
-    """The retry and timeout settings one set of annotations gives (None: no such annotation)."""
+    """The retry and timeout settings one set of annotations gives (``has_*`` False: none of that kind)."""
 
     has_retry: bool = False
     statuses: tuple = ()
+    grpc_codes: frozenset = frozenset()
     limit: int = 1
     try_timeout_ms: float | None = None
     has_timeout: bool = False
     request_ms: float | None = None
     response_ms: float | None = None
+    idle_ms: float | None = None
 
 
-def annotation_policy(annotations: dict | None) -> RetryTimeout:
-    a = annotations or {}
-    retry_keys = ("retry.linkerd.io/http", "retry.linkerd.io/grpc", "retry.linkerd.io/limit", "retry.linkerd.io/timeout")
-    has_retry = any(k in a for k in retry_keys)
-    limit = 1
+def _retry_part(a: dict, grpc: bool) -> dict | None:
+    """``parse_http_retry`` / ``parse_grpc_retry``: None when no retry annotation applies; errors raise."""
+    limit = None
     if "retry.linkerd.io/limit" in a:
-        try:
-            limit = int(str(a["retry.linkerd.io/limit"]).strip()) or 1
-        except ValueError:
-            limit = 1
-    timeout_keys = ("timeout.linkerd.io/request", "timeout.linkerd.io/response", "timeout.linkerd.io/idle")
+        text = str(a["retry.linkerd.io/limit"])
+        if not text.isdigit() or int(text) > 65535:
+            raise AnnotationError(f"invalid retry.linkerd.io/limit {text!r}: a whole number 0-65535")
+        limit = int(text) or None  # 0 is unset
+    timeout = None
+    if "retry.linkerd.io/timeout" in a:
+        timeout = parse_duration_ms(a["retry.linkerd.io/timeout"]) or None
+    key = "retry.linkerd.io/grpc" if grpc else "retry.linkerd.io/http"
+    conditions = None
+    if key in a:
+        conditions = parse_grpc_conditions(a[key]) if grpc else parse_http_conditions(a[key])
+    if limit is None and timeout is None and conditions is None:
+        return None
+    return {"limit": limit or 1, "timeout": timeout, "conditions": conditions}
+
+
+def _timeout_part(a: dict) -> dict:
+    out = {}
+    for what in ("request", "response", "idle"):
+        key = f"timeout.linkerd.io/{what}"
+        if key in a:
+            out[what] = parse_duration_ms(a[key]) or None
+    return out
+
+
+def annotation_policy(annotations: dict | None, *, grpc: bool = False, lenient: bool = False) -> RetryTimeout:
+    """The retry and timeout settings of a route's (or Service's) annotations, as the policy controller reads them.
+
+    An invalid value raises :class:`AnnotationError` — for a route the
+    controller then drops the whole route — unless ``lenient`` (a Service:
+    the controller logs it and ignores that part, retries or timeouts).
+    """
+    a = annotations or {}
+    try:
+        retry = _retry_part(a, grpc)
+    except AnnotationError:
+        if not lenient:
+            raise
+        retry = None
+    try:
+        timeouts = _timeout_part(a)
+    except AnnotationError:
+        if not lenient:
+            raise
+        timeouts = {}
+    retry = retry or {}
     return RetryTimeout(
-        has_retry=has_retry,
-        statuses=_parse_statuses(a.get("retry.linkerd.io/http", "")),
-        limit=max(0, limit),
-        try_timeout_ms=_duration_ms(a.get("retry.linkerd.io/timeout")),
-        has_timeout=any(k in a for k in timeout_keys),
-        request_ms=_duration_ms(a.get("timeout.linkerd.io/request")),
-        response_ms=_duration_ms(a.get("timeout.linkerd.io/response")),
+        has_retry=bool(retry),
+        statuses=() if grpc or retry.get("conditions") is None else retry["conditions"],
+        grpc_codes=frozenset() if not grpc or retry.get("conditions") is None else retry["conditions"],
+        limit=retry.get("limit", 1),
+        try_timeout_ms=retry.get("timeout"),
+        has_timeout=any(v is not None for v in timeouts.values()) or bool(timeouts),
+        request_ms=timeouts.get("request"),
+        response_ms=timeouts.get("response"),
+        idle_ms=timeouts.get("idle"),
     )
 
 
 def _apply_retry_timeout(route: Route, own: RetryTimeout, parent: RetryTimeout, rule_timeouts: dict | None) -> None:
+    """Route annotations replace the Service's (retries and timeouts each as a whole); a rule's
+    ``timeouts.request`` is the request timeout unless an annotation set one (``backendRequest`` is ignored)."""
     retry = own if own.has_retry else parent
     if retry.has_retry:
         route.retry_statuses = retry.statuses
+        route.retry_grpc = retry.grpc_codes
         route.retry_limit = retry.limit
         route.try_timeout_ms = retry.try_timeout_ms
         route.retryable = route.retry_limit > 0
     timeouts = own if own.has_timeout else parent
     request_ms = timeouts.request_ms
-    response_ms = timeouts.response_ms
     rt = rule_timeouts or {}
     if request_ms is None and rt.get("request") is not None:
         request_ms = _duration_ms(rt.get("request"))
-    if response_ms is None and rt.get("backendRequest") is not None:
-        response_ms = _duration_ms(rt.get("backendRequest"))
     route.timeout_ms = request_ms
-    route.response_timeout_ms = response_ms
+    route.response_timeout_ms = timeouts.response_ms
 
 
 def _compile_http_match(m: dict):
@@ -577,8 +686,8 @@ class Index:
             self._compiled[key] = prof
             self.profiles[(md.get("namespace", "default"), md["name"])] = prof
         self.routes: dict[tuple[str, str], list[dict]] = {}
-        for group in HTTPROUTE_GROUPS:
-            for hr in _list(cluster, f"httproutes.{group}"):
+        for plural in ROUTE_PLURALS:
+            for hr in _list(cluster, plural):
                 md = hr["metadata"]
                 for ref in (hr.get("spec") or {}).get("parentRefs") or []:
                     if (ref.get("kind") or "Service") == "Service" and (ref.get("group") or "core") in ("core", ""):
@@ -606,56 +715,204 @@ class Index:
         return (svc_ns, svc_name) in self.routes or (svc_ns, svc_name) in self.service_annotations
 
     def client_policy(self, client_ns: str, svc_ns: str, svc_name: str, port: int) -> ClientPolicy | None:
+        """The policy controller's answer for ``svc:port`` to a client in ``client_ns``.
+
+        Only routes the controller accepted for this parent count (a GRPCRoute
+        on the same parent makes its HTTPRoutes ``RouteReasonConflicted``);
+        consumer routes (the client's namespace) win over producer routes; a
+        route with an invalid retry/timeout annotation or an unsupported filter
+        is dropped whole. No route left: the default route, with the Service's
+        annotations.
+        """
         attached = [hr for hr in self.routes.get((svc_ns, svc_name), ())
                     if any(_parent_matches(ref, hr["metadata"].get("namespace", "default"), svc_ns, svc_name, port)
+                           and route_accepted(hr, ref)
                            for ref in (hr.get("spec") or {}).get("parentRefs") or [])]
-        # Consumer routes (in the client's namespace, for a Service elsewhere) win over producer routes.
         consumer = [hr for hr in attached if hr["metadata"].get("namespace") == client_ns != svc_ns]
         producer = [hr for hr in attached if hr["metadata"].get("namespace") == svc_ns]
         chosen = consumer or producer
-        svc_rt = annotation_policy(self.service_annotations.get((svc_ns, svc_name)))
-        if not chosen:
+        svc_ann = self.service_annotations.get((svc_ns, svc_name))
+        svc_rt = annotation_policy(svc_ann, lenient=True)
+        rules = []
+        for hr in sorted(chosen, key=_created_order):
+            try:
+                rules += self._route_rules(hr, svc_ns, port, svc_ann)
+            except AnnotationError:
+                continue  # "Failed to convert route": the controller leaves it out
+        if not rules:
             if not svc_rt.has_retry and not svc_rt.has_timeout:
                 return None
             route = Route(None, kind="policy")
             _apply_retry_timeout(route, RetryTimeout(), svc_rt, None)
             return ClientPolicy([], route, False)
-        rules = []
-        for hr in sorted(chosen, key=_created_order):
-            md = hr["metadata"]
-            route_ns = md.get("namespace", "default")
-            own = annotation_policy(md.get("annotations"))
-            for i, rule in enumerate((hr.get("spec") or {}).get("rules") or [{}]):
-                rule = rule or {}
-                route = Route(md["name"], kind="policy")
-                _apply_retry_timeout(route, own, svc_rt, rule.get("timeouts"))
-                refs = rule.get("backendRefs") or []
-                if refs:
-                    backends = []
-                    for ref in refs:
-                        if (ref.get("kind") or "Service") != "Service":
-                            continue
-                        w = ref.get("weight", 1)
-                        try:
-                            w = int(w)
-                        except (TypeError, ValueError):
-                            w = 1
-                        bns = ref.get("namespace") or route_ns
-                        target = (bns, ref.get("name", ""), int(ref.get("port") or port))
-                        if (bns, ref.get("name", "")) not in self.services:
-                            target = None  # "Service not found": a synthetic failure backend
-                        backends.append((max(0, w), target))
-                    route.backends = backends
-                for m in rule.get("matches") or [{}]:
-                    compiled = _compile_http_match(m)
-                    if compiled is None:
-                        continue
-                    f, prec = compiled
-                    rules.append((prec, f, route))
         # Gateway API precedence: path kind and length, method, headers, query params; then route age and
         # name (already the iteration order), then rule order — a stable sort keeps those ties.
         rules.sort(key=lambda r: r[0], reverse=True)
         return ClientPolicy(rules, None, True)
+
+    def _route_rules(self, hr: dict, svc_ns: str, port: int, svc_ann: dict | None) -> list[tuple]:
+        md = hr["metadata"]
+        route_ns = md.get("namespace", "default")
+        grpc = hr.get("kind") == "GRPCRoute"
+        own = annotation_policy(md.get("annotations"), grpc=grpc)
+        parent = annotation_policy(svc_ann, grpc=grpc, lenient=True)
+        out = []
+        for rule in (hr.get("spec") or {}).get("rules") or [{}]:
+            rule = rule or {}
+            route = Route(md["name"], kind="policy")
+            route.ident = (str(hr.get("apiVersion", "")).rpartition("/")[0], hr.get("kind", "HTTPRoute"),
+                           route_ns, md["name"])
+            route.grpc = grpc
+            route.filters = compile_filters(rule.get("filters"))
+            _apply_retry_timeout(route, own, parent, None if grpc else rule.get("timeouts"))
+            refs = rule.get("backendRefs") or []
+            if refs:
+                backends = []
+                for ref in refs:
+                    w = ref.get("weight", 1)
+                    try:
+                        w = int(w)
+                    except (TypeError, ValueError):
+                        w = 1
+                    bns = ref.get("namespace") or route_ns
+                    target = None  # an invalid or missing backend: the proxy answers with a failure
+                    if (ref.get("kind") or "Service") == "Service" and (ref.get("group") or "core") in ("core", "") \
+                            and ref.get("port") and (bns, ref.get("name", "")) in self.services \
+                            and not ref.get("filters"):
+                        target = (bns, ref.get("name", ""), int(ref["port"]))
+                    backends.append((max(0, w), target))
+                route.backends = backends
+            for m in rule.get("matches") or [{}]:
+                compiled = _compile_grpc_match(m) if grpc else _compile_http_match(m)
+                if compiled is None:
+                    continue
+                f, prec = compiled
+                out.append((prec, f, route))
+        return out
+
+
+def route_accepted(route: dict, ref: dict) -> bool:
+    """Whether the policy controller's status accepts ``route`` for the parent ``ref`` (it only serves those)."""
+    for parent in (route.get("status") or {}).get("parents") or []:
+        if parent.get("controllerName") != POLICY_CONTROLLER:
+            continue
+        pref = parent.get("parentRef") or {}
+        if pref.get("name") != ref.get("name") or pref.get("port") != ref.get("port"):
+            continue
+        if (pref.get("kind") or "Service") != (ref.get("kind") or "Service"):
+            continue
+        for cond in parent.get("conditions") or []:
+            if cond.get("type") == "Accepted":
+                return cond.get("status") == "True"
+    return False
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A rule's filters the proxy applies: request/response header modifiers, a redirect."""
+
+    request_headers: tuple = ()    # (op, name, value): set / add / remove
+    response_headers: tuple = ()
+    redirect: dict | None = None
+
+    def request(self, headers: dict | None) -> dict | None:
+        return _modify(headers, self.request_headers) if self.request_headers else headers
+
+    def response(self, headers: dict | None) -> dict | None:
+        return _modify(headers, self.response_headers) if self.response_headers else headers
+
+
+def _modify(headers: dict | None, ops: tuple) -> dict:
+    out = dict(headers or {})
+    lower = {k.lower(): k for k in out}
+    for op, name, value in ops:
+        existing = lower.get(name.lower())
+        if op == "remove":
+            if existing is not None:
+                out.pop(existing)
+                lower.pop(name.lower())
+        elif op == "add" and existing is not None:
+            out[existing] = f"{out[existing]},{value}"
+        else:
+            if existing is not None:
+                out.pop(existing)
+            out[name] = value
+            lower[name.lower()] = name
+    return out
+
+
+def _header_ops(modifier: dict) -> tuple:
+    ops = []
+    for op in ("set", "add"):
+        for h in (modifier or {}).get(op) or []:
+            ops.append((op, str(h.get("name", "")), str(h.get("value", ""))))
+    for name in (modifier or {}).get("remove") or []:
+        ops.append(("remove", str(name), ""))
+    return tuple(ops)
+
+
+def compile_filters(filters) -> Filters | None:
+    """A rule's ``filters`` as the policy controller converts them; RequestMirror, URLRewrite and
+    ExtensionRef are "not supported" and drop the route (:class:`AnnotationError`)."""
+    if not filters:
+        return None
+    req, rsp, redirect = (), (), None
+    for f in filters:
+        kind = (f or {}).get("type", "")
+        if kind == "RequestHeaderModifier":
+            req += _header_ops(f.get("requestHeaderModifier"))
+        elif kind == "ResponseHeaderModifier":
+            rsp += _header_ops(f.get("responseHeaderModifier"))
+        elif kind == "RequestRedirect":
+            redirect = dict(f.get("requestRedirect") or {})
+        elif kind in ("RequestMirror", "URLRewrite", "ExtensionRef"):
+            raise AnnotationError(f"{kind} filter is not supported")
+        else:
+            raise AnnotationError("unknown filter")
+    return Filters(req, rsp, redirect)
+
+
+def redirect_response(redirect: dict, authority: str, path: str):
+    """The proxy's answer to a ``RequestRedirect`` rule: a 3xx (302 unless set) with ``location``."""
+    from labkit.sim.apps.model import Response
+
+    host, _, port = authority.partition(":")
+    scheme = redirect.get("scheme") or "http"
+    host = redirect.get("hostname") or host
+    port = str(redirect.get("port") or port)
+    default_port = {"http": "80", "https": "443"}.get(scheme)
+    netloc = host if not port or port == default_port else f"{host}:{port}"
+    new_path = path
+    rp = redirect.get("path") or {}
+    if rp.get("type") == "ReplaceFullPath":
+        new_path = rp.get("replaceFullPath") or "/"
+    elif rp.get("type") == "ReplacePrefixMatch":
+        new_path = rp.get("replacePrefixMatch") or "/"
+    status = int(redirect.get("statusCode") or 302)
+    return Response(status, 1.0, 0, headers={"location": f"{scheme}://{netloc}{new_path}"})
+
+
+def _compile_grpc_match(m: dict):
+    """One GRPCRouteMatch → (f(method, path, query, headers) -> bool, precedence key); a regular-expression
+    method match is rejected by the policy controller (None)."""
+    m = m or {}
+    method = m.get("method") or {}
+    if method.get("type") == "RegularExpression":
+        return None
+    service, name = method.get("service"), method.get("method")
+    headers = [(str(h.get("name", "")).lower(), str(h.get("value", ""))) for h in m.get("headers") or []]
+
+    def match(_meth, path, _query, hdrs):
+        svc, _, rpc = path.lstrip("/").partition("/")
+        if service and svc != service:
+            return False
+        if name and rpc != name:
+            return False
+        if headers:
+            low = {str(k).lower(): str(v) for k, v in (hdrs or {}).items()}
+            return all(low.get(k) == v for k, v in headers)
+        return True
+    return match, ((1 if service else 0) + (1 if name else 0), len(headers), 0, 0)
 
 
 # ----------------------------------------------------------------------------- per client × destination
@@ -669,7 +926,7 @@ class Plan:
     concrete Services (``None`` when requests go to the Service itself).
     """
 
-    __slots__ = ("kind", "profile", "client_policy", "dst", "backends", "total_weight", "budget", "stats")
+    __slots__ = ("kind", "profile", "client_policy", "dst", "backends", "total_weight", "budget", "stats", "metrics")
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -680,12 +937,13 @@ class Plan:
         self.total_weight = 0
         self.budget: TpsBudget | None = None
         self.stats: dict = {}   # Route → (effective HttpStats, actual HttpStats)
+        self.metrics: dict = {}  # Route → RouteMetrics (client policy: the 2.16+ route metrics)
 
 
 class Discovered:
     """A proxy's discovery-cache entry for one destination: the routing kind it settled on, and when it was last used."""
 
-    __slots__ = ("kind", "last", "rev", "plan", "budget_key", "budget", "idle")
+    __slots__ = ("kind", "last", "rev", "plan", "budget_key", "budget", "idle", "route", "policy")
 
     def __init__(self, kind: str | None, idle: float):
         self.kind = kind          # "profile" | "policy" | None (no proxy)
@@ -695,6 +953,8 @@ class Discovered:
         self.budget_key = None
         self.budget: TpsBudget | None = None
         self.idle = idle
+        self.route = None     # the default route's RouteMetrics (client policy without a route or annotation)
+        self.policy = False   # requests go by client policy (no profile, or one without routes and dstOverrides)
 
 
 def weighted(backends: list[tuple[int, object]]) -> tuple[list, int]:
@@ -751,9 +1011,12 @@ class PolicyControllers(Controller):
         for ts in _list(cluster, "trafficsplits.split.smi-spec.io"):
             md = ts["metadata"]
             self.enqueue(("ts", md.get("namespace", "default"), md["name"], (ts.get("spec") or {}).get("service", "")))
-        for group in HTTPROUTE_GROUPS:
-            for hr in _list(cluster, f"httproutes.{group}"):
-                self.enqueue(("hr", group, hr["metadata"].get("namespace", "default"), hr["metadata"]["name"]))
+        self._enqueue_routes()
+
+    def _enqueue_routes(self) -> None:
+        for group, kind, plural in ROUTE_KINDS:
+            for hr in _list(self.cluster, plural):
+                self.enqueue(("hr", group, kind, hr["metadata"].get("namespace", "default"), hr["metadata"]["name"]))
 
     def _on_event(self, event: str, old: dict | None, new: dict | None) -> None:
         obj = new or old or {}
@@ -764,13 +1027,14 @@ class PolicyControllers(Controller):
             for o in (old, new):
                 if o is not None:
                     self.enqueue(("ts", md.get("namespace", "default"), md.get("name"), (o.get("spec") or {}).get("service", "")))
-        elif kind == "HTTPRoute" and group in HTTPROUTE_GROUPS:
+        elif (group, kind) in ROUTE_GROUP_KINDS:
             if new is not None and (old is None or old.get("spec") != new.get("spec")):
-                self.enqueue(("hr", group, md.get("namespace", "default"), md.get("name")))
-        elif kind == "Service" and (old is None or new is None):
-            for g in HTTPROUTE_GROUPS:
-                for hr in _list(self.cluster, f"httproutes.{g}"):
-                    self.enqueue(("hr", g, hr["metadata"].get("namespace", "default"), hr["metadata"]["name"]))
+                self.enqueue(("hr", group, kind, md.get("namespace", "default"), md.get("name")))
+            if kind == "GRPCRoute":  # HTTPRoutes on the same parents may now (no longer) conflict with it
+                self._enqueue_routes()
+        elif kind == "Service" and (old is None or new is None
+                                    or (old.get("spec") or {}).get("clusterIP") != (new.get("spec") or {}).get("clusterIP")):
+            self._enqueue_routes()
 
     def sync(self, key) -> None:
         if key[0] == "ts":
@@ -806,8 +1070,18 @@ class PolicyControllers(Controller):
             self.api.update(sp_type, new)
 
     # -- the policy controller's HTTPRoute status ------------------------------------------------------
-    def _sync_route(self, group: str, namespace: str, name: str) -> None:
-        rtype = self.cluster.discovery.by_key(group, "HTTPRoute")
+    def _sync_route(self, group: str, kind: str, namespace: str, name: str) -> None:
+        """The policy controller's ``status.parents`` for one route (``k8s/status/src/index.rs``).
+
+        A Service parent gets [Accepted, ResolvedRefs]: Accepted when the
+        Service exists with a ClusterIP (``NoMatchingParent`` otherwise, with
+        ``parent service must have a ClusterIP`` for a headless one) and no
+        GRPCRoute shares the parent (``RouteReasonConflicted`` for an
+        HTTPRoute then); ResolvedRefs ``BackendNotFound`` for a missing
+        Service, ``InvalidKind`` for a backend that is no Service. A Server
+        parent gets [Accepted] only.
+        """
+        rtype = self.cluster.discovery.by_key(group, kind)
         if rtype is None:
             return
         hr = self.api.get(rtype, namespace, name)
@@ -819,42 +1093,69 @@ class PolicyControllers(Controller):
         old_parents = {_ref_key(p.get("parentRef") or {}): p for p in (hr.get("status") or {}).get("parents") or []}
         parents = []
         now = rfc3339(self.clock.t)
+        backend = ("ResolvedRefs", "True", "ResolvedRefs", "")
+        for rule in (hr.get("spec") or {}).get("rules") or []:
+            for b in (rule or {}).get("backendRefs") or []:
+                if (b.get("kind") or "Service") != "Service" or (b.get("group") or "core") not in ("core", ""):
+                    backend = ("ResolvedRefs", "False", "InvalidKind", "")
+                    break
+                if self.api.get(svc_type, b.get("namespace") or namespace, b.get("name", "")) is None:
+                    backend = ("ResolvedRefs", "False", "BackendNotFound", "")
+                    break
+            if backend[1] == "False":
+                break
         for ref in (hr.get("spec") or {}).get("parentRefs") or []:
-            if (ref.get("kind") or "Service") != "Service":
-                continue
+            pkind, pgroup = ref.get("kind") or "Service", ref.get("group") or "core"
             pns = ref.get("namespace") or namespace
-            exists = self.api.get(svc_type, pns, ref.get("name", "")) is not None
-            missing = []
-            for rule in (hr.get("spec") or {}).get("rules") or []:
-                for b in (rule or {}).get("backendRefs") or []:
-                    if self.api.get(svc_type, b.get("namespace") or namespace, b.get("name", "")) is None:
-                        missing.append(b.get("name", ""))
-            conds = [
-                ("Accepted", "True", "Accepted", "") if exists else ("Accepted", "False", "NoMatchingParent", ""),
-                ("ResolvedRefs", "True", "ResolvedRefs", "") if not missing
-                else ("ResolvedRefs", "False", "BackendNotFound", f"Service not found {', '.join(sorted(set(missing)))}"),
-            ]
-            old = old_parents.get(_ref_key(ref)) or {}
+            if pkind == "Service" and pgroup in ("core", ""):
+                svc = self.api.get(svc_type, pns, ref.get("name", ""))
+                if svc is None:
+                    accepted = ("Accepted", "False", "NoMatchingParent", "")
+                elif (svc.get("spec") or {}).get("clusterIP") in ("None", "", None):
+                    accepted = ("Accepted", "False", "NoMatchingParent", "parent service must have a ClusterIP")
+                elif kind == "HTTPRoute" and self._grpc_route_on(pns, ref):
+                    accepted = ("Accepted", "False", "RouteReasonConflicted", "")
+                else:
+                    accepted = ("Accepted", "True", "Accepted", "")
+                conds = [accepted, backend]
+                parent_ref = {"group": "core", "kind": "Service", "namespace": pns, "name": ref.get("name", "")}
+                if ref.get("port") is not None:
+                    parent_ref["port"] = ref["port"]
+            elif pkind == "Server" and pgroup == "policy.linkerd.io":
+                server = self.api.get(self.cluster.discovery.by_key("policy.linkerd.io", "Server"), pns,
+                                      ref.get("name", "")) if self.cluster.discovery.by_key("policy.linkerd.io", "Server") else None
+                conds = [("Accepted", "True", "Accepted", "") if server is not None
+                         else ("Accepted", "False", "NoMatchingParent", "")]
+                parent_ref = {"group": "policy.linkerd.io", "kind": "Server", "namespace": pns, "name": ref.get("name", "")}
+            else:
+                continue  # a parent kind the policy controller does not know: no status entry
+            old = old_parents.get(_ref_key(parent_ref)) or old_parents.get(_ref_key(ref)) or {}
             old_conds = {c.get("type"): c for c in old.get("conditions") or []}
             conditions = []
             for ctype, status, reason, message in conds:
                 prev = old_conds.get(ctype) or {}
-                when = prev.get("lastTransitionTime") if prev.get("status") == status else now
+                same = prev.get("status") == status and prev.get("reason") == reason
+                when = prev.get("lastTransitionTime") if same else now
                 conditions.append({"lastTransitionTime": when or now, "message": message, "reason": reason,
                                    "status": status, "type": ctype})
-            parent_ref = {"group": ref.get("group", "core"), "kind": "Service", "name": ref.get("name", "")}
-            if ref.get("namespace"):
-                parent_ref["namespace"] = ref["namespace"]
-            if ref.get("port") is not None:
-                parent_ref["port"] = ref["port"]
             parents.append({"conditions": conditions, "controllerName": POLICY_CONTROLLER, "parentRef": parent_ref})
         status = dict(hr.get("status") or {})
         status["parents"] = parents
-        self.api.update_status(rtype, hr, status)
+        if status != hr.get("status"):
+            self.api.update_status(rtype, hr, status)
+
+    def _grpc_route_on(self, pns: str, ref: dict) -> bool:
+        for gr in _list(self.cluster, "grpcroutes.gateway.networking.k8s.io"):
+            gns = gr["metadata"].get("namespace", "default")
+            for r in (gr.get("spec") or {}).get("parentRefs") or []:
+                if (r.get("kind") or "Service") == "Service" and r.get("name") == ref.get("name") \
+                        and (r.get("namespace") or gns) == pns and r.get("port") == ref.get("port"):
+                    return True
+        return False
 
 
 def _ref_key(ref: dict) -> tuple:
-    return (ref.get("name"), ref.get("namespace"), ref.get("port"))
+    return (ref.get("kind") or "Service", ref.get("name"), ref.get("port"))
 
 
 def _copy(obj: dict) -> dict:

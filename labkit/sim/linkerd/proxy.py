@@ -156,6 +156,8 @@ class Proxy:
         self.tcp: dict = {}
         self.routes: dict = {}
         self.actual_routes: dict = {}
+        self.route_metrics: dict = {}  # (parent ns, name, port, route identity) → RouteMetrics (2.16+ client policy)
+        self.denied: dict = {}         # (authz deny family, labels) → requests refused by authorization policy
         self.taps: list = []  # active tap sessions watching this proxy
 
     def stats(self, table: dict, key, items_fn) -> HttpStats:
@@ -171,8 +173,37 @@ class Proxy:
             stats = self.tcp[key] = TcpStats(items_fn())
         return stats
 
+    def route(self, key, items_fn, grpc: bool = False):
+        """The 2.16+ route metrics for ``key`` (parent and route), created with labels ``items_fn()`` on first use."""
+        rm = self.route_metrics.get(key)
+        if rm is None:
+            from labkit.sim.linkerd.route_metrics import RouteMetrics
+
+            rm = self.route_metrics[key] = RouteMetrics(items_fn(), grpc)
+        return rm
+
+    def registry_samples(self) -> Iterator[tuple[str, str, tuple, float]]:
+        """The ``prometheus_client`` registry's series: (family, sample name, labels, value)."""
+        from labkit.sim.linkerd import route_metrics
+
+        families: dict[str, list] = {}
+        for rm in self.route_metrics.values():
+            for family, name, items, value in rm.samples():
+                families.setdefault(family, []).append((name, items, value))
+        for family, name, items, value in route_metrics.inbound_samples(self.inbound.values(), self.denied):
+            families.setdefault(family, []).append((name, items, value))
+        for family, rows in families.items():
+            for name, items, value in rows:
+                yield family, name, items, value
+
     def samples(self) -> Iterator[tuple[str, tuple, float]]:
-        """Every series this proxy exposes, grouped by metric family as the proxy prints them."""
+        """Every series this proxy exposes: the legacy families, then the registry's (2.16+)."""
+        yield from self.legacy_samples()
+        for _family, name, items, value in self.registry_samples():
+            yield name, items, value
+
+    def legacy_samples(self) -> Iterator[tuple[str, tuple, float]]:
+        """Every legacy series this proxy exposes, grouped by metric family as the proxy prints them."""
         http = [*self.inbound.values(), *self.outbound.values()]
         families: dict[str, list] = {}
         for stats in http:
@@ -205,10 +236,10 @@ _FAMILY_ORDER = (
 
 
 def exposition(proxy: Proxy) -> str:
-    """The proxy's ``/metrics`` body (legacy section), as Prometheus text format 0.0.4."""
+    """The proxy's ``/metrics`` body: the legacy section (text format 0.0.4), then the registry's, then ``# EOF``."""
     out: list[str] = []
     seen: set[str] = set()
-    for name, items, value in proxy.samples():
+    for name, items, value in proxy.legacy_samples():
         family = name
         for suffix in ("_bucket", "_count", "_sum"):
             if name.endswith(suffix) and name[: -len(suffix)] in HELP:
@@ -219,4 +250,8 @@ def exposition(proxy: Proxy) -> str:
             out.append(f"# HELP {family} {text}")
             out.append(f"# TYPE {family} {kind}")
         out.append(f"{name}{{{render_labels(items)}}} {int(value)}")
+    from labkit.sim.linkerd.route_metrics import exposition_section
+
+    out += exposition_section(proxy.registry_samples())
+    out.append("# EOF")
     return "\n".join(out) + "\n"

@@ -20,6 +20,7 @@ code runs for real against them:
 ``linkerd viz stat|routes|edges ... [-o json]`` the tables (or JSON) the real CLI prints
 ``linkerd smi install [--skip-checks]``         linkerd-smi's TrafficSplit CRD (the embedded mesh runs its adaptor),
                                                 after the core checks pass, as linkerd-smi does
+``linkerd viz stat-outbound|stat-inbound|authz``  the 2.17+ verbs' tables (``-o json`` for the stat ones)
 =============================================  =============================================
 
 Flags go where cobra accepts them: global and persistent flags (``-n``,
@@ -74,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
 COMMANDS: dict = {
     "version": None, "check": None, "install": None, "inject": None, "uninject": None, "profile": None,
     "diagnostics": {"proxy-metrics": None},
-    "viz": {"install": None, "check": None, "tap": None, "top": None, "stat": None, "edges": None, "routes": None},
+    "viz": {"install": None, "check": None, "tap": None, "top": None, "stat": None, "edges": None, "routes": None,
+            "stat-outbound": None, "stat-inbound": None, "authz": None},
     "smi": {"install": None},
 }
 #: Boolean flags: they never take the next word as their value (pflag's NoOptDefVal). Every other flag does.
@@ -406,7 +408,33 @@ def _viz(mesh, cmd: str, rest: list[str]) -> Result:
         if opts.get("output") == "json":
             return Result(stdout=routes_json(table, positional[0], bool(opts.get("to"))))
         return Result(stdout=cli_text(table))
+    if cmd in ("stat-outbound", "stat-inbound", "authz"):
+        return _viz_2_20(mesh, cmd, rest)
     raise CLIError(f'Error: unknown command "{cmd}" for "linkerd viz"')
+
+
+def _viz_2_20(mesh, cmd: str, rest: list[str]) -> Result:
+    """``linkerd viz stat-outbound|stat-inbound|authz [-n NS] [-t WINDOW] [-o json] TYPE/NAME`` (2.17+ verbs)."""
+    from labkit.metrics import authz, stat_inbound, stat_outbound
+    from labkit.tables import cli_text
+
+    opts, positional = _opts(rest, {**COMMON, "-t": ("window", True), "--time-window": ("window", True)})
+    if not positional:
+        raise CLIError("Error: requires at least 1 arg(s), only received 0")
+    resource = "/".join(positional[:2])
+    window = opts.get("window") or "1m"
+    call = {"stat-outbound": mesh.stat_outbound, "stat-inbound": mesh.stat_inbound, "authz": mesh.authz}[cmd]
+    try:
+        table = call(resource, opts.get("namespace"), window=window)
+    except ValueError as exc:
+        raise CLIError(f"Error: {exc}") from None
+    output = opts.get("output") or "table"
+    if output == "json":
+        module = {"stat-outbound": stat_outbound, "stat-inbound": stat_inbound, "authz": authz}[cmd]
+        return Result(stdout=module.json_text(table))
+    if output not in ("table", "wide") or (output == "wide" and cmd != "authz"):
+        raise CLIError(f"Invalid output format: {output}")
+    return Result(stdout=cli_text(table))
 
 
 def _stat_table(mesh, resource: str, opts: dict, wide: bool):

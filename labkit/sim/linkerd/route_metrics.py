@@ -1,0 +1,330 @@
+"""The route metrics a Linkerd 2.20 proxy exports: ``outbound_{http,grpc}_route_*`` and ``inbound_*``.
+
+Since Linkerd 2.16 the client proxy counts every request that goes through
+*client policy* (an HTTPRoute / GRPCRoute attached to a Service, or the
+default route when none is) per **route** and per **backend**
+(reference: linkerd-2.20.md §3, linkerd-formats.md §1.6):
+
+* per route, once per request, after retries and timeouts:
+  ``request_statuses_total`` (``http_status`` or ``grpc_status`` by name,
+  and ``error`` such as ``REQUEST_TIMEOUT``), ``request_duration_seconds``
+  (buckets 0.05, 0.5, 1, 10) and the ``retry_{requests,successes,
+  limit_exceeded,overflow}_total`` counters;
+* per backend, once per attempt: ``backend_requests_total``,
+  ``backend_response_statuses_total`` and ``backend_response_duration_seconds``
+  (buckets 0.025 … 10).
+
+Labels: ``parent_*`` (the Service and port the client addressed), ``route_*``
+(``route_kind="default", route_name="http"`` when no route matched: the
+policy controller's default route), ``hostname`` on route series, and
+``backend_*`` on backend series. Traffic routed by a ServiceProfile gets the
+legacy ``route_*`` metrics instead (``proxy.py``), as the real proxy does.
+
+The inbound side's 2.20 series (``inbound_http_authz_{allow,deny}_total``,
+``inbound_{http,grpc}_{requests,statuses}_total`` and durations) are read off
+the legacy per-connection counters the proxy keeps anyway (same requests, same
+statuses; the legacy latency bounds include 50, 500, 1000 and 10000 ms, so
+the 2.20 buckets are exact), which keeps the per-request path as short as it was.
+
+These families come from the proxy's ``prometheus_client`` registry, so they
+print OpenMetrics-style after the legacy section (``# TYPE x counter`` then
+``x_total``; histograms ``_sum``, ``_count``, then buckets) and end with ``# EOF``.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Iterator
+
+#: Upper bounds (ms, inclusive) of the route request and backend response histograms.
+ROUTE_BOUNDS_MS = (50, 500, 1000, 10000)
+BACKEND_BOUNDS_MS = (25, 50, 100, 250, 500, 1000, 10000)
+ROUTE_LE = ("0.05", "0.5", "1.0", "10.0", "+Inf")
+BACKEND_LE = ("0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "10.0", "+Inf")
+#: The inbound request/response duration buckets (seconds), and the legacy bound (ms) each equals.
+INBOUND_REQUEST_LE = ("0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "10.0", "+Inf")
+INBOUND_RESPONSE_LE = (("0.05", 50), ("0.5", 500), ("1.0", 1000), ("10.0", 10000), ("+Inf", None))
+
+#: gRPC status codes as the route metrics name them (``metrics/labels.rs``).
+GRPC_NAMES = ("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+              "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+              "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED")
+
+#: ``error`` label values the proxy uses.
+REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+RESPONSE_HEADERS_TIMEOUT = "RESPONSE_HEADERS_TIMEOUT"
+RESPONSE_STREAM_TIMEOUT = "RESPONSE_STREAM_TIMEOUT"
+FAIL_FAST = "FAIL_FAST"
+REFUSED = "REFUSED"
+RESET = "RESET"
+UNKNOWN = "UNKNOWN"
+
+HELP = {
+    "request_duration_seconds": ("histogram", "The time between request initialization and response completion."),
+    "request_statuses": ("counter", "Completed request-response streams."),
+    "retry_requests": ("counter", "Retry requests emitted."),
+    "retry_successes": ("counter", "Successful responses to retry requests."),
+    "retry_limit_exceeded": ("counter", "Requests whose retry limit was exceeded."),
+    "retry_overflow": ("counter", "Retryable requests not sent due to circuit breakers."),
+    "backend_requests": ("counter", "The total number of requests dispatched."),
+    "backend_response_duration_seconds": ("histogram", "The time between request initialization and response completion."),
+    "backend_response_statuses": ("counter", "Completed responses."),
+}
+INBOUND_HELP = {
+    "requests": ("counter", "The total number of requests."),
+    "statuses": ("counter", "Completed responses."),
+    "request_duration_seconds": ("histogram", "The time between request initialization and request completion."),
+    "response_duration_seconds": ("histogram", "The time between request initialization and response completion."),
+}
+AUTHZ_HELP = {
+    "inbound_http_authz_allow": "The total number of inbound HTTP requests that were authorized",
+    "inbound_http_authz_deny": "The total number of inbound HTTP requests that could not be processed due to a proxy error.",
+    "inbound_tcp_authz_allow": "The total number of inbound TCP connections that were authorized",
+    "inbound_tcp_authz_deny": "The total number of inbound TCP connections that were denied",
+}
+
+
+def error_label(status: int, error: str | None) -> str:
+    """The ``error`` label of a response the proxy got (or failed to get) from an endpoint."""
+    if not error and status >= 100:
+        return ""
+    text = (error or "").lower()
+    if "refused" in text:
+        return REFUSED
+    if "reset" in text:
+        return RESET
+    if "no endpoints" in text:
+        return FAIL_FAST
+    return UNKNOWN
+
+
+def parent_items(namespace: str, name: str, port: int) -> tuple:
+    return (("parent_group", "core"), ("parent_kind", "Service"), ("parent_namespace", namespace),
+            ("parent_name", name), ("parent_port", str(port)), ("parent_section_name", ""))
+
+
+def route_items(group: str, kind: str, namespace: str, name: str) -> tuple:
+    return (("route_group", group), ("route_kind", kind), ("route_namespace", namespace), ("route_name", name))
+
+
+DEFAULT_HTTP_ROUTE = route_items("", "default", "", "http")
+
+
+def backend_items(namespace: str, name: str, port: int | None) -> tuple:
+    return (("backend_group", "core"), ("backend_kind", "Service"), ("backend_namespace", namespace),
+            ("backend_name", name), ("backend_port", "" if port is None else str(port)), ("backend_section_name", ""))
+
+
+class BackendMetrics:
+    """One backend of one route: every attempt sent to it."""
+
+    __slots__ = ("items", "statuses", "hist")
+
+    def __init__(self, items: tuple):
+        self.items = items
+        self.statuses: dict = {}  # (status or grpc code, error) → count
+        self.hist = [0] * (len(BACKEND_BOUNDS_MS) + 1) + [0.0]  # buckets, then sum (ms)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values())
+
+    def record(self, status, error: str, ms: float) -> None:
+        key = (status, error)
+        statuses = self.statuses
+        statuses[key] = statuses.get(key, 0) + 1
+        hist = self.hist
+        hist[bisect_left(BACKEND_BOUNDS_MS, ms)] += 1
+        hist[-1] += ms
+
+
+class RouteMetrics:
+    """One route of one parent on a client proxy (``grpc``: the ``outbound_grpc_route_`` family)."""
+
+    __slots__ = ("items", "grpc", "statuses", "hist", "retry_requests", "retry_successes", "retry_limit_exceeded",
+                 "retry_overflow", "retries_configured", "backends", "_default")
+
+    def __init__(self, items: tuple, grpc: bool = False):
+        self.items = items  # parent_* + route_*
+        self.grpc = grpc
+        self.statuses: dict = {}
+        self.hist = [0] * (len(ROUTE_BOUNDS_MS) + 1) + [0.0]
+        self.retry_requests = self.retry_successes = self.retry_limit_exceeded = self.retry_overflow = 0
+        self.retries_configured = False
+        self.backends: dict = {}
+        self._default: BackendMetrics | None = None
+
+    def record(self, status, error: str, ms: float) -> None:
+        key = (status, error)
+        statuses = self.statuses
+        statuses[key] = statuses.get(key, 0) + 1
+        hist = self.hist
+        hist[bisect_left(ROUTE_BOUNDS_MS, ms)] += 1
+        hist[-1] += ms
+
+    def default_backend(self, key, items_fn) -> BackendMetrics:
+        """The default route's one backend (the parent Service), which :meth:`record_default` feeds."""
+        self._default = b = self.backend(key, items_fn)
+        return b
+
+    def record_default(self, status, error: str, ms: float) -> None:
+        """One request on the default route — one attempt to its one backend: both sets of series at once
+        (the hot path of every meshed request without a route or annotation)."""
+        key = (status, error)
+        statuses = self.statuses
+        statuses[key] = statuses.get(key, 0) + 1
+        hist = self.hist
+        hist[bisect_left(ROUTE_BOUNDS_MS, ms)] += 1
+        hist[-1] += ms
+        backend = self._default
+        statuses = backend.statuses
+        statuses[key] = statuses.get(key, 0) + 1
+        hist = backend.hist
+        hist[bisect_left(BACKEND_BOUNDS_MS, ms)] += 1
+        hist[-1] += ms
+
+    def backend(self, key, items_fn) -> BackendMetrics:
+        b = self.backends.get(key)
+        if b is None:
+            b = self.backends[key] = BackendMetrics(self.items + items_fn())
+        return b
+
+    # -- exposition -------------------------------------------------------------------------
+    def _status_items(self, status, error: str) -> tuple:
+        if self.grpc:
+            name = "" if status is None else (GRPC_NAMES[status] if 0 <= status < len(GRPC_NAMES) else "UNKNOWN")
+            return (("grpc_status", name), ("error", error))
+        return (("http_status", "" if status is None or status < 100 else str(status)), ("error", error))
+
+    def samples(self) -> Iterator[tuple[str, tuple, float]]:
+        """(family, sample name, labels, value) for this route and its backends."""
+        prefix = "outbound_grpc_route_" if self.grpc else "outbound_http_route_"
+        route = self.items + (("hostname", ""),)
+        fam = prefix + "request_duration_seconds"
+        yield from _histogram(fam, route, self.hist, ROUTE_LE)
+        fam = prefix + "request_statuses"
+        for (status, error), n in sorted(self.statuses.items(), key=_status_order):
+            yield fam, fam + "_total", route + self._status_items(status, error), n
+        if self.retries_configured or self.retry_requests:
+            for what in ("requests", "successes", "limit_exceeded", "overflow"):
+                fam = f"{prefix}retry_{what}"
+                yield fam, fam + "_total", self.items, getattr(self, f"retry_{what}")
+        for b in self.backends.values():
+            fam = prefix + "backend_requests"
+            yield fam, fam + "_total", b.items, b.requests
+            yield from _histogram(prefix + "backend_response_duration_seconds", b.items, b.hist, BACKEND_LE)
+            fam = prefix + "backend_response_statuses"
+            for (status, error), n in sorted(b.statuses.items(), key=_status_order):
+                yield fam, fam + "_total", b.items + self._status_items(status, error), n
+
+
+def _status_order(item) -> tuple:
+    (status, error), _ = item
+    return (-1 if status is None else status, error)
+
+
+def _histogram(family: str, items: tuple, hist: list, les: tuple) -> Iterator[tuple]:
+    """A prometheus_client histogram: ``_sum`` (seconds), ``_count``, then cumulative buckets."""
+    count = sum(hist[:-1])
+    yield family, family + "_sum", items, hist[-1] / 1000.0
+    yield family, family + "_count", items, count
+    cumulative = 0
+    for i, le in enumerate(les):
+        cumulative += hist[i]
+        yield family, family + "_bucket", items + (("le", le),), cumulative
+
+
+# ----------------------------------------------------------------------------- the inbound side, 2.20
+
+def inbound_samples(inbound_stats, denied: dict) -> Iterator[tuple]:
+    """The 2.20 inbound families, read off the legacy inbound counters (``HttpStats`` per connection labels).
+
+    ``denied`` maps (family, label set without authz_*) to the requests (or
+    connections) the proxy refused (authorization policy).
+    """
+    allow: list = []
+    by_route: dict = {}
+    for stats in inbound_stats:
+        d = dict(stats.items)
+        g = d.get
+        authz = tuple((k, g(k, "")) for k in ("target_addr", "target_ip", "target_port", "srv_group", "srv_kind",
+                                               "srv_name", "srv_port", "route_group", "route_kind", "route_name",
+                                               "authz_group", "authz_kind", "authz_name", "tls"))
+        if "client_id" in d:
+            authz += (("client_id", d["client_id"]),)
+        allow.append((authz, stats.requests))
+        grpc = any(g is not None for (_, g, _, _) in stats.responses)
+        key = (grpc, ("parent_group", g("srv_group", "")), ("parent_kind", g("srv_kind", "")),
+               ("parent_name", g("srv_name", "")), ("parent_port", g("srv_port", "")),
+               ("route_group", g("route_group", "")), ("route_kind", g("route_kind", "")),
+               ("route_name", g("route_name", "")))
+        agg = by_route.setdefault(key, {"requests": 0, "statuses": {}, "latency": None})
+        agg["requests"] += stats.requests
+        for (status, _grpc, _error, _failed), n in stats.responses.items():
+            agg["statuses"][status] = agg["statuses"].get(status, 0) + n
+        for hist in stats.latency.values():
+            if agg["latency"] is None:
+                agg["latency"] = [0] * len(hist)
+            agg["latency"] = [a + b for a, b in zip(agg["latency"], hist)]
+    for authz, n in sorted(allow):
+        yield "inbound_http_authz_allow", "inbound_http_authz_allow_total", authz, n
+    for (family, labels), n in sorted(denied.items()):
+        yield family, family + "_total", labels, n
+    from labkit.sim.linkerd.proxy import LATENCY_BOUNDS
+
+    for key in sorted(by_route):
+        grpc, labels = key[0], key[1:]
+        agg = by_route[key]
+        prefix = "inbound_grpc_" if grpc else "inbound_http_"
+        yield prefix + "requests", prefix + "requests_total", labels, agg["requests"]
+        for status, n in sorted(agg["statuses"].items()):
+            yield prefix + "statuses", prefix + "statuses_total", labels + (("status", str(status)),), n
+        total = agg["requests"]
+        fam = prefix + "request_duration_seconds"  # bodies stream at once in the model: all in the first bucket
+        yield fam, fam + "_sum", labels, 0.0
+        yield fam, fam + "_count", labels, total
+        for le in INBOUND_REQUEST_LE:
+            yield fam, fam + "_bucket", labels + (("le", le),), total
+        lat = agg["latency"] or [0] * (len(LATENCY_BOUNDS) + 3)
+        n_buckets = len(LATENCY_BOUNDS) + 1
+        fam = prefix + "response_duration_seconds"
+        yield fam, fam + "_sum", labels, lat[n_buckets] / 1000.0
+        yield fam, fam + "_count", labels, lat[n_buckets + 1]
+        for le, bound in INBOUND_RESPONSE_LE:
+            upto = n_buckets if bound is None else LATENCY_BOUNDS.index(bound) + 1
+            yield fam, fam + "_bucket", labels + (("le", le),), sum(lat[:upto])
+
+
+def exposition_section(samples) -> list[str]:
+    """OpenMetrics-style lines (``# HELP``/``# TYPE`` once per family) for ``(family, name, labels, value)``."""
+    from labkit.sim.linkerd.proxy import render_labels
+
+    out: list[str] = []
+    seen: set[str] = set()
+    for family, name, items, value in samples:
+        if family not in seen:
+            seen.add(family)
+            kind, text = _help(family)
+            out.append(f"# HELP {family} {text}")
+            out.append(f"# TYPE {family} {kind}")
+            if family.endswith("_seconds"):
+                out.append(f"# UNIT {family} seconds")
+        out.append(f"{name}{{{render_labels(items)}}} {_number(value)}")
+    return out
+
+
+def _help(family: str) -> tuple[str, str]:
+    if family in AUTHZ_HELP:
+        return "counter", AUTHZ_HELP[family]
+    for prefix, table in (("outbound_http_route_", HELP), ("outbound_grpc_route_", HELP),
+                          ("inbound_http_", INBOUND_HELP), ("inbound_grpc_", INBOUND_HELP)):
+        if family.startswith(prefix) and family[len(prefix):] in table:
+            return table[family[len(prefix):]]
+    return "unknown", ""
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value)  # dtoa prints sums as floats: 0.0, 12.5
+    return str(int(value))

@@ -19,7 +19,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from conftest import ROOT
+from conftest import tools_required, ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 from binder_pins import CONDA, canonical, render, runtime_requirements, extra_test_requirements  # noqa: E402
@@ -127,8 +127,11 @@ def _repo2docker() -> str | None:
 def dockerfile() -> str:
     exe = _repo2docker()
     if not exe:
-        pytest.skip("jupyter-repo2docker not installed (python3 -m venv /tmp/r2d && /tmp/r2d/bin/pip install "
-                    "jupyter-repo2docker, then LABKIT_REPO2DOCKER=/tmp/r2d/bin/jupyter-repo2docker)")
+        reason = ("jupyter-repo2docker not installed (python3 -m venv /tmp/r2d && /tmp/r2d/bin/pip install "
+                  "jupyter-repo2docker, then LABKIT_REPO2DOCKER=/tmp/r2d/bin/jupyter-repo2docker; .ci/run does)")
+        if tools_required():
+            pytest.fail(reason + ". Required because CI or LABKIT_REQUIRE_ALL=1 is set.", pytrace=False)
+        pytest.skip(reason)
     out = subprocess.run([exe, "--no-build", "--debug", str(ROOT)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout + out.stderr

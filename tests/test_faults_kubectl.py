@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -15,12 +14,13 @@ import yaml
 
 from conftest import meshed_app
 
-KUBECTL = shutil.which("kubectl")
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+KUBECTL = "kubectl"  # the kubectl_bin fixture's path, set when the module's served mesh starts
 
 
 @pytest.fixture(scope="module")
-def served():
+def served(kubectl_bin):
+    global KUBECTL
+    KUBECTL = kubectl_bin
     mesh = meshed_app(wait="1m")
     s = mesh.serve(pace=0)
     yield mesh, s

@@ -17,11 +17,9 @@ a command the stand-in knows. Nothing else is skipped.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -262,23 +260,6 @@ HOOK_ANCHORS = {
 HOOKS = {lab: {cell_at(lab, anchor): hook for anchor, hook in hooks.items()} for lab, hooks in HOOK_ANCHORS.items()}
 
 
-def _kubectl() -> str | None:
-    """A kubectl >= 1.20 on PATH (the lead switches this to the suite's shared skip-unless-installed check)."""
-    path = shutil.which("kubectl")
-    if not path:
-        return None
-    out = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30)
-    try:
-        return path if int(re.sub(r"\D.*", "", json.loads(out.stdout)["clientVersion"]["minor"])) >= 20 else None
-    except (ValueError, KeyError):
-        return None
-
-
-KUBECTL = _kubectl()
-needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="needs kubectl >= 1.20 on PATH "
-                                                           "(apt-get install kubernetes-client)")
-
-
 def plan(lab: str) -> list[Command]:
     """The lab's commands to run, in the order the lab reaches them (introductions moved by RUN_AT)."""
     def at(c: Command) -> int:
@@ -388,9 +369,8 @@ def _run(served, cmd: Command) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
-@needs_kubectl
 @pytest.mark.parametrize("lab", LABS)
-def test_every_command_the_lab_shows_runs_against_the_served_mesh(lab):
+def test_every_command_the_lab_shows_runs_against_the_served_mesh(lab, kubectl_bin):
     mesh = labkit.connect("sim", seed=0)
     hooks = dict(HOOKS.get(lab, {}))
     failures = []
@@ -411,14 +391,13 @@ def test_every_command_the_lab_shows_runs_against_the_served_mesh(lab):
     assert not failures, f"{len(failures)} of {len(plan(lab))} commands failed:\n" + "\n".join(failures)
 
 
-@needs_kubectl
 @pytest.mark.xfail(strict=True, reason="the served watch sends plain objects, not the Table rows kubectl asks for "
                                        "(labkit/sim/serve/http.py _watch): `kubectl get canary podinfo -w` and "
                                        "`kubectl get events --watch` fall back to NAME/AGE with the wall clock's age")
-def test_watch_rows_keep_the_server_side_columns():
+def test_watch_rows_keep_the_server_side_columns(kubectl_bin):
     mesh = labkit.connect("sim", seed=0)
     with serve(mesh, pace=0) as served:
-        proc = subprocess.Popen([KUBECTL, "get", "ns", "-w"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.Popen([kubectl_bin, "get", "ns", "-w"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env={**os.environ, "KUBECONFIG": served.kubeconfig}, start_new_session=True)
         time.sleep(1.5)
         with served.lock:

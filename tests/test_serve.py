@@ -24,7 +24,7 @@ import yaml
 import labkit
 from labkit.sim import linkerd as l5d
 from labkit.sim.serve import serve
-from conftest import KUBECTL_INSTALL, meshed_app, require_tool
+from conftest import meshed_app
 
 pytest.importorskip("kubernetes")
 
@@ -342,18 +342,7 @@ def test_concurrent_clients_are_serialised_by_the_lock():
 
 # -- kubectl ----------------------------------------------------------------------------------------------
 
-def _kubectl_too_old(path: str) -> str | None:
-    """Why this kubectl cannot drive the served mesh (None: it can). Debian bookworm's 1.20 works."""
-    out = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30)
-    try:
-        minor = int(re.sub(r"\D.*", "", json.loads(out.stdout)["clientVersion"]["minor"]))
-    except (ValueError, KeyError):
-        return f"`{path} version --client -o json` gave no version ({out.stderr.strip()[:200]})"
-    return None if minor >= 20 else f"kubectl 1.{minor} at {path} is older than 1.20"
-
-
-def test_kubectl_gets_applies_and_deletes_against_the_served_mesh(tmp_path):
-    kubectl_bin = require_tool("kubectl", KUBECTL_INSTALL, usable=_kubectl_too_old)
+def test_kubectl_gets_applies_and_deletes_against_the_served_mesh(tmp_path, kubectl_bin):
     mesh = labkit.connect("sim", seed=0)
     with serve(mesh, pace=0) as s:
         env = {**os.environ, "KUBECONFIG": s.kubeconfig}

@@ -409,3 +409,24 @@ def test_lab0_self_check_wants_the_kubernetes_linkerd_2_20_supports():
 
     report = str(selfcheck.lab0(OldCluster()))
     assert "× Kubernetes 1.31 or newer  (too old for Linkerd: v1.30.4)" in report
+
+
+def test_the_2_20_retry_task_catches_a_route_that_leaves_other_requests_unmatched():
+    mesh = meshed_app("booksapp", namespace="booksapp", wait="1m")
+    head_only = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                 "metadata": {"name": "authors-head", "namespace": "booksapp",
+                              "annotations": {"retry.linkerd.io/http": "5xx", "retry.linkerd.io/limit": "three"}},
+                 "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "authors", "port": 7001}],
+                          "rules": [{"matches": [{"method": "HEAD"}]}]}}
+    mesh.apply([head_only])
+    assert "requests no route matches (404): webapp's GET calls to authors now fail" in joined(mesh, "2.4")
+    rest = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "authors-rest", "namespace": "booksapp"},
+            "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "authors", "port": 7001}],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]}}
+    mesh.apply([rest])
+    assert "retry.linkerd.io/limit 'three' is not a whole number" in joined(mesh, "2.4")
+    head_only["metadata"]["annotations"]["retry.linkerd.io/limit"] = "3"
+    mesh.apply([head_only])
+    mesh.wait("2m")
+    assert problems(mesh, "2.4") == []

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from labkit.durations import DurationError, seconds
-from labkit.lookups import (get_or_none, is_number, missing, names_of, profile, profile_route,
+from labkit.lookups import (get_or_none, is_number, missing, names_of, profile, profile_route, query_sum,
                             route_median_ms, stat_rows)
 from labkit.tasks import grade_query, task
 
@@ -39,7 +39,7 @@ def _profile_route(mesh, service: str, name: str) -> tuple[dict, list[str]]:
 @task("2.1", f"make {HEAD} retryable in the authors profile",
       f"kubectl -n {NS} edit sp/authors.{NS}.svc.cluster.local   # add isRetryable: true to the route",
       "labkit.steps.edit_route(mesh, service, namespace, route_name, field=value) edits one route of a profile.",
-      f"The route is named exactly {HEAD!r}; the field is isRetryable, a boolean.")
+      f"The route is named exactly {HEAD!r}; the field is isRetryable, a boolean.", undone_later=True)
 def retry_head(mesh) -> list[str]:
     prof = profile(mesh, "authors", NS)
     route, problems = _profile_route(mesh, "authors", HEAD)
@@ -61,7 +61,7 @@ def retry_head(mesh) -> list[str]:
       "25ms was too short: how long does books take to answer a PUT? Look at its LATENCY_P50 in "
       f"mesh.routes('svc/books', namespace='{NS}').",
       "Pick a little more than the slowest usual answer, and well under a second: a timeout that never fires "
-      "protects nothing.")
+      "protects nothing.", undone_later=True)
 def timeout_put(mesh) -> list[str]:
     route, problems = _profile_route(mesh, "books", PUT)
     if problems:
@@ -86,7 +86,8 @@ def timeout_put(mesh) -> list[str]:
 @task("2.3", "cap authors' retries at 10% extra load, at most one retry a second beyond that",
       f"kubectl -n {NS} edit sp/authors.{NS}.svc.cluster.local   # spec.retryBudget",
       "A retry budget belongs to the whole profile (spec.retryBudget), not to one route.",
-      "It has three fields, all required: retryRatio (0.1 = 10%), minRetriesPerSecond and ttl (e.g. 10s).")
+      "It has three fields, all required: retryRatio (0.1 = 10%), minRetriesPerSecond and ttl (e.g. 10s).",
+      undone_later=True)
 def retry_budget(mesh) -> list[str]:
     prof = profile(mesh, "authors", NS)
     if not prof:
@@ -105,6 +106,83 @@ def retry_budget(mesh) -> list[str]:
     if isinstance(floor, (int, float)) and floor > 1:
         problems.append(f"minRetriesPerSecond {floor} lets {floor} retries a second through whatever the ratio; "
                         "the task asks for at most 1")
+    return problems
+
+
+def _routes_to(mesh, service: str) -> list[tuple[str, dict]]:
+    """Every HTTPRoute in the namespace (either API group) whose parentRefs name the Service ``service``."""
+    out = []
+    for kind in ROUTE_KINDS:
+        for name in names_of(mesh, kind, NS):
+            route = get_or_none(mesh, kind, name, NS) or {}
+            parents = (route.get("spec") or {}).get("parentRefs") or []
+            if any(p.get("name") == service and p.get("kind") == "Service" for p in parents):
+                out.append((kind, route))
+    return out
+
+
+def _matches_head(rule: dict) -> bool:
+    matches = rule.get("matches") or [{}]
+    return any((m.get("method") in (None, "HEAD")) for m in matches)
+
+
+def _matches_everything(rule: dict) -> bool:
+    """A rule any request matches: no matches, or one with no method and no path or the prefix /."""
+    for m in rule.get("matches") or [{}]:
+        path = m.get("path") or {}
+        if "method" not in m and not m.get("headers") and not m.get("queryParams") and (
+                not path or (path.get("type", "PathPrefix") == "PathPrefix" and path.get("value", "/") == "/")):
+            return True
+    return False
+
+
+@task("2.4", "retry authors' failing HEAD the 2.20 way: an HTTPRoute on authors with retry annotations",
+      f"kubectl -n {NS} apply -f authors-routes.yaml",
+      "An HTTPRoute whose parentRef is the authors Service (group core, kind Service, name authors, port 7001), "
+      "with a rule matching method HEAD.",
+      "Retries are two annotations on the route: retry.linkerd.io/http: 5xx and retry.linkerd.io/limit: \"3\" "
+      "(annotation values are strings).",
+      "Once any route attaches to a Service, requests that match no route are refused with 404: add a second "
+      "route, authors-rest, for everything else (path prefix /).",
+      "A ServiceProfile with routes wins over HTTPRoutes: the lab removed them first.")
+def retry_head_today(mesh) -> list[str]:
+    routes = _routes_to(mesh, "authors")
+    if not routes:
+        return ["no HTTPRoute attaches to the authors Service (spec.parentRefs: group core, kind Service, "
+                "name authors, port 7001)"]
+    heads = [(k, r) for k, r in routes if any(_matches_head(rule) for rule in (r.get("spec") or {}).get("rules") or [])]
+    if not heads:
+        return [f"no rule of {', '.join(r['metadata']['name'] for _, r in routes)} matches HEAD requests"]
+    kind, route = heads[0]
+    name = route["metadata"]["name"]
+    rules = [rule for _, r in routes for rule in (r.get("spec") or {}).get("rules") or []]
+    if not any(_matches_everything(rule) for rule in rules):
+        return ["once a route attaches to the authors Service, its proxies refuse every request no route matches "
+                "(404): webapp's GET calls to authors now fail — add a route for the rest (path prefix /), without "
+                "the retry annotations"]
+    notes = (route.get("metadata") or {}).get("annotations") or {}
+    labels = (route.get("metadata") or {}).get("labels") or {}
+    problems = []
+    on = str(notes.get("retry.linkerd.io/http", ""))
+    if not on:
+        where = " (it is a label; Linkerd reads annotations)" if "retry.linkerd.io/http" in labels else ""
+        problems.append(f"route {name} has no retry.linkerd.io/http annotation{where}")
+    elif not any(part == "5xx" or part.startswith("5") for part in on.replace(" ", "").split(",")):
+        problems.append(f"retry.linkerd.io/http is {on!r}: it does not retry 5xx responses")
+    limit = notes.get("retry.linkerd.io/limit")
+    if limit is not None and not str(limit).isdigit():
+        problems.append(f"retry.linkerd.io/limit {limit!r} is not a whole number: Linkerd ignores a route whose "
+                        "annotations it cannot read")
+    conditions = [c for p in (route.get("status") or {}).get("parents") or [] for c in p.get("conditions") or []]
+    accepted = [c for c in conditions if c.get("type") == "Accepted"]
+    if accepted and accepted[0].get("status") != "True":
+        problems.append(f"the route is not accepted: {accepted[0].get('reason')} {accepted[0].get('message', '')}")
+    if not problems:
+        retries = query_sum(mesh, 'sum(increase(outbound_http_route_retry_requests_total{'
+                                  f'namespace="{NS}", route_name="{name}"}}[5m]))')
+        if retries <= 0:
+            problems.append(f"no retries counted on {name} in the last 5 minutes yet: a ServiceProfile with routes "
+                            "for authors would still win, or the traffic has not come by yet (mesh.wait('1m'))")
     return problems
 
 

@@ -419,7 +419,7 @@ def test_the_2_20_retry_task_catches_a_route_that_leaves_other_requests_unmatche
                  "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "authors", "port": 7001}],
                           "rules": [{"matches": [{"method": "HEAD"}]}]}}
     mesh.apply([head_only])
-    assert "requests no route matches (404): webapp's GET calls to authors now fail" in joined(mesh, "2.4")
+    assert "refuse every request no route matches (404): webapp's GET calls to authors now fail" in joined(mesh, "2.4")
     rest = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": {"name": "authors-rest", "namespace": "booksapp"},
             "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "authors", "port": 7001}],

@@ -157,3 +157,19 @@ def about(mesh) -> str:
     return (f"Real cluster ({context}): {stack}.\n"
             "Every wait is real time: mesh.wait(\"5m\") takes five minutes.\n"
             "Everything the lab applies carries the label linkerd-labs/lab, so mesh.teardown() removes only that.")
+
+
+def pod_layout(mesh, deployment: str, namespace: str) -> str:
+    """Where a running pod's containers are: ``initContainers`` (with restartPolicy: Always, a native sidecar)
+    and ``containers`` — ``kubectl get pod -o jsonpath`` over both lists, one line each."""
+    from labkit.lookups import running_pods
+
+    pods = running_pods(mesh, deployment, namespace)
+    if not pods:
+        return f"deployment {deployment} has no running pod in {namespace}"
+    spec = pods[0].get("spec") or {}
+    inits = [c["name"] + (" (restartPolicy: Always: a native sidecar)" if c.get("restartPolicy") == "Always" else "")
+             for c in spec.get("initContainers") or []]
+    return (f"pod {pods[0]['metadata']['name']}\n"
+            f"  initContainers: {', '.join(inits) or '-'}\n"
+            f"  containers:     {', '.join(c['name'] for c in spec.get('containers') or [])}")

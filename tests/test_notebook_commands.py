@@ -67,18 +67,24 @@ ALLOWED = {
     # Lab 3: prose shorthand; the next cell runs the two full commands through mesh.exec.
     "kubectl -n test exec deploy/flagger-loadtester -- watch -n 1 curl …":
         "'…' stands for the URLs the next cell names, and `watch` never ends",
+    # Lab 1: the Gateway API's release manifest lives on GitHub; the hook installs the same CRDs the embedded way.
+    "kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.2.1/"
+    "standard-install.yaml": "downloads from GitHub (no network here); mesh.install_gateway_api() applies the same CRDs",
     # "your turn" tasks where the learner writes the YAML: the command applies the learner's own file
     "kubectl -n test apply -f error-percentage.yaml": "the learner's MetricTemplate (task 3.1), written in the lab",
     "kubectl -n booksapp apply -f error-split.yaml": "the learner's HTTPRoute (task 4.1), written in the lab",
+    "kubectl -n booksapp apply -f authors-routes.yaml": "the learner's HTTPRoutes (task 2.4), written in the lab",
 }
 
 #: Where a runnable command is only named in prose (Lab 0 lists what the labs run on a real cluster).
-NAMED_AT = set(_at({("00-cluster", "## Install the linkerd CLI (real clusters only)", "linkerd check"): None}))
+NAMED_AT = set(_at({("00-cluster", "## Install the linkerd CLI (real clusters only)", "linkerd check"): None,
+                    ("00-cluster", "## Install the linkerd CLI (real clusters only)", "linkerd install"): None}))
 
 #: Command names in prose (tables, objectives), not invocations: each must be a command the stand-in has.
 NAMES = {
     "linkerd viz stat", "linkerd viz top", "linkerd viz tap", "linkerd viz routes", "linkerd viz edges",
     "linkerd inject", "linkerd inject --enable-debug-sidecar", "linkerd profile --open-api", "linkerd uninject",
+    "linkerd diagnostics proxy-metrics", "linkerd viz stat-outbound",
 }
 
 #: A lab's introduction lists commands it runs later: each runs at the cell where the lab uses it.
@@ -172,7 +178,7 @@ EFFECTS = {
     """-p='[{"op":"remove","path":"/spec/template/spec/containers/0/env/2"}]'""":
         lambda m: "FAILURE_RATE" not in {e["name"] for e in m.get("deploy", "authors", "booksapp")["spec"]["template"][
             "spec"]["containers"][0].get("env") or []},
-    "kubectl -n booksapp delete httproute error-split":
+    "kubectl -n booksapp delete httproute.policy.linkerd.io error-split":
         lambda m: _gone(m, "httproute.policy.linkerd.io", "error-split", "booksapp"),
     "kubectl -n booksapp delete trafficsplit/error-split deploy/error-injector svc/error-injector":
         lambda m: _gone(m, "trafficsplit", "error-split", "booksapp") and _gone(m, "deploy", "error-injector", "booksapp"),
@@ -218,6 +224,7 @@ def _error_split(mesh) -> None:
 #: {lab: {anchor: what the lab's code did before that cell's commands}}, applied under the served mesh's lock.
 HOOK_ANCHORS = {
     "01-install-linkerd": {
+        "## Install the control plane": lambda m: m.install_gateway_api(),  # what the allow-listed download does
         "## Watch the control plane come up": lambda m: m.wait_for(lambda x: x.check().ok, timeout="5m"),
     },
     "02-demo-app": {
@@ -228,6 +235,9 @@ HOOK_ANCHORS = {
         "A running proxy keeps the view of a service": lambda m: _profiles(m, ("webapp", "authors")),
         "## Read per-route metrics": lambda m: (steps.wait_rolled_out(m, BOOKS, "booksapp"), m.wait("2m")),
         "### Your turn 2.2": lambda m: m.wait("2m"),
+        # today's way: the routes replace the profiles once the proxies start again
+        "`stat-outbound` shows what webapp sends": lambda m: (steps.rollout_restart(m, BOOKS, "booksapp"),
+                                                             steps.wait_rolled_out(m, BOOKS, "booksapp"), m.wait("2m")),
     },
     "03-canary": {
         "## Install Flagger": steps.linkerd_ready,
@@ -248,13 +258,14 @@ HOOK_ANCHORS = {
     "05-debugging": {
         "## Deploy emojivoto": steps.linkerd_ready,
         "## Mesh the app": lambda m: m.wait("1m"),
-        "## Check the data plane": lambda m: steps.wait_rolled_out(m, EMOJIVOTO, "emojivoto"),
+        "Where did the proxy go?": lambda m: steps.wait_rolled_out(m, EMOJIVOTO, "emojivoto"),
         "## Find the failing component": lambda m: m.wait("5m"),
         "The sidecar runs tshark from the start": lambda m: (steps.wait_rolled_out(m, "voting", "emojivoto"),
                                                             m.wait("30s")),
     },
     "06-break-fix": {
-        "## Use the labs' tools": lambda m: labkit.breakfix.start(m, seed=0),
+        # a fault that leaves traffic for every table the lab's tool list shows (seed 0's stops authors)
+        "## Use the labs' tools": lambda m: labkit.breakfix.start(m, seed=0, fault="failure-rate"),
     },
 }
 HOOKS = {lab: {cell_at(lab, anchor): hook for anchor, hook in hooks.items()} for lab, hooks in HOOK_ANCHORS.items()}

@@ -110,6 +110,7 @@ def test_deleting_the_server_restores_the_default_policy(guarded):
 
 def test_a_deny_default_policy_answers_grpc_callers_permission_denied():
     mesh = labkit.connect(seed=1)
+    mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("1m")
     mesh.apply("emojivoto")

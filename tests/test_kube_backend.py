@@ -219,6 +219,7 @@ def test_flaggers_kustomization_gets_the_labs_provider_and_smi_is_required_first
 
     kube.install_gateway_api()
     kube.install_linkerd(viz=False)
+    kube.wait_for(lambda m: m.check().ok, timeout="5m")  # linkerd smi install checks the control plane first
     lines = kube.install_flagger(source=upstream)  # the SMI provider: `linkerd smi install` first
     assert lines.index("customresourcedefinition.apiextensions.k8s.io/trafficsplits.split.smi-spec.io created") < \
         lines.index("deployment.apps/flagger created")

@@ -77,6 +77,9 @@ def test_linkerd_smi_is_an_extension_of_its_own():
     assert "customresourcedefinition.apiextensions.k8s.io/trafficsplits.split.smi-spec.io created" in lines
     assert "deployment.apps/smi-adaptor created" in lines
     assert mesh.apply([split]) == ["trafficsplit.split.smi-spec.io/s created"]
+    assert "Status check results are ×" in cli.run(mesh, ["smi", "install"]).stderr  # the control plane is starting
+    assert "TrafficSplit" in cli.run(mesh, ["smi", "install", "--skip-checks"]).stdout
+    mesh.wait_for(lambda m: m.check().ok, timeout="5m")
     assert "TrafficSplit" in cli.run(mesh, ["smi", "install"]).stdout
 
 

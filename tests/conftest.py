@@ -122,3 +122,15 @@ def meshed_app(*sources, namespace: str = "emojivoto", seed: int = 0, wait="2m")
     mesh.inject("deploy", namespace=namespace)
     mesh.wait(wait)
     return mesh
+
+
+def podinfo_under_flagger(mesh) -> None:
+    """Lab 3's setup on a mesh with Linkerd ready: Flagger rolled out, podinfo and the load tester, the Canary."""
+    from labkit import steps
+
+    mesh.install_flagger()
+    mesh.wait_for(lambda m: "successfully rolled out" in m.rollout_status("flagger", "flagger-system"), timeout="5m")
+    for name in ("podinfo/00-namespace.yml", "podinfo/podinfo.yml", "podinfo/loadtester.yml"):
+        mesh.apply(name)
+    steps.wait_rolled_out(mesh, ("podinfo", "flagger-loadtester"), "test")
+    mesh.apply("podinfo/flagger/canary.yml")

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 import labkit
-from conftest import NOTEBOOKS, ROOT
+from conftest import NOTEBOOKS, ROOT, podinfo_under_flagger
 from labkit import steps
 from labkit.sim.serve import cli, serve
 from notebook_commands import Command, extract
@@ -198,15 +198,6 @@ def _profiles(mesh, services) -> None:
         mesh.apply([mesh.profile(svc, "booksapp", open_api=f"booksapp/openapi/{svc}.swagger")])
 
 
-def _podinfo_under_flagger(mesh) -> None:
-    mesh.install_flagger()
-    mesh.wait_for(lambda m: "successfully rolled out" in m.rollout_status("flagger", "flagger-system"), timeout="5m")
-    for name in ("podinfo/00-namespace.yml", "podinfo/podinfo.yml", "podinfo/loadtester.yml"):
-        mesh.apply(name)
-    steps.wait_rolled_out(mesh, ("podinfo", "flagger-loadtester"), "test")
-    mesh.apply("podinfo/flagger/canary.yml")
-
-
 def _canary_initialized(mesh) -> None:
     mesh.wait_for(lambda m: (m.canary("podinfo", "test").get("status") or {}).get("phase") == "Initialized",
                   timeout="5m")
@@ -241,7 +232,7 @@ HOOK_ANCHORS = {
     },
     "03-canary": {
         "## Install Flagger": steps.linkerd_ready,
-        "Apply it and read Flagger's events as it takes podinfo over": _podinfo_under_flagger,
+        "Apply it and read Flagger's events as it takes podinfo over": podinfo_under_flagger,
         "## Release a new version": _canary_initialized,
         "### Your turn 3.1": lambda m: m.apply("podinfo/flagger/metric-templates.yml"),
     },

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import labkit
-from conftest import meshed_app
+from conftest import meshed_app, podinfo_under_flagger
 from labkit import steps, tasks
 
 
@@ -320,12 +320,7 @@ def released():
 
     mesh = labkit.connect()
     steps.linkerd_ready(mesh)
-    mesh.install_flagger()
-    mesh.wait_for(lambda m: "successfully rolled out" in m.rollout_status("flagger", "flagger-system"), timeout="5m")
-    for name in ("podinfo/00-namespace.yml", "podinfo/podinfo.yml", "podinfo/loadtester.yml"):
-        mesh.apply(name)
-    steps.wait_rolled_out(mesh, ("podinfo", "flagger-loadtester"), "test")
-    mesh.apply("podinfo/flagger/canary.yml")
+    podinfo_under_flagger(mesh)
     steps.wait_canary_phase(mesh, "podinfo", "test", "Initialized")
     mesh.set_image("podinfo", "podinfod=ghcr.io/stefanprodan/podinfo:6.0.1", namespace="test")
     steps.wait_canary_phase(mesh, "podinfo", "test", "Progressing")

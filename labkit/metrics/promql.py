@@ -56,7 +56,7 @@ import promql_parser as _pp
 
 from labkit.errors import QueryError
 from labkit.metrics.label_regex import expand, matcher_regex, replace_regex
-from labkit.metrics.promql_windows import WINDOW_FUNCTIONS, kahan_inc, kahan_inc_array, over_time, quantile
+from labkit.metrics.promql_windows import WINDOW_FUNCTIONS, compensated_mean, kahan_inc_array, over_time, quantile
 
 __all__ = [
     "instant", "range_", "instant_matrix", "result_type", "format_value", "to_frame", "compile_query",
@@ -1233,31 +1233,7 @@ def _compensated_sum(vals: np.ndarray, mask: np.ndarray, bounds: np.ndarray) -> 
 
 def _avg_exact(values: np.ndarray, present: np.ndarray) -> float:
     """One group's avg exactly as Prometheus's aggregation computes it (used where the sum overflows)."""
-    total = mean = c = count = 0.0
-    incremental = False
-    for f in values[present].tolist():
-        count += 1
-        if count == 1:
-            total, mean = f, f
-            continue
-        if not incremental:
-            new_total, new_c = kahan_inc(f, total, c)
-            if not math.isinf(new_total):
-                total, c = new_total, new_c
-                continue
-            incremental = True
-            mean = total / (count - 1)
-            c /= count - 1
-        if math.isinf(mean):
-            if math.isinf(f) and (mean > 0) == (f > 0):
-                continue
-            if not math.isinf(f) and not math.isnan(f):
-                continue
-        current = mean + c
-        mean, c = kahan_inc(f / count - current / count, mean, c)
-    if incremental:
-        return mean + c
-    return (total + c) / count
+    return compensated_mean(values[present].tolist())
 
 
 def _welford(vals: np.ndarray, mask: np.ndarray, bounds: np.ndarray) -> np.ndarray:

@@ -111,8 +111,9 @@ def _sum(vs) -> float:
     return total if math.isinf(total) else total + c
 
 
-def _avg(vs) -> float:
-    """avg_over_time: compensated sum / count, switching to an incremental mean if the sum would overflow."""
+def compensated_mean(vs) -> float:
+    """Prometheus's mean (avg_over_time, and avg where a group's sum overflows): compensated sum / count,
+    switching to an incremental mean if the sum would overflow."""
     total = mean = count = c = 0.0
     incremental = False
     for f in vs:
@@ -212,7 +213,7 @@ def over_time(func: str, t: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.nd
         if func == "sum_over_time":
             out[i, j] = _sum(vs)
         elif func == "avg_over_time":
-            out[i, j] = _avg(vs)
+            out[i, j] = compensated_mean(vs)
         elif func == "stdvar_over_time":
             out[i, j] = _variance(vs)
         elif func == "stddev_over_time":

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from labkit.sim.kube.objects import selector_matches
 from labkit.sim.linkerd.proxy import IDENTITY_SUFFIX
 
 GROUP = "policy.linkerd.io"
@@ -105,21 +106,7 @@ def _default_labels(policy: str) -> tuple:
 
 def _selects(selector: dict | None, labels: dict) -> bool:
     """A ``metav1.LabelSelector`` (matchLabels and matchExpressions); an empty selector selects every pod."""
-    selector = selector or {}
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    return selector_matches(selector or {}, labels)
 
 
 def _port_matches(server_port, port: int, pod: dict) -> bool:

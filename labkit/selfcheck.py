@@ -122,7 +122,7 @@ def lab3(mesh) -> SelfCheck:
             continue
     check.expect("Flagger is installed and available",
                  flagger is not None and (flagger.get("status") or {}).get("availableReplicas", 0) >= 1,
-                 "mesh.install_flagger(), then wait for its rollout")
+                 "mesh.install_flagger(provider='linkerd'), then wait for its rollout")
     try:
         cd = mesh.canary("podinfo", "test")
     except LabkitError:

@@ -128,7 +128,7 @@ def podinfo_under_flagger(mesh) -> None:
     """Lab 3's setup on a mesh with Linkerd ready: Flagger rolled out, podinfo and the load tester, the Canary."""
     from labkit import steps
 
-    mesh.install_flagger()
+    mesh.install_flagger(provider="linkerd")  # the 2019 SMI provider, which canary.yml is written for
     mesh.wait_for(lambda m: "successfully rolled out" in m.rollout_status("flagger", "flagger-system"), timeout="5m")
     for name in ("podinfo/00-namespace.yml", "podinfo/podinfo.yml", "podinfo/loadtester.yml"):
         mesh.apply(name)

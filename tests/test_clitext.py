@@ -71,7 +71,7 @@ def test_canary_report_and_timeline_are_blocks_too():
     mesh.install_gateway_api()
     mesh.install_linkerd(viz=True)
     mesh.wait("2m")
-    mesh.install_flagger()
+    mesh.install_flagger(provider="linkerd")
     for name in ("podinfo/00-namespace.yml", "podinfo/podinfo.yml", "podinfo/loadtester.yml",
                  "podinfo/flagger/canary.yml"):
         mesh.apply(name)

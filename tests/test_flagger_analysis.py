@@ -60,7 +60,7 @@ def test_install_flagger_brings_its_crds_deployment_and_controller():
                     "analysis": {"interval": "1m"}}}
     with pytest.raises(ApplyError, match='no matches for kind "Canary"'):
         mesh.apply([doc])
-    lines = mesh.install_flagger()
+    lines = mesh.install_flagger(provider="linkerd")
     # the linkerd (SMI) provider brings the linkerd-smi extension first, then Flagger's kustomization
     assert lines[:2] == ["namespace/linkerd-smi created",
                          "customresourcedefinition.apiextensions.k8s.io/trafficsplits.split.smi-spec.io created"]
@@ -75,7 +75,7 @@ def test_install_flagger_brings_its_crds_deployment_and_controller():
     args = flagger["spec"]["template"]["spec"]["containers"][0]["command"]
     assert "-mesh-provider=linkerd" in args and "-metrics-server=http://prometheus.linkerd-viz:9090" in args
     assert flagger["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/fluxcd/flagger:1.44.0"
-    assert mesh.install_flagger()[-1] == "deployment.apps/flagger unchanged"
+    assert mesh.install_flagger(provider="linkerd")[-1] == "deployment.apps/flagger unchanged"
     mesh.wait("30s")
     assert controller_of(mesh).running
     assert "Starting operator" in mesh.logs("deploy/flagger", namespace="flagger-system")
@@ -88,7 +88,7 @@ def test_the_2019_layout_runs_flagger_unmeshed_in_the_linkerd_namespace():
     mesh.install_gateway_api()
     mesh.install_linkerd()
     mesh.wait("90s")
-    lines = mesh.install_flagger(namespace="linkerd")
+    lines = mesh.install_flagger(provider="linkerd", namespace="linkerd")
     assert "namespace/flagger-system created" not in lines and "deployment.apps/flagger created" in lines
     mesh.wait("30s")
     assert controller_of(mesh).running and controller_of(mesh).namespace == "linkerd"

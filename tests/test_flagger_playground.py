@@ -128,7 +128,7 @@ def test_history_on_the_kube_backend_equals_the_embedded_flaggers_record():
         kube.install_gateway_api()
         kube.install_linkerd(viz=True)
         kube.wait_for(lambda m: m.check().ok, timeout="5m")
-        kube.install_flagger()
+        kube.install_flagger(provider="linkerd")
         for name in ("podinfo/00-namespace.yml", "podinfo/podinfo.yml", "podinfo/loadtester.yml"):
             kube.apply(name)
         kube.wait_for(lambda m: "successfully rolled out" in m.rollout_status("podinfo", "test"), timeout="5m")

@@ -213,14 +213,14 @@ def test_flaggers_kustomization_gets_the_labs_provider_and_smi_is_required_first
     upstream = served.flagger_manifests("gatewayapi:v1beta1")  # what `kubectl kustomize …/kustomize/linkerd` prints
     assert "-mesh-provider=gatewayapi:v1beta1" in upstream
     with pytest.raises(BackendError, match="flagger-system"):
-        kube.install_flagger(source=upstream, namespace="linkerd")  # a layout only the embedded mesh builds
+        kube.install_flagger("linkerd", source=upstream, namespace="linkerd")  # a layout only the embedded mesh builds
     with pytest.raises(NotFoundError):
         kube.get("crd", "trafficsplits.split.smi-spec.io")  # Linkerd 2.20 itself does not bring it
 
     kube.install_gateway_api()
     kube.install_linkerd(viz=False)
     kube.wait_for(lambda m: m.check().ok, timeout="5m")  # linkerd smi install checks the control plane first
-    lines = kube.install_flagger(source=upstream)  # the SMI provider: `linkerd smi install` first
+    lines = kube.install_flagger("linkerd", source=upstream)  # the SMI provider: `linkerd smi install` first
     assert lines.index("customresourcedefinition.apiextensions.k8s.io/trafficsplits.split.smi-spec.io created") < \
         lines.index("deployment.apps/flagger created")
     command = kube.get("deploy", "flagger", "flagger-system")["spec"]["template"]["spec"]["containers"][0]["command"]

@@ -946,7 +946,7 @@ class KubeMesh:
         return routes.routes(self, target, namespace=namespace, to=to, wide=wide)
 
     # -- Flagger -----------------------------------------------------------------------------------------
-    def install_flagger(self, provider: str = "linkerd", *, source: str | None = None, namespace: str | None = None,
+    def install_flagger(self, provider: str = "gatewayapi:v1beta1", *, source: str | None = None, namespace: str | None = None,
                         **_options) -> list[str]:
         """Flagger's Helm-free install for Linkerd: ``kubectl apply -k github.com/fluxcd/flagger//kustomize/linkerd``
         with ``-mesh-provider=<provider>`` (``labkit.kube.flagger``); the SMI providers bring linkerd-smi first

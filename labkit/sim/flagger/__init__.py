@@ -6,11 +6,12 @@ since Linkerd 2.13 linkerd-viz's Prometheus answers only authorized meshed
 clients (the kustomization's AuthorizationPolicy for it is not modelled: the
 embedded Prometheus does not check identities). The provider is one flag:
 
-* ``provider="linkerd"`` (the default; the SMI variant of the 2019 lab and of
-  Linkerd 2.12/2.13's docs): ``-mesh-provider=linkerd`` drives an SMI
-  TrafficSplit and uses Flagger's built-in Linkerd metric checks;
-* ``provider="gatewayapi:v1beta1"`` (Linkerd ≥ 2.14 and Flagger's current
-  tutorial): drives a Gateway API HTTPRoute; metrics come from MetricTemplates.
+* ``provider="gatewayapi:v1beta1"`` (the default, as the kustomization ships it:
+  Linkerd ≥ 2.14 and Flagger's current tutorial): drives a Gateway API
+  HTTPRoute; metrics come from MetricTemplates;
+* ``provider="linkerd"`` (the SMI variant of the 2019 lab and of Linkerd
+  2.12/2.13's docs): ``-mesh-provider=linkerd`` drives an SMI TrafficSplit and
+  uses Flagger's built-in Linkerd metric checks.
 
 ``namespace="linkerd"`` builds the 2019 layout instead (unmeshed, in the control
 plane's namespace).
@@ -134,7 +135,7 @@ def objects(provider: str, namespace: str, metrics_server: str) -> list[dict]:
     return objs
 
 
-def install(mesh, provider: str = "linkerd", *, metrics_server: str = DEFAULT_METRICS_SERVER,
+def install(mesh, provider: str = "gatewayapi:v1beta1", *, metrics_server: str = DEFAULT_METRICS_SERVER,
             namespace: str | None = None) -> list[str]:
     """Install Flagger (CRDs, RBAC, Deployment) and start its controller; the ``kubectl apply`` lines."""
     from labkit.errors import ApplyError

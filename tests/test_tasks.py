@@ -425,3 +425,13 @@ def test_the_2_20_retry_task_catches_a_route_that_leaves_other_requests_unmatche
     mesh.apply([head_only])
     mesh.wait("2m")
     assert problems(mesh, "2.4") == []
+
+
+def test_cleanup_task_wants_the_injector_gone_too_and_webapp_recovered(injected):
+    mesh = injected
+    mesh.install_smi()
+    mesh.apply("booksapp/failure-injection/split-smi.yml")
+    assert "trafficsplit/error-split is still there" in joined(mesh, "4.3")
+    mesh.delete("trafficsplit/error-split", "booksapp")
+    text = joined(mesh, "4.3")
+    assert "deploy/error-injector is still there" in text and "svc/error-injector is still there" in text

@@ -115,6 +115,11 @@ def _success_and_latency(checks) -> tuple[float, float]:
     return success, latency
 
 
+#: history's own columns, before one column per other metric Flagger checked.
+_HISTORY_FIXED = ("time", "interval", "phase", "weight", "canaryWeight", "failedChecks", "iterations", "success",
+                  "latency")
+
+
 def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.DataFrame:
     """One row per run of Flagger's analysis for this canary (see the module docstring for the columns)."""
     if getattr(mesh, "backend", None) != "sim":
@@ -132,13 +137,14 @@ def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.
                                "failedChecks": tick.failed_checks, "iterations": tick.iterations,
                                "success": success, "latency": latency}
         for check in tick.checks:
+            if check.metric in _HISTORY_FIXED:  # a template named like a fixed column ("latency"): that column
+                continue
             if check.metric not in metric_names:
                 metric_names.append(check.metric)
             row[check.metric] = math.nan if check.value is None else check.value
         row["events"] = " | ".join(message for _, message in tick.events)
         rows.append(row)
-    columns = ["time", "interval", "phase", "weight", "canaryWeight", "failedChecks", "iterations", "success", "latency",
-               *metric_names, "events"]
+    columns = [*_HISTORY_FIXED, *metric_names, "events"]
     frame = pd.DataFrame(rows, columns=columns)
     for col in metric_names + ["success", "latency"]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")

@@ -235,6 +235,9 @@ HOOK_ANCHORS = {
         "Apply it and read Flagger's events as it takes podinfo over": podinfo_under_flagger,
         "## Release a new version": _canary_initialized,
         "### Your turn 3.1": lambda m: m.apply("podinfo/flagger/metric-templates.yml"),
+        "## Release with today's Flagger (Gateway API)": lambda m: (
+            m.delete("canary/podinfo", "test"), m.install_flagger(provider="gatewayapi:v1beta1"),
+            m.apply("podinfo/flagger/canary-gatewayapi.yml"), _canary_initialized(m)),
     },
     "04-failure-injection": {
         "## Deploy the books app": steps.linkerd_ready,

@@ -98,7 +98,8 @@ def metric_template(mesh) -> list[str]:
 @task("3.2", f"gate the canary on {TEMPLATE}: at most 5% failed responses, over 1m",
       f"kubectl -n {NS} edit canary/podinfo   # spec.analysis.metrics",
       "A metric that uses a template: name, templateRef (name and namespace), thresholdRange (max) and interval.",
-      "A merge patch replaces a list whole: read the current metrics, append yours, patch the full list.")
+      "A merge patch replaces a list whole: read the current metrics, append yours, patch the full list.",
+      undone_later=True)
 def gate(mesh) -> list[str]:
     cd = _canary(mesh)
     if not cd:
@@ -131,7 +132,7 @@ def gate(mesh) -> list[str]:
       f"kubectl -n {NS} set image deploy/podinfo podinfod=ghcr.io/stefanprodan/podinfo:{VERSION}",
       "mesh.set_image('podinfo', 'podinfod=ghcr.io/stefanprodan/podinfo:...', namespace='test') — the target, "
       "not podinfo-primary, which Flagger owns.",
-      "Then follow the analysis: canary.watch(mesh, 'podinfo', 'test', timeout='30m').")
+      "Then follow the analysis: canary.watch(mesh, 'podinfo', 'test', timeout='30m').", undone_later=True)
 def release(mesh) -> list[str]:
     def image(name: str) -> str:
         containers = (template(get_or_none(mesh, "deploy", name, NS)).get("spec") or {}).get("containers") or []

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from labkit.canary_trail import FIXED_COLUMNS as _HISTORY_FIXED  # one list of history's columns for both backends
 from labkit.clitext import CliText
 from labkit.errors import LabkitError
 
@@ -115,9 +116,6 @@ def _success_and_latency(checks) -> tuple[float, float]:
     return success, latency
 
 
-#: history's own columns, before one column per other metric Flagger checked.
-_HISTORY_FIXED = ("time", "interval", "phase", "weight", "canaryWeight", "failedChecks", "iterations", "success",
-                  "latency")
 
 
 def history(mesh, name: str, namespace: str | None = None, *, since=None) -> pd.DataFrame:
@@ -217,8 +215,7 @@ def _sampled_history(mesh, name: str, ns: str, since) -> pd.DataFrame:
                                                 (spec.get("targetRef") or {}).get("kind", "Deployment"))
     found, names = canary_trail.rows(log, sessions, spec, lambda metric, at: _metric_value(mesh, cd, metric, at, provider),
                                      since=None if start is None else _time(start), until=mesh.now)
-    frame = pd.DataFrame(found, columns=["time", "interval", "phase", "weight", "canaryWeight", "failedChecks",
-                                         "iterations", "success", "latency", *names, "events"])
+    frame = pd.DataFrame(found, columns=[*_HISTORY_FIXED, *names, "events"])
     for col in names + ["success", "latency"]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns")  # the embedded record's unit

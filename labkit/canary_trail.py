@@ -175,6 +175,11 @@ def out_of_range(value: float, metric: dict) -> bool:
                                   whole=builtin and name == "request-duration") is not None
 
 
+#: A canary history's own columns (labkit.canary.history), before one column per other metric Flagger checked.
+FIXED_COLUMNS = ("time", "interval", "phase", "weight", "canaryWeight", "failedChecks", "iterations", "success",
+                 "latency")
+
+
 def rows(log: list[tuple[LogEvent, str]], sessions: list[Session], spec: dict,
          value_at: Callable[[dict, pd.Timestamp], float], *, since: pd.Timestamp | None,
          until: pd.Timestamp) -> tuple[list[dict], list[str]]:
@@ -210,9 +215,10 @@ def rows(log: list[tuple[LogEvent, str]], sessions: list[Session], spec: dict,
             for metric in metrics:
                 name = metric.get("name", "")
                 value = value_at(metric, t)
-                if name not in names:
-                    names.append(name)
-                row[name] = value
+                if name not in FIXED_COLUMNS:  # a template named like a fixed column ("latency") fills that one
+                    if name not in names:
+                        names.append(name)
+                    row[name] = value
                 lname = name.lower()
                 if "success" in lname:
                     row["success"] = value / 100.0

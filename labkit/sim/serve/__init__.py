@@ -214,9 +214,14 @@ class Served:
         self.change_seq += 1
         self.changes.append((self.change_seq, event, old, new))
         self.changed.set()
-        if event == "ADDED" and new is not None and new.get("kind") == "Deployment":
-            containers = (((new.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-            if any(str(c.get("image", "")).startswith(FLAGGER_IMAGE) for c in containers):
+        if event in ("ADDED", "MODIFIED") and new is not None and new.get("kind") == "Deployment":
+            def containers(obj):
+                return (((obj or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+
+            flags = [(c.get("command"), c.get("args")) for c in containers(new)]
+            # Flagger's Deployment created, or its flags changed (another -mesh-provider): (re)configure its controller
+            if any(str(c.get("image", "")).startswith(FLAGGER_IMAGE) for c in containers(new)) and (
+                    event == "ADDED" or flags != [(c.get("command"), c.get("args")) for c in containers(old)]):
                 self._flagger_pending.append(new)
 
     def after_write(self) -> None:

@@ -299,7 +299,8 @@ class Handler(BaseHTTPRequestHandler):
         served = self.served
         served.requests += 1
         long_running = _long_running(self.command, self.path)
-        admitted = long_running or self.server.in_flight.acquire(blocking=False)
+        slots = self.server.in_flight  # released below to the very semaphore it was taken from
+        admitted = long_running or slots.acquire(blocking=False)
         try:
             if not admitted:
                 self._body_or_close()
@@ -326,7 +327,7 @@ class Handler(BaseHTTPRequestHandler):
                                                               "(a labkit bug: please report it)"))
         finally:
             if admitted and not long_running:
-                self.server.in_flight.release()
+                slots.release()
 
     def _body_or_close(self) -> None:
         try:

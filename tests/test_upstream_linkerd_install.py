@@ -218,15 +218,7 @@ def test_real_manifests_tolerated_null_maps_empty_documents_and_lists_with_null_
     assert cm["data"] == {"k": "v"} and "labels" not in cm["metadata"]
 
 
-KUBECTL = None
-try:
-    from test_serve import KUBECTL  # noqa: F811 - kubectl >= 1.20 on PATH, else None
-except Exception:  # pragma: no cover
-    pass
-
-
-@pytest.mark.skipif(KUBECTL is None, reason="no kubectl >= 1.20 on PATH")
-def test_the_real_install_through_kubectl_against_the_served_mesh():
+def test_the_real_install_through_kubectl_against_the_served_mesh(kubectl_bin):
     from labkit.sim.serve import serve
 
     mesh = labkit.connect(seed=9)
@@ -234,13 +226,13 @@ def test_the_real_install_through_kubectl_against_the_served_mesh():
         env = {**os.environ, "KUBECONFIG": s.kubeconfig}
 
         def kubectl(*args):
-            out = subprocess.run([KUBECTL, *args], capture_output=True, text=True, timeout=120, env=env)
+            out = subprocess.run([kubectl_bin, *args], capture_output=True, text=True, timeout=120, env=env)
             assert out.returncode == 0, out.stderr
             return out.stdout
 
         assert "customresourcedefinition.apiextensions.k8s.io/servers.policy.linkerd.io created" in \
             kubectl("apply", "-f", str(LINKERD / CRDS[0]))
-        out = subprocess.run([KUBECTL, "apply", "-f", str(LINKERD / "linkerd-install_default.yaml")],
+        out = subprocess.run([kubectl_bin, "apply", "-f", str(LINKERD / "linkerd-install_default.yaml")],
                              capture_output=True, text=True, timeout=120, env=env)
         assert out.returncode == 0 and "deployment.apps/linkerd-destination created" in out.stdout
         # the placeholder tags: kubectl prints the served mesh's notice as an API warning
@@ -264,8 +256,7 @@ def test_the_real_install_through_kubectl_against_the_served_mesh():
         assert (stat["MESHED"] == "1/1").all() and stat.loc["web", "RPS"] > 0
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="no kubectl >= 1.20 on PATH")
-def test_kubectl_needs_server_side_apply_for_a_crd_too_large_for_client_side(tmp_path):
+def test_kubectl_needs_server_side_apply_for_a_crd_too_large_for_client_side(tmp_path, kubectl_bin):
     import yaml
 
     from labkit.sim.serve import serve
@@ -281,9 +272,9 @@ def test_kubectl_needs_server_side_apply_for_a_crd_too_large_for_client_side(tmp
     mesh = labkit.connect(seed=10)
     with serve(mesh, pace=0) as s:
         env = {**os.environ, "KUBECONFIG": s.kubeconfig}
-        out = subprocess.run([KUBECTL, "apply", "-f", str(path)], capture_output=True, text=True, timeout=120, env=env)
+        out = subprocess.run([kubectl_bin, "apply", "-f", str(path)], capture_output=True, text=True, timeout=120, env=env)
         assert out.returncode != 0 and "metadata.annotations: Too long: must have at most 262144 bytes" in out.stderr
-        out = subprocess.run([KUBECTL, "apply", "--server-side", "-f", str(path)], capture_output=True, text=True,
+        out = subprocess.run([kubectl_bin, "apply", "--server-side", "-f", str(path)], capture_output=True, text=True,
                              timeout=120, env=env)
         assert out.returncode == 0, out.stderr
         assert "customresourcedefinition.apiextensions.k8s.io/widgets.example.com serverside-applied" in out.stdout

@@ -134,3 +134,12 @@ def podinfo_under_flagger(mesh) -> None:
         mesh.apply(name)
     steps.wait_rolled_out(mesh, ("podinfo", "flagger-loadtester"), "test")
     mesh.apply("podinfo/flagger/canary.yml")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts on loopback)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BROWSER_INSTALL, BUILD, NOTEBOOKS, require_tool
+from conftest import BROWSER_INSTALL, BUILD, NOTEBOOKS, free_port, require_tool
 
 pytestmark = pytest.mark.browser
 
@@ -49,12 +48,6 @@ _SETTINGS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
     """A JupyterLab server on loopback over a copy of the notebooks: (base url, token, folder)."""
@@ -68,7 +61,7 @@ def lab_server(tmp_path_factory):
     for rel, text in _SETTINGS.items():
         (settings / rel).parent.mkdir(parents=True, exist_ok=True)
         (settings / rel).write_text(text)
-    port, token = _free_port(), uuid.uuid4().hex
+    port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config"), "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
            "IPYTHONDIR": str(root / "ipython")}
     env.pop("LABKIT_HEADLESS", None)  # a learner's kernel: interactive widgets, not the batch runs' static output

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import meshed_app
+from conftest import free_port, meshed_app
 
 KUBECTL = "kubectl"  # the kubectl_bin fixture's path, set when the module's served mesh starts
 
@@ -106,19 +106,13 @@ def test_logs_of_the_proxy_container(served):
     assert tail.count("\n") == 1 and "Certified identity" in tail
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("target,remote,path,expect", [
     ("svc/web-svc", 80, "/api/list", ":doughnut:"),
     ("deploy/voting", 4191, "/metrics", "# TYPE response_total counter"),
 ])
 def test_port_forward_to_a_modelled_app(served, target, remote, path, expect):
     _, s = served
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KUBECONFIG": s.kubeconfig}
     proc = subprocess.Popen([KUBECTL, "port-forward", "-n", "emojivoto", target, f"{port}:{remote}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -137,7 +131,7 @@ def test_port_forward_to_a_modelled_app(served, target, remote, path, expect):
 
 def test_port_forward_to_a_port_nothing_listens_on_says_so(served):
     _, s = served
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KUBECONFIG": s.kubeconfig}
     proc = subprocess.Popen([KUBECTL, "port-forward", "-n", "emojivoto", "deploy/web", f"{port}:9999"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -10,24 +10,17 @@ then answered by both, through the HTTP client code the kube backend uses
 from __future__ import annotations
 
 import math
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from conftest import PROMETHEUS_INSTALL, meshed_app, require_tool
+from conftest import PROMETHEUS_INSTALL, free_port, meshed_app, require_tool
 from labkit.errors import QueryError
 from labkit.metrics import prom_api, queries
 
 pytestmark = pytest.mark.prometheus
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +35,7 @@ def served(tmp_path_factory):
                    check=True, capture_output=True, timeout=120)
     config = work / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 10s\nscrape_configs: []\n")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [prometheus, f"--config.file={config}", f"--storage.tsdb.path={data}",
          "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}"],

@@ -346,6 +346,27 @@ class Handler(BaseHTTPRequestHandler):
             self._send(err.code, json.dumps(err.status()).encode("utf-8"), headers=headers)
         except OSError:
             self.close_connection = True
+            return
+        if self.close_connection:
+            self._lingering_close()
+
+    def _lingering_close(self, seconds: float = 2.0, most: int = 2 * MAX_BODY) -> None:
+        """Close as HTTP servers do after refusing a request whose body is still arriving: answer, stop writing,
+        then read and drop what the client still sends (bounded in time and bytes). Closing at once with unread
+        data makes the kernel reset the connection, and the client may lose the answer (a broken pipe instead of
+        the 413)."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.2)
+            deadline, drained = time.monotonic() + seconds, 0
+            while time.monotonic() < deadline and drained < most:
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = lambda self: self._dispatch()  # noqa: E731
     do_OPTIONS = do_TRACE = do_CONNECT = lambda self: self._dispatch()  # noqa: E731 - answered 405 by the router

@@ -404,3 +404,29 @@ def metadata_decode_error(obj: dict) -> str | None:
 def kubectl_source(origin: str) -> str:
     """The file name kubectl's messages show: the path as given, ``STDIN`` for piped text (or objects)."""
     return "STDIN" if origin in ("<stdin>", "<objects>", "-") or origin.startswith("<") else origin
+
+
+#: kubectl's ``--validate`` values → the ``fieldValidation`` the request carries.
+FIELD_VALIDATION = {"strict": "Strict", "true": "Strict", "warn": "Warn", "ignore": "Ignore", "false": "Ignore"}
+
+
+def field_validation(value: Any) -> str:
+    """``"strict"`` / ``"warn"`` / ``"ignore"`` (kubectl's ``--validate``; True/False too) → ``Strict``/``Warn``/``Ignore``.
+
+    ``Strict`` (kubectl's default since 1.27) refuses unknown and duplicate fields, ``Warn`` drops them with a
+    warning each, ``Ignore`` drops them silently.
+    """
+    key = "strict" if value is None else str(value).lower()
+    if key not in FIELD_VALIDATION:
+        raise ValueError(f"validate={value!r} is not one of 'strict', 'warn', 'ignore' (kubectl's --validate): "
+                         "'strict' refuses unknown and duplicate fields, 'warn' drops them with a warning, "
+                         "'ignore' drops them silently")
+    return FIELD_VALIDATION[key]
+
+
+def duplicate_fields_error(kind: str, api_version: str, duplicates) -> str:
+    """The API server's strict-decoding refusal of keys a manifest repeats (``Deployment in version "v1" cannot be
+    handled as a Deployment: strict decoding error: duplicate field "spec.replicas"``)."""
+    version = str(api_version).rpartition("/")[2]
+    found = ", ".join(f'duplicate field "{d}"' for d in duplicates)
+    return f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {found}'

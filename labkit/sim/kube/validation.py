@@ -38,24 +38,20 @@ from typing import Any
 
 from labkit.errors import ApplyError
 from labkit.k8s import clone, invalid_message, kubectl_error
+from labkit.k8s import field_validation as k8s_field_validation
 from labkit.sim.kube import apiserver_rules, builtin_schemas, schema as structural
 from labkit.sim.kube import fielderrors as fe
 from labkit.sim.kube.fielderrors import FieldError
 
-#: ``validate=`` values (kubectl's ``--validate``) → the ``fieldValidation`` the request carries.
-FIELD_VALIDATION = {"strict": "Strict", "true": "Strict", "warn": "Warn", "ignore": "Ignore", "false": "Ignore"}
 NOT_CHECKED = ("some validation rules were not checked because the object was invalid; correct the existing errors "
                "to complete validation")
 
 
 def field_validation(value: Any) -> str:
-    """``"strict"`` / ``"warn"`` / ``"ignore"`` (kubectl's ``--validate``; True/False too) → ``Strict``/``Warn``/``Ignore``."""
-    key = str(value).lower() if value is not None else "strict"
-    if key not in FIELD_VALIDATION and str(value) not in ("Strict", "Warn", "Ignore"):
-        raise ValueError(f"validate={value!r} is not one of 'strict', 'warn', 'ignore' (kubectl's --validate): "
-                         "'strict' refuses unknown and duplicate fields, 'warn' drops them with a warning, "
-                         "'ignore' drops them silently")
-    return FIELD_VALIDATION.get(key, str(value))
+    """``validate=`` (kubectl's ``--validate``) or a request's ``fieldValidation`` → ``Strict``/``Warn``/``Ignore``."""
+    if value in ("Strict", "Warn", "Ignore"):
+        return value
+    return k8s_field_validation(value)
 
 
 class StatusError(ApplyError):

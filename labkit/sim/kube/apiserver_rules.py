@@ -150,8 +150,8 @@ def _port_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
 
 
-def port_name_errors(path: str, name: str) -> Errors:
-    """``IsValidPortName`` (an IANA_SVC_NAME)."""
+def port_name_errors(path: str, name: str, *, int_or_string: bool = False) -> Errors:
+    """``IsValidPortName`` (an IANA_SVC_NAME). An IntOrString value prints unquoted (its ``String()``)."""
     msgs = []
     if len(name) > 15:
         msgs.append("must be no more than 15 characters")
@@ -163,7 +163,8 @@ def port_name_errors(path: str, name: str) -> Errors:
         msgs.append("must contain at least one letter (a-z)")
     if name.startswith("-") or name.endswith("-"):
         msgs.append("must not begin or end with a hyphen")
-    return [fe.invalid(path, name, m) for m in msgs]
+    shown = GoText(name) if int_or_string else name
+    return [fe.invalid(path, shown, m) for m in msgs]
 
 
 def _probe(errors: Errors, path: str, probe: dict | None, ports: dict[str, int]) -> None:
@@ -185,9 +186,9 @@ def _probe(errors: Errors, path: str, probe: dict | None, ports: dict[str, int])
             continue
         if isinstance(port, str):
             if not port.isdigit():
-                errors += port_name_errors(f"{path}.{key}.port", port)
+                errors += port_name_errors(f"{path}.{key}.port", port, int_or_string=True)
         elif not _port_number(port):
-            errors.append(fe.invalid(f"{path}.{key}.port", port, PORT_RANGE_MSG))
+            errors.append(fe.invalid(f"{path}.{key}.port", GoText(str(port)), PORT_RANGE_MSG))
     if probe.get("exec") is not None and not (probe["exec"] or {}).get("command"):
         errors.append(fe.required(f"{path}.exec.command"))
 
@@ -311,18 +312,18 @@ def _non_negative(errors: Errors, spec: dict, *keys: str) -> None:
 
 
 def _int_or_percent(errors: Errors, path: str, value: Any) -> bool:
-    """``ValidatePositiveIntOrPercent``."""
+    """``ValidatePositiveIntOrPercent`` (the IntOrString value prints unquoted)."""
     if value is None:
         return True
     if isinstance(value, str):
         if not _PERCENT.match(value):
-            errors.append(fe.invalid(path, value, "a valid percent string must be a numeric string followed by an "
+            errors.append(fe.invalid(path, GoText(value), "a valid percent string must be a numeric string followed by an "
                                                   "ending '%' (e.g. '1%',  or '93%', regex used for validation is "
                                                   "'[0-9]+%')"))
             return False
         return True
     if value < 0:
-        errors.append(fe.invalid(path, value, "must be greater than or equal to 0"))
+        errors.append(fe.invalid(path, GoText(str(value)), "must be greater than or equal to 0"))
         return False
     return True
 
@@ -348,7 +349,7 @@ def deployment(obj: dict, check_image, old: dict | None = None) -> Errors:
         ok = _int_or_percent(errors, "spec.strategy.rollingUpdate.maxUnavailable", rolling.get("maxUnavailable"))
         ok &= _int_or_percent(errors, "spec.strategy.rollingUpdate.maxSurge", rolling.get("maxSurge"))
         if ok and rolling.get("maxSurge") in (0, "0%") and rolling.get("maxUnavailable") in (0, "0%"):
-            errors.append(fe.invalid("spec.strategy.rollingUpdate.maxUnavailable", rolling.get("maxUnavailable"),
+            errors.append(fe.invalid("spec.strategy.rollingUpdate.maxUnavailable", GoText(str(rolling.get("maxUnavailable"))),
                                      "may not be 0 when `maxSurge` is 0"))
     _non_negative(errors, spec, "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds")
     deadline = spec.get("progressDeadlineSeconds")
@@ -411,9 +412,9 @@ def service(obj: dict, check_image, old: dict | None = None) -> Errors:
             errors.append(fe.not_supported(f"{p}.protocol", protocol, ["SCTP", "TCP", "UDP"]))
         target = port.get("targetPort")
         if isinstance(target, str):
-            errors += port_name_errors(f"{p}.targetPort", target)
+            errors += port_name_errors(f"{p}.targetPort", target, int_or_string=True)
         elif target is not None and not _port_number(target):
-            errors.append(fe.invalid(f"{p}.targetPort", target, PORT_RANGE_MSG))
+            errors.append(fe.invalid(f"{p}.targetPort", GoText(str(target)), PORT_RANGE_MSG))
     errors += label_errors("spec.selector", spec.get("selector"))
     ip = spec.get("clusterIP")
     if ip not in (None, "", "None") and not re.fullmatch(r"\d+\.\d+\.\d+\.\d+", str(ip)):

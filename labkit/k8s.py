@@ -56,46 +56,6 @@ def clone(obj: Any) -> Any:
     return obj
 
 
-#: Fields every kind's schema types as an object (o) or a list (l): a manifest that puts a string or a list
-#: there (``spec: hello``, ``metadata: [1]``) is refused by the API server's decoder before any validation.
-_SHAPES = (
-    ("metadata", dict), ("metadata.labels", dict), ("metadata.annotations", dict), ("spec", dict),
-    ("spec.selector", dict), ("spec.template", dict), ("spec.template.metadata", dict),
-    ("spec.template.spec", dict), ("spec.template.spec.containers", list), ("spec.containers", list),
-    ("spec.ports", list), ("data", dict), ("stringData", dict),
-)
-
-
-def structure_errors(obj: dict) -> list[tuple[str, str]]:
-    """(field, message) for each field whose YAML shape is wrong: what ``kubectl apply`` refuses as undecodable.
-
-    Checked before anything reads the object, so one wrong shape is one clear
-    error naming the field, never a crash deep in validation.
-    """
-    errors = []
-    for path, want in _SHAPES:
-        value: Any = obj
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is None or isinstance(value, want):
-            continue
-        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:37] + "..."
-        if want is dict:
-            fix = "an object (a YAML mapping of field: value)"
-        else:
-            fix = "a list (YAML items starting with '- ')"
-        errors.append((path, f"Invalid value: {shown}: must be {fix}, not a {type(value).__name__}"))
-    return errors
-
-
-def shape_message(obj: dict, errors: list[tuple[str, str]]) -> str:
-    """``The Deployment "web" is invalid: spec: …`` for :func:`structure_errors`' findings."""
-    md = obj.get("metadata")
-    name = md.get("name") if isinstance(md, dict) else None
-    named = f' "{name}"' if isinstance(name, str) else ""
-    return f"The {obj.get('kind')}{named} is invalid: " + "; ".join(f"{path}: {msg}" for path, msg in errors)
-
-
 def strip_server_fields(obj: dict) -> dict:
     """A live object as a manifest again: no status, no server-owned metadata, no last-applied annotation."""
     out = clone(obj)

@@ -11,6 +11,9 @@
 - flagger: wall time of a full canary promotion with the tutorial's Canary (target < 2 s)
 - promql:  instant queries per second of the `linkerd viz stat deploy` query set (requests, three latency
            quantiles, TCP connections, TCP bytes read/written) over a 1-hour, 500-series store
+- apply:   wall time of applying the labs' apps (manifests/booksapp and manifests/emojivoto) to a fresh embedded
+           mesh, and of `install_gateway_api()` + `install_linkerd()` (the same apply path: decoding against the
+           OpenAPI, schema validation, admission); median of 5 runs each, mesh creation not counted
 - serve:   the served API under load: 8 client threads x 20 s of mixed requests with the bearer token
            (list/get/create/patch/delete ConfigMaps, list pods as a table, read a Deployment's Scale, a clock
            advance, /version) on keep-alive connections; requests/s, p50/p99, status counts, 5xx (target 0)
@@ -283,11 +286,29 @@ def bench_serve(threads: int = 8, seconds: float = 20.0, tls: bool = False) -> N
           f"lost {len(lost)} (target 0); server-side errors logged: {len(served.errors)}")
 
 
+def bench_apply(runs: int = 5) -> None:
+    import labkit
+
+    def timed(step) -> float:
+        out = []
+        for _ in range(runs):
+            mesh = labkit.connect("sim", seed=0)
+            started = time.perf_counter()
+            step(mesh)
+            out.append(time.perf_counter() - started)
+        return statistics.median(out)
+
+    apps = timed(lambda m: (m.apply("booksapp"), m.apply("emojivoto")))
+    install = timed(lambda m: (m.install_gateway_api(), m.install_linkerd()))
+    print(f"apply booksapp + emojivoto: median {apps * 1000:.1f} ms; install_gateway_api + install_linkerd: median "
+          f"{install * 1000:.1f} ms (over {runs} runs)")
+
+
 def main(argv: list[str]) -> int:
     os.environ.setdefault("LABKIT_HEADLESS", "1")  # no progress bars in the measurements
     which = argv[1:] or ["import", "mesh", "labs", "flagger", "promql"]
     benches = {"import": bench_import, "mesh": bench_mesh, "labs": bench_labs, "flagger": bench_flagger,
-               "promql": bench_promql, "serve": bench_serve, "serve-tls": lambda: bench_serve(tls=True)}
+               "promql": bench_promql, "apply": bench_apply, "serve": bench_serve, "serve-tls": lambda: bench_serve(tls=True)}
     for name in which:
         benches[name]()
     return 0

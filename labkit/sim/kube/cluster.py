@@ -707,7 +707,7 @@ class Cluster:
         try:
             verdict = review(self.api, rtype, new, old=live, check_image=self._image_checker(), operation="UPDATE")
         except StatusError as exc:
-            raise ApplyError(exc.kubectl("patching", f"{rtype.plural}/{name}")) from None
+            raise ApplyError(exc.kubectl()) from None
         return clone(self.api.update(rtype, verdict.obj))
 
     def rollout_restart(self, deployment: str, namespace: str | None = None) -> list[str]:

@@ -191,8 +191,3 @@ def cel_errors(nodes: list) -> list[FieldError]:
         for path, message in cel.check_rules(node.rules, node.value, node.path, **kwargs):
             out.append(fe.from_pair(path, message))
     return out
-
-
-def validate(obj: dict, group: str, kind: str, check_image=None) -> list[tuple[str, str]]:
-    """The Go checks of a built-in object as ``[(field, message)]`` (for callers that only need a yes/no)."""
-    return [(e.field, e.body) for e in apiserver_rules.validate(obj, group, kind, check_image=check_image)]

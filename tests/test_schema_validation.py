@@ -650,3 +650,57 @@ def test_real_kubectl_prints_the_same_error_through_the_served_api(mesh, kubectl
             assert mesh.cluster.revision == before, row
     finally:
         served.close()
+
+
+# -- kubectl's --validate=warn|ignore, and the server's defaulting ---------------------------------------------------
+
+def typo(name: str) -> str:
+    """A Deployment with a typo (``spec.replica``) beside the right field."""
+    return edit(edit(DEPLOYMENT, "replicas: 1", "replicas: 1\n  replica: 2"), "name: web, namespace", f"name: {name}, namespace")
+
+
+def test_warn_drops_unknown_and_repeated_fields_with_kubectls_warning_lines(mesh, capsys):
+    manifest = edit(typo("warned"), "selector:", "minReadySeconds: 1\n  minReadySeconds: 2\n  selector:")
+    assert mesh.apply(manifest, validate="warn") == ["deployment.apps/warned created"]
+    assert mesh.cluster.last_command.startswith("kubectl apply --validate=warn")
+    err = capsys.readouterr().err
+    assert 'Warning: unknown field "spec.replica"\n' in err and 'Warning: duplicate field "spec.minReadySeconds"\n' in err
+    stored = mesh.get("deploy", "warned", "shop")
+    assert "replica" not in stored["spec"] and stored["spec"]["minReadySeconds"] == 2, "dropped; the last value kept"
+
+
+def test_ignore_drops_them_silently_and_strict_is_the_default(mesh, capsys):
+    with pytest.raises(ApplyError, match='unknown field "spec.replica"'):
+        mesh.apply(typo("ignored"))
+    assert mesh.apply(typo("ignored"), validate="ignore") == ["deployment.apps/ignored created"]
+    assert "Warning" not in capsys.readouterr().err
+    assert "replica" not in mesh.get("deploy", "ignored", "shop")["spec"]
+    with pytest.raises(ValueError, match="validate='loose' is not one of 'strict', 'warn', 'ignore'"):
+        mesh.apply(typo("ignored"), validate="loose")
+
+
+def test_custom_resources_get_their_schemas_defaults_as_on_a_cluster(mesh):
+    route = edit(HTTPROUTE, "name: books, namespace", "name: defaulted, namespace")
+    assert mesh.apply(route) == ["httproute.gateway.networking.k8s.io/defaulted created"]
+    ref = mesh.get("httproute.gateway.networking.k8s.io", "defaulted", "shop")["spec"]["rules"][0]["backendRefs"][0]
+    assert ref == {"name": "web", "port": 80, "group": "", "kind": "Service", "weight": 1}
+    assert mesh.apply(route) == ["httproute.gateway.networking.k8s.io/defaulted unchanged"]
+    mesh.delete("httproute.gateway.networking.k8s.io/defaulted", namespace="shop")
+
+
+def test_the_served_api_warns_and_the_kube_backend_prints_it_as_kubectl_does(mesh, capsys):
+    served = mesh.serve(pace=0)
+    try:
+        kube = labkit.connect("kube", context=served.context, kubeconfig=served.kubeconfig)
+        with pytest.raises(ApplyError) as err:
+            kube.apply(typo("served"))
+        assert str(err.value).startswith(unknown("Deployment", "v1", "spec.replica"))
+        assert kube.apply(typo("served"), validate="warn") == ["deployment.apps/served created"]
+        assert capsys.readouterr().err.count('Warning: unknown field "spec.replica"') == 1, "once: not for the dry run"
+        repeated = edit(CONFIGMAP, "data: {mode: fast}", "data:\n  mode: fast\n  mode: slow")
+        with pytest.raises(ApplyError) as err:
+            kube.apply(repeated)
+        assert str(err.value).startswith(bad_request("ConfigMap", "v1", 'strict decoding error: duplicate field '
+                                                                        '"data.mode"'))
+    finally:
+        served.close()

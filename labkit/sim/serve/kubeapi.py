@@ -435,11 +435,10 @@ class KubeAPI:
             if dry_run:
                 return result
             return self._out(rtype, self.cluster.api.update_status(rtype, live, result["status"]))
+        new.pop("status", None)  # a write to the object itself leaves its status as it was (not judged again)
+        new = self._validate(rtype, new, live)
         if "status" in live:
             new["status"] = clone(live["status"])
-        else:
-            new.pop("status", None)
-        new = self._validate(rtype, new, live)
         if dry_run:
             return new
         try:

@@ -169,15 +169,23 @@ def custom_resource_errors(obj: dict, schema: dict, old: dict | None = None) -> 
     return errors
 
 
+CEL_MODULE = "labkit.sim.kube.cel"
+
+
 def cel_module():
-    """``labkit.sim.kube.cel`` if present (the CEL evaluator), else None: rules are then not checked."""
-    try:
-        from labkit.sim.kube import cel  # type: ignore[attr-defined]
-    except ImportError as exc:
-        if getattr(exc, "name", "") in ("labkit.sim.kube.cel", None) or "cel" in str(exc):
-            return None
-        raise
-    return cel
+    """``labkit.sim.kube.cel`` (the CEL evaluator) if it exists, else None: then rules are not checked.
+
+    Only the module's absence is tolerated; an error inside it propagates.
+    """
+    import importlib
+    import importlib.util
+    import sys
+
+    if CEL_MODULE in sys.modules:
+        return sys.modules[CEL_MODULE]
+    if importlib.util.find_spec(CEL_MODULE) is None:
+        return None
+    return importlib.import_module(CEL_MODULE)
 
 
 def cel_errors(nodes: list) -> list[FieldError]:

@@ -697,6 +697,16 @@ def test_the_served_api_warns_and_the_kube_backend_prints_it_as_kubectl_does(mes
         assert str(err.value).startswith(unknown("Deployment", "v1", "spec.replica"))
         assert kube.apply(typo("served"), validate="warn") == ["deployment.apps/served created"]
         assert capsys.readouterr().err.count('Warning: unknown field "spec.replica"') == 1, "once: not for the dry run"
+        kind, manifest, *_ = ROWS["deploy no selector"]
+        with pytest.raises(ApplyError) as on_cluster:
+            kube.apply(manifest)
+        with pytest.raises(ApplyError) as embedded:
+            mesh.apply(manifest)
+        assert str(on_cluster.value) == str(embedded.value)
+        assert on_cluster.value.status["details"]["causes"] == embedded.value.status["details"]["causes"] == [
+            {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.selector"},
+            {"reason": "FieldValueInvalid", "field": "spec.template.metadata.labels",
+             "message": 'Invalid value: map[string]string{"app":"web"}: `selector` does not match template `labels`'}]
         repeated = edit(CONFIGMAP, "data: {mode: fast}", "data:\n  mode: fast\n  mode: slow")
         with pytest.raises(ApplyError) as err:
             kube.apply(repeated)

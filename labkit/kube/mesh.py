@@ -377,8 +377,11 @@ class KubeMesh:
             if duplicates and validation != "Ignore":
                 text = duplicate_fields_error(str(kind), str(api_version), duplicates)
                 if validation == "Strict":
-                    raise ApplyError(f'Error from server (BadRequest): error when creating "{source}": {text}\n'
-                                     f"({where}: nothing from this apply was applied)")
+                    error = ApplyError(f'Error from server (BadRequest): error when creating "{source}": {text}\n'
+                                       f"({where}: nothing from this apply was applied)")
+                    error.status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                    "message": text, "reason": "BadRequest", "code": 400}
+                    raise error
                 warnings += [f'duplicate field "{d}"' for d in duplicates]
             name = (obj.get("metadata") or {}).get("name", "")
             group = str(api_version).rpartition("/")[0]
@@ -412,7 +415,9 @@ class KubeMesh:
             try:
                 self._apply_one(res, config, ns, dry_run=True, validation=validation)
             except (ApplyError, KubeError, NotFoundError) as exc:
-                raise ApplyError(f"{_kubectl_text(exc, where)}\n({where}: nothing from this apply was applied)") from None
+                error = ApplyError(f"{_kubectl_text(exc, where)}\n({where}: nothing from this apply was applied)")
+                error.status = _status_of(exc)
+                raise error from None
         if dry_run:
             return [f"{res.qualified}/{config['metadata']['name']} created" if ns in new_namespaces
                     else self._apply_one(res, config, ns, dry_run=True, validation=validation)
@@ -1127,10 +1132,15 @@ def _strip_error(exc: Exception) -> str:
     return str(exc)
 
 
+def _status_of(exc: Exception) -> dict | None:
+    status = getattr(exc, "status_body", None) or getattr(exc, "body", None)
+    return status if isinstance(status, dict) and status.get("kind") == "Status" else None
+
+
 def _kubectl_text(exc: Exception, where: str) -> str:
     """What kubectl prints for a refusal the API server answered with a Status (else the error as is)."""
-    status = getattr(exc, "status_body", None) or getattr(exc, "body", None)
-    if isinstance(status, dict) and status.get("kind") == "Status":
+    status = _status_of(exc)
+    if status is not None:
         return kubectl_error(status, "creating", kubectl_source(where.rsplit(", document ", 1)[0]))
     return str(exc)
 

@@ -145,10 +145,12 @@ class _Planned:
     warnings: tuple[str, ...] = ()
 
 
-def _refused(text: str, doc, hint: str = "") -> ApplyError:
+def _refused(text: str, doc, hint: str = "", status: dict | None = None) -> ApplyError:
     """kubectl's error text for a refused document, then where it is and that nothing was applied."""
     extra = f"; {hint}" if hint else ""
-    return ApplyError(f"{text}\n({doc.where}: nothing from this apply was applied{extra})")
+    error = ApplyError(f"{text}\n({doc.where}: nothing from this apply was applied{extra})")
+    error.status = status
+    return error
 
 
 class Cluster:
@@ -439,7 +441,8 @@ class Cluster:
                 verdict = review(self.api, rtype, obj, validation=validation, duplicates=doc.duplicates, old=live,
                                  check_image=checker, operation="UPDATE" if live is not None else "CREATE")
             except StatusError as exc:
-                raise _refused(exc.kubectl("patching" if live is not None else "creating", source), doc) from None
+                raise _refused(exc.kubectl("patching" if live is not None else "creating", source), doc,
+                               status=exc.status()) from None
             except Forbidden as exc:
                 raise _refused(f"Error from server (InternalError): error when creating \"{source}\": {exc}", doc) from None
             if not server_side:
@@ -447,8 +450,8 @@ class Cluster:
                 if too_long:
                     from labkit.sim.kube.validation import invalid
 
-                    text = invalid(rtype.kind, rtype.group, name, too_long).kubectl()
-                    raise _refused(text, doc, hint=(f"client-side apply keeps a copy of the whole manifest in the "
+                    refusal = invalid(rtype.kind, rtype.group, name, too_long)
+                    raise _refused(refusal.kubectl(), doc, status=refusal.status(), hint=(f"client-side apply keeps a copy of the whole manifest in the "
                                                     f"{LAST_APPLIED} annotation; apply it with server_side=True, as "
                                                     "`kubectl apply --server-side` does"))
             if rtype.kind == "Namespace":
@@ -707,7 +710,9 @@ class Cluster:
         try:
             verdict = review(self.api, rtype, new, old=live, check_image=self._image_checker(), operation="UPDATE")
         except StatusError as exc:
-            raise ApplyError(exc.kubectl()) from None
+            error = ApplyError(exc.kubectl())
+            error.status = exc.status()
+            raise error from None
         return clone(self.api.update(rtype, verdict.obj))
 
     def rollout_restart(self, deployment: str, namespace: str | None = None) -> list[str]:

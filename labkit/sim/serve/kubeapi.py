@@ -26,6 +26,12 @@ What it serves:
 * ``watch=true`` for any listable kind (pods and events included), as a
   chunked stream of ``{"type": ..., "object": ...}`` lines.
 
+Every write is judged as kube-apiserver judges it (``sim/kube/validation.review``) under the request's
+``fieldValidation`` (``Strict``/``Warn``/``Ignore``, ``Warn`` when absent; kubectl sends ``Strict`` by default):
+a body the decoder refuses is a 400 ``BadRequest``, an invalid object a 422 ``Invalid`` with ``details.causes``
+(``reason``, ``field``, ``message``), a webhook's denial a 400 without reason; warnings go out as ``Warning: 299 -
+"…"`` headers, which kubectl prints as ``Warning: …``.
+
 Errors are ``metav1.Status`` objects with the API server's reasons and codes.
 """
 from __future__ import annotations

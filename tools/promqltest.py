@@ -180,7 +180,7 @@ def _series_item(item: str) -> list:
         return [None] * int(item[2:])
     if item == "stale":
         return [_stale()]
-    m = _ITEM.match(item)
+    m = _ITEM.match(item)  # in series notation 0x10 is eleven zeros, not a hex number (as Go's lexer reads it)
     if m and m.group("a") not in ("+", "-"):
         first = _stale() if m.group("a") == "stale" else number(m.group("a"))
         step = number(m.group("d")) if m.group("d") else 0.0

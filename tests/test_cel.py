@@ -431,3 +431,12 @@ def test_library_errors_and_unmodelled_functions():
         cel.compile_rule("isURL(self.url)")
     with pytest.raises(cel.CelError, match="compilation failed"):
         cel.compile_rule("self.a ==")
+
+
+def test_without_the_schema_reserved_names_are_still_escaped_and_types_come_from_the_value():
+    rules = node(HTTPROUTE, "spec.parentRefs")["x-kubernetes-validations"]
+    refs = [_parent(namespace="a"), _parent(namespace="b", sectionName="http")]
+    assert cel.check_rules(rules, refs, "spec.parentRefs") == []
+    assert cel.check_rules(rules, [_parent(namespace="a")] * 2, "spec.parentRefs") == [
+        ("spec.parentRefs", 'Invalid value: "array": sectionName must be unique when parentRefs includes 2 or more '
+                            'references to the same parent')]

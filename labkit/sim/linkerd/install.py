@@ -22,7 +22,7 @@ import base64
 import hashlib
 
 from labkit.sim import linkerd as l5d
-from labkit.sim.kube.discovery import crd_manifest
+from labkit.sim.kube import crds
 from labkit.sim.kube.objects import clone
 from labkit.sim.linkerd.injector import (CLUSTER_NETWORKS, DEFAULTS, ProxyInjector, TapInjector, inject_pod_spec,
                                          trust_anchor_pem)
@@ -40,20 +40,17 @@ VIZ_COMMAND = "linkerd check && linkerd viz install | kubectl apply -f -"
 
 def crd_objects() -> list[dict]:
     """``linkerd install --crds`` at 2.20: Linkerd's own CRDs (``installGatewayAPI: false`` — the Gateway API
-    CRDs are a prerequisite, see :func:`gateway_api_objects`; TrafficSplit is linkerd-smi's, :func:`smi_objects`)."""
-    l5d_labels = {"linkerd.io/control-plane-ns": NS, "helm.sh/chart": f"linkerd-crds-{l5d.CHART_VERSION}"}
-    return [
-        crd_manifest("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ["v1alpha1"], short_names=("authzpolicy",), labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "EgressNetwork", "egressnetworks", ["v1alpha1"], labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "HTTPLocalRateLimitPolicy", "httplocalratelimitpolicies", ["v1alpha1"], labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "HTTPRoute", "httproutes", ["v1alpha1", "v1beta1", "v1beta2", "v1beta3"], labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "MeshTLSAuthentication", "meshtlsauthentications", ["v1alpha1"], short_names=("meshtlsauthn",), labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "NetworkAuthentication", "networkauthentications", ["v1alpha1"], short_names=("netauthn", "networkauthn"), labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "ServerAuthorization", "serverauthorizations", ["v1beta1"], short_names=("saz", "serverauthz", "srvauthz"), labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "Server", "servers", ["v1alpha1", "v1beta1", "v1beta2", "v1beta3"], short_names=("srv",), labels=l5d_labels),
-        crd_manifest("linkerd.io", "ServiceProfile", "serviceprofiles", ["v1alpha1", "v1alpha2"], short_names=("sp",), labels=l5d_labels),
-        crd_manifest("workload.linkerd.io", "ExternalWorkload", "externalworkloads", ["v1alpha1", "v1beta1"], labels=l5d_labels),
-    ]
+    CRDs are a prerequisite, see :func:`gateway_api_objects`; TrafficSplit is linkerd-smi's, :func:`smi_objects`).
+
+    The real CRDs (schemas, versions, printer columns: ``labkit/sim/kube/crds``), with the metadata the CLI
+    renders for this release in place of the golden's test values.
+    """
+    objs = crds.crds(crds.LINKERD)
+    for obj in objs:
+        md = obj["metadata"]
+        md["annotations"] = {l5d.CREATED_BY_ANNOTATION: f"linkerd/cli {l5d.LINKERD_VERSION}"}
+        md["labels"] = {"helm.sh/chart": f"linkerd-crds-{l5d.CHART_VERSION}", "linkerd.io/control-plane-ns": NS}
+    return objs
 
 
 #: The Gateway API release Linkerd 2.20's docs and CLI name (supported: 1.2.1–1.5.1).
@@ -68,18 +65,9 @@ GATEWAY_API_MISSING = ("The Gateway API CRDs must be installed prior to installi
 
 
 def gateway_api_objects() -> list[dict]:
-    """The standard channel of the Gateway API release 2.20 names: its five CRDs."""
-    ann = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION, "gateway.networking.k8s.io/channel": "standard"}
-    group = "gateway.networking.k8s.io"
-    return [
-        crd_manifest(group, "GatewayClass", "gatewayclasses", ["v1beta1", "v1"], scope="Cluster", short_names=("gc",),
-                     categories=("gateway-api",), annotations=ann),
-        crd_manifest(group, "Gateway", "gateways", ["v1beta1", "v1"], short_names=("gtw",), categories=("gateway-api",), annotations=ann),
-        crd_manifest(group, "GRPCRoute", "grpcroutes", ["v1"], categories=("gateway-api",), annotations=ann),
-        crd_manifest(group, "HTTPRoute", "httproutes", ["v1beta1", "v1"], categories=("gateway-api",), annotations=ann),
-        crd_manifest(group, "ReferenceGrant", "referencegrants", ["v1beta1"], short_names=("refgrant",),
-                     categories=("gateway-api",), annotations=ann),
-    ]
+    """The standard channel of the Gateway API release 2.20 names: its five CRDs, as ``standard-install.yaml``
+    ships them (``labkit/sim/kube/crds``)."""
+    return crds.crds(crds.GATEWAY_API)
 
 
 def gateway_api_problem(cluster) -> str | None:
@@ -107,8 +95,7 @@ def smi_objects() -> list[dict]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta("linkerd-smi", labels=ext,
                                                                       annotations={"linkerd.io/inject": "enabled"})},
-        crd_manifest("split.smi-spec.io", "TrafficSplit", "trafficsplits", ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"],
-                     short_names=("ts",), labels=ext),
+        *crds.crds(crds.SMI),  # TrafficSplit: split.smi-spec.io v1alpha1 (stored) and v1alpha2
         _sa("smi-adaptor", "linkerd-smi", adaptor),
         _rbac("ClusterRole", "linkerd-smi-adaptor", adaptor),
         _rbac("ClusterRoleBinding", "linkerd-smi-adaptor", adaptor, subject=("smi-adaptor", "linkerd-smi")),

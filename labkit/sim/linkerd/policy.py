@@ -14,7 +14,7 @@ linkerd-formats.md §1.2, §5.3):
   retry budget (:class:`TpsBudget`, tower's exact arithmetic) allows; there is
   no per-request cap. A route ``timeout`` wraps all attempts and answers 504.
   ``dstOverrides`` split traffic by weight (decimillis, weight 0 dropped).
-* **TrafficSplit** (``split.smi-spec.io`` v1alpha1–v1alpha4): as on a cluster
+* **TrafficSplit** (``split.smi-spec.io`` v1alpha1 and v1alpha2, what linkerd-smi serves): as on a cluster
   with the linkerd-smi extension, :class:`SMIAdaptor` writes each split into
   its apex Service's ServiceProfile ``dstOverrides`` (creating the profile if
   needed) and empties them when the split is deleted.

@@ -36,6 +36,8 @@ NETWORK_MS = 0.15
 REQUEST_HEADER_BYTES = 120
 RESPONSE_HEADER_BYTES = 80
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
+#: The kubelet's probe User-Agent (``kube-probe/<major>.<minor>`` of the embedded cluster, 1.32).
+PROBE_USER_AGENT = "kube-probe/1.32"
 SYNC_PERIOD = 1.0
 
 
@@ -72,7 +74,7 @@ class PodRuntime:
         self.log_lines: list[str] = []
         self.next_port = 40000 + self.rng.randrange(20000)  # ephemeral client ports
         self.proxy = None
-        self.default_policy = None  # the proxy's default inbound policy, fixed when it starts
+        self.default_policy = None  # the pod's (or namespace's) default inbound policy annotation; None: the cluster's
         if _meshed(pod):
             self.proxy = lp.Proxy(
                 self.ip, self.namespace, self.serviceaccount,
@@ -179,6 +181,16 @@ class Hop:
         self.enforce = False   # the decision refuses this client, or its Server's routes decide per request
 
 
+class _Prober:
+    """The kubelet as a client of a pod's inbound proxy: no proxy of its own (no identity), the node's address."""
+
+    __slots__ = ("proxy", "ip")
+
+    def __init__(self, ip: str):
+        self.proxy = None
+        self.ip = ip
+
+
 class Service:
     """A Service as the destination controller sees it: ports and ready endpoints."""
 
@@ -206,6 +218,8 @@ class DataPlane:
         self._inbound: dict[tuple, policy.Discovered] = {}   # (server uid, service fqdn, port)
         self._index: policy.Index | None = None
         policy.attach(cluster)
+        cluster.kubelet.http_probe = self.probe  # the kubelet's HTTP probes go through the pods' proxies
+        self._probe_ctx: dict[str, PodContext] = {}
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
 
@@ -723,10 +737,10 @@ class DataPlane:
         """(Re)compute the server proxy's policy for this client and port, and the counters it feeds."""
         cproxy = client.proxy
         client_id = cproxy.identity if cproxy is not None else None
-        decision = self._inbound_index().decide(server.pod, port, server.default_policy or authz.DEFAULT_POLICY,
+        decision = self._inbound_index().decide(server.pod, port, server.default_policy,
                                                 authz.Client(client_id, client.ip))
         hop.decision, hop.authz_rev = decision, self._revision
-        hop.enforce = decision.routes is not None or decision.authz is None
+        hop.enforce = decision.routes is not None or decision.authz is None or bool(decision.probes)
         labels = decision.srv + decision.route + (decision.authz or ())
         sproxy = server.proxy
         hop.inbound = None if decision.authz is None else sproxy.stats(
@@ -739,7 +753,9 @@ class DataPlane:
         client_id = hop.client.proxy.identity if hop.client.proxy is not None else None
         port = hop.target_port
         route, allowed = decision.route, decision.authz
-        if decision.routes is not None:
+        if decision.probes and decision.probe(request.method, request.path.partition("?")[0]):
+            route, allowed = authz.PROBE_ROUTE, decision.probe_authz
+        elif decision.routes is not None:
             path, _, query = request.path.partition("?")
             for match, route_labels, route_authz in decision.routes:
                 if match(request.method, path, query, request.headers):
@@ -761,6 +777,56 @@ class DataPlane:
         shown = authz.Decision(decision.srv, route, allowed, decision.tcp)
         return sproxy.stats(sproxy.inbound, (port, client_id, labels),
                             lambda: _inbound_items(server, port, client_id, shown)), None
+
+    # -- the kubelet's HTTP probes ------------------------------------------------------------------------
+    def probe(self, pod: dict, port: int, path: str, source_ip: str) -> int | None:
+        """One kubelet HTTP probe of ``pod:port`` from ``source_ip`` (the node): the status it got, or None.
+
+        On a meshed pod the inbound proxy handles it like any plaintext request — the policy controller's
+        ``probe`` route and authorization let it in (``authz.py``), and it is counted with
+        ``tls="no_identity"`` — on its own connection (the kubelet does not keep probe connections). A
+        port the proxy skips, or an unmeshed pod, gets the probe straight to the app, counted by nobody.
+        The app answers on a random stream of its own, so probes do not shift its other draws.
+        """
+        if self.cluster.revision != self._revision:
+            self.sync()
+        server = self.pods.get(pod["metadata"]["uid"])
+        model = server.by_port.get(port) if server is not None else None
+        if model is None:
+            return None
+        ctx = self._probe_ctx.get(server.uid)
+        if ctx is None:
+            ctx = self._probe_ctx[server.uid] = PodContext(server)
+            ctx.rng = random.Random(f"{self.seed}:probe:{server.name}")
+        request = Request("GET", path, f"{server.ip}:{port}",
+                          headers={"user-agent": PROBE_USER_AGENT, "accept": "*/*", "connection": "close"})
+        sproxy = server.proxy
+        if sproxy is None or port in authz.ignored_inbound_ports(server.pod):
+            return model.handle(request, ctx).status
+        hop = Hop(model, port)
+        hop.client = _Prober(source_ip)
+        hop.decision = self._inbound_index().decide(server.pod, port, server.default_policy,
+                                                    authz.Client(None, source_ip))
+        tcp = [(sproxy.tcp_stats(("src", port, None), lambda: _tcp_inbound_items(server, port, None)), True)]
+        tcp[0][0].opened += 1
+        if hop.decision.tcp and hop.decision.authz is not None:  # an opaque port: forwarded as TCP, no HTTP metrics
+            response = model.handle(request, ctx)
+            _count_bytes(tcp, 0, response.length)
+            return response.status
+        inbound, refused = self._enforce(hop, server, request, hop.decision)
+        if refused is not None:
+            _count_bytes(tcp, 0, refused.length)
+            return None if refused.status < 100 else refused.status
+        local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
+        local.opened += 1
+        tcp.append((local, False))
+        response = model.handle(request, ctx)
+        self.inbound_requests += 1
+        status, grpc_status, error = response.status, response.grpc_status, response.error or ""
+        inbound.record(status, grpc_status, error, lp.classify(status, grpc_status, error),
+                       response.latency_ms + PROXY_OVERHEAD_MS)
+        _count_bytes(tcp, 0, response.length)
+        return status
 
     def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int,
                  logical: Service | None = None) -> "Hop":
@@ -941,7 +1007,8 @@ def _inbound_items(server: PodRuntime, port: int, client_id: str | None, decisio
 
 def _authz_deny_items(server: PodRuntime, port: int, client_id: str | None, srv: tuple, route: tuple) -> tuple:
     """``inbound_{http,tcp}_authz_deny_total``'s labels: no ``authz_*`` (nothing authorized it)."""
-    tls = (("tls", "true"), ("client_id", client_id)) if client_id else (("tls", "no_identity"),)
+    tls = (("tls", "true"), ("client_id", client_id)) if client_id else (("tls", "no_identity"),
+                                                                          ("no_tls_reason", "no_tls_from_remote"))
     return (("target_addr", f"{server.ip}:{port}"), ("target_ip", server.ip), ("target_port", str(port)),
             *srv, ("srv_port", str(port)), *route, *tls)
 

@@ -251,6 +251,8 @@ def inbound_samples(inbound_stats, denied: dict) -> Iterator[tuple]:
                                                "authz_group", "authz_kind", "authz_name", "tls"))
         if "client_id" in d:
             authz += (("client_id", d["client_id"]),)
+        elif "no_tls_reason" in d:
+            authz += (("no_tls_reason", d["no_tls_reason"]),)
         allow.append((authz, stats.requests))
         grpc = any(g is not None for (_, g, _, _) in stats.responses)
         key = (grpc, ("parent_group", g("srv_group", "")), ("parent_kind", g("srv_kind", "")),

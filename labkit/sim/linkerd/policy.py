@@ -284,8 +284,8 @@ class Route:
     """One route a proxy knows: how it matches, classifies, retries and times out."""
 
     __slots__ = ("name", "match", "classes", "retryable", "timeout_ms", "kind",
-                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "backends", "order",
-                 "ident", "grpc", "retry_grpc", "filters")
+                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "idle_timeout_ms",
+                 "backends", "order", "ident", "grpc", "retry_grpc", "filters")
 
     def __init__(self, name: str | None, match=None, classes=(), retryable: bool = False, timeout_ms: float | None = None,
                  kind: str = "profile"):
@@ -299,6 +299,7 @@ class Route:
         self.retry_limit = 0              # policy retries: max retries per request (0: none)
         self.try_timeout_ms: float | None = None
         self.response_timeout_ms: float | None = None
+        self.idle_timeout_ms: float | None = None  # policy: a response body that sends nothing this long is cut
         self.backends = None              # policy: [(weight, (ns, name, port) | None)] ; None: the parent
         self.order: tuple = ()
         self.ident: tuple | None = None   # policy: (group, kind, namespace, name) of the xRoute; None: the default route
@@ -397,6 +398,9 @@ class AnnotationError(ValueError):
 GRPC_RETRY_CODES = {"cancelled": 1, "deadline-exceeded": 4, "internal": 13, "resource-exhausted": 8, "unavailable": 14}
 
 
+U64_MAX = 2 ** 64 - 1
+
+
 def parse_duration_ms(text) -> float:
     """The policy controller's ``parse_duration``: whole ``ms``/``s``/``m``/``h``/``d`` (``0`` alone allowed);
     fractions, negatives, bare numbers and other units are errors."""
@@ -409,16 +413,22 @@ def parse_duration_ms(text) -> float:
     magnitude, unit = m.groups()
     if "." in magnitude:
         raise AnnotationError("fractional values not supported")
-    if not magnitude.isdigit():
-        raise AnnotationError(f"invalid duration {s!r}")
+    digits = magnitude[1:] if magnitude.startswith("+") else magnitude  # Rust's u64 parse takes a leading +
+    if not digits.isascii() or not digits.isdigit():
+        raise AnnotationError("invalid digit found in string")
+    value = int(digits)
+    if value > U64_MAX:
+        raise AnnotationError("number too large to fit in target type")
     mul = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}.get(unit)
-    if unit == "" and int(magnitude) == 0:
+    if unit == "" and value == 0:
         return 0.0
     if unit == "":
-        raise AnnotationError(f"missing duration unit; did you mean '{magnitude}s' or '{magnitude}ms'?")
+        raise AnnotationError(f"missing duration unit; did you mean '{value}s' or '{value}ms'?")
     if mul is None:
         raise AnnotationError(f"invalid duration unit {unit} (expected one of 'ms', 's', 'm', 'h', or 'd')")
-    return float(int(magnitude) * mul)
+    if value * mul > U64_MAX:
+        raise AnnotationError(f"Timeout value {s} overflows when converted to 'ms'")
+    return float(value * mul)
 
 
 def _duration_ms(text) -> float | None:
@@ -482,6 +492,7 @@ class RetryTimeout:
     request_ms: float | None = None
     response_ms: float | None = None
     idle_ms: float | None = None
+    timeout_keys: frozenset = frozenset()   # which timeout.linkerd.io/* were given (a 0 is given, yet unset)
 
 
 def _retry_part(a: dict, grpc: bool) -> dict | None:
@@ -544,12 +555,19 @@ def annotation_policy(annotations: dict | None, *, grpc: bool = False, lenient: 
         request_ms=timeouts.get("request"),
         response_ms=timeouts.get("response"),
         idle_ms=timeouts.get("idle"),
+        timeout_keys=frozenset(timeouts),
     )
 
 
 def _apply_retry_timeout(route: Route, own: RetryTimeout, parent: RetryTimeout, rule_timeouts: dict | None) -> None:
-    """Route annotations replace the Service's (retries and timeouts each as a whole); a rule's
-    ``timeouts.request`` is the request timeout unless an annotation set one (``backendRequest`` is ignored)."""
+    """Route annotations replace the Service's (retries and timeouts each as a whole).
+
+    Timeouts as the policy controller builds them (``outbound/index/http.rs`` then ``grpc/outbound/http.rs``):
+    the route's ``timeout.linkerd.io/*``, its rule's ``timeouts.request`` standing in for an absent
+    ``timeout.linkerd.io/request`` (0 there means none; ``backendRequest`` is ignored); only when that leaves
+    no timeout at all do the Service's apply — so a rule's request timeout drops the Service's idle and
+    response timeouts too.
+    """
     retry = own if own.has_retry else parent
     if retry.has_retry:
         route.retry_statuses = retry.statuses
@@ -557,13 +575,13 @@ def _apply_retry_timeout(route: Route, own: RetryTimeout, parent: RetryTimeout, 
         route.retry_limit = retry.limit
         route.try_timeout_ms = retry.try_timeout_ms
         route.retryable = route.retry_limit > 0
-    timeouts = own if own.has_timeout else parent
-    request_ms = timeouts.request_ms
-    rt = rule_timeouts or {}
-    if request_ms is None and rt.get("request") is not None:
-        request_ms = _duration_ms(rt.get("request"))
-    route.timeout_ms = request_ms
-    route.response_timeout_ms = timeouts.response_ms
+    rule_request = _duration_ms((rule_timeouts or {}).get("request"))
+    if own.has_timeout or rule_request is not None:
+        route.timeout_ms = own.request_ms if "request" in own.timeout_keys else rule_request
+        route.response_timeout_ms, route.idle_timeout_ms = own.response_ms, own.idle_ms
+    else:
+        route.timeout_ms = parent.request_ms
+        route.response_timeout_ms, route.idle_timeout_ms = parent.response_ms, parent.idle_ms
 
 
 def _compile_http_match(m: dict):
@@ -989,6 +1007,48 @@ def draw(backends: list, total: int, rng, ready: Callable[[object], bool]):
 
 
 NONE = object()
+
+
+#: What a client sees of a response the client proxy cut after its headers (``Response.error``): the body
+#: stops short (curl: "transfer closed with outstanding read data remaining").
+INCOMPLETE_BODY = "incomplete body"
+
+
+def rust_duration(ms: float) -> str:
+    """A ``std::time::Duration`` as the proxy's errors print it (``{:?}``): ``2s``, ``1.5s``, ``250ms``."""
+    if ms >= 1000:
+        return f"{ms / 1000:g}s"
+    return f"{ms:g}ms"
+
+
+def streamed_ms(response) -> float:
+    """How long the response body streams after the response headers (0: headers and body together)."""
+    headers = getattr(response, "headers_ms", None)
+    return max(0.0, response.latency_ms - headers) if headers is not None else 0.0
+
+
+def body_cut(route: Route, head_ms: float, end_ms: float, to_request: float, to_response: float):
+    """A stream deadline that ends a response body the client proxy is still receiving.
+
+    ``head_ms``/``end_ms``: when the headers and the end of the body arrive (from the attempt's start);
+    ``to_request``/``to_response``: what is left of the request timeout and the response timeout (inf:
+    none). The idle timeout runs from the headers and is reset by every body frame — the model's bodies
+    come in one piece, so it fires when the body takes longer than it (``stream_timeouts.rs``). Returns
+    (when, ``error`` label, the proxy's error text) or None when the body arrives in time.
+    """
+    idle = route.idle_timeout_ms
+    to_idle = head_ms + idle if idle is not None else math.inf
+    cut = min(to_request, to_response, to_idle)
+    if cut >= end_ms:
+        return None
+    from labkit.sim.linkerd import route_metrics as rmx
+
+    if cut == to_request:
+        return cut, rmx.REQUEST_TIMEOUT, f"stream deadline met: {rust_duration(route.timeout_ms or cut)}"
+    if cut == to_response:
+        return cut, rmx.RESPONSE_STREAM_TIMEOUT, \
+            f"timed out waiting for response stream: {rust_duration(route.response_timeout_ms or cut)}"
+    return cut, rmx.IDLE_TIMEOUT, f"stream timed out due to idleness: {rust_duration(idle)}"
 
 
 def backoff_ms(attempt: int, rng) -> float:

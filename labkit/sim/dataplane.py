@@ -615,12 +615,14 @@ class DataPlane:
         response, error, retries, exhausted = self._policy_attempts(plan, route, rm, client, svc, port, request)
         if filters is not None and filters.response_headers:
             response.headers = filters.response(response.headers)
+        # a body cut after its headers keeps their status, beside the error (``end_response``)
+        cut = error and (response.error or "").startswith(policy.INCOMPLETE_BODY)
         if route.grpc:
             code = response.grpc_status
             rm.record(code if code is not None or error else (0 if response.status == 200 else 2), error,
                       response.latency_ms)
         else:
-            rm.record(response.status if not error else None, error, response.latency_ms)
+            rm.record(response.status if not error or cut else None, error, response.latency_ms)
         if retries:
             if exhausted:
                 rm.retry_limit_exceeded += 1
@@ -676,11 +678,13 @@ class DataPlane:
             deadline = min(d_req, d_try, d_rsp)
             if synthetic is not None:
                 response, ms, cancelled = synthetic, synthetic.latency_ms, False
+                head = ms
                 status, grpc_status, error, failed = response.status, None, "", True
                 bm = self._backend_metrics(route, rm, None, 0)
                 bm.record(status if not grpc_route else 13, "", ms)
             elif concrete is None or not concrete.endpoints:
                 response, ms, cancelled = Response(503, 1.0, 0), 1.0, False
+                head = ms
                 status, grpc_status, error, failed = 503, None, "", True
                 bm = self._backend_metrics(route, rm, concrete, cport)
                 bm.record(None, rmx.FAIL_FAST, ms)
@@ -688,7 +692,14 @@ class DataPlane:
                 status, grpc_status, error, failed, ms, response, cancelled = self._attempt(
                     client, concrete, cport, request, svc, route, None if deadline == inf else deadline, None)
                 bm = self._backend_metrics(route, rm, concrete, cport)
-                if not (cancelled or ms > deadline):
+                # a streamed body: the headers come first, the stream deadlines then run on the body
+                head = ms - policy.streamed_ms(response)
+                cut = None if head > deadline else policy.body_cut(route, head, ms, d_req, d_rsp)
+                if cut is not None:
+                    bm.record(None if grpc_route else status, cut[1], cut[0])  # gRPC: its status was to trail
+                    return (Response(status, elapsed + cut[0], 0, None, f"{policy.INCOMPLETE_BODY}: {cut[2]}",
+                                     None, response.headers), cut[1], attempt, False)
+                if not head > deadline:
                     label = "" if not error and status >= 100 else rmx.error_label(status, error)
                     if grpc_route:
                         code = grpc_status if grpc_status is not None else (0 if status == 200 else 2)
@@ -697,7 +708,7 @@ class DataPlane:
                         bm.record(status if not label else None, label, ms)
             retry = False
             retryable = False
-            if cancelled or ms > deadline:
+            if head > deadline:
                 if deadline == d_try and d_try < min(d_req, d_rsp):
                     bm.record(None, rmx.RESPONSE_HEADERS_TIMEOUT, d_try)
                     elapsed += d_try  # response headers timeout: retryable

@@ -24,7 +24,7 @@ from typing import Callable
 from labkit.errors import NotFoundError
 from labkit.k8s import deployment_of, pick_pods
 from labkit.sim.apps.model import Request, Response
-from labkit.sim.linkerd import authz, policy
+from labkit.sim.linkerd import authz, balancer, policy
 from labkit.sim.linkerd import proxy as lp
 from labkit.sim.linkerd import route_metrics as rmx
 
@@ -194,13 +194,14 @@ class _Prober:
 class Service:
     """A Service as the destination controller sees it: ports and ready endpoints."""
 
-    __slots__ = ("name", "namespace", "ports", "endpoints", "fqdn")
+    __slots__ = ("name", "namespace", "ports", "endpoints", "fqdn", "empty_since")
 
     def __init__(self, name: str, namespace: str, ports: dict[int, int | str], endpoints: list[PodRuntime]):
         self.name, self.namespace = name, namespace
         self.ports = ports  # service port → targetPort (number or container port name)
         self.endpoints = endpoints
         self.fqdn = f"{name}.{namespace}.svc.cluster.local"
+        self.empty_since: float | None = None  # since when it has no ready endpoint (the proxies' fail-fast)
 
 
 class DataPlane:
@@ -219,6 +220,7 @@ class DataPlane:
         self._index: policy.Index | None = None
         policy.attach(cluster)
         cluster.kubelet.http_probe = self.probe  # the kubelet's HTTP probes go through the pods' proxies
+        self._gates = balancer.Gates()  # the client proxies' backend queues (fail-fast, load shedding)
         self._probe_ctx: dict[str, PodContext] = {}
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
@@ -281,7 +283,10 @@ class DataPlane:
                     if r.ready and all(r.labels.get(k) == v for k, v in selector.items())
                 ]
             ports = {int(p["port"]): p.get("targetPort", p["port"]) for p in spec.get("ports") or ()}
-            services[(ns, meta["name"])] = Service(meta["name"], ns, ports, endpoints)
+            services[(ns, meta["name"])] = new = Service(meta["name"], ns, ports, endpoints)
+            if not endpoints:
+                old = self.services.get((ns, meta["name"]))
+                new.empty_since = old.empty_since if old is not None and old.empty_since is not None else self.clock.t
         remapped = {old.fqdn for key, old in self.services.items()
                     if key in services and services[key].ports != old.ports}
         if remapped:
@@ -345,8 +350,13 @@ class DataPlane:
         endpoints = self.route(client, svc, port, method, path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
-            if rm is not None:
-                rm.record_default(None, rmx.FAIL_FAST, 1.0)
+            if rm is not None:  # the backend queue waits, fails fast, then sheds load (sim/linkerd/balancer.py)
+                kind, wait = self._gates.unavailable((client.uid, svc.fqdn, port), svc.empty_since, now)
+                if kind == balancer.LOAD_SHED:
+                    rm.record(None, rmx.LOAD_SHED, 1.0)
+                    return Response(status=503, latency_ms=1.0, error="")
+                rm.record_default(None, rmx.FAIL_FAST, wait)
+                return Response(status=503, latency_ms=wait, error="")
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
         hop = self._hops.get((client.uid, server.uid, svc.fqdn, port))
@@ -683,11 +693,18 @@ class DataPlane:
                 bm = self._backend_metrics(route, rm, None, 0)
                 bm.record(status if not grpc_route else 13, "", ms)
             elif concrete is None or not concrete.endpoints:
-                response, ms, cancelled = Response(503, 1.0, 0), 1.0, False
+                # no backend available: its queue waits and fails fast, then sheds (sim/linkerd/balancer.py)
+                key = (client.uid, concrete.fqdn if concrete is not None else route.ident, cport)
+                kind, wait = self._gates.unavailable(key, concrete.empty_since if concrete is not None else None,
+                                                     self.clock.t + elapsed / 1000.0)
+                if kind == balancer.LOAD_SHED:  # not retried; no backend reached
+                    return Response(503, elapsed + 1.0, 0), rmx.LOAD_SHED, attempt, False
+                response, ms, cancelled = Response(503, wait, 0, error=balancer.FAIL_FAST_ERROR), wait, False
                 head = ms
-                status, grpc_status, error, failed = 503, None, "", True
+                status, grpc_status, error, failed = 503, None, balancer.FAIL_FAST_ERROR, True
                 bm = self._backend_metrics(route, rm, concrete, cport)
-                bm.record(None, rmx.FAIL_FAST, ms)
+                if not head > deadline:
+                    bm.record(None, rmx.FAIL_FAST, ms)
             else:
                 status, grpc_status, error, failed, ms, response, cancelled = self._attempt(
                     client, concrete, cport, request, svc, route, None if deadline == inf else deadline, None)
@@ -719,7 +736,9 @@ class DataPlane:
                     return Response(policy.TIMEOUT_STATUS, elapsed + deadline, 0), label, attempt, False
             else:
                 elapsed += ms
-                if grpc_route:
+                if error == balancer.FAIL_FAST_ERROR:
+                    retryable = True  # a FailFastError is retryable whatever the conditions (route/retry.rs)
+                elif grpc_route:
                     retryable = grpc_status is not None and grpc_status in route.retry_grpc
                 else:
                     retryable = status >= 100 and any(lo <= status <= hi for lo, hi in route.retry_statuses)

@@ -134,3 +134,65 @@ def test_an_invalid_value_leaves_the_setting_at_the_charts_default():
     settings = cp.policy_controller(mesh.cluster)
     assert settings.default_policy == "all-unauthenticated"
     assert settings.probe_networks == cp.networks("0.0.0.0/0,::/0")
+
+
+def _install(mesh, overrides=None):
+    """``linkerd install --crds`` and ``linkerd install --set …``, applied as the CLI's output would be."""
+    mesh.install_gateway_api()
+    mesh.apply(install.crd_objects())
+    mesh.apply(install.control_plane_objects(mesh.cluster.seed, overrides))
+    mesh.wait("2m")
+
+
+def test_the_trust_domain_names_every_proxy_and_what_the_policy_controller_matches():
+    """``identityTrustDomain``: the injector names proxies in it, identity certifies them, and the policy
+    controller's ``--identity-domain`` turns a ServiceAccount reference into such a name."""
+    mesh = labkit.connect(seed=11)
+    _install(mesh, {"identityTrustDomain": "example.org"})
+    assert cp.identity(mesh.cluster).trust_domain == "example.org"
+    _books(mesh)
+    assert set(mesh.pods(NS).READY) == {"2/2"}, "identity certified the proxies"
+    webapp = "webapp.booksapp.serviceaccount.identity.linkerd.example.org"
+    metrics = mesh.proxy_metrics("deploy/books", NS)
+    assert _total(metrics, "request_total", direction="inbound", client_id=webapp) > 0
+    assert not any("identity.linkerd.cluster.local" in line for line in metrics.splitlines() if "client_id=" in line)
+    assert f"Local identity is {webapp}" in mesh.logs("deploy/webapp", NS, container="linkerd-proxy")
+    mesh.apply("""
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: books-http, namespace: booksapp}
+spec:
+  podSelector: {matchLabels: {app: books}}
+  port: 7002
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: webapp-only, namespace: booksapp}
+spec:
+  identityRefs: [{kind: ServiceAccount, name: webapp}]
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: books-from-webapp, namespace: booksapp}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: books-http}
+  requiredAuthenticationRefs: [{name: webapp-only, kind: MeshTLSAuthentication, group: policy.linkerd.io}]
+""")
+    mesh.wait("10s")
+    assert _code(mesh) == "200", "webapp's example.org identity matches the ServiceAccount reference"
+    assert _code(mesh, "deploy/traffic") == "403"
+
+
+def test_identity_certifies_only_names_in_its_own_trust_domain():
+    mesh = labkit.connect(seed=12)
+    _install(mesh)
+    _books(mesh)
+    set_container_arg(mesh, "linkerd-identity", "linkerd", "identity", "-identity-trust-domain=", "example.org")
+    mesh.wait("1m")
+    assert set(mesh.pods(NS).READY) == {"2/2"}, "proxies certified before keep running"
+    mesh.cluster.patch("deploy", "books", {"spec": {"template": {"metadata": {"annotations": {"x": "1"}}}}}, NS)
+    mesh.wait("1m")
+    pods = mesh.pods(NS)
+    new = pods[pods.NAME.str.startswith("books-") & (pods.READY != "2/2")]
+    assert len(new) == 1 and new.READY.iloc[0] == "0/2", \
+        "a new proxy asks for a cluster.local name identity no longer issues: it never starts"

@@ -544,7 +544,7 @@ def register(cluster) -> None:
     api.webhook_backends[(NS, "linkerd-proxy-injector")] = ProxyInjector(cluster.seed, cluster.workload_owner, current_values)
     cluster.image_notices.append(l5d.version_notice)
     api.webhook_backends[(VIZ, "tap-injector")] = TapInjector()
-    cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster)
+    cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster) and certifies(cluster, pod)
     cluster.kubelet.long_running.update({l5d.PROXY_CONTAINER, l5d.DEBUG_CONTAINER})
 
 
@@ -560,6 +560,19 @@ def manual_injector(cluster):
                         created_by=f"linkerd/cli {values.get('linkerdVersion') or l5d.LINKERD_VERSION}", values=values)
 
     return transform
+
+
+def certifies(cluster, pod: dict) -> bool:
+    """Does the identity controller issue the certificate this pod's proxy asks for? Only for the name its
+    token proves, in its own trust domain (``-identity-trust-domain``): else it answers FailedPrecondition
+    "requested identity did not match provided token" and the proxy never becomes ready
+    (``pkg/identity/service.go``)."""
+    from labkit.sim.linkerd import controlplane
+
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    found = f"{spec.get('serviceAccountName') or 'default'}.{meta.get('namespace') or 'default'}." \
+            f"{controlplane.identity(cluster).suffix(NS)}"
+    return l5d.local_identity(pod) == found
 
 
 def identity_ready(cluster) -> bool:

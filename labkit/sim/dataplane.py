@@ -24,6 +24,7 @@ from typing import Callable
 from labkit.errors import NotFoundError
 from labkit.k8s import deployment_of, pick_pods
 from labkit.sim.apps.model import Request, Response
+from labkit.sim import linkerd as l5d
 from labkit.sim.linkerd import authz, balancer, policy
 from labkit.sim.linkerd import proxy as lp
 from labkit.sim.linkerd import route_metrics as rmx
@@ -81,6 +82,7 @@ class PodRuntime:
                 version=self.annotations.get("linkerd.io/proxy-version", ""),
                 tap_enabled=self.annotations.get("viz.linkerd.io/tap-enabled") == "true",
             )
+            self.proxy.identity = l5d.local_identity(pod)  # its name in the install's trust domain
             ns_obj = plane._lookup("Namespace", "", self.namespace) or {}
             self.default_policy = authz.default_policy_for(pod, (ns_obj.get("metadata") or {}).get("annotations"))
         self.models: dict[str, object] = {}

@@ -61,17 +61,38 @@ GATEWAY_API_VERSION = "v1.2.1"
 GATEWAY_API_URL = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
                    f"{GATEWAY_API_VERSION}/standard-install.yaml")
 GATEWAY_API_COMMAND = f"kubectl apply --server-side -f {GATEWAY_API_URL}"
+#: The release's two channels: the experimental one adds TCPRoute, TLSRoute (which Linkerd 2.20 serves),
+#: UDPRoute and the backend policies.
+GATEWAY_API_CHANNELS = ("standard", "experimental")
+
+
+def gateway_api_url(channel: str = "standard") -> str:
+    if channel not in GATEWAY_API_CHANNELS:
+        raise ValueError(f"channel={channel!r}: the Gateway API release has the channels 'standard' and "
+                         "'experimental' (TCPRoute and TLSRoute are experimental)")
+    return GATEWAY_API_URL.replace("/standard-install.yaml", f"/{channel}-install.yaml")
 #: What ``linkerd install --crds`` answers at 2.20 when they are missing (cli/cmd/install.go).
 GATEWAY_API_MISSING = ("The Gateway API CRDs must be installed prior to installing Linkerd. Run:\n\n"
                        f"{GATEWAY_API_COMMAND}\n\n"
                        "or see https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api for more options.")
 
 
-def gateway_api_objects() -> list[dict]:
-    """The standard channel of the Gateway API release 2.20 names: its five CRDs."""
-    ann = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION, "gateway.networking.k8s.io/channel": "standard"}
+def gateway_api_objects(channel: str = "standard") -> list[dict]:
+    """The Gateway API release 2.20 names: the standard channel's five CRDs, or the experimental channel's ten
+    (config/crd/experimental at v1.2.1)."""
+    gateway_api_url(channel)  # refuses an unknown channel
+    ann = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION, "gateway.networking.k8s.io/channel": channel}
     group = "gateway.networking.k8s.io"
-    return [
+    experimental = [
+        crd_manifest(group, "BackendLBPolicy", "backendlbpolicies", ["v1alpha2"], short_names=("blbpolicy",),
+                     categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "BackendTLSPolicy", "backendtlspolicies", ["v1alpha3"], short_names=("btlspolicy",),
+                     categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "TCPRoute", "tcproutes", ["v1alpha2"], categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "TLSRoute", "tlsroutes", ["v1alpha2"], categories=("gateway-api",), annotations=ann),
+        crd_manifest(group, "UDPRoute", "udproutes", ["v1alpha2"], categories=("gateway-api",), annotations=ann),
+    ] if channel == "experimental" else []
+    return experimental[:2] + [
         crd_manifest(group, "GatewayClass", "gatewayclasses", ["v1beta1", "v1"], scope="Cluster", short_names=("gc",),
                      categories=("gateway-api",), annotations=ann),
         crd_manifest(group, "Gateway", "gateways", ["v1beta1", "v1"], short_names=("gtw",), categories=("gateway-api",), annotations=ann),
@@ -79,7 +100,7 @@ def gateway_api_objects() -> list[dict]:
         crd_manifest(group, "HTTPRoute", "httproutes", ["v1beta1", "v1"], categories=("gateway-api",), annotations=ann),
         crd_manifest(group, "ReferenceGrant", "referencegrants", ["v1beta1"], short_names=("refgrant",),
                      categories=("gateway-api",), annotations=ann),
-    ]
+    ] + experimental[2:]
 
 
 def gateway_api_problem(cluster) -> str | None:

@@ -83,6 +83,13 @@ ROUTE_KINDS = (("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes.gateway.ne
                ("policy.linkerd.io", "HTTPRoute", "httproutes.policy.linkerd.io"),
                ("gateway.networking.k8s.io", "HTTPRoute", "httproutes.gateway.networking.k8s.io"))
 ROUTE_GROUP_KINDS = {(g, k) for g, k, _ in ROUTE_KINDS}
+#: Routes whose status the policy controller writes: the HTTP ones, and the experimental channel's TLSRoute and
+#: TCPRoute (for opaque and TLS traffic: status only — the embedded mesh routes no TCP by them).
+STATUS_ROUTE_KINDS = ROUTE_KINDS + (("gateway.networking.k8s.io", "TLSRoute", "tlsroutes.gateway.networking.k8s.io"),
+                                    ("gateway.networking.k8s.io", "TCPRoute", "tcproutes.gateway.networking.k8s.io"))
+STATUS_GROUP_KINDS = {(g, k) for g, k, _ in STATUS_ROUTE_KINDS}
+#: GEP-1426: a route conflicts with one of a kind before it on the same parent (``parent_has_conflicting_routes``).
+ROUTE_PRECEDENCE = ("GRPCRoute", "HTTPRoute", "TLSRoute", "TCPRoute")
 POLICY_CONTROLLER = "linkerd.io/policy-controller"
 
 
@@ -1074,7 +1081,7 @@ class PolicyControllers(Controller):
         self._enqueue_routes()
 
     def _enqueue_routes(self) -> None:
-        for group, kind, plural in ROUTE_KINDS:
+        for group, kind, plural in STATUS_ROUTE_KINDS:
             for hr in _list(self.cluster, plural):
                 self.enqueue(("hr", group, kind, hr["metadata"].get("namespace", "default"), hr["metadata"]["name"]))
 
@@ -1087,11 +1094,11 @@ class PolicyControllers(Controller):
             for o in (old, new):
                 if o is not None:
                     self.enqueue(("ts", md.get("namespace", "default"), md.get("name"), (o.get("spec") or {}).get("service", "")))
-        elif (group, kind) in ROUTE_GROUP_KINDS:
+        elif (group, kind) in STATUS_GROUP_KINDS:
             if new is not None and (old is None or old.get("spec") != new.get("spec")):
                 self.enqueue(("hr", group, kind, md.get("namespace", "default"), md.get("name")))
-            if kind == "GRPCRoute":  # HTTPRoutes on the same parents may now (no longer) conflict with it
-                self._enqueue_routes()
+            if kind != "TCPRoute" and (old is None or new is None or old.get("spec") != new.get("spec")):
+                self._enqueue_routes()  # routes of later kinds on the same parents may now (no longer) conflict
         elif kind == "Service" and (old is None or new is None
                                     or (old.get("spec") or {}).get("clusterIP") != (new.get("spec") or {}).get("clusterIP")):
             self._enqueue_routes()
@@ -1136,10 +1143,11 @@ class PolicyControllers(Controller):
         A Service parent gets [Accepted, ResolvedRefs]: Accepted when the
         Service exists with a ClusterIP (``NoMatchingParent`` otherwise, with
         ``parent service must have a ClusterIP`` for a headless one) and no
-        GRPCRoute shares the parent (``RouteReasonConflicted`` for an
-        HTTPRoute then); ResolvedRefs ``BackendNotFound`` for a missing
-        Service, ``InvalidKind`` for a backend that is no Service. A Server
-        parent gets [Accepted] only.
+        route of a kind that wins over this one shares the parent
+        (``RouteReasonConflicted``: GRPCRoute > HTTPRoute > TLSRoute >
+        TCPRoute); ResolvedRefs ``BackendNotFound`` for a missing Service,
+        ``InvalidKind`` for a backend that is no Service. A Server parent gets
+        [Accepted] only, with the same conflicts.
         """
         rtype = self.cluster.discovery.by_key(group, kind)
         if rtype is None:
@@ -1173,7 +1181,7 @@ class PolicyControllers(Controller):
                     accepted = ("Accepted", "False", "NoMatchingParent", "")
                 elif (svc.get("spec") or {}).get("clusterIP") in ("None", "", None):
                     accepted = ("Accepted", "False", "NoMatchingParent", "parent service must have a ClusterIP")
-                elif kind == "HTTPRoute" and self._grpc_route_on(pns, ref):
+                elif self._conflicting(kind, pns, ref):
                     accepted = ("Accepted", "False", "RouteReasonConflicted", "")
                 else:
                     accepted = ("Accepted", "True", "Accepted", "")
@@ -1184,8 +1192,9 @@ class PolicyControllers(Controller):
             elif pkind == "Server" and pgroup == "policy.linkerd.io":
                 server = self.api.get(self.cluster.discovery.by_key("policy.linkerd.io", "Server"), pns,
                                       ref.get("name", "")) if self.cluster.discovery.by_key("policy.linkerd.io", "Server") else None
-                conds = [("Accepted", "True", "Accepted", "") if server is not None
-                         else ("Accepted", "False", "NoMatchingParent", "")]
+                conds = [("Accepted", "False", "NoMatchingParent", "") if server is None
+                         else ("Accepted", "False", "RouteReasonConflicted", "") if self._conflicting(kind, pns, ref)
+                         else ("Accepted", "True", "Accepted", "")]
                 parent_ref = {"group": "policy.linkerd.io", "kind": "Server", "namespace": pns, "name": ref.get("name", "")}
             else:
                 continue  # a parent kind the policy controller does not know: no status entry
@@ -1204,13 +1213,22 @@ class PolicyControllers(Controller):
         if status != hr.get("status"):
             self.api.update_status(rtype, hr, status)
 
-    def _grpc_route_on(self, pns: str, ref: dict) -> bool:
-        for gr in _list(self.cluster, "grpcroutes.gateway.networking.k8s.io"):
-            gns = gr["metadata"].get("namespace", "default")
-            for r in (gr.get("spec") or {}).get("parentRefs") or []:
-                if (r.get("kind") or "Service") == "Service" and r.get("name") == ref.get("name") \
-                        and (r.get("namespace") or gns) == pns and r.get("port") == ref.get("port"):
-                    return True
+    def _conflicting(self, kind: str, pns: str, ref: dict) -> bool:
+        """Is a route of a kind that wins over ``kind`` attached to the same parent (GRPCRoute > HTTPRoute >
+        TLSRoute > TCPRoute; ``policy-controller/k8s/status/src/index.rs``)?"""
+        if kind not in ROUTE_PRECEDENCE:
+            return False
+        earlier = ROUTE_PRECEDENCE[:ROUTE_PRECEDENCE.index(kind)]
+        pkind = ref.get("kind") or "Service"
+        for _group, other, plural in STATUS_ROUTE_KINDS:
+            if other not in earlier:
+                continue
+            for route in _list(self.cluster, plural):
+                rns = route["metadata"].get("namespace", "default")
+                for r in (route.get("spec") or {}).get("parentRefs") or []:
+                    if (r.get("kind") or "Service") == pkind and r.get("name") == ref.get("name") \
+                            and (r.get("namespace") or rns) == pns and r.get("port") == ref.get("port"):
+                        return True
         return False
 
 

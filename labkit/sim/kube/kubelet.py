@@ -132,6 +132,7 @@ class PodRuntime:
         self.namespace = namespace_of(pod)
         self.name = name_of(pod)
         self.node = node
+        self.node_ip: str | None = None  # the kubelet's address, the source of its probes
         self.ip: str | None = None
         spec = pod["spec"]
         self.restart_policy = spec.get("restartPolicy", "Always")
@@ -188,6 +189,8 @@ class Kubelet:
         #: (pod, port, path, source IP) → the HTTP status the probe got, or None (nothing answered); set by the
         #: data plane, which carries the probe through the pod's proxy. None: probes are not sent over the network.
         self.http_probe: Callable[[dict, int, str, str], int | None] | None = None
+        #: Containers whose own HTTP probes need no network model (Linkerd's proxy answers its admin port itself).
+        self.local_probes: set[str] = set()
         self._probe_rng = random.Random(f"{cluster.seed}:prober")  # its own stream: other timings stay put
         self.pod_type = cluster.types.pod
         self.api.watch(self.pod_type, self._on_pod)
@@ -505,6 +508,8 @@ class Kubelet:
         c = rt.containers[i]
         c.probing += 1
         run = c.probing
+        if c.name in self.local_probes:
+            return
         for key in ("livenessProbe", "readinessProbe"):
             probe = c.spec.get(key) or {}
             get = probe.get("httpGet")
@@ -524,7 +529,9 @@ class Kubelet:
         if isinstance(port, str) and not port.isdigit():
             port = next((p.get("containerPort") for p in c.spec.get("ports") or [] if p.get("name") == port), None)
         if port is not None and self.http_probe is not None and rt.ip:
-            self.http_probe(pod, int(port), str(get.get("path") or "/"), self.cluster.node_ip(rt.node))
+            if rt.node_ip is None:
+                rt.node_ip = self.cluster.node_ip(rt.node)
+            self.http_probe(pod, int(port), str(get.get("path") or "/"), rt.node_ip)
         self.clock.after(period, lambda: self._http_probe(rt, gen, i, run, get, period))
 
     def _exit(self, rt: PodRuntime, gen: int, i: int, code: int) -> None:

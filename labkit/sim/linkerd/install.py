@@ -567,6 +567,7 @@ def register(cluster) -> None:
     api.webhook_backends[(VIZ, "tap-injector")] = TapInjector()
     cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster) and certifies(cluster, pod)
     cluster.kubelet.long_running.update({l5d.PROXY_CONTAINER, l5d.DEBUG_CONTAINER})
+    cluster.kubelet.local_probes.add(l5d.PROXY_CONTAINER)  # /live, /ready on its admin port: never via its inbound
 
 
 def manual_injector(cluster):

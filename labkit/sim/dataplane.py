@@ -224,6 +224,7 @@ class DataPlane:
         cluster.kubelet.http_probe = self.probe  # the kubelet's HTTP probes go through the pods' proxies
         self._gates = balancer.Gates()  # the client proxies' backend queues (fail-fast, load shedding)
         self._probe_ctx: dict[str, PodContext] = {}
+        self._probe_ignored: dict[str, frozenset] = {}  # pod uid → ports its linkerd-init sends past the proxy
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
 
@@ -833,7 +834,7 @@ class DataPlane:
         request = Request("GET", path, f"{server.ip}:{port}",
                           headers={"user-agent": PROBE_USER_AGENT, "accept": "*/*", "connection": "close"})
         sproxy = server.proxy
-        if sproxy is None or port in authz.ignored_inbound_ports(server.pod):
+        if sproxy is None or port in self._ignored_ports(server):
             return model.handle(request, ctx).status
         hop = Hop(model, port)
         hop.client = _Prober(source_ip)
@@ -859,6 +860,12 @@ class DataPlane:
                        response.latency_ms + PROXY_OVERHEAD_MS)
         _count_bytes(tcp, 0, response.length)
         return status
+
+    def _ignored_ports(self, server: PodRuntime) -> frozenset:
+        ports = self._probe_ignored.get(server.uid)
+        if ports is None:
+            ports = self._probe_ignored[server.uid] = authz.ignored_inbound_ports(server.pod)
+        return ports
 
     def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int,
                  logical: Service | None = None) -> "Hop":

@@ -185,3 +185,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def set_container_arg(mesh, deployment: str, namespace: str, container: str, flag: str, value: str) -> None:
+    """Edit one argument of a control-plane container (``kubectl edit deploy/…``): ``flag`` is its prefix up to
+    the value (``--probe-networks=``); the Deployment then rolls out."""
+    deploy = mesh.cluster.get("Deployment", deployment, namespace=namespace)
+    containers = deploy["spec"]["template"]["spec"]["containers"]
+    i = next(i for i, c in enumerate(containers) if c["name"] == container)
+    args = [flag + value if a.startswith(flag) else a for a in containers[i]["args"]]
+    assert flag + value in args, f"{flag} is not among {container}'s args"
+    mesh.patch("deploy", deployment,
+               [{"op": "replace", "path": f"/spec/template/spec/containers/{i}/args", "value": args}], namespace)

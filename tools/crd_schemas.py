@@ -49,6 +49,9 @@ class Release:
 
 
 _GATEWAY_KINDS = ("gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants")
+#: The experimental channel adds these five kinds (and wider schemas for the five above).
+_GATEWAY_EXPERIMENTAL_KINDS = ("backendlbpolicies", "backendtlspolicies", "gatewayclasses", "gateways", "grpcroutes",
+                               "httproutes", "referencegrants", "tcproutes", "tlsroutes", "udproutes")
 
 RELEASES = (
     # `linkerd install --crds` at 2.20 (installGatewayAPI: false): Linkerd's own ten CRDs.
@@ -56,6 +59,9 @@ RELEASES = (
     # The standard channel of the Gateway API release Linkerd 2.20 names (standard-install.yaml is these five).
     Release("gateway-api-v1.2.1", "kubernetes-sigs/gateway-api", "v1.2.1",
             tuple(f"config/crd/standard/gateway.networking.k8s.io_{k}.yaml" for k in _GATEWAY_KINDS)),
+    # Its experimental channel (experimental-install.yaml): TCPRoute, TLSRoute and the other alpha kinds.
+    Release("gateway-api-v1.2.1-experimental", "kubernetes-sigs/gateway-api", "v1.2.1",
+            tuple(f"config/crd/experimental/gateway.networking.k8s.io_{k}.yaml" for k in _GATEWAY_EXPERIMENTAL_KINDS)),
     # `linkerd smi install` of the linkerd-smi release labkit.sim.linkerd.install.SMI_VERSION names.
     Release("linkerd-smi-v0.2.6", "linkerd/linkerd-smi", "v0.2.6", ("charts/linkerd-smi/templates/trafficsplit-crd.yaml",)),
     # Flagger's CRDs (Canary, MetricTemplate, AlertProvider) at the release labkit.sim.flagger.VERSION names.

@@ -58,16 +58,29 @@ GATEWAY_API_VERSION = "v1.2.1"
 GATEWAY_API_URL = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
                    f"{GATEWAY_API_VERSION}/standard-install.yaml")
 GATEWAY_API_COMMAND = f"kubectl apply --server-side -f {GATEWAY_API_URL}"
+#: The release's two channels: the experimental one adds TCPRoute, TLSRoute (which Linkerd 2.20 serves),
+#: UDPRoute and the backend policies.
+GATEWAY_API_CHANNELS = ("standard", "experimental")
+
+
+def gateway_api_url(channel: str = "standard") -> str:
+    if channel not in GATEWAY_API_CHANNELS:
+        raise ValueError(f"channel={channel!r}: the Gateway API release has the channels 'standard' and "
+                         "'experimental' (TCPRoute and TLSRoute are experimental)")
+    return GATEWAY_API_URL.replace("/standard-install.yaml", f"/{channel}-install.yaml")
+
+
 #: What ``linkerd install --crds`` answers at 2.20 when they are missing (cli/cmd/install.go).
 GATEWAY_API_MISSING = ("The Gateway API CRDs must be installed prior to installing Linkerd. Run:\n\n"
                        f"{GATEWAY_API_COMMAND}\n\n"
                        "or see https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api for more options.")
 
 
-def gateway_api_objects() -> list[dict]:
-    """The standard channel of the Gateway API release 2.20 names: its five CRDs, as ``standard-install.yaml``
-    ships them (``labkit/sim/kube/crds``)."""
-    return crds.crds(crds.GATEWAY_API)
+def gateway_api_objects(channel: str = "standard") -> list[dict]:
+    """The Gateway API release 2.20 names, as ``{channel}-install.yaml`` ships it (``labkit/sim/kube/crds``): the
+    standard channel's five CRDs, or the experimental channel's ten (TCPRoute, TLSRoute and the other alpha kinds)."""
+    gateway_api_url(channel)  # refuses an unknown channel
+    return crds.crds(crds.GATEWAY_API_EXPERIMENTAL if channel == "experimental" else crds.GATEWAY_API)
 
 
 def gateway_api_problem(cluster) -> str | None:
@@ -292,12 +305,21 @@ def control_plane_objects(seed: int, overrides: dict | None = None) -> list[dict
     ]
     cp_pod = lambda c: {"linkerd.io/control-plane-component": c, "linkerd.io/control-plane-ns": NS,  # noqa: E731
                         "linkerd.io/workload-ns": NS}
+    # the components' arguments, rendered from the values as the chart's templates do
+    domain = values.get("clusterDomain") or "cluster.local"
+    trust = values.get("identityTrustDomain") or domain
+    lifetime = ((values.get("identity") or {}).get("issuer") or {}).get("issuanceLifetime") or "24h0m0s"
+    networks = values.get("clusterNetworks") or CLUSTER_NETWORKS
+    default_policy = (values.get("proxy") or {}).get("defaultInboundPolicy") or "all-unauthenticated"
+    opaque = (values.get("proxy") or {}).get("opaquePorts") or "25,587,3306,4444,5432,6379,9300,11211"
+    probe_networks = (values.get("policyController") or {}).get("probeNetworks") or ["0.0.0.0/0", "::/0"]
+    probe_networks = ",".join(probe_networks) if isinstance(probe_networks, list) else str(probe_networks)
     identity = _deployment("linkerd-identity", NS, {**comp("identity"), "app.kubernetes.io/name": "identity",
                                                     "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
                            cp_pod("identity"), "linkerd-identity",
                            [_container("identity", l5d.CONTROLLER_IMAGE, ["identity", "-log-level=info", "-log-format=plain",
-                                                                           "-controller-namespace=linkerd", "-identity-trust-domain=cluster.local",
-                                                                           "-identity-issuance-lifetime=24h0m0s", "-identity-clock-skew-allowance=20s",
+                                                                           "-controller-namespace=linkerd", f"-identity-trust-domain={trust}",
+                                                                           f"-identity-issuance-lifetime={lifetime}", "-identity-clock-skew-allowance=20s",
                                                                            "-identity-scheme=linkerd.io/tls"],
                                        [("ident-grpc", 8080), ("ident-admin", 9990)], ("/ready", 9990))])
     destination = _deployment("linkerd-destination", NS, {**comp("destination"), "app.kubernetes.io/name": "destination",
@@ -305,16 +327,19 @@ def control_plane_objects(seed: int, overrides: dict | None = None) -> list[dict
                               cp_pod("destination"), "linkerd-destination",
                               [_container("destination", l5d.CONTROLLER_IMAGE, ["destination", "-addr=:8086", "-controller-namespace=linkerd",
                                                                                  "-enable-h2-upgrade=true", "-log-level=info", "-log-format=plain",
-                                                                                 "-enable-endpoint-slices=true", "-cluster-domain=cluster.local",
-                                                                                 "-identity-trust-domain=cluster.local", "-default-opaque-ports=25,587,3306,4444,5432,6379,9300,11211"],
+                                                                                 "-enable-endpoint-slices=true", f"-cluster-domain={domain}",
+                                                                                 f"-identity-trust-domain={trust}", f"-default-opaque-ports={opaque}"],
                                           [("dest-grpc", 8086), ("dest-admin", 9996)], ("/ready", 9996)),
                                _container("sp-validator", l5d.CONTROLLER_IMAGE, ["sp-validator", "-log-level=info", "-log-format=plain"],
                                           [("sp-validator", 8443), ("spval-admin", 9997)], ("/ready", 9997)),
                                _container("policy", l5d.POLICY_CONTROLLER_IMAGE, ["--admin-addr=0.0.0.0:9990", "--control-plane-namespace=linkerd",
                                                                                    "--grpc-addr=0.0.0.0:8090", "--server-addr=0.0.0.0:9443",
-                                                                                   "--cluster-networks=10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8",
-                                                                                   "--identity-domain=cluster.local", "--cluster-domain=cluster.local",
-                                                                                   "--default-policy=all-unauthenticated", "--log-level=info", "--log-format=plain"],
+                                                                                   f"--cluster-networks={networks}",
+                                                                                   f"--identity-domain={trust}", f"--cluster-domain={domain}",
+                                                                                   f"--default-policy={default_policy}", "--log-level=info", "--log-format=plain",
+                                                                                   f"--default-opaque-ports={opaque}",
+                                                                                   "--global-egress-network-namespace=linkerd-egress",
+                                                                                   f"--probe-networks={probe_networks}"],
                                           [("policy-grpc", 8090), ("policy-admin", 9990), ("policy-https", 9443)], ("/ready", 9990))])
     injector = _deployment("linkerd-proxy-injector", NS, {**comp("proxy-injector"), "app.kubernetes.io/name": "proxy-injector",
                                                           "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
@@ -519,8 +544,9 @@ def register(cluster) -> None:
     api.webhook_backends[(NS, "linkerd-proxy-injector")] = ProxyInjector(cluster.seed, cluster.workload_owner, current_values)
     cluster.image_notices.append(l5d.version_notice)
     api.webhook_backends[(VIZ, "tap-injector")] = TapInjector()
-    cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster)
+    cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster) and certifies(cluster, pod)
     cluster.kubelet.long_running.update({l5d.PROXY_CONTAINER, l5d.DEBUG_CONTAINER})
+    cluster.kubelet.local_probes.add(l5d.PROXY_CONTAINER)  # /live, /ready on its admin port: never via its inbound
 
 
 def manual_injector(cluster):
@@ -535,6 +561,19 @@ def manual_injector(cluster):
                         created_by=f"linkerd/cli {values.get('linkerdVersion') or l5d.LINKERD_VERSION}", values=values)
 
     return transform
+
+
+def certifies(cluster, pod: dict) -> bool:
+    """Does the identity controller issue the certificate this pod's proxy asks for? Only for the name its
+    token proves, in its own trust domain (``-identity-trust-domain``): else it answers FailedPrecondition
+    "requested identity did not match provided token" and the proxy never becomes ready
+    (``pkg/identity/service.go``)."""
+    from labkit.sim.linkerd import controlplane
+
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    found = f"{spec.get('serviceAccountName') or 'default'}.{meta.get('namespace') or 'default'}." \
+            f"{controlplane.identity(cluster).suffix(NS)}"
+    return l5d.local_identity(pod) == found
 
 
 def identity_ready(cluster) -> bool:

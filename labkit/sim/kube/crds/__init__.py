@@ -5,6 +5,7 @@ tags (never edit them by hand: re-run the generator)::
 
     linkerd-2.20.json          linkerd/linkerd2 version-2.20, `linkerd install --crds` (Linkerd's ten CRDs)
     gateway-api-v1.2.1.json    kubernetes-sigs/gateway-api v1.2.1, standard channel (five CRDs)
+    gateway-api-v1.2.1-experimental.json   the same release's experimental channel (ten CRDs)
     linkerd-smi-v0.2.6.json    linkerd/linkerd-smi v0.2.6 (TrafficSplit)
     flagger-v1.44.0.json       fluxcd/flagger v1.44.0, artifacts/flagger/crd.yaml (Canary, MetricTemplate, AlertProvider)
 
@@ -25,9 +26,10 @@ HERE = Path(__file__).resolve().parent
 
 LINKERD = "linkerd-2.20"
 GATEWAY_API = "gateway-api-v1.2.1"
+GATEWAY_API_EXPERIMENTAL = "gateway-api-v1.2.1-experimental"
 SMI = "linkerd-smi-v0.2.6"
 FLAGGER = "flagger-v1.44.0"
-RELEASES = (LINKERD, GATEWAY_API, SMI, FLAGGER)
+RELEASES = (LINKERD, GATEWAY_API, GATEWAY_API_EXPERIMENTAL, SMI, FLAGGER)
 
 
 @functools.lru_cache(maxsize=None)

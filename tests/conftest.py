@@ -26,8 +26,13 @@ os.environ["LABKIT_HEADLESS"] = "1"
 # program is a failure instead: a check that silently stopped running must not look green there.
 
 REQUIRE_ALL_ENV = "LABKIT_REQUIRE_ALL"
-#: The install commands the skip reasons name (Debian packages; .ci/run installs the same ones).
-PROMETHEUS_INSTALL = "apt-get install prometheus"
+#: The install commands the skip reasons name (.ci/run runs the same ones). Prometheus comes from Debian 13's
+#: package (2.53.x, the 2.51+ rules of the modelled 2.55) by a script, as Debian 12's is 2.42.
+PROMETHEUS_INSTALL = "bash .ci/install-prometheus"
+#: The oldest Prometheus CI accepts for the cross-check: 2.52 changed how aggregations read their parameter and
+#: 2.51 the extrapolation order; Debian 13's 2.53.3 has both, as the modelled 2.55 does. Outside CI an older one
+#: (Debian 12's 2.42) still runs the cross-check, through the evaluator's ``compat="2.42"`` rules.
+PROMETHEUS_CI_MIN = (2, 53)
 KUBECTL_INSTALL = "apt-get install kubernetes-client"
 BROWSER_INSTALL = "apt-get install chromium chromium-driver"
 
@@ -68,6 +73,43 @@ def kubectl_too_old(path: str) -> str | None:
     except (ValueError, KeyError):
         return f"`{path} version --client -o json` gave no version ({out.stderr.strip()[:200]})"
     return None if minor >= 20 else f"kubectl 1.{minor} at {path} is older than 1.20"
+
+
+def prometheus_version(path: str) -> tuple[int, int]:
+    """(major, minor) of the Prometheus program (prometheus or promtool) at ``path``."""
+    import re
+    import subprocess
+
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+    match = re.search(r"version (\d+)\.(\d+)", out.stdout + out.stderr)
+    if not match:
+        raise RuntimeError(f"cannot read the version of {path}: {out.stdout!r} {out.stderr!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def prometheus_unusable(path: str) -> str | None:
+    """Why this Prometheus cannot be the cross-check's reference here (None: it can): in CI, older than 2.53."""
+    version = prometheus_version(path)
+    if tools_required() and version < PROMETHEUS_CI_MIN:
+        return (f"Prometheus {version[0]}.{version[1]} at {path} predates 2.53, and CI checks the modelled 2.55's "
+                f"2.51+ rules against a real server")
+    return None
+
+
+def require_prometheus(tool: str = "prometheus") -> str:
+    """The path of ``prometheus`` or ``promtool``: skipped locally without it, a failure in CI (also if < 2.53)."""
+    return require_tool(tool, PROMETHEUS_INSTALL, usable=prometheus_unusable)
+
+
+def prometheus_compat(path: str) -> str | None:
+    """The evaluator's ``compat`` that reproduces the Prometheus at ``path`` (None: the modelled 2.55's rules).
+
+    Debian 12's 2.42 extrapolates rate/increase in the pre-2.51 order and reads
+    an aggregation's parameter at every step (2.52+ use the first step's);
+    ``compat="2.42"`` reproduces both. From 2.53 on nothing the cross-check
+    compares differs from 2.55 (tests/test_prometheus_server.py lists what does).
+    """
+    return "2.42" if prometheus_version(path) < (2, 51) else None
 
 
 @pytest.fixture(scope="session")
@@ -145,48 +187,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-# -- the real CRDs (with their schemas), over the installers' open-schema ones ----------------------------------
-# The embedded mesh's installers apply CRDs without schemas until they ship the real ones (issue 17). Tests of
-# schema validation replace them with the real CRDs: Linkerd's and the Gateway API's from ../shared/upstream,
-# Flagger's and linkerd-smi's from the upstream source snapshots (skipped where those are absent).
-
-MIRROR = Path(os.environ.get("LABKIT_MIRROR", "/work/.mirror"))
-REAL_CRDS = {
-    "linkerd": ("upstream", "linkerd/linkerd-install_crds_with_gateway_api.yaml"),
-    "flagger": ("fluxcd+flagger", "v1.44.0:artifacts/flagger/crd.yaml"),
-    "smi": ("linkerd+linkerd-smi", "v0.2.7:charts/linkerd-smi/templates/trafficsplit-crd.yaml"),
-}
-
-
-def real_crd_text(which: str) -> str:
-    """The YAML of the real CRDs ``which`` names ("linkerd", "flagger", "smi"), or skip saying where it was looked for."""
-    import subprocess
-
-    source, path = REAL_CRDS[which]
-    if source == "upstream":
-        file = UPSTREAM / path
-        if not file.is_file():
-            pytest.skip(f"the real {which} CRDs are not at {file} (../shared/upstream)")
-        return file.read_text()
-    repo = MIRROR / source / "repo"
-    out = subprocess.run(["git", "-C", str(repo), "show", path], capture_output=True, text=True)
-    if out.returncode != 0:
-        pytest.skip(f"the real {which} CRDs need the source snapshot {repo} ({out.stderr.strip()[:120]})")
-    return out.stdout
-
-
-def install_real_crds(mesh, *which: str) -> None:
-    """Replace the CRDs ``which`` names by the real ones: the open ones are deleted first (merging a schema into an
-    open one would keep the open root), then the real ones are applied server-side (they are too large for
-    client-side apply)."""
-    import yaml
-
-    for name in which:
-        text = real_crd_text(name)
-        for doc in yaml.safe_load_all(text):
-            if doc and doc.get("kind") == "CustomResourceDefinition":
-                try:
-                    mesh.delete(f"crd/{doc['metadata']['name']}")
-                except Exception:  # noqa: BLE001 - not installed yet
-                    pass
-        mesh.apply(text, server_side=True)
+def set_container_arg(mesh, deployment: str, namespace: str, container: str, flag: str, value: str) -> None:
+    """Edit one argument of a control-plane container (``kubectl edit deploy/…``): ``flag`` is its prefix up to
+    the value (``--probe-networks=``); the Deployment then rolls out."""
+    deploy = mesh.cluster.get("Deployment", deployment, namespace=namespace)
+    containers = deploy["spec"]["template"]["spec"]["containers"]
+    i = next(i for i, c in enumerate(containers) if c["name"] == container)
+    args = [flag + value if a.startswith(flag) else a for a in containers[i]["args"]]
+    assert flag + value in args, f"{flag} is not among {container}'s args"
+    mesh.patch("deploy", deployment,
+               [{"op": "replace", "path": f"/spec/template/spec/containers/{i}/args", "value": args}], namespace)

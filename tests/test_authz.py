@@ -68,8 +68,10 @@ def guarded():
 
 def test_without_policy_everything_is_allowed_by_the_default(guarded):
     _, before = guarded
-    assert list(before.SERVER) == ["default:all-unauthenticated"]
-    assert list(before.AUTHORIZATION) == ["default/all-unauthenticated"]
+    # the app's traffic on the default route; the kubelet's readiness probe (/ping) on the probe route
+    assert list(before.ROUTE) == ["default", "probe"]
+    assert list(before.SERVER) == ["default:all-unauthenticated"] * 2
+    assert list(before.AUTHORIZATION) == ["default/all-unauthenticated", "default/probe"]
     assert before.UNAUTHORIZED.iloc[0] == 0 and before.RPS.iloc[0] > 1
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from conftest import install_real_crds
 
 import labkit
 from labkit.errors import ApplyError, NotFoundError
@@ -261,7 +260,6 @@ def test_crd_kinds_before_install_fail_with_a_hint(mesh, doc, hint):
 def test_crd_kinds_are_validated_after_install(mesh):
     mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
-    install_real_crds(mesh, "linkerd")
     mesh.apply([NS])
     sp = {"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
           "metadata": {"name": "web.shop.svc.cluster.local", "namespace": "shop"},
@@ -335,8 +333,10 @@ def test_namespace_deletion_terminates_its_contents(mesh):
 
 
 def test_flagger_kinds_are_validated_once_their_crds_exist(mesh):
+    from labkit.sim.kube import crds
+
     mesh.apply([NS])
-    install_real_crds(mesh, "flagger")
+    mesh.apply(crds.crds(crds.FLAGGER), server_side=True)
     canary = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "podinfo", "namespace": "shop"},
               "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
                        "service": {"port": 9898},
@@ -377,7 +377,6 @@ def test_both_httproute_groups_after_install(mesh):
     assert mesh.get("httproute", "books-list", "shop")["apiVersion"].startswith("gateway.networking.k8s.io/"), \
         "the short name resolves to the Gateway API's HTTPRoute, as kubectl does"
     assert mesh.get("httproutes.policy.linkerd.io", "books-list", "shop")["apiVersion"] == "policy.linkerd.io/v1beta2"
-    install_real_crds(mesh, "linkerd")
     bad = {**route, "apiVersion": "gateway.networking.k8s.io/v1", "spec": {"parentRefs": [{"port": 7002}], "rules": []}}
     with pytest.raises(ApplyError, match=r"spec.parentRefs\[0\].name: Required value"):
         mesh.apply([bad])

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PROMETHEUS_INSTALL, meshed_app, require_tool
+from conftest import meshed_app, require_prometheus
 from labkit.metrics import prom_api
 from labkit.sim.serve import serve
 
@@ -24,7 +24,7 @@ INBOUND = 'response_total{direction="inbound", namespace="emojivoto"}'
 
 def _require(tool: str) -> str:
     """The real promtool checks the served Prometheus API: skipped locally without it, a failure in CI."""
-    return require_tool(tool, PROMETHEUS_INSTALL)
+    return require_prometheus(tool)
 
 
 #: The module's served mesh's token, sent by call() and promtool() to its prometheus_url (the API is locked).

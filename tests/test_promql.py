@@ -454,7 +454,6 @@ def test_unsupported_functions_and_garbage_raise_query_error():
     cases = {
         "histogram_count(x)": "native histograms",
         "histogram_fraction(0, 1, x)": "native histograms",
-        "limit_ratio(0.5, x)": "limit_ratio",
         "info(x)": "info",
     }
     for expr, construct in cases.items():

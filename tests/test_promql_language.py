@@ -1,9 +1,10 @@
 """The PromQL a learner writes: functions, operators and semantics of Prometheus 2.55, by hand-worked cases.
 
 The real-engine cross-check (tests/test_prometheus_server.py) runs against the
-installed Prometheus (Debian's 2.42); the cases here pin the behaviour where
-2.55 differs from it or where the arithmetic is easy to get subtly wrong
-(compensated sums, NaN ordering, Go's regex and template syntax).
+installed Prometheus (2.53 in CI); the cases here pin the behaviour where 2.55
+differs from it (limitk, limit_ratio, compensated sums), where the arithmetic
+is easy to get subtly wrong (NaN ordering, Go's regex and template syntax), and
+the older rules ``compat="2.42"`` reproduces for Debian 12's package.
 """
 from __future__ import annotations
 
@@ -76,6 +77,128 @@ def test_limitk_keeps_the_first_series_of_each_group():
     store = series_store(*[("x", {"k": k, "g": g}, [i]) for i, (k, g) in enumerate(zip("abcd", "1122"))])
     assert sorted(labelled("limitk by (g) (1, x)", store, 0)) == [("a", 0.0), ("c", 2.0)]
     assert len(instant("limitk(3, x)", store, 0)) == 3
+
+
+# ---- limit_ratio: a stable sample chosen by Prometheus's label-set hash ---------------------------------
+
+WEB = series_store(*[("up", {"pod": f"web-{i}"}, [float(i)] * 13) for i in range(12)])  # samples 0..120 s
+
+
+def pods(expr, t=60, store=WEB):
+    return sorted(labels["pod"] for labels, _ in instant(expr, store, t))
+
+
+def test_label_set_hash_is_the_release_binaries():
+    from labkit.metrics.label_hash import encode_labels, label_set_hash
+
+    # the stringlabels encoding: each name and value preceded by its length as a uvarint, names sorted
+    assert encode_labels([("a", "1"), ("__name__", "x")]) == b"\x08__name__\x01x\x01a\x011"
+    assert encode_labels([("k", "v" * 200)]) == b"\x01k\xc8\x01" + b"v" * 200  # 200 = 0x48 | 0x80, then 1
+    # XXH64 with seed 0 (the algorithm's published value for no input)
+    assert label_set_hash([]) == 0xEF46DB3751D8E999
+    # labels.Labels.Hash() of Prometheus v2.55.1's model/labels built with -tags stringlabels (as its release
+    # binaries are), run on these label sets
+    assert label_set_hash([("__name__", "http_requests"), ("job", "api-server"), ("instance", "0"),
+                           ("group", "production")]) == 1744331236799518182
+    assert label_set_hash([("__name__", "x")]) == 7278096412898179492
+    assert label_set_hash([("k", "v" * 200)]) == 3488702888619603350
+
+
+def test_limit_ratio_keeps_the_series_whose_hash_falls_in_the_ratio():
+    # offsets hash/2^64 of up{pod="web-N"} (from the Go build above): web-4 .176, web-0 .246, web-7 .253, web-2
+    # .351, … web-5 .969. Below 0.3: three pods; from 0.7 up (ratio -0.3): web-5, web-8 and web-9.
+    assert pods("limit_ratio(0.3, up)") == ["web-0", "web-4", "web-7"]
+    assert pods("limit_ratio(-0.3, up)") == ["web-5", "web-8", "web-9"]
+    # the hash covers the whole label set: without the metric name other series are picked
+    assert pods("limit_ratio(0.3, up + 0)") == ["web-1", "web-4", "web-5", "web-7", "web-8", "web-9"]
+    # grouping does not matter: each series is kept or not on its own
+    assert pods("limit_ratio by (pod) (0.3, up)") == pods("limit_ratio(0.3, up)")
+
+
+@pytest.mark.parametrize("r", [0.2, 0.25, 0.5, 0.75, 0.9])
+def test_limit_ratio_and_its_complement_partition_the_series(r):
+    kept, rest = pods(f"limit_ratio({r}, up)"), pods(f"limit_ratio({r} - 1, up)")
+    assert not set(kept) & set(rest)
+    assert sorted(kept + rest) == pods("up")
+    assert 0 < len(kept) < 12
+
+
+def test_limit_ratio_membership_is_stable_over_time():
+    result = range_("limit_ratio(0.5, up)", WEB, 0, 120, 10)
+    assert 0 < len(result) < 12
+    for labels, times, _ in result:  # a chosen series is there at every step
+        assert list(times) == [float(t) for t in range(0, 121, 10)], labels
+    assert sorted(labels["pod"] for labels, _, _ in result) == pods("limit_ratio(0.5, up)", t=120)
+
+
+def test_limit_ratio_bounds():
+    assert pods("limit_ratio(0, up)") == []
+    assert pods("limit_ratio(1, up)") == pods("up") == pods("limit_ratio(-1, up)")
+    assert pods("limit_ratio(7, up)") == pods("up") == pods("limit_ratio(-7, up)")  # capped at ±1
+    with pytest.raises(QueryError, match="Ratio value NaN is NaN"):
+        instant("limit_ratio(0/0, nothing)", WEB, 60)  # refused before looking at the series
+
+
+# ---- aggregation parameters: read once, checked like Prometheus --------------------------------------
+
+
+def test_aggregation_parameter_is_read_at_the_first_step():
+    # k is 1 at t=0 and 30 and 2 at t=60 and 90; Prometheus >= 2.52 keeps the first step's k throughout
+    expr = "topk(1 + (time() % 60 > bool 29), up)"
+    assert [labels["pod"] for labels, _, _ in range_(expr, WEB, 0, 90, 30)] == ["web-11"]
+    old = range_(expr, WEB, 0, 90, 30, compat="2.42")  # 2.42 read it at every step
+    assert {labels["pod"]: list(times) for labels, times, _ in old} == {"web-11": [0, 30, 60, 90], "web-10": [30, 90]}
+    assert [list(v) for _, _, v in range_("quantile(time() / 90, up)", WEB, 0, 90, 30)] == [[0.0] * 4]
+
+
+def test_k_must_fit_an_int64():
+    with pytest.raises(QueryError, match=r"Scalar value 1e\+20 overflows int64"):
+        instant("topk(1e20, up)", WEB, 60)
+    with pytest.raises(QueryError, match="Scalar value NaN overflows int64"):
+        instant("limitk(0/0, nothing)", WEB, 60)
+    assert pods("topk(2.9, up)") == ["web-10", "web-11"]  # truncated
+    assert pods("bottomk(-3, up)") == [] and pods("topk(9e18, up)") == pods("up")
+
+
+# ---- holt_winters -----------------------------------------------------------------------------------
+
+
+def test_holt_winters_smooths_level_and_trend():
+    store = series_store(("g", {}, [1, 3, 6]), ("h", {}, [4]))
+    # level starts at 1, trend at 3 - 1 = 2. Sample 3: level .5*3 + .5*(1 + 2) = 3. Sample 6: trend
+    # .5*(3 - 1) + .5*2 = 2, level .5*6 + .5*(3 + 2) = 5.5
+    assert one("holt_winters(g[1m], 0.5, 0.5)", store, 20) == 5.5
+    # sf .9, tf .1: level 2.7 + .3 = 3, then trend .1*2 + .9*2 = 2 and level 5.4 + .1*(3 + 2) = 5.9
+    assert one("holt_winters(g[1m], 0.9, 0.1)", store, 20) == pytest.approx(5.9, rel=1e-15)
+    assert instant("holt_winters(h[1m], 0.5, 0.5)", store, 20) == []  # one sample: nothing to smooth
+
+
+def test_holt_winters_checks_its_factors_where_there_is_data():
+    store = series_store(("g", {}, [1, 3, 6]))
+    with pytest.raises(QueryError, match=r"invalid smoothing factor\. Expected: 0 < sf < 1, got: 1\.000000"):
+        instant("holt_winters(g[1m], 1, 0.5)", store, 20)
+    with pytest.raises(QueryError, match=r"invalid trend factor\. Expected: 0 < tf < 1, got: -Inf"):
+        instant("holt_winters(g[1m], 0.5, -1/0)", store, 20)
+    assert instant("holt_winters(g[1m], 2, 2)", store, 500) == []  # no sample in the window: no check
+
+
+def test_holt_winters_is_2_55s_name_and_only_calls_are_renamed():
+    store = series_store(("holt_winters", {"holt_winters": "x"}, [1, 3, 6]))
+    assert one("holt_winters", store, 20) == 6  # a metric of that name
+    assert one('holt_winters{holt_winters="x"} # holt_winters(', store, 20) == 6
+    assert one('count by (holt_winters) (holt_winters (holt_winters[1m], 0.5, 0.5))', store, 20) == 1
+    assert instant('holt_winters{holt_winters="holt_winters("}', store, 20) == []
+    with pytest.raises(QueryError, match='unknown function with name "double_exponential_smoothing"'):
+        instant("double_exponential_smoothing(holt_winters[1m], 0.5, 0.5)", store, 20)  # Prometheus 3's name
+    with pytest.raises(QueryError, match="expected 3 argument.*'holt_winters', got 2"):
+        instant("holt_winters(holt_winters[1m], 0.5)", store, 20)
+
+
+def test_compat_2_42_clamps_at_the_zero_point_first():
+    # a counter born inside the window (see test_promql.py): 2.51+ give 35, 2.42 extended the start by 8 s
+    store = series_store(("x_total", {}, [None, None, None, 8, 18, 28]))
+    assert one("increase(x_total[1m])", store, 60) == pytest.approx(35.0, abs=1e-9)
+    assert instant("increase(x_total[1m])", store, 60, compat="2.42")[0][1] == pytest.approx(38.0, abs=1e-9)
 
 
 # ---- regexes: RE2 as Prometheus compiles them ----------------------------------------------------------

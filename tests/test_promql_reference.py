@@ -8,21 +8,21 @@ Prometheus's own engine, must agree. Queries are wrapped in
 ``round(…, 0.001)`` so that equality is exact (promtool compares floats with
 ==). A result of NaN cannot be compared that way, so the cases avoid NaN.
 
-Needs ``promtool`` (Debian's ``prometheus`` package, installed by .ci/run).
-Without it this test skips, naming the install command; in CI (or with LABKIT_REQUIRE_ALL=1) it fails.
+Needs ``promtool`` (``bash .ci/install-prometheus`` installs Debian 13's 2.53; .ci/run does). Without it
+this test skips, naming that command; in CI (or with LABKIT_REQUIRE_ALL=1) it fails, as it does there with
+one older than 2.53 (conftest.require_prometheus). Locally Debian 12's 2.42 also works (``compat="2.42"``).
 """
 from __future__ import annotations
 
 import json
 import math
 import random
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import PROMETHEUS_INSTALL, require_tool
+from conftest import prometheus_compat, require_prometheus
 from labkit.metrics import queries
 from labkit.metrics.promql import instant
 from labkit.sim.store import SeriesStore
@@ -38,20 +38,7 @@ BOUNDS = [
 
 def _promtool() -> str:
     """promtool's path: skipped locally without it, a failure in CI (conftest.require_tool)."""
-    return require_tool("promtool", PROMETHEUS_INSTALL)
-
-
-def _compat(tool: str) -> str | None:
-    """The ``compat`` our evaluator needs to reproduce the installed Prometheus (None: it is >= 2.51).
-
-    Debian 12's package is 2.42, whose rate/increase extrapolation clamps at
-    the zero point before capping at half a spacing; the evaluator models
-    2.55 and reproduces the old order only when asked (``compat="2.42"``).
-    """
-    out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30)
-    match = re.search(r"version (\d+)\.(\d+)", out.stdout + out.stderr)
-    assert match, f"cannot read the version of {tool}: {out.stdout!r} {out.stderr!r}"
-    return "2.42" if (int(match.group(1)), int(match.group(2))) < (2, 51) else None
+    return require_prometheus("promtool")
 
 
 # ---- the harness ---------------------------------------------------------------------------------
@@ -109,7 +96,7 @@ def _rule_test(series, cases, compat: str | None = None) -> tuple[str, int]:
 
 
 def _check(promtool: str, tmp_path: Path, series, cases, *, min_samples: int = 1) -> None:
-    text, samples = _rule_test(series, cases, _compat(promtool))
+    text, samples = _rule_test(series, cases, prometheus_compat(promtool))
     assert samples >= min_samples, f"only {samples} samples expected: the cross-check would be vacuous"
     path = tmp_path / "promql_reference_test.yml"
     path.write_text(text)

@@ -14,6 +14,10 @@
 - apply:   wall time of applying the labs' apps (manifests/booksapp and manifests/emojivoto) to a fresh embedded
            mesh, and of `install_gateway_api()` + `install_linkerd()` (the same apply path: decoding against the
            OpenAPI, schema validation, admission); median of 5 runs each, mesh creation not counted
+- crds:    the real CRDs and their CEL rules: `install_gateway_api()` + `install_linkerd()` wall time (first mesh
+           of a process, which parses the CRD data, then later ones), and the CEL rules of a Gateway API HTTPRoute
+           like the labs' (every schema node with rules, through labkit/sim/kube/cel.py): first time in a fresh
+           process (interpreter import + compiling) and then per HTTPRoute
 - serve:   the served API under load: 8 client threads x 20 s of mixed requests with the bearer token
            (list/get/create/patch/delete ConfigMaps, list pods as a table, read a Deployment's Scale, a clock
            advance, /version) on keep-alive connections; requests/s, p50/p99, status counts, 5xx (target 0)
@@ -302,13 +306,99 @@ def bench_apply(runs: int = 5) -> None:
     install = timed(lambda m: (m.install_gateway_api(), m.install_linkerd()))
     print(f"apply booksapp + emojivoto: median {apps * 1000:.1f} ms; install_gateway_api + install_linkerd: median "
           f"{install * 1000:.1f} ms (over {runs} runs)")
+#: An HTTPRoute like the labs' (a weighted split with a header filter and a timeout), checked by bench_crds.
+ROUTE = {"parentRefs": [{"group": "core", "kind": "Service", "name": "books", "port": 7002}],
+         "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/books"}}],
+                    "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "x-lab", "value": "4"}]}}],
+                    "backendRefs": [{"group": "", "kind": "Service", "name": "books", "port": 7002, "weight": 9},
+                                    {"group": "", "kind": "Service", "name": "error-injector", "port": 7002, "weight": 1}],
+                    "timeouts": {"request": "10s"}},
+                   {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [{"group": "", "kind": "Service", "name": "books", "port": 7002, "weight": 1}]}]}
+
+
+def _httproute_schema() -> dict:
+    from labkit.sim.kube import crds
+
+    global _SCHEMA
+    if _SCHEMA is None:
+        crd = next(c for c in crds.crds(crds.GATEWAY_API) if c["spec"]["names"]["kind"] == "HTTPRoute")
+        _SCHEMA = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
+    return _SCHEMA
+
+
+_SCHEMA = None
+
+
+def check_route_rules(spec: dict = ROUTE) -> int:
+    """Evaluate every CEL rule an HTTPRoute's spec meets (as the schema validator does); the number of rule nodes."""
+    from labkit.sim.kube import cel
+
+    schema = _httproute_schema()
+    nodes = 0
+
+    def walk(value, node, path):
+        nonlocal nodes
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in (node.get("properties") or {}):
+                    walk(item, node["properties"][key], f"{path}.{key}")
+        elif isinstance(value, list) and isinstance(node.get("items"), dict):
+            for i, item in enumerate(value):
+                walk(item, node["items"], f"{path}[{i}]")
+        if node.get("x-kubernetes-validations"):
+            nodes += 1
+            errors = cel.check_rules(node["x-kubernetes-validations"], value, path, schema=node)
+            assert not errors, errors
+
+    walk(spec, schema["properties"]["spec"], "spec")
+    return nodes
+
+
+def bench_crds(runs: int = 5) -> None:
+    import labkit
+
+    first = []
+    for _ in range(3):  # fresh processes: the first mesh parses the CRD data
+        out = subprocess.run([sys.executable, "-c", (
+            "import time, labkit; m = labkit.connect(); t = time.perf_counter(); m.install_gateway_api(); "
+            "u = time.perf_counter(); m.install_linkerd(); print(u - t, time.perf_counter() - u)")],
+            capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+        first.append([float(x) for x in out.split()])
+    later = []
+    for seed in range(runs):
+        mesh = labkit.connect(seed=seed)
+        t = time.perf_counter()
+        mesh.install_gateway_api()
+        u = time.perf_counter()
+        mesh.install_linkerd()
+        later.append((u - t, time.perf_counter() - u))
+    ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
+    print(f"install_gateway_api(): first mesh {ms([g for g, _ in first]):.1f} ms, later {ms([g for g, _ in later]):.1f} ms; "
+          f"install_linkerd(): first {ms([l for _, l in first]):.1f} ms, later {ms([l for _, l in later]):.1f} ms (medians)")
+    cold = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", (
+            "import sys, time; sys.path.insert(0, 'tools'); import bench; t = time.perf_counter(); "
+            "bench.check_route_rules(); print(time.perf_counter() - t)")],
+            capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+        cold.append(float(out))
+    nodes = check_route_rules()
+    n = 200
+    t = time.perf_counter()
+    for _ in range(n):
+        check_route_rules()
+    warm = (time.perf_counter() - t) / n
+    print(f"CEL rules of one HTTPRoute ({nodes} schema nodes with rules): first in a process {ms(cold):.0f} ms "
+          f"(CEL interpreter import + compiling), then {warm * 1000:.2f} ms per HTTPRoute")
 
 
 def main(argv: list[str]) -> int:
     os.environ.setdefault("LABKIT_HEADLESS", "1")  # no progress bars in the measurements
     which = argv[1:] or ["import", "mesh", "labs", "flagger", "promql"]
     benches = {"import": bench_import, "mesh": bench_mesh, "labs": bench_labs, "flagger": bench_flagger,
-               "promql": bench_promql, "apply": bench_apply, "serve": bench_serve, "serve-tls": lambda: bench_serve(tls=True)}
+               "promql": bench_promql, "apply": bench_apply, "crds": bench_crds, "serve": bench_serve,
+               "serve-tls": lambda: bench_serve(tls=True)}
     for name in which:
         benches[name]()
     return 0

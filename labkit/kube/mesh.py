@@ -714,17 +714,21 @@ class KubeMesh:
             lines += self._install_viz()
         return lines
 
-    def install_gateway_api(self, *, source: str | None = None) -> list[str]:
+    def install_gateway_api(self, *, source: str | None = None, channel: str = "standard") -> list[str]:
         """``kubectl apply --server-side -f <the Gateway API release manifest>``: what Linkerd 2.20 needs first.
 
-        The manifest is the official standard-channel release asset (``GATEWAY_API_URL``), or ``source`` (a file,
-        URL or YAML text), or ``LABKIT_GATEWAY_API_MANIFESTS``; large CRDs need server-side apply.
+        The manifest is the official release asset of ``channel`` (``GATEWAY_API_URL``, standard; experimental
+        adds TCPRoute and TLSRoute), or ``source`` (a file, URL or YAML text), or
+        ``LABKIT_GATEWAY_API_MANIFESTS``; large CRDs need server-side apply.
         """
+        if channel not in ("standard", "experimental"):
+            raise BackendError(f"channel={channel!r}: the Gateway API release has the channels 'standard' and "
+                               "'experimental' (TCPRoute and TLSRoute are experimental)")
         self._run_due()
         source = source or os.environ.get("LABKIT_GATEWAY_API_MANIFESTS")
         if source is None and self.kube.embedded:
-            source = self.kube.call("GET", "/labkit/v1/gateway-api", accept="application/yaml")
-        source = source or GATEWAY_API_URL
+            source = self.kube.call("GET", "/labkit/v1/gateway-api", query={"channel": channel}, accept="application/yaml")
+        source = source or GATEWAY_API_URL.replace("/standard-install.yaml", f"/{channel}-install.yaml")
         if isinstance(source, str) and source.startswith(("https://", "http://")):
             import urllib.request
 

@@ -32,10 +32,15 @@ How it works, and why:
   and subqueries aligned to absolute multiples of their step, RE2 regexes
   (:mod:`labkit.metrics.label_regex`). Range-vector functions other than
   rate & co. are in :mod:`labkit.metrics.promql_windows`. Native histograms
-  are not modelled (their functions raise a clear error). The test suite
-  checks the answers against a real Prometheus server (Debian's 2.42, whose
-  one measurable difference, the old extrapolation order, ``compat="2.42"``
-  reproduces).
+  are not modelled (their functions raise a clear error). ``holt_winters``
+  is parsed under promql-parser's (Prometheus 3) name
+  (:mod:`labkit.metrics.promql_dialect`); ``limit_ratio`` picks series by
+  Prometheus's label-set hash (:mod:`labkit.metrics.label_hash`); an
+  aggregation's parameter (k, q, ratio) is read at the first step (2.52+).
+  The test suite checks the answers against a real Prometheus server (2.53 in
+  CI, which differs from 2.55 in nothing the checks compare; Debian 12's 2.42
+  through ``compat="2.42"``, which reproduces its older extrapolation order and
+  per-step aggregation parameters).
 
 The source is any object with ``select(name, matchers) -> list[Series]``
 (``Series`` having ``.labels``, ``.times`` in unix seconds and ``.values``). A
@@ -47,7 +52,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Optional, Sequence
 
@@ -56,7 +61,10 @@ import promql_parser as _pp
 
 from labkit.errors import QueryError
 from labkit.metrics.label_regex import expand, matcher_regex, replace_regex
-from labkit.metrics.promql_windows import WINDOW_FUNCTIONS, compensated_mean, kahan_inc_array, over_time, quantile
+from labkit.metrics.promql_dialect import UnknownFunction, from_parser_name, parser_message, to_parser_dialect
+from labkit.metrics.promql_windows import (
+    WINDOW_FUNCTIONS, compensated_mean, kahan_inc_array, over_time, quantile, smoothing_error,
+)
 
 __all__ = [
     "instant", "range_", "instant_matrix", "result_type", "format_value", "to_frame", "compile_query",
@@ -183,7 +191,7 @@ _NATIVE_HISTOGRAM_FUNCS = {
 }
 _AGGREGATIONS = {
     "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "limitk",
-    "quantile", "count_values",
+    "limit_ratio", "quantile", "count_values",
 }
 _ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 _COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
@@ -222,11 +230,16 @@ def compile_query(query: str):
     if not isinstance(query, str):
         raise QueryError(f"a PromQL query must be a string, got {type(query).__name__}")
     try:
-        ast = _pp.parse(query)
+        text, renamed = to_parser_dialect(query)  # holt_winters( is spelled the parser's (3.x) way
+    except UnknownFunction as exc:
+        raise QueryError(f"cannot parse PromQL {query!r}: {exc}") from None
+    try:
+        ast = _pp.parse(text)
     except BaseException as exc:  # ValueError, or a Rust panic surfacing as PanicException
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        raise QueryError(f"cannot parse PromQL {query!r}: {exc}") from None
+        message = parser_message(str(exc)) if renamed else str(exc)
+        raise QueryError(f"cannot parse PromQL {query!r}: {message}") from None
     return _compile(ast, query)
 
 
@@ -268,7 +281,7 @@ def _compile(node, query: str):
     if isinstance(node, _pp.UnaryExpr):  # the parser folds unary plus away; this is negation
         return Neg(_compile(node.expr, query))
     if isinstance(node, _pp.Call):
-        name = node.func.name
+        name = from_parser_name(node.func.name)
         if name in _NATIVE_HISTOGRAM_FUNCS:
             raise _unsupported(
                 f"the function {name}() (native histograms: the embedded mesh stores Linkerd's classic "
@@ -378,6 +391,7 @@ class _Ctx:
     start_ms: int = 0  # the query's start and end: what "@ start()" and "@ end()" mean, in subqueries too
     end_ms: int = 0
     clamp_first: bool = False  # rate's pre-2.51 order (zero-point clamp before the half-spacing cap)
+    step_params: bool = False  # pre-2.52: an aggregation's k/q/ratio read at every step, not the first one only
 
 
 def _empty(k: int) -> _Vec:
@@ -641,8 +655,7 @@ def _range_windows(arg, ctx: _Ctx) -> _Windows | None:
         inner_steps = np.arange(first, maxt + 1, step, dtype=np.int64)
         if inner_steps.size == 0:
             return None
-        inner_ctx = _Ctx(ctx.source, inner_steps, ctx.lookback_ms, ctx.query, ctx.start_ms, ctx.end_ms,
-                         ctx.clamp_first)
+        inner_ctx = replace(ctx, steps=inner_steps)
         inner = _eval(arg.expr, inner_ctx)
         if not isinstance(inner, _Vec):
             raise QueryError(f"a subquery needs an instant vector expression, not a scalar or string "
@@ -668,11 +681,13 @@ def _eval_range_function(node: Call, ctx: _Ctx) -> _Vec:
     func = node.func
     arg = node.args[1] if func == "quantile_over_time" else node.args[0]
     k = len(ctx.steps)
-    param = None
+    param = param2 = None
     if func == "quantile_over_time":
         param = _scalar_arg(node.args[0], ctx)
     elif func == "predict_linear":
         param = _scalar_arg(node.args[1], ctx)
+    elif func == "holt_winters":
+        param, param2 = _scalar_arg(node.args[1], ctx), _scalar_arg(node.args[2], ctx)
     w = _range_windows(arg, ctx)
     if func == "absent_over_time":
         seen = np.zeros(k, dtype=bool) if w is None else (w.hi > w.lo).any(axis=0)
@@ -687,11 +702,28 @@ def _eval_range_function(node: Call, ctx: _Ctx) -> _Vec:
             is_counter=func in ("rate", "increase"), is_rate=func == "rate", clamp_first=ctx.clamp_first,
         )
     else:
-        vals, mask = over_time(func, w.t, w.v, w.lo, w.hi, param=param, steps_ms=ctx.steps)
+        if func == "holt_winters":
+            _check_smoothing(w, param, param2, ctx)
+        vals, mask = over_time(func, w.t, w.v, w.lo, w.hi, param=param, param2=param2, steps_ms=ctx.steps)
     out = _Vec(w.names, w.items, np.where(mask, vals, np.nan), mask)
     if func == "last_over_time":  # keeps the metric name, like an instant selector
         return _dedupe(_compact(out), ctx)
     return _drop_names(_compact(out), ctx)
+
+
+def _check_smoothing(w: _Windows, sf: np.ndarray, tf: np.ndarray, ctx: _Ctx) -> None:
+    """holt_winters' factor check, raised where Prometheus raises it: at the first window holding a sample.
+
+    Prometheus smooths series by series (in label-set order), step by step,
+    and fails at the first call whose factors are out of range.
+    """
+    bad = np.array([smoothing_error(float(a), float(b)) is not None for a, b in zip(sf, tf)])
+    hit = (w.hi > w.lo) & bad[None, :]
+    if not hit.any():
+        return
+    row = min(np.flatnonzero(hit.any(axis=1)), key=lambda i: _sort_key(w.names[i], w.items[i]))
+    j = int(np.flatnonzero(hit[row])[0])
+    raise QueryError(f"{smoothing_error(float(sf[j]), float(tf[j]))} (query: {ctx.query!r})")
 
 
 def _absent_labels(arg) -> Items:
@@ -1129,7 +1161,9 @@ def _eval_agg(node: Agg, ctx: _Ctx) -> _Vec:
     vec = _vector_arg(node.expr, ctx)
     k = len(ctx.steps)
     if node.op in ("topk", "bottomk", "limitk"):
-        return _eval_topk(node, vec, _scalar_arg(node.param, ctx), ctx)
+        return _eval_topk(node, vec, _agg_param(node, ctx), ctx)
+    if node.op == "limit_ratio":
+        return _limit_ratio(vec, _agg_param(node, ctx), ctx)
     if node.op == "count_values":
         return _count_values(node, vec, ctx)
     if not vec.names:
@@ -1164,7 +1198,7 @@ def _eval_agg(node: Agg, ctx: _Ctx) -> _Vec:
             if node.op == "stddev":
                 vals = np.sqrt(vals)
         elif node.op == "quantile":
-            q = _scalar_arg(node.param, ctx)
+            q = _agg_param(node, ctx)
             vals = np.full(counts.shape, np.nan)
             for g, j in zip(*np.nonzero(counts > 0)):
                 rows = _members(bounds, g, len(order))
@@ -1287,13 +1321,48 @@ def _count_values(node: Agg, vec: _Vec, ctx: _Ctx) -> _Vec:
     return _compact(_Vec([None] * len(keys), [key[1] for key in keys], vals, vals > 0))
 
 
+def _agg_param(node: Agg, ctx: _Ctx) -> np.ndarray:
+    """An aggregation's parameter (topk's k, quantile's q, limit_ratio's ratio) per step.
+
+    Prometheus >= 2.52 evaluates it once and uses its value at the first step
+    of the (sub)query for every step, so ``topk(scalar(x), y)`` over a range
+    keeps the first step's k throughout; 2.42 read it anew at each step.
+    """
+    value = _scalar_arg(node.param, ctx)
+    return value if ctx.step_params else np.full(len(value), value[0])
+
+
+#: The largest float64 Go converts to an int64 without overflow (engine.go's maxInt64), and the smallest.
+_MAX_INT64_FLOAT = 9223372036854774784.0
+_MIN_INT64_FLOAT = -9223372036854775808.0
+
+
+def _go_float(value: float) -> str:
+    """A float64 as Go's ``%v`` prints one of int64-overflowing size (or NaN/±Inf): ``1e+20``, ``+Inf``."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))  # shortest digits; beyond 1e16 Python, like Go, writes d.ddde+XX
+
+
+def _check_k(k: float, ctx: _Ctx) -> None:
+    """topk/bottomk/limitk refuse a k that does not fit an int64 (NaN included), with Prometheus's error."""
+    if not (_MIN_INT64_FLOAT <= k <= _MAX_INT64_FLOAT):
+        raise QueryError(f"Scalar value {_go_float(k)} overflows int64 (query: {ctx.query!r})")
+
+
 def _eval_topk(node: Agg, vec: _Vec, param: np.ndarray, ctx: _Ctx) -> _Vec:
     """topk/bottomk/limitk: keep k samples per group and step, labels intact.
 
     topk/bottomk rank NaN after every number (a NaN is only kept when a group
     has fewer than k numbers), as Prometheus does; limitk keeps the first k
-    series in label-set order.
+    series in label-set order (a real Prometheus takes them in its storage's
+    order, which is label-set order once the data is in compacted blocks).
+    k is truncated to an integer; below 1 the result is empty.
     """
+    if not ctx.step_params:
+        _check_k(float(param[0]), ctx)
     vec = _in_label_order(vec)
     mask = np.zeros_like(vec.mask)
     groups: dict[tuple, list[int]] = {}
@@ -1312,6 +1381,28 @@ def _eval_topk(node: Agg, vec: _Vec, param: np.ndarray, ctx: _Ctx) -> _Vec:
             key = -vals if node.op == "topk" else vals
             order = np.lexsort((key, np.isnan(vals)))[: int(param[j])]
             mask[live[order], j] = True
+    return _compact(_Vec(vec.names, vec.items, np.where(mask, vec.vals, np.nan), mask))
+
+
+def _limit_ratio(vec: _Vec, ratio: np.ndarray, ctx: _Ctx) -> _Vec:
+    """limit_ratio(r, v): the series whose label-set hash puts them in the first r of [0, 1) (r < 0: the last -r).
+
+    Membership depends only on a series' labels (see
+    :mod:`labkit.metrics.label_hash`), so it is the same at every step and
+    whatever the grouping. A NaN ratio is an error; beyond ±1 it is capped
+    (Prometheus adds a warning, which the evaluator does not report).
+    """
+    if np.isnan(ratio).any():
+        raise QueryError(f"Ratio value NaN is NaN (query: {ctx.query!r})")
+    if not vec.names:
+        return vec
+    from labkit.metrics.label_hash import ratio_offset
+
+    r = np.clip(ratio, -1.0, 1.0)[None, :]
+    offset = np.array([ratio_offset(_sort_key(n, it)) for n, it in zip(vec.names, vec.items)])[:, None]
+    with np.errstate(invalid="ignore"):
+        keep = np.where(r >= 0, offset < r, offset >= 1.0 + r)
+    mask = vec.mask & keep
     return _compact(_Vec(vec.names, vec.items, np.where(mask, vec.vals, np.nan), mask))
 
 
@@ -1555,7 +1646,7 @@ def _run(expr: str, source, steps: np.ndarray, lookback: float, compat: str | No
         raise QueryError(f"compat must be None (Prometheus 2.55's rules) or one of {COMPAT_RELEASES}, got {compat!r}")
     node = compile_query(expr)
     ctx = _Ctx(source, steps, int(round(lookback * 1000.0)), expr, int(steps[0]), int(steps[-1]),
-               clamp_first=compat == "2.42")
+               clamp_first=compat == "2.42", step_params=compat == "2.42")
     value = _eval(node, ctx)
     if isinstance(value, str):
         raise QueryError(f"a string cannot be a query's result (query: {expr!r})")
@@ -1648,8 +1739,9 @@ def instant(expr: str, source, time: float, *, lookback_delta: float = LOOKBACK_
     ``__name__`` only where Prometheus keeps it (plain selectors, comparisons
     without ``bool``, and/or/unless). A scalar result is ``[({}, value)]``.
 
-    ``compat="2.42"`` reproduces the one rule of an older Prometheus that
-    differs measurably (rate/increase's pre-2.51 extrapolation order); it
+    ``compat="2.42"`` reproduces the two rules of an older Prometheus that
+    differ measurably (rate/increase's pre-2.51 extrapolation order, and
+    aggregation parameters read at every step rather than the first); it
     exists to cross-check against Debian 12's ``prometheus`` package.
     """
     steps = np.array([int(round(float(time) * 1000.0))], dtype=np.int64)

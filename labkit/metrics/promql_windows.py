@@ -17,13 +17,13 @@ import math
 
 import numpy as np
 
-__all__ = ["kahan_inc", "kahan_inc_array", "quantile", "over_time", "WINDOW_FUNCTIONS"]
+__all__ = ["kahan_inc", "kahan_inc_array", "quantile", "over_time", "smoothing_error", "WINDOW_FUNCTIONS"]
 
 #: The range-vector functions this module computes (rate & co. live in promql.py).
 WINDOW_FUNCTIONS = frozenset({
     "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
     "quantile_over_time", "stddev_over_time", "stdvar_over_time", "last_over_time", "present_over_time",
-    "mad_over_time", "changes", "resets", "deriv", "predict_linear",
+    "mad_over_time", "changes", "resets", "deriv", "predict_linear", "holt_winters",
 })
 
 _EXACT = 2.0 ** 52
@@ -148,6 +148,45 @@ def _variance(vs) -> float:
     return (aux + c_aux) / count
 
 
+def _go_fixed(x: float) -> str:
+    """Go's ``%f``: six decimals, infinities as ``+Inf``/``-Inf``."""
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return f"{x:.6f}"
+
+
+def smoothing_error(sf: float, tf: float) -> str | None:
+    """Why holt_winters refuses these factors (Prometheus's message), or None: both must lie strictly in (0, 1).
+
+    Prometheus checks the smoothing factor first, and only when it is about
+    to smooth a window holding a sample (an empty selection never fails). A
+    NaN factor passes the check, as in Go, and makes the result NaN.
+    """
+    if sf <= 0 or sf >= 1:
+        return f"invalid smoothing factor. Expected: 0 < sf < 1, got: {_go_fixed(sf)}"
+    if tf <= 0 or tf >= 1:
+        return f"invalid trend factor. Expected: 0 < tf < 1, got: {_go_fixed(tf)}"
+    return None
+
+
+def _holt_winters(vs, sf: float, tf: float) -> float:
+    """Prometheus 2.55's ``funcHoltWinters``: double exponential smoothing; the last smoothed value.
+
+    The level starts at the first sample and the trend at the first
+    difference; each later sample updates the level with weight ``sf`` and
+    then (from the third sample on) the trend with weight ``tf``, in
+    Prometheus's order of operations so the floats come out identical.
+    """
+    s0, s1, b = 0.0, vs[0], vs[1] - vs[0]
+    for i in range(1, len(vs)):
+        x = sf * vs[i]
+        if i > 1:  # calcTrendValue(i-1, …) returns the initial trend for i-1 == 0
+            b = tf * (s1 - s0) + (1 - tf) * b
+        y = (1 - sf) * (s1 + b)
+        s0, s1 = s1, x + y
+    return s1
+
+
 def _mad(vs) -> float:
     median = quantile(0.5, vs)
     return quantile(0.5, [abs(f - median) for f in vs])
@@ -170,15 +209,18 @@ def _pair_counts(flags: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarra
 
 
 def over_time(func: str, t: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, *,
-              param: np.ndarray | None = None, steps_ms: np.ndarray | None = None):
+              param: np.ndarray | None = None, param2: np.ndarray | None = None,
+              steps_ms: np.ndarray | None = None):
     """``func`` over every window ``v[lo[i, j]:hi[i, j]]``: ``(values, present)`` of ``lo``'s shape.
 
-    ``param`` is the per-step scalar of ``quantile_over_time`` (q) and
-    ``predict_linear`` (seconds ahead); ``steps_ms`` the evaluation times
+    ``param`` is the per-step scalar of ``quantile_over_time`` (q),
+    ``predict_linear`` (seconds ahead) and ``holt_winters`` (the smoothing
+    factor; ``param2`` is its trend factor, both checked by the caller with
+    :func:`smoothing_error`); ``steps_ms`` the evaluation times
     ``predict_linear`` extrapolates from.
     """
     count = hi - lo
-    present = count >= (2 if func in ("deriv", "predict_linear") else 1)
+    present = count >= (2 if func in ("deriv", "predict_linear", "holt_winters") else 1)
     out = np.full(lo.shape, np.nan)
     if not present.any():
         return out, present
@@ -229,6 +271,8 @@ def over_time(func: str, t: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.nd
         elif func == "predict_linear":
             slope, intercept = _linear_regression(t[a:b].tolist(), vs, int(steps_ms[j]))
             out[i, j] = slope * float(param[j]) + intercept
+        elif func == "holt_winters":
+            out[i, j] = _holt_winters(vs, float(param[j]), float(param2[j]))
         else:  # pragma: no cover - promql only routes WINDOW_FUNCTIONS here
             raise ValueError(f"unknown range function {func}")
     return out, present

@@ -24,7 +24,8 @@ from typing import Callable
 from labkit.errors import NotFoundError
 from labkit.k8s import deployment_of, pick_pods
 from labkit.sim.apps.model import Request, Response
-from labkit.sim.linkerd import authz, policy
+from labkit.sim import linkerd as l5d
+from labkit.sim.linkerd import authz, balancer, policy
 from labkit.sim.linkerd import proxy as lp
 from labkit.sim.linkerd import route_metrics as rmx
 
@@ -36,6 +37,8 @@ NETWORK_MS = 0.15
 REQUEST_HEADER_BYTES = 120
 RESPONSE_HEADER_BYTES = 80
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
+#: The kubelet's probe User-Agent (``kube-probe/<major>.<minor>`` of the embedded cluster, 1.32).
+PROBE_USER_AGENT = "kube-probe/1.32"
 SYNC_PERIOD = 1.0
 
 
@@ -72,13 +75,14 @@ class PodRuntime:
         self.log_lines: list[str] = []
         self.next_port = 40000 + self.rng.randrange(20000)  # ephemeral client ports
         self.proxy = None
-        self.default_policy = None  # the proxy's default inbound policy, fixed when it starts
+        self.default_policy = None  # the pod's (or namespace's) default inbound policy annotation; None: the cluster's
         if _meshed(pod):
             self.proxy = lp.Proxy(
                 self.ip, self.namespace, self.serviceaccount,
                 version=self.annotations.get("linkerd.io/proxy-version", ""),
                 tap_enabled=self.annotations.get("viz.linkerd.io/tap-enabled") == "true",
             )
+            self.proxy.identity = l5d.local_identity(pod)  # its name in the install's trust domain
             ns_obj = plane._lookup("Namespace", "", self.namespace) or {}
             self.default_policy = authz.default_policy_for(pod, (ns_obj.get("metadata") or {}).get("annotations"))
         self.models: dict[str, object] = {}
@@ -179,16 +183,27 @@ class Hop:
         self.enforce = False   # the decision refuses this client, or its Server's routes decide per request
 
 
+class _Prober:
+    """The kubelet as a client of a pod's inbound proxy: no proxy of its own (no identity), the node's address."""
+
+    __slots__ = ("proxy", "ip")
+
+    def __init__(self, ip: str):
+        self.proxy = None
+        self.ip = ip
+
+
 class Service:
     """A Service as the destination controller sees it: ports and ready endpoints."""
 
-    __slots__ = ("name", "namespace", "ports", "endpoints", "fqdn")
+    __slots__ = ("name", "namespace", "ports", "endpoints", "fqdn", "empty_since")
 
     def __init__(self, name: str, namespace: str, ports: dict[int, int | str], endpoints: list[PodRuntime]):
         self.name, self.namespace = name, namespace
         self.ports = ports  # service port → targetPort (number or container port name)
         self.endpoints = endpoints
         self.fqdn = f"{name}.{namespace}.svc.cluster.local"
+        self.empty_since: float | None = None  # since when it has no ready endpoint (the proxies' fail-fast)
 
 
 class DataPlane:
@@ -206,6 +221,10 @@ class DataPlane:
         self._inbound: dict[tuple, policy.Discovered] = {}   # (server uid, service fqdn, port)
         self._index: policy.Index | None = None
         policy.attach(cluster)
+        cluster.kubelet.http_probe = self.probe  # the kubelet's HTTP probes go through the pods' proxies
+        self._gates = balancer.Gates()  # the client proxies' backend queues (fail-fast, load shedding)
+        self._probe_ctx: dict[str, PodContext] = {}
+        self._probe_ignored: dict[str, frozenset] = {}  # pod uid → ports its linkerd-init sends past the proxy
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
 
@@ -267,7 +286,10 @@ class DataPlane:
                     if r.ready and all(r.labels.get(k) == v for k, v in selector.items())
                 ]
             ports = {int(p["port"]): p.get("targetPort", p["port"]) for p in spec.get("ports") or ()}
-            services[(ns, meta["name"])] = Service(meta["name"], ns, ports, endpoints)
+            services[(ns, meta["name"])] = new = Service(meta["name"], ns, ports, endpoints)
+            if not endpoints:
+                old = self.services.get((ns, meta["name"]))
+                new.empty_since = old.empty_since if old is not None and old.empty_since is not None else self.clock.t
         remapped = {old.fqdn for key, old in self.services.items()
                     if key in services and services[key].ports != old.ports}
         if remapped:
@@ -331,8 +353,13 @@ class DataPlane:
         endpoints = self.route(client, svc, port, method, path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
-            if rm is not None:
-                rm.record_default(None, rmx.FAIL_FAST, 1.0)
+            if rm is not None:  # the backend queue waits, fails fast, then sheds load (sim/linkerd/balancer.py)
+                kind, wait = self._gates.unavailable((client.uid, svc.fqdn, port), svc.empty_since, now)
+                if kind == balancer.LOAD_SHED:
+                    rm.record(None, rmx.LOAD_SHED, 1.0)
+                    return Response(status=503, latency_ms=1.0, error="")
+                rm.record_default(None, rmx.FAIL_FAST, wait)
+                return Response(status=503, latency_ms=wait, error="")
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
         hop = self._hops.get((client.uid, server.uid, svc.fqdn, port))
@@ -601,12 +628,14 @@ class DataPlane:
         response, error, retries, exhausted = self._policy_attempts(plan, route, rm, client, svc, port, request)
         if filters is not None and filters.response_headers:
             response.headers = filters.response(response.headers)
+        # a body cut after its headers keeps their status, beside the error (``end_response``)
+        cut = error and (response.error or "").startswith(policy.INCOMPLETE_BODY)
         if route.grpc:
             code = response.grpc_status
             rm.record(code if code is not None or error else (0 if response.status == 200 else 2), error,
                       response.latency_ms)
         else:
-            rm.record(response.status if not error else None, error, response.latency_ms)
+            rm.record(response.status if not error or cut else None, error, response.latency_ms)
         if retries:
             if exhausted:
                 rm.retry_limit_exceeded += 1
@@ -662,19 +691,35 @@ class DataPlane:
             deadline = min(d_req, d_try, d_rsp)
             if synthetic is not None:
                 response, ms, cancelled = synthetic, synthetic.latency_ms, False
+                head = ms
                 status, grpc_status, error, failed = response.status, None, "", True
                 bm = self._backend_metrics(route, rm, None, 0)
                 bm.record(status if not grpc_route else 13, "", ms)
             elif concrete is None or not concrete.endpoints:
-                response, ms, cancelled = Response(503, 1.0, 0), 1.0, False
-                status, grpc_status, error, failed = 503, None, "", True
+                # no backend available: its queue waits and fails fast, then sheds (sim/linkerd/balancer.py)
+                key = (client.uid, concrete.fqdn if concrete is not None else route.ident, cport)
+                kind, wait = self._gates.unavailable(key, concrete.empty_since if concrete is not None else None,
+                                                     self.clock.t + elapsed / 1000.0)
+                if kind == balancer.LOAD_SHED:  # not retried; no backend reached
+                    return Response(503, elapsed + 1.0, 0), rmx.LOAD_SHED, attempt, False
+                response, ms, cancelled = Response(503, wait, 0, error=balancer.FAIL_FAST_ERROR), wait, False
+                head = ms
+                status, grpc_status, error, failed = 503, None, balancer.FAIL_FAST_ERROR, True
                 bm = self._backend_metrics(route, rm, concrete, cport)
-                bm.record(None, rmx.FAIL_FAST, ms)
+                if not head > deadline:
+                    bm.record(None, rmx.FAIL_FAST, ms)
             else:
                 status, grpc_status, error, failed, ms, response, cancelled = self._attempt(
                     client, concrete, cport, request, svc, route, None if deadline == inf else deadline, None)
                 bm = self._backend_metrics(route, rm, concrete, cport)
-                if not (cancelled or ms > deadline):
+                # a streamed body: the headers come first, the stream deadlines then run on the body
+                head = ms - policy.streamed_ms(response)
+                cut = None if head > deadline else policy.body_cut(route, head, ms, d_req, d_rsp)
+                if cut is not None:
+                    bm.record(None if grpc_route else status, cut[1], cut[0])  # gRPC: its status was to trail
+                    return (Response(status, elapsed + cut[0], 0, None, f"{policy.INCOMPLETE_BODY}: {cut[2]}",
+                                     None, response.headers), cut[1], attempt, False)
+                if not head > deadline:
                     label = "" if not error and status >= 100 else rmx.error_label(status, error)
                     if grpc_route:
                         code = grpc_status if grpc_status is not None else (0 if status == 200 else 2)
@@ -683,7 +728,7 @@ class DataPlane:
                         bm.record(status if not label else None, label, ms)
             retry = False
             retryable = False
-            if cancelled or ms > deadline:
+            if head > deadline:
                 if deadline == d_try and d_try < min(d_req, d_rsp):
                     bm.record(None, rmx.RESPONSE_HEADERS_TIMEOUT, d_try)
                     elapsed += d_try  # response headers timeout: retryable
@@ -694,7 +739,9 @@ class DataPlane:
                     return Response(policy.TIMEOUT_STATUS, elapsed + deadline, 0), label, attempt, False
             else:
                 elapsed += ms
-                if grpc_route:
+                if error == balancer.FAIL_FAST_ERROR:
+                    retryable = True  # a FailFastError is retryable whatever the conditions (route/retry.rs)
+                elif grpc_route:
                     retryable = grpc_status is not None and grpc_status in route.retry_grpc
                 else:
                     retryable = status >= 100 and any(lo <= status <= hi for lo, hi in route.retry_statuses)
@@ -723,10 +770,10 @@ class DataPlane:
         """(Re)compute the server proxy's policy for this client and port, and the counters it feeds."""
         cproxy = client.proxy
         client_id = cproxy.identity if cproxy is not None else None
-        decision = self._inbound_index().decide(server.pod, port, server.default_policy or authz.DEFAULT_POLICY,
+        decision = self._inbound_index().decide(server.pod, port, server.default_policy,
                                                 authz.Client(client_id, client.ip))
         hop.decision, hop.authz_rev = decision, self._revision
-        hop.enforce = decision.routes is not None or decision.authz is None
+        hop.enforce = decision.routes is not None or decision.authz is None or bool(decision.probes)
         labels = decision.srv + decision.route + (decision.authz or ())
         sproxy = server.proxy
         hop.inbound = None if decision.authz is None else sproxy.stats(
@@ -739,7 +786,9 @@ class DataPlane:
         client_id = hop.client.proxy.identity if hop.client.proxy is not None else None
         port = hop.target_port
         route, allowed = decision.route, decision.authz
-        if decision.routes is not None:
+        if decision.probes and decision.probe(request.method, request.path.partition("?")[0]):
+            route, allowed = authz.PROBE_ROUTE, decision.probe_authz
+        elif decision.routes is not None:
             path, _, query = request.path.partition("?")
             for match, route_labels, route_authz in decision.routes:
                 if match(request.method, path, query, request.headers):
@@ -761,6 +810,62 @@ class DataPlane:
         shown = authz.Decision(decision.srv, route, allowed, decision.tcp)
         return sproxy.stats(sproxy.inbound, (port, client_id, labels),
                             lambda: _inbound_items(server, port, client_id, shown)), None
+
+    # -- the kubelet's HTTP probes ------------------------------------------------------------------------
+    def probe(self, pod: dict, port: int, path: str, source_ip: str) -> int | None:
+        """One kubelet HTTP probe of ``pod:port`` from ``source_ip`` (the node): the status it got, or None.
+
+        On a meshed pod the inbound proxy handles it like any plaintext request — the policy controller's
+        ``probe`` route and authorization let it in (``authz.py``), and it is counted with
+        ``tls="no_identity"`` — on its own connection (the kubelet does not keep probe connections). A
+        port the proxy skips, or an unmeshed pod, gets the probe straight to the app, counted by nobody.
+        The app answers on a random stream of its own, so probes do not shift its other draws.
+        """
+        if self.cluster.revision != self._revision:
+            self.sync()
+        server = self.pods.get(pod["metadata"]["uid"])
+        model = server.by_port.get(port) if server is not None else None
+        if model is None:
+            return None
+        ctx = self._probe_ctx.get(server.uid)
+        if ctx is None:
+            ctx = self._probe_ctx[server.uid] = PodContext(server)
+            ctx.rng = random.Random(f"{self.seed}:probe:{server.name}")
+        request = Request("GET", path, f"{server.ip}:{port}",
+                          headers={"user-agent": PROBE_USER_AGENT, "accept": "*/*", "connection": "close"})
+        sproxy = server.proxy
+        if sproxy is None or port in self._ignored_ports(server):
+            return model.handle(request, ctx).status
+        hop = Hop(model, port)
+        hop.client = _Prober(source_ip)
+        hop.decision = self._inbound_index().decide(server.pod, port, server.default_policy,
+                                                    authz.Client(None, source_ip))
+        tcp = [(sproxy.tcp_stats(("src", port, None), lambda: _tcp_inbound_items(server, port, None)), True)]
+        tcp[0][0].opened += 1
+        if hop.decision.tcp and hop.decision.authz is not None:  # an opaque port: forwarded as TCP, no HTTP metrics
+            response = model.handle(request, ctx)
+            _count_bytes(tcp, 0, response.length)
+            return response.status
+        inbound, refused = self._enforce(hop, server, request, hop.decision)
+        if refused is not None:
+            _count_bytes(tcp, 0, refused.length)
+            return None if refused.status < 100 else refused.status
+        local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
+        local.opened += 1
+        tcp.append((local, False))
+        response = model.handle(request, ctx)
+        self.inbound_requests += 1
+        status, grpc_status, error = response.status, response.grpc_status, response.error or ""
+        inbound.record(status, grpc_status, error, lp.classify(status, grpc_status, error),
+                       response.latency_ms + PROXY_OVERHEAD_MS)
+        _count_bytes(tcp, 0, response.length)
+        return status
+
+    def _ignored_ports(self, server: PodRuntime) -> frozenset:
+        ports = self._probe_ignored.get(server.uid)
+        if ports is None:
+            ports = self._probe_ignored[server.uid] = authz.ignored_inbound_ports(server.pod)
+        return ports
 
     def _new_hop(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int,
                  logical: Service | None = None) -> "Hop":
@@ -941,7 +1046,8 @@ def _inbound_items(server: PodRuntime, port: int, client_id: str | None, decisio
 
 def _authz_deny_items(server: PodRuntime, port: int, client_id: str | None, srv: tuple, route: tuple) -> tuple:
     """``inbound_{http,tcp}_authz_deny_total``'s labels: no ``authz_*`` (nothing authorized it)."""
-    tls = (("tls", "true"), ("client_id", client_id)) if client_id else (("tls", "no_identity"),)
+    tls = (("tls", "true"), ("client_id", client_id)) if client_id else (("tls", "no_identity"),
+                                                                          ("no_tls_reason", "no_tls_from_remote"))
     return (("target_addr", f"{server.ip}:{port}"), ("target_ip", server.ip), ("target_port", str(port)),
             *srv, ("srv_port", str(port)), *route, *tls)
 

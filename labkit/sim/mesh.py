@@ -172,9 +172,10 @@ class SimMesh:
     def install_linkerd(self, viz: bool = True) -> list[str]:
         return self.cluster.install_linkerd(viz=viz)
 
-    def install_gateway_api(self) -> list[str]:
-        """The Gateway API CRDs (standard channel, the release Linkerd 2.20 names): install them before Linkerd."""
-        return self.cluster.install_gateway_api()
+    def install_gateway_api(self, *, channel: str = "standard") -> list[str]:
+        """The Gateway API CRDs (the release Linkerd 2.20 names): install them before Linkerd.
+        ``channel="experimental"`` adds TCPRoute and TLSRoute."""
+        return self.cluster.install_gateway_api(channel)
 
     def install_smi(self) -> list[str]:
         """The linkerd-smi extension (SMI's TrafficSplit, which the 2019 labs use): ``linkerd smi install``."""

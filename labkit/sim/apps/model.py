@@ -29,8 +29,9 @@ server model returned during that same synchronous call (``LAST``, set by
 ``App.handle``'s wrapper), when the status matches.
 
 ``error`` is informative: a client treats a response as a connection-level
-failure when ``status < 100`` or the error names a reset/refusal
-(:func:`transport_error`); ``status=503, error=""`` is an ordinary 503.
+failure when ``status < 100`` or the error names a reset/refusal or a body
+cut short after its headers (``incomplete body: …``, a proxy's stream
+timeout) (:func:`transport_error`); ``status=503, error=""`` is an ordinary 503.
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ class Response:
     error: str | None = None         # stream error (reset, timeout) — rare
     body: Any = None                 # extension: what curl prints / structured payload
     headers: dict | None = None      # extension: e.g. {"location": "/authors/12"}
+    headers_ms: float | None = None  # extension: a streamed body — the headers came this early, the body
+    #                                  at latency_ms (podinfo's /chunked); None: both together
 
 
 class CallContext(Protocol):
@@ -151,7 +154,7 @@ def transport_error(resp: Response) -> str | None:
     err = (resp.error or "").lower()
     if resp.status < 100:
         return err or "connection refused"
-    if err and any(k in err for k in ("reset", "refused", "resolve", "no such host")):
+    if err and any(k in err for k in ("reset", "refused", "resolve", "no such host", "incomplete body")):
         return err
     return None
 

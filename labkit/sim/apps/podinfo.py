@@ -10,7 +10,8 @@ else the ``PODINFO_<FLAG>`` environment variables viper binds
 Routes (``pkg/api/server.go``): ``GET /`` and ``/api/info`` (info JSON),
 ``/version``, ``/healthz``, ``/readyz`` (+ ``/readyz/enable|disable``),
 ``/status/{code}`` (answers that code), ``/delay/{seconds}`` (sleeps that
-long), ``POST /token`` (a JWT valid one minute), ``/token/validate``,
+long), ``/chunked/{seconds}`` (sends the headers at once, the body after that
+long: a streamed response an idle timeout can cut), ``POST /token`` (a JWT valid one minute), ``/token/validate``,
 ``/env``, ``/headers``, ``POST /echo``, ``/metrics``; a known path with the
 wrong method is 405, anything else 404.  ``--random-error`` fails one request
 in three with 500/400/409 and ``--random-delay`` sleeps ``random-delay-min``
@@ -172,6 +173,12 @@ class Podinfo(App):
                     return Response(502, ms, error=f"connection reset: invalid WriteHeader code {code}")
                 body = pretty({"status": code})
                 return Response(code, ms, len(body), body=body)
+        elif path.startswith("/chunked/"):
+            # chunkedHandler: flush the headers (200, chunked), sleep, then write the JSON body
+            wait = path[9:]
+            if wait.isdigit():
+                body = pretty({"delay": int(wait)})
+                return Response(200, ms + int(wait) * 1000.0, len(body), body=body, headers_ms=ms)
         elif path.startswith("/delay/"):
             wait = path[7:]
             if wait.isdigit() and method in ("GET", "HEAD"):

@@ -700,7 +700,7 @@ def _write_out(fmt: str, resp: Response, url: str, size: int) -> str:
 def _curl(sh: Shell, argv, stdin):
     """curl's behaviour that scripts depend on: output, ``-f``/``-s``/``-S``,
     ``-d`` (POST), ``-X``, ``-H``, ``-I``/``-i``, ``-o``, ``-w``, ``-m`` and its
-    exit codes (6 unresolved, 7 refused, 22 HTTP error with -f, 28 timeout)."""
+    exit codes (6 unresolved, 7 refused, 18 body cut short, 22 HTTP error with -f, 28 timeout)."""
     opts, flags, urls = _curl_args(argv)
     if not urls:
         return "", "curl: no URL specified!\ncurl: try 'curl --help' or 'curl --manual' for more information\n", 2
@@ -742,6 +742,14 @@ def _curl(sh: Shell, argv, stdin):
                             "with 0 bytes received\n")
             continue
         if fail is not None:
+            if "incomplete body" in fail:
+                # the headers came (-w '%{http_code}' prints them), the body stopped short
+                code, msg = 18, "transfer closed with outstanding read data remaining"
+                if show_err:
+                    errs.append(f"curl: ({code}) {msg}\n")
+                if "w" in opts:
+                    outs.append(_write_out(opts["w"][-1], resp, url, 0))
+                continue
             if "resolve" in fail or "no such host" in fail:
                 code, msg = 6, f"Could not resolve host: {host}"
             elif "timeout" in fail or "timed out" in fail:

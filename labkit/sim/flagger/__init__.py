@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import weakref
 
-from labkit.sim.kube.discovery import crd_manifest
+from labkit.sim.kube import crds
 
 VERSION = "1.44.0"
 IMAGE = f"ghcr.io/fluxcd/flagger:{VERSION}"
@@ -50,31 +50,13 @@ KUSTOMIZATION = {
 _CONTROLLERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-#: ``kubectl get canary``'s columns, as Flagger's CRD declares them (priority 1: only with ``-o wide``).
-CANARY_COLUMNS = [
-    {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
-    {"name": "Weight", "type": "string", "jsonPath": ".status.canaryWeight"},
-    {"name": "Suspended", "type": "boolean", "jsonPath": ".spec.suspend", "priority": 1},
-    {"name": "FailedChecks", "type": "string", "jsonPath": ".status.failedChecks", "priority": 1},
-    {"name": "Interval", "type": "string", "jsonPath": ".spec.analysis.interval", "priority": 1},
-    {"name": "Mirror", "type": "boolean", "jsonPath": ".spec.analysis.mirror", "priority": 1},
-    {"name": "StepWeight", "type": "string", "jsonPath": ".spec.analysis.stepWeight", "priority": 1},
-    {"name": "StepWeights", "type": "string", "jsonPath": ".spec.analysis.stepWeights", "priority": 1},
-    {"name": "MaxWeight", "type": "string", "jsonPath": ".spec.analysis.maxWeight", "priority": 1},
-    {"name": "LastTransitionTime", "type": "string", "jsonPath": ".status.lastTransitionTime"},
-]
-
-
 def crd_objects() -> list[dict]:
-    """Flagger's CustomResourceDefinitions (``artifacts/flagger/crd.yaml``)."""
-    labels = {"app.kubernetes.io/name": "flagger"}
-    return [
-        crd_manifest("flagger.app", "Canary", "canaries", ["v1alpha1", "v1alpha2", "v1alpha3", "v1beta1"],
-                     short_names=("canary",), categories=("all",), labels=labels, printer_columns=CANARY_COLUMNS),
-        crd_manifest("flagger.app", "MetricTemplate", "metrictemplates", ["v1alpha1", "v1beta1"], labels=labels,
-                     printer_columns=[{"name": "Provider", "type": "string", "jsonPath": ".spec.provider.type"}]),
-        crd_manifest("flagger.app", "AlertProvider", "alertproviders", ["v1beta1"], labels=labels),
-    ]
+    """Flagger's CustomResourceDefinitions (``artifacts/flagger/crd.yaml`` at v1.44.0: ``labkit/sim/kube/crds``),
+    labelled as the installer labels Flagger's objects."""
+    objs = crds.crds(crds.FLAGGER)
+    for obj in objs:
+        obj["metadata"]["labels"] = {"app.kubernetes.io/name": "flagger"}
+    return objs
 
 
 def default_namespace(provider: str) -> str:

@@ -763,12 +763,14 @@ class Cluster:
         self.last_command = install.INSTALL_COMMAND + (" && " + install.VIZ_COMMAND if viz else "")
         return install.install(self, viz=viz)
 
-    def install_gateway_api(self) -> list[str]:
-        """``kubectl apply --server-side -f …/v1.2.1/standard-install.yaml``: the Gateway API CRDs Linkerd 2.20 needs."""
+    def install_gateway_api(self, channel: str = "standard") -> list[str]:
+        """``kubectl apply --server-side -f …/v1.2.1/<channel>-install.yaml``: the Gateway API CRDs Linkerd 2.20
+        needs (the experimental channel adds TCPRoute and TLSRoute)."""
         from labkit.sim.linkerd import install
 
-        self.last_command = install.GATEWAY_API_COMMAND
-        return self.apply_objects(install.gateway_api_objects(), origin=install.GATEWAY_API_URL, server_side=True)
+        url = install.gateway_api_url(channel)
+        self.last_command = f"kubectl apply --server-side -f {url}"
+        return self.apply_objects(install.gateway_api_objects(channel), origin=url, server_side=True)
 
     def install_smi(self) -> list[str]:
         """``linkerd smi install | kubectl apply -f -``: the linkerd-smi extension (SMI's TrafficSplit)."""

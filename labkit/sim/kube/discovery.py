@@ -10,6 +10,7 @@ exactly when Linkerd's or Flagger's CRDs have been installed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from labkit.errors import LabkitError
@@ -176,10 +177,25 @@ class Discovery:
         return candidates[0]
 
 
+_KUBE_VERSION = re.compile(r"v(\d+)(?:(alpha|beta)(\d+))?")
+_LEVEL = {"alpha": 1, "beta": 2, None: 3}
+
+
+def version_priority(version: str) -> tuple[int, int, int]:
+    """Kubernetes' kube-aware version order as a sort key (higher = preferred): v2 > v1 > v1beta2 > v1beta1 >
+    v1alpha1 > anything not shaped like a Kubernetes version. A CRD lists its versions in any order (the Gateway
+    API's list ``v1`` first); discovery prefers the highest, whatever the order."""
+    m = _KUBE_VERSION.fullmatch(version)
+    if not m:
+        return (0, 0, 0)
+    return (_LEVEL[m.group(2)], int(m.group(1)), int(m.group(3) or 0))
+
+
 def resource_type_from_crd(crd: dict) -> ResourceType:
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
-    versions = tuple(v["name"] for v in spec.get("versions") or [] if v.get("served", True))
+    served = [v["name"] for v in spec.get("versions") or [] if v.get("served", True)]
+    versions = tuple(sorted(served, key=version_priority))  # oldest → preferred, as BUILTIN lists them
     return ResourceType(
         group=spec.get("group", ""),
         kind=names.get("kind", ""),
@@ -196,12 +212,11 @@ def crd_manifest(group: str, kind: str, plural: str, versions: list[str], *, sco
                  short_names: tuple[str, ...] = (), categories: tuple[str, ...] = (),
                  labels: dict | None = None, annotations: dict | None = None,
                  printer_columns: list[dict] | None = None) -> dict:
-    """A CustomResourceDefinition the way the installers ship it (schemas left open).
+    """A minimal CustomResourceDefinition with an open schema (any fields accepted), for a kind of one's own.
 
-    Linkerd's, the Gateway API's and Flagger's installers are modelled by
-    applying these, so their kinds appear through normal discovery.
-    ``printer_columns`` are the CRD's ``additionalPrinterColumns`` (what
-    ``kubectl get`` shows for the kind, served as a table).
+    The installers apply the real CRDs of the releases they model instead (``labkit.sim.kube.crds``).
+    ``printer_columns`` are the CRD's ``additionalPrinterColumns`` (what ``kubectl get`` shows for the kind,
+    served as a table).
     """
     names = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
     if short_names:

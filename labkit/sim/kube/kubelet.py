@@ -12,6 +12,13 @@ back the next container until it is ready, which is why a meshed app starts
 after its proxy. Deletion is graceful: containers stop, endpoints drop the
 pod at once, and the pod disappears a moment later.
 
+HTTP probes (``httpGet``, scheme HTTP) also go over the network once the
+container is ready: every ``periodSeconds`` the kubelet sends ``GET <path>``
+with ``User-Agent: kube-probe/1.32`` from the node's IP to the pod's IP and
+port (:attr:`Kubelet.http_probe`, which the data plane sets, so a meshed pod's
+inbound proxy sees, authorizes and counts each probe as Linkerd's does). Their
+answers do not change readiness, which the startup model above decides.
+
 All timing comes from the seeded ``kubelet`` random stream, so a run is
 repeatable; an app's start-up time can be supplied by the app models
 (``startup_hint``) and readiness can be gated by other components
@@ -70,7 +77,7 @@ def image_id(image: str) -> str:
 class ContainerRuntime:
     __slots__ = ("name", "image", "spec", "init", "sidecar", "state", "reason", "started_at", "finished_at", "exit_code",
                  "ready", "restarts", "container_id", "app_ready_at", "blocks_next", "last_state", "started",
-                 "startup_failures")
+                 "startup_failures", "probing")
 
     def __init__(self, spec: dict, init: bool):
         self.name = spec["name"]
@@ -82,6 +89,7 @@ class ContainerRuntime:
         #: the startup probe passed (``status.started``); containers without one start at once
         self.started = False
         self.startup_failures = 0
+        self.probing = 0          # bumped at each start: the HTTP probe loop of an earlier run stops
         self.state = "waiting"
         self.reason = "PodInitializing" if init else "ContainerCreating"
         self.started_at = None
@@ -124,6 +132,7 @@ class PodRuntime:
         self.namespace = namespace_of(pod)
         self.name = name_of(pod)
         self.node = node
+        self.node_ip: str | None = None  # the kubelet's address, the source of its probes
         self.ip: str | None = None
         spec = pod["spec"]
         self.restart_policy = spec.get("restartPolicy", "Always")
@@ -177,6 +186,12 @@ class Kubelet:
         self.startup_hint: Callable[[str], float | None] = lambda image: None
         #: (image, container spec) → seconds a run-to-completion container runs (Jobs).
         self.run_hint: Callable[[str, dict], float | None] = lambda image, spec: None
+        #: (pod, port, path, source IP) → the HTTP status the probe got, or None (nothing answered); set by the
+        #: data plane, which carries the probe through the pod's proxy. None: probes are not sent over the network.
+        self.http_probe: Callable[[dict, int, str, str], int | None] | None = None
+        #: Containers whose own HTTP probes need no network model (Linkerd's proxy answers its admin port itself).
+        self.local_probes: set[str] = set()
+        self._probe_rng = random.Random(f"{cluster.seed}:prober")  # its own stream: other timings stay put
         self.pod_type = cluster.types.pod
         self.api.watch(self.pod_type, self._on_pod)
 
@@ -482,9 +497,42 @@ class Kubelet:
         c = rt.containers[i]
         c.ready = True
         self.publish(rt)
+        self._start_http_probes(rt, gen, i)
         if c.blocks_next:
             c.blocks_next = False
             self._next(rt, gen, i + 1)
+
+    # -- HTTP probes over the network ----------------------------------------------------------------
+    def _start_http_probes(self, rt: PodRuntime, gen: int, i: int) -> None:
+        """Send the container's HTTP liveness and readiness probes on their schedules while it runs."""
+        c = rt.containers[i]
+        c.probing += 1
+        run = c.probing
+        if c.name in self.local_probes:
+            return
+        for key in ("livenessProbe", "readinessProbe"):
+            probe = c.spec.get(key) or {}
+            get = probe.get("httpGet")
+            if not get or str(get.get("scheme") or "HTTP").upper() != "HTTP":
+                continue  # exec and TCP probes never reach the proxy as HTTP; HTTPS is opaque TLS to it
+            period = max(1, int(probe.get("periodSeconds", 10) or 10))
+            # the first one a random part of a period in (the prober's start jitter)
+            self.clock.after(self._probe_rng.uniform(0.0, period),
+                             lambda get=get, period=period: self._http_probe(rt, gen, i, run, get, period))
+
+    def _http_probe(self, rt: PodRuntime, gen: int, i: int, run: int, get: dict, period: int) -> None:
+        pod = self._alive(rt, gen)
+        c = rt.containers[i]
+        if pod is None or c.state != "running" or c.probing != run or rt.terminating:
+            return
+        port = get.get("port")
+        if isinstance(port, str) and not port.isdigit():
+            port = next((p.get("containerPort") for p in c.spec.get("ports") or [] if p.get("name") == port), None)
+        if port is not None and self.http_probe is not None and rt.ip:
+            if rt.node_ip is None:
+                rt.node_ip = self.cluster.node_ip(rt.node)
+            self.http_probe(pod, int(port), str(get.get("path") or "/"), rt.node_ip)
+        self.clock.after(period, lambda: self._http_probe(rt, gen, i, run, get, period))
 
     def _exit(self, rt: PodRuntime, gen: int, i: int, code: int) -> None:
         if self._alive(rt, gen) is None:

@@ -22,8 +22,8 @@ applies — and does what kube-apiserver does with it, in its order:
    ``maxProperties``, ``required``; then the ``x-kubernetes-list-type``
    ``set``/``map`` invariants;
 4. **CEL**: the ``x-kubernetes-validations`` rules of every node, evaluated by
-   ``labkit.sim.kube.cel`` when that module is present, after defaulting and
-   only when no type or enum error came first (the API server's rule).
+   :func:`labkit.sim.kube.cel.check_rules` after defaulting, and only when no
+   type or enum error came first (the API server's rule).
 
 Errors are :class:`~labkit.sim.kube.fielderrors.FieldError` s worded like
 the API server's: ``spec.port: Invalid value: 70000: spec.port in body should
@@ -152,6 +152,7 @@ class CelNode:
     rules: list
     value: Any
     old: Any
+    schema: dict
 
 
 @dataclass
@@ -189,7 +190,7 @@ def _node(value: Any, schema: dict, path: str, old: Any, cel: list | None) -> li
                                       f"{path} in body must be of type {','.join(types)}: \"{actual}\""))
         return errors  # the other checks would only repeat it
     if cel is not None and schema.get("x-kubernetes-validations"):
-        cel.append(CelNode(path, schema["x-kubernetes-validations"], value, old))
+        cel.append(CelNode(path, schema["x-kubernetes-validations"], value, old, schema))
     errors += _composition(value, schema, path)
     if isinstance(value, str):
         errors += _string(value, schema, path)

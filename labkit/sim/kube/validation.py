@@ -189,13 +189,13 @@ def cel_module():
 
 
 def cel_errors(nodes: list) -> list[FieldError]:
-    """Each node's ``x-kubernetes-validations`` through ``cel.check_rules(rules, value, path[, old=])``."""
+    """Each node's ``x-kubernetes-validations`` through ``cel.check_rules(rules, value, path, [old=], schema=)``."""
     cel = cel_module()
     if cel is None:
         return []
     out: list[FieldError] = []
     for node in nodes:
         kwargs = {} if node.old is structural._MISSING else {"old": node.old}
-        for path, message in cel.check_rules(node.rules, node.value, node.path, **kwargs):
+        for path, message in cel.check_rules(node.rules, node.value, node.path, schema=node.schema, **kwargs):
             out.append(fe.from_pair(path, message))
     return out

@@ -108,5 +108,15 @@ def proxy_container(pod: dict) -> dict | None:
     return None
 
 
+def local_identity(pod: dict) -> str:
+    """The mTLS identity a pod's proxy asks the identity controller for: its ``LINKERD2_PROXY_IDENTITY_LOCAL_NAME``
+    (the injector wrote the install's trust domain into it) with the pod's service account and namespace."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    sa, ns = spec.get("serviceAccountName") or "default", meta.get("namespace") or "default"
+    env = {e.get("name"): e.get("value") for e in (proxy_container(pod) or {}).get("env") or [] if "value" in e}
+    name = env.get("LINKERD2_PROXY_IDENTITY_LOCAL_NAME") or "$(_pod_sa).$(_pod_ns).serviceaccount.identity.linkerd.cluster.local"
+    return name.replace("$(_pod_sa)", sa).replace("$(_pod_ns)", ns)
+
+
 def proxy_version(pod: dict) -> str | None:
     return ((pod.get("metadata") or {}).get("annotations") or {}).get(PROXY_VERSION_ANNOTATION)

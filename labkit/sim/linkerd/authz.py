@@ -25,6 +25,17 @@ The proxy answers a denied HTTP request with 403, a denied gRPC call with
 ``grpc-status: 7`` (PermissionDenied), and refuses a connection to a port it
 does not treat as HTTP (an opaque port, or a Server with ``proxyProtocol``
 ``opaque``/``TCP``); it counts ``inbound_{http,tcp}_authz_{allow,deny}_total``.
+
+**Probes** (``index.rs`` ``default_inbound_http_routes``): a port without
+HTTPRoutes (the default server, or a Server no route attaches to) gets, next
+to the ``default`` route, a ``probe`` route — ``GET`` on exactly the paths of
+the pod's HTTP liveness/readiness/startup probes on that port — authorized by
+the ``default``/``probe`` authorization for clients in the policy
+controller's ``--probe-networks`` (every address, as installed), whatever the
+port's policy: the kubelet's probes pass a ``deny`` default. A Server with
+routes gets no probe route. The cluster's default policy, its networks, the
+probe networks and the identity domain are the running policy controller's
+arguments (``controlplane.py``).
 """
 from __future__ import annotations
 
@@ -32,7 +43,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from labkit.sim.kube.objects import selector_matches
-from labkit.sim.linkerd.proxy import IDENTITY_SUFFIX
+from labkit.sim.linkerd import controlplane
 
 GROUP = "policy.linkerd.io"
 DEFAULT_POLICY = "all-unauthenticated"
@@ -41,10 +52,13 @@ DEFAULT_POLICIES = ("all-unauthenticated", "all-authenticated", "cluster-unauthe
 POLICY_ANNOTATION = "config.linkerd.io/default-inbound-policy"
 OPAQUE_ANNOTATION = "config.linkerd.io/opaque-ports"
 #: Linkerd's default ``clusterNetworks``.
-CLUSTER_NETWORKS = tuple(ipaddress.ip_network(n) for n in
-                         ("10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"))
+CLUSTER_NETWORKS = controlplane.networks(controlplane.CLUSTER_NETWORKS)
 DEFAULT_ROUTE = (("route_group", ""), ("route_kind", "default"), ("route_name", "default"))
+PROBE_ROUTE = (("route_group", ""), ("route_kind", "default"), ("route_name", "probe"))
+PROBE_AUTHZ = (("authz_group", ""), ("authz_kind", "default"), ("authz_name", "probe"))
 DENIED_MESSAGE = "unauthorized request on route"
+#: Ports the proxy never sees inbound (linkerd-init's ``--inbound-ports-to-ignore`` default: its own ports).
+PROXY_PORTS = frozenset({4190, 4191, 4567, 4568})
 
 
 @dataclass(frozen=True)
@@ -64,40 +78,96 @@ class Decision:
     authz: tuple | None        # authz_group, authz_kind, authz_name; None: denied
     tcp: bool = False          # the port is not HTTP to the proxy: a denial refuses the connection
     routes: list | None = None  # Server with routes: [(match fn, route labels, authz labels or None)]
+    probes: frozenset = frozenset()  # the probe route's paths (GET, exact); empty: no probe route
+    probe_authz: tuple | None = None  # the probe authorization, if the client is in the probe networks
+
+    def probe(self, method: str, path: str) -> bool:
+        """Does the request take the ``probe`` route (``GET`` on exactly one of the probe paths)?"""
+        return method == "GET" and path in self.probes
 
     @property
     def allowed(self) -> bool:
         return self.authz is not None
 
 
-def default_policy_for(pod: dict, namespace_annotations: dict | None) -> str:
-    """The pod's default inbound policy: its annotation, its namespace's, else the cluster's."""
+def default_policy_for(pod: dict, namespace_annotations: dict | None) -> str | None:
+    """The pod's own default inbound policy: its annotation, else its namespace's; None: the cluster's
+    (the policy controller's ``--default-policy``, which :class:`InboundIndex` reads)."""
     for ann in ((pod.get("metadata") or {}).get("annotations") or {}, namespace_annotations or {}):
         value = ann.get(POLICY_ANNOTATION)
         if value in DEFAULT_POLICIES:
             return value
-    return DEFAULT_POLICY
+    return None
 
 
-def in_cluster(ip: str) -> bool:
+def in_networks(ip: str, networks=CLUSTER_NETWORKS) -> bool:
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return any(addr in net for net in CLUSTER_NETWORKS)
+    return any(addr.version == net.version and addr in net for net in networks)
 
 
-def default_allows(policy: str, client: Client) -> bool:
-    """Whether a default policy (``accessPolicy`` too) lets ``client`` in."""
+def in_cluster(ip: str, networks=CLUSTER_NETWORKS) -> bool:
+    return in_networks(ip, networks)
+
+
+def default_allows(policy: str, client: Client, networks=CLUSTER_NETWORKS) -> bool:
+    """Whether a default policy (``accessPolicy`` too) lets ``client`` in; ``networks``: the cluster's."""
     if policy in ("all-unauthenticated", "audit"):
         return True
     if policy == "all-authenticated":
         return client.identity is not None
     if policy == "cluster-unauthenticated":
-        return in_cluster(client.ip)
+        return in_cluster(client.ip, networks)
     if policy == "cluster-authenticated":
-        return client.identity is not None and in_cluster(client.ip)
+        return client.identity is not None and in_cluster(client.ip, networks)
     return False
+
+
+def _int_port(port, container: dict) -> int | None:
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        return int(port)
+    for p in container.get("ports") or []:
+        if str(p.get("name", "")).lower() == str(port).lower() and (p.get("protocol") or "TCP") == "TCP":
+            return int(p.get("containerPort", 0)) or None
+    return None
+
+
+def probe_paths(pod: dict) -> dict[int, frozenset]:
+    """``pod_http_probes``: port → the paths of the HTTP liveness, readiness and startup probes of every
+    container (init containers too), a named port resolved in its container, the path without its query."""
+    spec = pod.get("spec") or {}
+    out: dict[int, set] = {}
+    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+            get = (c.get(key) or {}).get("httpGet")
+            if not get:
+                continue
+            port = _int_port(get.get("port"), c)
+            if port:
+                out.setdefault(port, set()).add(str(get.get("path") or "/").split("?", 1)[0] or "/")
+    return {p: frozenset(v) for p, v in out.items()}
+
+
+def ignored_inbound_ports(pod: dict) -> frozenset:
+    """The ports linkerd-init sends past the proxy (``--inbound-ports-to-ignore``: the proxy's own, and
+    ``config.linkerd.io/skip-inbound-ports``): requests to them never meet inbound policy."""
+    spec = pod.get("spec") or {}
+    for c in spec.get("initContainers") or []:
+        args = [str(a) for a in c.get("args") or []]
+        if c.get("name") == "linkerd-init" and "--inbound-ports-to-ignore" in args:
+            i = args.index("--inbound-ports-to-ignore")
+            text = args[i + 1] if i + 1 < len(args) else ""
+            try:
+                return controlplane.port_set(text) | PROXY_PORTS
+            except ValueError:
+                break
+    skip = str(((pod.get("metadata") or {}).get("annotations") or {}).get("config.linkerd.io/skip-inbound-ports", ""))
+    try:
+        return controlplane.port_set(skip) | PROXY_PORTS
+    except ValueError:
+        return PROXY_PORTS
 
 
 def _default_labels(policy: str) -> tuple:
@@ -134,6 +204,9 @@ class InboundIndex:
         from labkit.sim.linkerd.policy import _list
 
         self.revision = cluster.revision
+        #: the running policy controller's arguments (default policy, networks, identity domain)
+        self.settings = controlplane.policy_controller(cluster)
+        self.identity_suffix = f"serviceaccount.identity.{controlplane.NS}.{self.settings.identity_domain}"
         self.servers: dict[str, list[dict]] = {}
         for srv in _list(cluster, f"servers.{GROUP}"):
             self.servers.setdefault(srv["metadata"].get("namespace", "default"), []).append(srv)
@@ -165,32 +238,44 @@ class InboundIndex:
                 return srv
         return None
 
-    def decide(self, pod: dict, port: int, default_policy: str, client: Client) -> Decision:
+    def decide(self, pod: dict, port: int, default_policy: str | None, client: Client) -> Decision:
+        """The policy for ``client`` on ``pod:port``; ``default_policy`` None: the controller's ``--default-policy``."""
         key = (pod["metadata"].get("uid"), port, default_policy, client)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self._decide(pod, port, default_policy, client)
+            found = self._cache[key] = self._decide(pod, port, default_policy or self.settings.default_policy, client)
         return found
+
+    def _probe_route(self, pod: dict, port: int, client: Client) -> dict:
+        """The probe route's fields of a decision for a port without HTTPRoutes (none without probe networks)."""
+        networks = self.settings.probe_networks
+        paths = probe_paths(pod).get(port, frozenset()) if networks else frozenset()
+        if not paths:
+            return {}
+        return {"probes": paths, "probe_authz": PROBE_AUTHZ if in_networks(client.ip, networks) else None}
 
     def _decide(self, pod: dict, port: int, default_policy: str, client: Client) -> Decision:
         opaque = str(port) in {p.strip() for p in str(((pod.get("metadata") or {}).get("annotations") or {})
                                                        .get(OPAQUE_ANNOTATION, "")).split(",")}
+        nets = self.settings.cluster_networks
         srv = self.server_for(pod, port)
         if srv is None:
             authz = (("authz_group", ""), ("authz_kind", "default"), ("authz_name", default_policy))
             return Decision(_default_labels(default_policy), DEFAULT_ROUTE,
-                            authz if default_allows(default_policy, client) else None, opaque)
+                            authz if default_allows(default_policy, client, nets) else None, opaque,
+                            **({} if opaque else self._probe_route(pod, port, client)))
         ns, name = srv["metadata"].get("namespace", "default"), srv["metadata"]["name"]
         spec = srv.get("spec") or {}
         srv_labels = (("srv_group", GROUP), ("srv_kind", "server"), ("srv_name", name))
         tcp = opaque or spec.get("proxyProtocol") in ("opaque", "TCP")
         access = spec.get("accessPolicy") if spec.get("accessPolicy") in DEFAULT_POLICIES else "deny"
         server_authz = self._authorize(ns, client, ("Server", name))
-        if server_authz is None and default_allows(access, client) and access != "deny":
+        if server_authz is None and default_allows(access, client, nets) and access != "deny":
             server_authz = (("authz_group", ""), ("authz_kind", "default"), ("authz_name", access))
         routes = self.routes.get((ns, name))
         if not routes or tcp:
-            return Decision(srv_labels, DEFAULT_ROUTE, server_authz, tcp)
+            return Decision(srv_labels, DEFAULT_ROUTE, server_authz, tcp,
+                            **({} if tcp else self._probe_route(pod, port, client)))
         from labkit.sim.linkerd.policy import _compile_http_match
 
         compiled = []
@@ -233,14 +318,14 @@ class InboundIndex:
                 if obj is None or not _in_networks(obj, client.ip):
                     return False
             elif kind == "ServiceAccount":
-                if client.identity != f"{ref.get('name', '')}.{rns}.{IDENTITY_SUFFIX}":
+                if client.identity != f"{ref.get('name', '')}.{rns}.{self.identity_suffix}":
                     return False
             else:
                 return False  # an authentication kind the controller does not know
         return True
 
-    @staticmethod
-    def _meshtls(obj: dict, ns: str, identity: str) -> bool:
+    def _meshtls(self, obj: dict, ns: str, identity: str) -> bool:
+        suffix = self.identity_suffix
         spec = obj.get("spec") or {}
         for pattern in spec.get("identities") or []:
             if _identity_matches(str(pattern), identity):
@@ -248,12 +333,12 @@ class InboundIndex:
         for ref in spec.get("identityRefs") or []:
             kind, name = ref.get("kind"), ref.get("name", "")
             if kind == "ServiceAccount":
-                if name == "*" and identity.endswith(f".{ref.get('namespace') or ns}.{IDENTITY_SUFFIX}"):
+                if name == "*" and identity.endswith(f".{ref.get('namespace') or ns}.{suffix}"):
                     return True
-                if identity == f"{name}.{ref.get('namespace') or ns}.{IDENTITY_SUFFIX}":
+                if identity == f"{name}.{ref.get('namespace') or ns}.{suffix}":
                     return True
             elif kind == "Namespace":
-                if name == "*" or identity.endswith(f".{name}.{IDENTITY_SUFFIX}"):
+                if name == "*" or identity.endswith(f".{name}.{suffix}"):
                     return True
         return False
 

@@ -131,6 +131,9 @@ def proxy_container(spec: dict, config: dict[str, str], version: str, seed: int,
     inbound = int(config.get("config.linkerd.io/inbound-port") or ports.get("inbound", INBOUND_PORT))
     outbound = int(config.get("config.linkerd.io/outbound-port") or ports.get("outbound", OUTBOUND_PORT))
     networks = str(_value(values, "clusterNetworks"))
+    # the chart's $trustDomain: identityTrustDomain, else clusterDomain
+    trust = values.get("identityTrustDomain") or values.get("clusterDomain") or "cluster.local"
+    suffix = f"serviceaccount.identity.{l5d.CONTROL_PLANE_NS}.{trust}"
     inbound_ports = ",".join(str(p) for p in _ports(spec))
     log = config.get("config.linkerd.io/proxy-log-level") or _value(values, "proxy.logLevel")
     if "[{headers}]" not in log and _value(values, "proxy.logHTTPHeaders") == "off":
@@ -184,15 +187,15 @@ def proxy_container(spec: dict, config: dict[str, str], version: str, seed: int,
          "value": '{"ns":"$(_pod_ns)", "nodeName":"$(_pod_nodeName)", "pod":"$(_pod_name)"}\n'},
         field("_pod_sa", "spec.serviceAccountName"),
         {"name": "_l5d_ns", "value": l5d.CONTROL_PLANE_NS},
-        {"name": "_l5d_trustdomain", "value": "cluster.local"},
+        {"name": "_l5d_trustdomain", "value": trust},
         {"name": "LINKERD2_PROXY_IDENTITY_DIR", "value": "/var/run/linkerd/identity/end-entity"},
         {"name": "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS", "value": values.get("identityTrustAnchorsPEM") or trust_anchor_pem(seed)},
         {"name": "LINKERD2_PROXY_IDENTITY_TOKEN_FILE", "value": "/var/run/secrets/tokens/linkerd-identity-token"},
         {"name": "LINKERD2_PROXY_IDENTITY_SVC_ADDR", "value": "linkerd-identity-headless.linkerd.svc.cluster.local.:8080"},
-        {"name": "LINKERD2_PROXY_IDENTITY_LOCAL_NAME", "value": f"$(_pod_sa).$(_pod_ns).{IDENTITY_SUFFIX}"},
-        {"name": "LINKERD2_PROXY_IDENTITY_SVC_NAME", "value": f"linkerd-identity.linkerd.{IDENTITY_SUFFIX}"},
-        {"name": "LINKERD2_PROXY_DESTINATION_SVC_NAME", "value": f"linkerd-destination.linkerd.{IDENTITY_SUFFIX}"},
-        {"name": "LINKERD2_PROXY_POLICY_SVC_NAME", "value": f"linkerd-destination.linkerd.{IDENTITY_SUFFIX}"},
+        {"name": "LINKERD2_PROXY_IDENTITY_LOCAL_NAME", "value": f"$(_pod_sa).$(_pod_ns).{suffix}"},
+        {"name": "LINKERD2_PROXY_IDENTITY_SVC_NAME", "value": f"linkerd-identity.linkerd.{suffix}"},
+        {"name": "LINKERD2_PROXY_DESTINATION_SVC_NAME", "value": f"linkerd-destination.linkerd.{suffix}"},
+        {"name": "LINKERD2_PROXY_POLICY_SVC_NAME", "value": f"linkerd-destination.linkerd.{suffix}"},
     ]
     if mode == "ingress":
         env.insert(env.index(next(e for e in env if e["name"] == "LINKERD2_PROXY_DESTINATION_CONTEXT")),

@@ -22,7 +22,7 @@ import base64
 import hashlib
 
 from labkit.sim import linkerd as l5d
-from labkit.sim.kube.discovery import crd_manifest
+from labkit.sim.kube import crds
 from labkit.sim.kube.objects import clone
 from labkit.sim.linkerd.injector import (CLUSTER_NETWORKS, DEFAULTS, ProxyInjector, TapInjector, inject_pod_spec,
                                          trust_anchor_pem)
@@ -40,20 +40,17 @@ VIZ_COMMAND = "linkerd check && linkerd viz install | kubectl apply -f -"
 
 def crd_objects() -> list[dict]:
     """``linkerd install --crds`` at 2.20: Linkerd's own CRDs (``installGatewayAPI: false`` — the Gateway API
-    CRDs are a prerequisite, see :func:`gateway_api_objects`; TrafficSplit is linkerd-smi's, :func:`smi_objects`)."""
-    l5d_labels = {"linkerd.io/control-plane-ns": NS, "helm.sh/chart": f"linkerd-crds-{l5d.CHART_VERSION}"}
-    return [
-        crd_manifest("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ["v1alpha1"], short_names=("authzpolicy",), labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "EgressNetwork", "egressnetworks", ["v1alpha1"], labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "HTTPLocalRateLimitPolicy", "httplocalratelimitpolicies", ["v1alpha1"], labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "HTTPRoute", "httproutes", ["v1alpha1", "v1beta1", "v1beta2", "v1beta3"], labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "MeshTLSAuthentication", "meshtlsauthentications", ["v1alpha1"], short_names=("meshtlsauthn",), labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "NetworkAuthentication", "networkauthentications", ["v1alpha1"], short_names=("netauthn", "networkauthn"), labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "ServerAuthorization", "serverauthorizations", ["v1beta1"], short_names=("saz", "serverauthz", "srvauthz"), labels=l5d_labels),
-        crd_manifest("policy.linkerd.io", "Server", "servers", ["v1alpha1", "v1beta1", "v1beta2", "v1beta3"], short_names=("srv",), labels=l5d_labels),
-        crd_manifest("linkerd.io", "ServiceProfile", "serviceprofiles", ["v1alpha1", "v1alpha2"], short_names=("sp",), labels=l5d_labels),
-        crd_manifest("workload.linkerd.io", "ExternalWorkload", "externalworkloads", ["v1alpha1", "v1beta1"], labels=l5d_labels),
-    ]
+    CRDs are a prerequisite, see :func:`gateway_api_objects`; TrafficSplit is linkerd-smi's, :func:`smi_objects`).
+
+    The real CRDs (schemas, versions, printer columns: ``labkit/sim/kube/crds``), with the metadata the CLI
+    renders for this release in place of the golden's test values.
+    """
+    objs = crds.crds(crds.LINKERD)
+    for obj in objs:
+        md = obj["metadata"]
+        md["annotations"] = {l5d.CREATED_BY_ANNOTATION: f"linkerd/cli {l5d.LINKERD_VERSION}"}
+        md["labels"] = {"helm.sh/chart": f"linkerd-crds-{l5d.CHART_VERSION}", "linkerd.io/control-plane-ns": NS}
+    return objs
 
 
 #: The Gateway API release Linkerd 2.20's docs and CLI name (supported: 1.2.1–1.5.1).
@@ -61,25 +58,29 @@ GATEWAY_API_VERSION = "v1.2.1"
 GATEWAY_API_URL = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
                    f"{GATEWAY_API_VERSION}/standard-install.yaml")
 GATEWAY_API_COMMAND = f"kubectl apply --server-side -f {GATEWAY_API_URL}"
+#: The release's two channels: the experimental one adds TCPRoute, TLSRoute (which Linkerd 2.20 serves),
+#: UDPRoute and the backend policies.
+GATEWAY_API_CHANNELS = ("standard", "experimental")
+
+
+def gateway_api_url(channel: str = "standard") -> str:
+    if channel not in GATEWAY_API_CHANNELS:
+        raise ValueError(f"channel={channel!r}: the Gateway API release has the channels 'standard' and "
+                         "'experimental' (TCPRoute and TLSRoute are experimental)")
+    return GATEWAY_API_URL.replace("/standard-install.yaml", f"/{channel}-install.yaml")
+
+
 #: What ``linkerd install --crds`` answers at 2.20 when they are missing (cli/cmd/install.go).
 GATEWAY_API_MISSING = ("The Gateway API CRDs must be installed prior to installing Linkerd. Run:\n\n"
                        f"{GATEWAY_API_COMMAND}\n\n"
                        "or see https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api for more options.")
 
 
-def gateway_api_objects() -> list[dict]:
-    """The standard channel of the Gateway API release 2.20 names: its five CRDs."""
-    ann = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION, "gateway.networking.k8s.io/channel": "standard"}
-    group = "gateway.networking.k8s.io"
-    return [
-        crd_manifest(group, "GatewayClass", "gatewayclasses", ["v1beta1", "v1"], scope="Cluster", short_names=("gc",),
-                     categories=("gateway-api",), annotations=ann),
-        crd_manifest(group, "Gateway", "gateways", ["v1beta1", "v1"], short_names=("gtw",), categories=("gateway-api",), annotations=ann),
-        crd_manifest(group, "GRPCRoute", "grpcroutes", ["v1"], categories=("gateway-api",), annotations=ann),
-        crd_manifest(group, "HTTPRoute", "httproutes", ["v1beta1", "v1"], categories=("gateway-api",), annotations=ann),
-        crd_manifest(group, "ReferenceGrant", "referencegrants", ["v1beta1"], short_names=("refgrant",),
-                     categories=("gateway-api",), annotations=ann),
-    ]
+def gateway_api_objects(channel: str = "standard") -> list[dict]:
+    """The Gateway API release 2.20 names, as ``{channel}-install.yaml`` ships it (``labkit/sim/kube/crds``): the
+    standard channel's five CRDs, or the experimental channel's ten (TCPRoute, TLSRoute and the other alpha kinds)."""
+    gateway_api_url(channel)  # refuses an unknown channel
+    return crds.crds(crds.GATEWAY_API_EXPERIMENTAL if channel == "experimental" else crds.GATEWAY_API)
 
 
 def gateway_api_problem(cluster) -> str | None:
@@ -107,8 +108,7 @@ def smi_objects() -> list[dict]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta("linkerd-smi", labels=ext,
                                                                       annotations={"linkerd.io/inject": "enabled"})},
-        crd_manifest("split.smi-spec.io", "TrafficSplit", "trafficsplits", ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"],
-                     short_names=("ts",), labels=ext),
+        *crds.crds(crds.SMI),  # TrafficSplit: split.smi-spec.io v1alpha1 (stored) and v1alpha2
         _sa("smi-adaptor", "linkerd-smi", adaptor),
         _rbac("ClusterRole", "linkerd-smi-adaptor", adaptor),
         _rbac("ClusterRoleBinding", "linkerd-smi-adaptor", adaptor, subject=("smi-adaptor", "linkerd-smi")),
@@ -305,12 +305,21 @@ def control_plane_objects(seed: int, overrides: dict | None = None) -> list[dict
     ]
     cp_pod = lambda c: {"linkerd.io/control-plane-component": c, "linkerd.io/control-plane-ns": NS,  # noqa: E731
                         "linkerd.io/workload-ns": NS}
+    # the components' arguments, rendered from the values as the chart's templates do
+    domain = values.get("clusterDomain") or "cluster.local"
+    trust = values.get("identityTrustDomain") or domain
+    lifetime = ((values.get("identity") or {}).get("issuer") or {}).get("issuanceLifetime") or "24h0m0s"
+    networks = values.get("clusterNetworks") or CLUSTER_NETWORKS
+    default_policy = (values.get("proxy") or {}).get("defaultInboundPolicy") or "all-unauthenticated"
+    opaque = (values.get("proxy") or {}).get("opaquePorts") or "25,587,3306,4444,5432,6379,9300,11211"
+    probe_networks = (values.get("policyController") or {}).get("probeNetworks") or ["0.0.0.0/0", "::/0"]
+    probe_networks = ",".join(probe_networks) if isinstance(probe_networks, list) else str(probe_networks)
     identity = _deployment("linkerd-identity", NS, {**comp("identity"), "app.kubernetes.io/name": "identity",
                                                     "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
                            cp_pod("identity"), "linkerd-identity",
                            [_container("identity", l5d.CONTROLLER_IMAGE, ["identity", "-log-level=info", "-log-format=plain",
-                                                                           "-controller-namespace=linkerd", "-identity-trust-domain=cluster.local",
-                                                                           "-identity-issuance-lifetime=24h0m0s", "-identity-clock-skew-allowance=20s",
+                                                                           "-controller-namespace=linkerd", f"-identity-trust-domain={trust}",
+                                                                           f"-identity-issuance-lifetime={lifetime}", "-identity-clock-skew-allowance=20s",
                                                                            "-identity-scheme=linkerd.io/tls"],
                                        [("ident-grpc", 8080), ("ident-admin", 9990)], ("/ready", 9990))])
     destination = _deployment("linkerd-destination", NS, {**comp("destination"), "app.kubernetes.io/name": "destination",
@@ -318,16 +327,19 @@ def control_plane_objects(seed: int, overrides: dict | None = None) -> list[dict
                               cp_pod("destination"), "linkerd-destination",
                               [_container("destination", l5d.CONTROLLER_IMAGE, ["destination", "-addr=:8086", "-controller-namespace=linkerd",
                                                                                  "-enable-h2-upgrade=true", "-log-level=info", "-log-format=plain",
-                                                                                 "-enable-endpoint-slices=true", "-cluster-domain=cluster.local",
-                                                                                 "-identity-trust-domain=cluster.local", "-default-opaque-ports=25,587,3306,4444,5432,6379,9300,11211"],
+                                                                                 "-enable-endpoint-slices=true", f"-cluster-domain={domain}",
+                                                                                 f"-identity-trust-domain={trust}", f"-default-opaque-ports={opaque}"],
                                           [("dest-grpc", 8086), ("dest-admin", 9996)], ("/ready", 9996)),
                                _container("sp-validator", l5d.CONTROLLER_IMAGE, ["sp-validator", "-log-level=info", "-log-format=plain"],
                                           [("sp-validator", 8443), ("spval-admin", 9997)], ("/ready", 9997)),
                                _container("policy", l5d.POLICY_CONTROLLER_IMAGE, ["--admin-addr=0.0.0.0:9990", "--control-plane-namespace=linkerd",
                                                                                    "--grpc-addr=0.0.0.0:8090", "--server-addr=0.0.0.0:9443",
-                                                                                   "--cluster-networks=10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8",
-                                                                                   "--identity-domain=cluster.local", "--cluster-domain=cluster.local",
-                                                                                   "--default-policy=all-unauthenticated", "--log-level=info", "--log-format=plain"],
+                                                                                   f"--cluster-networks={networks}",
+                                                                                   f"--identity-domain={trust}", f"--cluster-domain={domain}",
+                                                                                   f"--default-policy={default_policy}", "--log-level=info", "--log-format=plain",
+                                                                                   f"--default-opaque-ports={opaque}",
+                                                                                   "--global-egress-network-namespace=linkerd-egress",
+                                                                                   f"--probe-networks={probe_networks}"],
                                           [("policy-grpc", 8090), ("policy-admin", 9990), ("policy-https", 9443)], ("/ready", 9990))])
     injector = _deployment("linkerd-proxy-injector", NS, {**comp("proxy-injector"), "app.kubernetes.io/name": "proxy-injector",
                                                           "app.kubernetes.io/part-of": "Linkerd", "app.kubernetes.io/version": l5d.LINKERD_VERSION},
@@ -532,8 +544,9 @@ def register(cluster) -> None:
     api.webhook_backends[(NS, "linkerd-proxy-injector")] = ProxyInjector(cluster.seed, cluster.workload_owner, current_values)
     cluster.image_notices.append(l5d.version_notice)
     api.webhook_backends[(VIZ, "tap-injector")] = TapInjector()
-    cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster)
+    cluster.kubelet.readiness_gates[l5d.PROXY_CONTAINER] = lambda pod: identity_ready(cluster) and certifies(cluster, pod)
     cluster.kubelet.long_running.update({l5d.PROXY_CONTAINER, l5d.DEBUG_CONTAINER})
+    cluster.kubelet.local_probes.add(l5d.PROXY_CONTAINER)  # /live, /ready on its admin port: never via its inbound
 
 
 def manual_injector(cluster):
@@ -548,6 +561,19 @@ def manual_injector(cluster):
                         created_by=f"linkerd/cli {values.get('linkerdVersion') or l5d.LINKERD_VERSION}", values=values)
 
     return transform
+
+
+def certifies(cluster, pod: dict) -> bool:
+    """Does the identity controller issue the certificate this pod's proxy asks for? Only for the name its
+    token proves, in its own trust domain (``-identity-trust-domain``): else it answers FailedPrecondition
+    "requested identity did not match provided token" and the proxy never becomes ready
+    (``pkg/identity/service.go``)."""
+    from labkit.sim.linkerd import controlplane
+
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    found = f"{spec.get('serviceAccountName') or 'default'}.{meta.get('namespace') or 'default'}." \
+            f"{controlplane.identity(cluster).suffix(NS)}"
+    return l5d.local_identity(pod) == found
 
 
 def identity_ready(cluster) -> bool:

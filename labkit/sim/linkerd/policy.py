@@ -14,7 +14,7 @@ linkerd-formats.md §1.2, §5.3):
   retry budget (:class:`TpsBudget`, tower's exact arithmetic) allows; there is
   no per-request cap. A route ``timeout`` wraps all attempts and answers 504.
   ``dstOverrides`` split traffic by weight (decimillis, weight 0 dropped).
-* **TrafficSplit** (``split.smi-spec.io`` v1alpha1–v1alpha4): as on a cluster
+* **TrafficSplit** (``split.smi-spec.io`` v1alpha1 and v1alpha2, what linkerd-smi serves): as on a cluster
   with the linkerd-smi extension, :class:`SMIAdaptor` writes each split into
   its apex Service's ServiceProfile ``dstOverrides`` (creating the profile if
   needed) and empties them when the split is deleted.
@@ -83,6 +83,13 @@ ROUTE_KINDS = (("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes.gateway.ne
                ("policy.linkerd.io", "HTTPRoute", "httproutes.policy.linkerd.io"),
                ("gateway.networking.k8s.io", "HTTPRoute", "httproutes.gateway.networking.k8s.io"))
 ROUTE_GROUP_KINDS = {(g, k) for g, k, _ in ROUTE_KINDS}
+#: Routes whose status the policy controller writes: the HTTP ones, and the experimental channel's TLSRoute and
+#: TCPRoute (for opaque and TLS traffic: status only — the embedded mesh routes no TCP by them).
+STATUS_ROUTE_KINDS = ROUTE_KINDS + (("gateway.networking.k8s.io", "TLSRoute", "tlsroutes.gateway.networking.k8s.io"),
+                                    ("gateway.networking.k8s.io", "TCPRoute", "tcproutes.gateway.networking.k8s.io"))
+STATUS_GROUP_KINDS = {(g, k) for g, k, _ in STATUS_ROUTE_KINDS}
+#: GEP-1426: a route conflicts with one of a kind before it on the same parent (``parent_has_conflicting_routes``).
+ROUTE_PRECEDENCE = ("GRPCRoute", "HTTPRoute", "TLSRoute", "TCPRoute")
 POLICY_CONTROLLER = "linkerd.io/policy-controller"
 
 
@@ -284,8 +291,8 @@ class Route:
     """One route a proxy knows: how it matches, classifies, retries and times out."""
 
     __slots__ = ("name", "match", "classes", "retryable", "timeout_ms", "kind",
-                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "backends", "order",
-                 "ident", "grpc", "retry_grpc", "filters")
+                 "retry_statuses", "retry_limit", "try_timeout_ms", "response_timeout_ms", "idle_timeout_ms",
+                 "backends", "order", "ident", "grpc", "retry_grpc", "filters")
 
     def __init__(self, name: str | None, match=None, classes=(), retryable: bool = False, timeout_ms: float | None = None,
                  kind: str = "profile"):
@@ -299,6 +306,7 @@ class Route:
         self.retry_limit = 0              # policy retries: max retries per request (0: none)
         self.try_timeout_ms: float | None = None
         self.response_timeout_ms: float | None = None
+        self.idle_timeout_ms: float | None = None  # policy: a response body that sends nothing this long is cut
         self.backends = None              # policy: [(weight, (ns, name, port) | None)] ; None: the parent
         self.order: tuple = ()
         self.ident: tuple | None = None   # policy: (group, kind, namespace, name) of the xRoute; None: the default route
@@ -397,6 +405,9 @@ class AnnotationError(ValueError):
 GRPC_RETRY_CODES = {"cancelled": 1, "deadline-exceeded": 4, "internal": 13, "resource-exhausted": 8, "unavailable": 14}
 
 
+U64_MAX = 2 ** 64 - 1
+
+
 def parse_duration_ms(text) -> float:
     """The policy controller's ``parse_duration``: whole ``ms``/``s``/``m``/``h``/``d`` (``0`` alone allowed);
     fractions, negatives, bare numbers and other units are errors."""
@@ -409,16 +420,22 @@ def parse_duration_ms(text) -> float:
     magnitude, unit = m.groups()
     if "." in magnitude:
         raise AnnotationError("fractional values not supported")
-    if not magnitude.isdigit():
-        raise AnnotationError(f"invalid duration {s!r}")
+    digits = magnitude[1:] if magnitude.startswith("+") else magnitude  # Rust's u64 parse takes a leading +
+    if not digits.isascii() or not digits.isdigit():
+        raise AnnotationError("invalid digit found in string")
+    value = int(digits)
+    if value > U64_MAX:
+        raise AnnotationError("number too large to fit in target type")
     mul = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}.get(unit)
-    if unit == "" and int(magnitude) == 0:
+    if unit == "" and value == 0:
         return 0.0
     if unit == "":
-        raise AnnotationError(f"missing duration unit; did you mean '{magnitude}s' or '{magnitude}ms'?")
+        raise AnnotationError(f"missing duration unit; did you mean '{value}s' or '{value}ms'?")
     if mul is None:
         raise AnnotationError(f"invalid duration unit {unit} (expected one of 'ms', 's', 'm', 'h', or 'd')")
-    return float(int(magnitude) * mul)
+    if value * mul > U64_MAX:
+        raise AnnotationError(f"Timeout value {s} overflows when converted to 'ms'")
+    return float(value * mul)
 
 
 def _duration_ms(text) -> float | None:
@@ -482,6 +499,7 @@ class RetryTimeout:
     request_ms: float | None = None
     response_ms: float | None = None
     idle_ms: float | None = None
+    timeout_keys: frozenset = frozenset()   # which timeout.linkerd.io/* were given (a 0 is given, yet unset)
 
 
 def _retry_part(a: dict, grpc: bool) -> dict | None:
@@ -544,12 +562,19 @@ def annotation_policy(annotations: dict | None, *, grpc: bool = False, lenient: 
         request_ms=timeouts.get("request"),
         response_ms=timeouts.get("response"),
         idle_ms=timeouts.get("idle"),
+        timeout_keys=frozenset(timeouts),
     )
 
 
 def _apply_retry_timeout(route: Route, own: RetryTimeout, parent: RetryTimeout, rule_timeouts: dict | None) -> None:
-    """Route annotations replace the Service's (retries and timeouts each as a whole); a rule's
-    ``timeouts.request`` is the request timeout unless an annotation set one (``backendRequest`` is ignored)."""
+    """Route annotations replace the Service's (retries and timeouts each as a whole).
+
+    Timeouts as the policy controller builds them (``outbound/index/http.rs`` then ``grpc/outbound/http.rs``):
+    the route's ``timeout.linkerd.io/*``, its rule's ``timeouts.request`` standing in for an absent
+    ``timeout.linkerd.io/request`` (0 there means none; ``backendRequest`` is ignored); only when that leaves
+    no timeout at all do the Service's apply — so a rule's request timeout drops the Service's idle and
+    response timeouts too.
+    """
     retry = own if own.has_retry else parent
     if retry.has_retry:
         route.retry_statuses = retry.statuses
@@ -557,13 +582,13 @@ def _apply_retry_timeout(route: Route, own: RetryTimeout, parent: RetryTimeout, 
         route.retry_limit = retry.limit
         route.try_timeout_ms = retry.try_timeout_ms
         route.retryable = route.retry_limit > 0
-    timeouts = own if own.has_timeout else parent
-    request_ms = timeouts.request_ms
-    rt = rule_timeouts or {}
-    if request_ms is None and rt.get("request") is not None:
-        request_ms = _duration_ms(rt.get("request"))
-    route.timeout_ms = request_ms
-    route.response_timeout_ms = timeouts.response_ms
+    rule_request = _duration_ms((rule_timeouts or {}).get("request"))
+    if own.has_timeout or rule_request is not None:
+        route.timeout_ms = own.request_ms if "request" in own.timeout_keys else rule_request
+        route.response_timeout_ms, route.idle_timeout_ms = own.response_ms, own.idle_ms
+    else:
+        route.timeout_ms = parent.request_ms
+        route.response_timeout_ms, route.idle_timeout_ms = parent.response_ms, parent.idle_ms
 
 
 def _compile_http_match(m: dict):
@@ -991,6 +1016,48 @@ def draw(backends: list, total: int, rng, ready: Callable[[object], bool]):
 NONE = object()
 
 
+#: What a client sees of a response the client proxy cut after its headers (``Response.error``): the body
+#: stops short (curl: "transfer closed with outstanding read data remaining").
+INCOMPLETE_BODY = "incomplete body"
+
+
+def rust_duration(ms: float) -> str:
+    """A ``std::time::Duration`` as the proxy's errors print it (``{:?}``): ``2s``, ``1.5s``, ``250ms``."""
+    if ms >= 1000:
+        return f"{ms / 1000:g}s"
+    return f"{ms:g}ms"
+
+
+def streamed_ms(response) -> float:
+    """How long the response body streams after the response headers (0: headers and body together)."""
+    headers = getattr(response, "headers_ms", None)
+    return max(0.0, response.latency_ms - headers) if headers is not None else 0.0
+
+
+def body_cut(route: Route, head_ms: float, end_ms: float, to_request: float, to_response: float):
+    """A stream deadline that ends a response body the client proxy is still receiving.
+
+    ``head_ms``/``end_ms``: when the headers and the end of the body arrive (from the attempt's start);
+    ``to_request``/``to_response``: what is left of the request timeout and the response timeout (inf:
+    none). The idle timeout runs from the headers and is reset by every body frame — the model's bodies
+    come in one piece, so it fires when the body takes longer than it (``stream_timeouts.rs``). Returns
+    (when, ``error`` label, the proxy's error text) or None when the body arrives in time.
+    """
+    idle = route.idle_timeout_ms
+    to_idle = head_ms + idle if idle is not None else math.inf
+    cut = min(to_request, to_response, to_idle)
+    if cut >= end_ms:
+        return None
+    from labkit.sim.linkerd import route_metrics as rmx
+
+    if cut == to_request:
+        return cut, rmx.REQUEST_TIMEOUT, f"stream deadline met: {rust_duration(route.timeout_ms or cut)}"
+    if cut == to_response:
+        return cut, rmx.RESPONSE_STREAM_TIMEOUT, \
+            f"timed out waiting for response stream: {rust_duration(route.response_timeout_ms or cut)}"
+    return cut, rmx.IDLE_TIMEOUT, f"stream timed out due to idleness: {rust_duration(idle)}"
+
+
 def backoff_ms(attempt: int, rng) -> float:
     """Exponential backoff before retry ``attempt`` (1-based): 25 ms doubling to 250 ms, plus up to 100% jitter."""
     base = min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * (2 ** (attempt - 1)))
@@ -1014,7 +1081,7 @@ class PolicyControllers(Controller):
         self._enqueue_routes()
 
     def _enqueue_routes(self) -> None:
-        for group, kind, plural in ROUTE_KINDS:
+        for group, kind, plural in STATUS_ROUTE_KINDS:
             for hr in _list(self.cluster, plural):
                 self.enqueue(("hr", group, kind, hr["metadata"].get("namespace", "default"), hr["metadata"]["name"]))
 
@@ -1027,11 +1094,11 @@ class PolicyControllers(Controller):
             for o in (old, new):
                 if o is not None:
                     self.enqueue(("ts", md.get("namespace", "default"), md.get("name"), (o.get("spec") or {}).get("service", "")))
-        elif (group, kind) in ROUTE_GROUP_KINDS:
+        elif (group, kind) in STATUS_GROUP_KINDS:
             if new is not None and (old is None or old.get("spec") != new.get("spec")):
                 self.enqueue(("hr", group, kind, md.get("namespace", "default"), md.get("name")))
-            if kind == "GRPCRoute":  # HTTPRoutes on the same parents may now (no longer) conflict with it
-                self._enqueue_routes()
+            if kind != "TCPRoute" and (old is None or new is None or old.get("spec") != new.get("spec")):
+                self._enqueue_routes()  # routes of later kinds on the same parents may now (no longer) conflict
         elif kind == "Service" and (old is None or new is None
                                     or (old.get("spec") or {}).get("clusterIP") != (new.get("spec") or {}).get("clusterIP")):
             self._enqueue_routes()
@@ -1076,10 +1143,11 @@ class PolicyControllers(Controller):
         A Service parent gets [Accepted, ResolvedRefs]: Accepted when the
         Service exists with a ClusterIP (``NoMatchingParent`` otherwise, with
         ``parent service must have a ClusterIP`` for a headless one) and no
-        GRPCRoute shares the parent (``RouteReasonConflicted`` for an
-        HTTPRoute then); ResolvedRefs ``BackendNotFound`` for a missing
-        Service, ``InvalidKind`` for a backend that is no Service. A Server
-        parent gets [Accepted] only.
+        route of a kind that wins over this one shares the parent
+        (``RouteReasonConflicted``: GRPCRoute > HTTPRoute > TLSRoute >
+        TCPRoute); ResolvedRefs ``BackendNotFound`` for a missing Service,
+        ``InvalidKind`` for a backend that is no Service. A Server parent gets
+        [Accepted] only, with the same conflicts.
         """
         rtype = self.cluster.discovery.by_key(group, kind)
         if rtype is None:
@@ -1113,7 +1181,7 @@ class PolicyControllers(Controller):
                     accepted = ("Accepted", "False", "NoMatchingParent", "")
                 elif (svc.get("spec") or {}).get("clusterIP") in ("None", "", None):
                     accepted = ("Accepted", "False", "NoMatchingParent", "parent service must have a ClusterIP")
-                elif kind == "HTTPRoute" and self._grpc_route_on(pns, ref):
+                elif self._conflicting(kind, pns, ref):
                     accepted = ("Accepted", "False", "RouteReasonConflicted", "")
                 else:
                     accepted = ("Accepted", "True", "Accepted", "")
@@ -1124,8 +1192,9 @@ class PolicyControllers(Controller):
             elif pkind == "Server" and pgroup == "policy.linkerd.io":
                 server = self.api.get(self.cluster.discovery.by_key("policy.linkerd.io", "Server"), pns,
                                       ref.get("name", "")) if self.cluster.discovery.by_key("policy.linkerd.io", "Server") else None
-                conds = [("Accepted", "True", "Accepted", "") if server is not None
-                         else ("Accepted", "False", "NoMatchingParent", "")]
+                conds = [("Accepted", "False", "NoMatchingParent", "") if server is None
+                         else ("Accepted", "False", "RouteReasonConflicted", "") if self._conflicting(kind, pns, ref)
+                         else ("Accepted", "True", "Accepted", "")]
                 parent_ref = {"group": "policy.linkerd.io", "kind": "Server", "namespace": pns, "name": ref.get("name", "")}
             else:
                 continue  # a parent kind the policy controller does not know: no status entry
@@ -1144,13 +1213,22 @@ class PolicyControllers(Controller):
         if status != hr.get("status"):
             self.api.update_status(rtype, hr, status)
 
-    def _grpc_route_on(self, pns: str, ref: dict) -> bool:
-        for gr in _list(self.cluster, "grpcroutes.gateway.networking.k8s.io"):
-            gns = gr["metadata"].get("namespace", "default")
-            for r in (gr.get("spec") or {}).get("parentRefs") or []:
-                if (r.get("kind") or "Service") == "Service" and r.get("name") == ref.get("name") \
-                        and (r.get("namespace") or gns) == pns and r.get("port") == ref.get("port"):
-                    return True
+    def _conflicting(self, kind: str, pns: str, ref: dict) -> bool:
+        """Is a route of a kind that wins over ``kind`` attached to the same parent (GRPCRoute > HTTPRoute >
+        TLSRoute > TCPRoute; ``policy-controller/k8s/status/src/index.rs``)?"""
+        if kind not in ROUTE_PRECEDENCE:
+            return False
+        earlier = ROUTE_PRECEDENCE[:ROUTE_PRECEDENCE.index(kind)]
+        pkind = ref.get("kind") or "Service"
+        for _group, other, plural in STATUS_ROUTE_KINDS:
+            if other not in earlier:
+                continue
+            for route in _list(self.cluster, plural):
+                rns = route["metadata"].get("namespace", "default")
+                for r in (route.get("spec") or {}).get("parentRefs") or []:
+                    if (r.get("kind") or "Service") == pkind and r.get("name") == ref.get("name") \
+                            and (r.get("namespace") or rns) == pns and r.get("port") == ref.get("port"):
+                        return True
         return False
 
 

@@ -42,8 +42,7 @@ def startup_lines(pod: dict, container: dict, seed: int = 0) -> list[str]:
     """The proxy's log from start-up, filtered by its ``LINKERD2_PROXY_LOG``."""
     env = _env(container)
     meta = pod.get("metadata") or {}
-    sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
-    identity = f"{sa}.{meta.get('namespace', 'default')}.serviceaccount.identity.linkerd.cluster.local"
+    identity = l5d.local_identity(pod)
     dst = (env.get("LINKERD2_PROXY_DESTINATION_SVC_ADDR") or "").replace(".svc.cluster.local.:", ".svc.cluster.local:")
     rng = random.Random(f"{seed}:proxy-log:{meta.get('name')}")
     events = [("info", "linkerd2_proxy", "ThreadId(01)", f"release {l5d.PROXY_BUILD_VERSION.lstrip('v')} by linkerd"),

@@ -53,7 +53,9 @@ GRPC_NAMES = ("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEED
 REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
 RESPONSE_HEADERS_TIMEOUT = "RESPONSE_HEADERS_TIMEOUT"
 RESPONSE_STREAM_TIMEOUT = "RESPONSE_STREAM_TIMEOUT"
+IDLE_TIMEOUT = "IDLE_TIMEOUT"
 FAIL_FAST = "FAIL_FAST"
+LOAD_SHED = "LOAD_SHED"
 REFUSED = "REFUSED"
 RESET = "RESET"
 UNKNOWN = "UNKNOWN"
@@ -63,7 +65,7 @@ HELP = {
     "request_statuses": ("counter", "Completed request-response streams."),
     "retry_requests": ("counter", "Retry requests emitted."),
     "retry_successes": ("counter", "Successful responses to retry requests."),
-    "retry_limit_exceeded": ("counter", "Requests whose retry limit was exceeded."),
+    "retry_limit_exceeded": ("counter", "Retryable requests not sent due to retry limits."),
     "retry_overflow": ("counter", "Retryable requests not sent due to circuit breakers."),
     "backend_requests": ("counter", "The total number of requests dispatched."),
     "backend_response_duration_seconds": ("histogram", "The time between request initialization and response completion."),
@@ -191,7 +193,8 @@ class RouteMetrics:
     # -- exposition -------------------------------------------------------------------------
     def _status_items(self, status, error: str) -> tuple:
         if self.grpc:
-            name = "" if status is None else (GRPC_NAMES[status] if 0 <= status < len(GRPC_NAMES) else "UNKNOWN")
+            # no status (a stream error before any): UNKNOWN, as ``status.unwrap_or(Code::Unknown)`` labels it
+            name = GRPC_NAMES[status] if status is not None and 0 <= status < len(GRPC_NAMES) else "UNKNOWN"
             return (("grpc_status", name), ("error", error))
         return (("http_status", "" if status is None or status < 100 else str(status)), ("error", error))
 
@@ -251,6 +254,8 @@ def inbound_samples(inbound_stats, denied: dict) -> Iterator[tuple]:
                                                "authz_group", "authz_kind", "authz_name", "tls"))
         if "client_id" in d:
             authz += (("client_id", d["client_id"]),)
+        elif "no_tls_reason" in d:
+            authz += (("no_tls_reason", d["no_tls_reason"]),)
         allow.append((authz, stats.requests))
         grpc = any(g is not None for (_, g, _, _) in stats.responses)
         key = (grpc, ("parent_group", g("srv_group", "")), ("parent_kind", g("srv_kind", "")),

@@ -663,7 +663,10 @@ class Handler(BaseHTTPRequestHandler):
             from labkit.manifests import dump
             from labkit.sim.linkerd import install
 
-            return self._send(200, dump(install.gateway_api_objects()).encode("utf-8"), "application/yaml")
+            channel = params.get("channel") or "standard"
+            if channel not in install.GATEWAY_API_CHANNELS:
+                raise ApiError(400, "BadRequest", f"channel={channel!r}: 'standard' or 'experimental'")
+            return self._send(200, dump(install.gateway_api_objects(channel)).encode("utf-8"), "application/yaml")
         if path == "/taps" and self.command == "GET":
             return self._json(200, served.taps_doc())
         m = re.fullmatch(r"/taps/(\d+)/stop", path)

@@ -11,7 +11,14 @@ class BackendError(LabkitError, ValueError):
 
 
 class ApplyError(LabkitError, ValueError):
-    """A manifest the cluster refuses; nothing from the same apply call was applied."""
+    """A manifest the cluster refuses; nothing from the same apply call was applied.
+
+    The message is what kubectl prints for the refusal. When the API server refused it, ``status`` is its
+    ``metav1.Status`` (``code``, ``reason``, ``details.causes`` with each ``field`` and ``message``), the same on both
+    backends; otherwise None.
+    """
+
+    status: dict | None = None
 
 
 class NotFoundError(LabkitError, KeyError):

@@ -56,46 +56,6 @@ def clone(obj: Any) -> Any:
     return obj
 
 
-#: Fields every kind's schema types as an object (o) or a list (l): a manifest that puts a string or a list
-#: there (``spec: hello``, ``metadata: [1]``) is refused by the API server's decoder before any validation.
-_SHAPES = (
-    ("metadata", dict), ("metadata.labels", dict), ("metadata.annotations", dict), ("spec", dict),
-    ("spec.selector", dict), ("spec.template", dict), ("spec.template.metadata", dict),
-    ("spec.template.spec", dict), ("spec.template.spec.containers", list), ("spec.containers", list),
-    ("spec.ports", list), ("data", dict), ("stringData", dict),
-)
-
-
-def structure_errors(obj: dict) -> list[tuple[str, str]]:
-    """(field, message) for each field whose YAML shape is wrong: what ``kubectl apply`` refuses as undecodable.
-
-    Checked before anything reads the object, so one wrong shape is one clear
-    error naming the field, never a crash deep in validation.
-    """
-    errors = []
-    for path, want in _SHAPES:
-        value: Any = obj
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is None or isinstance(value, want):
-            continue
-        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:37] + "..."
-        if want is dict:
-            fix = "an object (a YAML mapping of field: value)"
-        else:
-            fix = "a list (YAML items starting with '- ')"
-        errors.append((path, f"Invalid value: {shown}: must be {fix}, not a {type(value).__name__}"))
-    return errors
-
-
-def shape_message(obj: dict, errors: list[tuple[str, str]]) -> str:
-    """``The Deployment "web" is invalid: spec: …`` for :func:`structure_errors`' findings."""
-    md = obj.get("metadata")
-    name = md.get("name") if isinstance(md, dict) else None
-    named = f' "{name}"' if isinstance(name, str) else ""
-    return f"The {obj.get('kind')}{named} is invalid: " + "; ".join(f"{path}: {msg}" for path, msg in errors)
-
-
 def strip_server_fields(obj: dict) -> dict:
     """A live object as a manifest again: no status, no server-owned metadata, no last-applied annotation."""
     out = clone(obj)
@@ -303,3 +263,130 @@ def annotation_patch(annotations) -> dict:
                              f"e.g. {str(value)!r}, or None to remove it")
         out[key] = value
     return {"metadata": {"annotations": out}}
+
+
+# -- what kubectl prints for an API error -----------------------------------------------------------------------
+
+def invalid_message(kind: str, group: str, name: str, causes: list[str]) -> str:
+    """The API server's ``Status.message`` for a 422 (``NewInvalid``): ``Deployment.apps "web" is invalid: …``,
+    several causes as ``[a, b]``."""
+    qualified = f"{kind}.{group}" if group else kind
+    unique = list(dict.fromkeys(causes))
+    if not unique:
+        return f'{qualified} "{name}" is invalid'
+    shown = unique[0] if len(unique) == 1 else "[" + ", ".join(unique) + "]"
+    return f'{qualified} "{name}" is invalid: {shown}'
+
+
+def kubectl_error(status: dict, verb: str = "creating", source: str = "") -> str:
+    """The text ``kubectl apply`` prints for an error ``Status`` from the API server (``cmdutil.CheckErr``).
+
+    A 422 Invalid is built from its details, one line per distinct cause::
+
+        The HTTPRoute "r" is invalid: spec.rules[0].matches[0].path.type: Unsupported value: ...
+        The HTTPRoute "r" is invalid: ⏎* spec...: ...⏎* ...
+
+    anything else is ``Error from server (<reason>): error when creating "<file>": <message>``
+    (no ``(<reason>)`` when the Status has none, as for an admission webhook's denial).
+    """
+    details = status.get("details") or {}
+    if status.get("reason") == "Invalid":
+        head = "The request is invalid"
+        if details.get("kind") or details.get("name"):
+            head = f'The {details.get("kind", "")} "{details.get("name", "")}" is invalid'
+        causes = list(dict.fromkeys(f"{c.get('field', '')}: {c.get('message', '')}" for c in details.get("causes") or []))
+        if not causes:
+            return head
+        if len(causes) == 1:
+            return f"{head}: {causes[0]}"
+        return f"{head}: \n" + "\n".join(f"* {c}" for c in causes)
+    message = status.get("message", "")
+    if source:
+        message = f'error when {verb} "{source}": {message}'
+    reason = status.get("reason", "")
+    return f"Error from server ({reason}): {message}" if reason else f"Error from server: {message}"
+
+
+def _go_json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+#: ObjectMeta's fields and their Go types, for kubectl's own decoding of a manifest's metadata.
+_META_TYPES = {"name": "string", "generateName": "string", "namespace": "string", "uid": "string",
+               "resourceVersion": "string", "selfLink": "string", "labels": "map[string]string",
+               "annotations": "map[string]string", "finalizers": "[]string", "generation": "int64"}
+
+
+def metadata_decode_error(obj: dict) -> str | None:
+    """kubectl's client-side decoding of a manifest's ``metadata`` (it reads name and namespace before sending).
+
+    A ``metadata`` of the wrong shape never reaches the API server: kubectl stops
+    with ``error: unable to decode "<file>": json: cannot unmarshal number into Go
+    struct field ObjectMeta.metadata.labels of type string``. This returns the part
+    after the file name, or None.
+    """
+    md = obj.get("metadata")
+    if md is None:
+        return None
+    if not isinstance(md, dict):
+        return (f"json: cannot unmarshal {_go_json_kind(md)} into Go struct field metadataOnlyObject.metadata of type "
+                "v1.ObjectMeta")
+    for key, gotype in _META_TYPES.items():
+        value = md.get(key)
+        if value is None:
+            continue
+        where = f"Go struct field ObjectMeta.metadata.{key}"
+        if gotype == "string" and not isinstance(value, str):
+            return f"json: cannot unmarshal {_go_json_kind(value)} into {where} of type string"
+        if gotype == "int64" and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"json: cannot unmarshal {_go_json_kind(value)} into {where} of type int64"
+        if gotype.startswith("map"):
+            if not isinstance(value, dict):
+                return f"json: cannot unmarshal {_go_json_kind(value)} into {where} of type {gotype}"
+            for item in value.values():
+                if item is not None and not isinstance(item, str):
+                    return f"json: cannot unmarshal {_go_json_kind(item)} into {where} of type string"
+        if gotype == "[]string":
+            if not isinstance(value, list):
+                return f"json: cannot unmarshal {_go_json_kind(value)} into {where} of type []string"
+            for item in value:
+                if item is not None and not isinstance(item, str):
+                    return f"json: cannot unmarshal {_go_json_kind(item)} into {where} of type string"
+    return None
+
+
+def kubectl_source(origin: str) -> str:
+    """The file name kubectl's messages show: the path as given, ``STDIN`` for piped text (or objects)."""
+    return "STDIN" if origin in ("<stdin>", "<objects>", "-") or origin.startswith("<") else origin
+
+
+#: kubectl's ``--validate`` values → the ``fieldValidation`` the request carries.
+FIELD_VALIDATION = {"strict": "Strict", "true": "Strict", "warn": "Warn", "ignore": "Ignore", "false": "Ignore"}
+
+
+def field_validation(value: Any) -> str:
+    """``"strict"`` / ``"warn"`` / ``"ignore"`` (kubectl's ``--validate``; True/False too) → ``Strict``/``Warn``/``Ignore``.
+
+    ``Strict`` (kubectl's default since 1.27) refuses unknown and duplicate fields, ``Warn`` drops them with a
+    warning each, ``Ignore`` drops them silently.
+    """
+    key = "strict" if value is None else str(value).lower()
+    if key not in FIELD_VALIDATION:
+        raise ValueError(f"validate={value!r} is not one of 'strict', 'warn', 'ignore' (kubectl's --validate): "
+                         "'strict' refuses unknown and duplicate fields, 'warn' drops them with a warning, "
+                         "'ignore' drops them silently")
+    return FIELD_VALIDATION[key]
+
+
+def duplicate_fields_error(kind: str, api_version: str, duplicates) -> str:
+    """The API server's strict-decoding refusal of keys a manifest repeats (``Deployment in version "v1" cannot be
+    handled as a Deployment: strict decoding error: duplicate field "spec.replicas"``)."""
+    version = str(api_version).rpartition("/")[2]
+    found = ", ".join(f'duplicate field "{d}"' for d in duplicates)
+    return f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {found}'

@@ -34,13 +34,84 @@ except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
 
+class _DuplicateKeyLoader(_Loader):  # type: ignore[misc, valid-type]
+    """The safe loader, remembering each mapping's repeated keys instead of silently keeping the last.
+
+    A YAML mapping may not repeat a key, but PyYAML (like the Go YAML library kubectl converts with) keeps the
+    last value. Under strict field validation the API server refuses a duplicate field, so the loader notes
+    them (by the id of the dict built) for :func:`duplicate_paths` to name.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.repeated: dict[int, list[str]] = {}
+
+    def construct_yaml_map(self, node):
+        data: dict = {}
+        yield data
+        seen, repeated = set(), []
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen and key not in repeated:
+                repeated.append(key)
+            seen.add(key)
+        if repeated:
+            self.repeated[id(data)] = [str(k) for k in repeated]
+        data.update(self.construct_mapping(node))
+
+
+_DuplicateKeyLoader.add_constructor("tag:yaml.org,2002:map", _DuplicateKeyLoader.construct_yaml_map)
+
+
+def duplicate_paths(obj: Any, repeated: dict[int, list[str]], path: str = "") -> list[str]:
+    """The field paths (``spec.replicas``, ``spec.ports[0].name``) of the keys ``repeated`` records under ``obj``."""
+    out: list[str] = []
+    if isinstance(obj, dict):
+        dups = repeated.get(id(obj), ())
+        for key, value in obj.items():
+            child = f"{path}.{key}" if path else str(key)
+            if key in dups:
+                out.append(child)
+            out += duplicate_paths(value, repeated, child)
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            out += duplicate_paths(value, repeated, f"{path}[{i}]")
+    return out
+
+
+def load_json(text: str) -> tuple[Any, list[str]]:
+    """JSON text → (value, paths of repeated keys): like ``json.loads``, which silently keeps the last one."""
+    repeated: dict[int, list[str]] = {}
+
+    def pairs(items: list) -> dict:
+        out: dict = {}
+        dups = []
+        for key, value in items:
+            if key in out and key not in dups:
+                dups.append(key)
+            out[key] = value
+        if dups:
+            repeated[id(out)] = dups
+        return out
+
+    value = json.loads(text, object_pairs_hook=pairs)
+    return value, (duplicate_paths(value, repeated) if repeated else [])
+
+
 @dataclass(frozen=True)
 class Document:
-    """One object from a source: the object, where it came from, and its 1-based position there."""
+    """One object from a source: the object, where it came from, and its 1-based position there.
+
+    ``duplicates`` are the field paths a mapping of the source repeated (only the last value is in ``obj``):
+    strict field validation refuses them, ``warn`` reports them, ``ignore`` keeps the last value.
+    """
 
     obj: dict
     origin: str
     index: int
+    duplicates: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -86,15 +157,21 @@ def parse(text: str, origin: str, *, keep_null_items: bool = False) -> list[Docu
     A null item of a List is dropped (``kubectl apply``) or kept as a ``None`` document (``keep_null_items``:
     ``linkerd inject`` reports it as a document without a kind).
     """
+    raw: list[tuple[Any, dict[int, list[str]]]] = []
+    loader = _DuplicateKeyLoader(text)
     try:
-        raw = list(yaml.load_all(text, Loader=_Loader))
+        while loader.check_data():
+            raw.append((loader.get_data(), loader.repeated))
+            loader.repeated = {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ApplyError(f"error: error parsing {origin}: {problem}{where}") from None
+    finally:
+        loader.dispose()
     docs: list[Document] = []
-    for i, obj in enumerate(raw, start=1):
+    for i, (obj, repeated) in enumerate(raw, start=1):
         if obj is None:
             continue
         if not isinstance(obj, dict):
@@ -102,9 +179,10 @@ def parse(text: str, origin: str, *, keep_null_items: bool = False) -> list[Docu
         if obj.get("kind") == "List" or (str(obj.get("kind", "")).endswith("List") and "items" in obj):
             for item in obj.get("items") or []:
                 if item is not None or keep_null_items:  # kubectl skips a null item of a List
-                    docs.append(Document(item, origin, i))
+                    dups = tuple(duplicate_paths(item, repeated)) if repeated else ()
+                    docs.append(Document(item, origin, i, dups))
         else:
-            docs.append(Document(obj, origin, i))
+            docs.append(Document(obj, origin, i, tuple(duplicate_paths(obj, repeated)) if repeated else ()))
     return docs
 
 
@@ -139,10 +217,13 @@ def _load(source: Any) -> tuple[list[Document], str]:
             text = file.read_text()
             if file.suffix == ".json":
                 try:
-                    obj = json.loads(text)
+                    obj, dups = load_json(text)
                 except json.JSONDecodeError as exc:
                     raise ApplyError(f"error: error parsing {display_path(file)}: {exc}") from None
-                docs += parse_objects([obj], display_path(file))
+                found = parse_objects([obj], display_path(file))
+                if dups and len(found) == 1 and found[0].obj is obj:
+                    found = [Document(obj, found[0].origin, 1, tuple(dups))]
+                docs += found
             else:
                 docs += parse(text, display_path(file))
         return docs, display_path(path)

@@ -195,7 +195,7 @@ def test_invalid_document_names_file_document_kind_and_field_and_nothing_is_appl
     (lambda d: d["spec"]["template"]["metadata"].update(labels={"app": "other"}), "`selector` does not match template `labels`"),
     (lambda d: d["spec"].update(replicas=-1), "spec.replicas"),
     (lambda d: d["spec"]["template"]["spec"]["containers"][0].update(ports=[{"containerPort": 70000}]), "containerPort"),
-    (lambda d: d["spec"]["template"]["spec"]["containers"][0].update(env=[{"name": "N", "value": 5}]), "env[0].value"),
+    (lambda d: d["spec"]["template"]["spec"]["containers"][0].update(env=[{"name": "N", "value": 5}]), "Go struct field EnvVar.spec.template.spec.containers.env.value of type string"),
     (lambda d: d["spec"].update(strategy={"type": "Sideways"}), "spec.strategy.type"),
     (lambda d: d["metadata"].update(name="Web_1"), "metadata.name"),
     (lambda d: d["spec"].pop("selector"), "spec.selector: Required value"),
@@ -260,28 +260,32 @@ def test_crd_kinds_before_install_fail_with_a_hint(mesh, doc, hint):
 def test_crd_kinds_are_validated_after_install(mesh):
     mesh.install_gateway_api()
     mesh.install_linkerd(viz=False)
-    mesh.install_smi()
     mesh.apply([NS])
     sp = {"apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
           "metadata": {"name": "web.shop.svc.cluster.local", "namespace": "shop"},
           "spec": {"routes": [{"name": "GET /", "condition": {"method": "GET", "pathRegex": "/"}, "timeout": "25ms"}]}}
     assert mesh.apply([sp]) == ["serviceprofile.linkerd.io/web.shop.svc.cluster.local created"]
     assert mesh.get("sp", "web.shop.svc.cluster.local", "shop")["spec"]["routes"][0]["timeout"] == "25ms"
-    bad = {**sp, "spec": {"routes": [{"name": "x", "condition": {"pathRegex": "/("}, "timeout": "soon"}]}}
+    typo = {**sp, "spec": {"routes": [{**sp["spec"]["routes"][0], "isRetriable": True}]}}
+    with pytest.raises(ApplyError, match=r'strict decoding error: unknown field "spec.routes\[0\].isRetriable"'):
+        mesh.apply([typo])
+    late = {**sp, "spec": {"routes": [{"name": "x", "condition": {"pathRegex": "/"}, "timeout": "soon"}]}}
+    assert mesh.apply([late]) == ["serviceprofile.linkerd.io/web.shop.svc.cluster.local configured"], \
+        "Linkerd's sp-validator is not ready yet, and its failurePolicy is Ignore"
+    mesh.wait("1m")
     with pytest.raises(ApplyError) as err:
-        mesh.apply([bad])
-    assert "spec.routes[0].condition.pathRegex" in str(err.value) and "spec.routes[0].timeout" in str(err.value)
-    ts = {"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit", "metadata": {"name": "s", "namespace": "shop"},
-          "spec": {"service": "web", "backends": [{"service": "web", "weight": "900m"}, {"service": "err", "weight": "lots"}]}}
-    with pytest.raises(ApplyError, match=r"spec.backends\[1\].weight"):
-        mesh.apply([ts])
+        mesh.apply([{**late, "spec": {"routes": [{"name": "y", "condition": {"pathRegex": "/"}, "timeout": "never"}]}}])
+    assert str(err.value).startswith('Error from server: error when patching "STDIN": admission webhook '
+                                     '"linkerd-sp-validator.linkerd.io" denied the request: ServiceProfile '
+                                     '"web.shop.svc.cluster.local" has a route with an invalid timeout: '
+                                     'time: invalid duration "never"')
     route = {"apiVersion": "policy.linkerd.io/v1beta2", "kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "shop"},
-             "spec": {"parentRefs": [{"name": "web", "kind": "Service", "group": "core", "port": 80}],
+             "spec": {"parentRefs": [{"kind": "Service", "group": "core", "port": 80}],
                       "rules": [{"backendRefs": [{"name": "web", "port": 80, "weight": 90}, {"name": "err", "weight": 10}]}]}}
-    with pytest.raises(ApplyError, match=r"backendRefs\[1\].port: Required value"):
+    with pytest.raises(ApplyError, match=r"spec.parentRefs\[0\].name: Required value"):
         mesh.apply([route])
-    route["spec"]["rules"][0]["backendRefs"][1]["port"] = 8080
-    assert mesh.apply([route]) == ["httproute.policy.linkerd.io/r created"]
+    route["spec"]["parentRefs"][0]["name"] = "web"
+    assert mesh.apply([route]) == ["httproute.policy.linkerd.io/r created"], "Linkerd's own HTTPRoute needs no backend port"
     assert mesh.get("httproute.policy.linkerd.io", "r", "shop")["spec"]["rules"][0]["backendRefs"][0]["weight"] == 90
 
 
@@ -329,11 +333,10 @@ def test_namespace_deletion_terminates_its_contents(mesh):
 
 
 def test_flagger_kinds_are_validated_once_their_crds_exist(mesh):
-    from labkit.sim.kube.discovery import crd_manifest
+    from labkit.sim.kube import crds
 
     mesh.apply([NS])
-    mesh.apply([crd_manifest("flagger.app", "Canary", "canaries", ["v1beta1"], short_names=("canary",)),
-                crd_manifest("flagger.app", "MetricTemplate", "metrictemplates", ["v1beta1"])])
+    mesh.apply(crds.crds(crds.FLAGGER), server_side=True)
     canary = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "podinfo", "namespace": "shop"},
               "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
                        "service": {"port": 9898},
@@ -341,13 +344,17 @@ def test_flagger_kinds_are_validated_once_their_crds_exist(mesh):
                                     "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}],
                                     "webhooks": [{"name": "load-test", "url": "http://flagger-loadtester.test/", "timeout": "5s"}]}}}
     assert mesh.apply([canary]) == ["canary.flagger.app/podinfo created"]
-    bad = {**canary, "spec": {**canary["spec"], "analysis": {**canary["spec"]["analysis"], "interval": "often", "maxWeight": 150}}}
+    bad = {**canary, "spec": {**canary["spec"], "targetRef": {**canary["spec"]["targetRef"], "kind": "StatefulSet"}}}
     with pytest.raises(ApplyError) as err:
         mesh.apply([bad])
-    assert "spec.analysis.interval" in str(err.value) and "spec.analysis.maxWeight" in str(err.value)
+    assert str(err.value).startswith(
+        'The Canary "podinfo" is invalid: \n'
+        '* spec.targetRef.kind: Unsupported value: "StatefulSet": supported values: "DaemonSet", "Deployment", "Service"\n'
+        '* <nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; '
+        'correct the existing errors to complete validation\n'), "an enum error stops the CRD's CEL rules, as on a cluster"
     old_style = {**canary, "spec": {k: v for k, v in canary["spec"].items() if k != "analysis"}}
     old_style["spec"]["canaryAnalysis"] = canary["spec"]["analysis"]
-    with pytest.raises(ApplyError, match="canaryAnalysis was v1alpha3"):
+    with pytest.raises(ApplyError, match='strict decoding error: unknown field "spec.canaryAnalysis"'):
         mesh.apply([old_style])
     template = {"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate", "metadata": {"name": "success-rate", "namespace": "shop"},
                 "spec": {"provider": {"type": "prometheus", "address": "http://prometheus.linkerd-viz:9090"}}}
@@ -370,6 +377,6 @@ def test_both_httproute_groups_after_install(mesh):
     assert mesh.get("httproute", "books-list", "shop")["apiVersion"].startswith("gateway.networking.k8s.io/"), \
         "the short name resolves to the Gateway API's HTTPRoute, as kubectl does"
     assert mesh.get("httproutes.policy.linkerd.io", "books-list", "shop")["apiVersion"] == "policy.linkerd.io/v1beta2"
-    bad = {**route, "apiVersion": "gateway.networking.k8s.io/v1", "spec": {"parentRefs": [], "rules": []}}
-    with pytest.raises(ApplyError, match="spec.parentRefs: Required value"):
+    bad = {**route, "apiVersion": "gateway.networking.k8s.io/v1", "spec": {"parentRefs": [{"port": 7002}], "rules": []}}
+    with pytest.raises(ApplyError, match=r"spec.parentRefs\[0\].name: Required value"):
         mesh.apply([bad])

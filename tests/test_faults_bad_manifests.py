@@ -9,20 +9,34 @@ from labkit.errors import ApplyError
 GOOD_CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\ndata: {a: b}\n"
 
 BAD = {
+    # kube-apiserver's JSON decoder refuses a value of the wrong type (400 BadRequest); kubectl decodes metadata itself
     "spec: hello": ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: hello\n",
-                    ['The Deployment "web" is invalid', "spec: Invalid value: 'hello': must be an object"]),
+                    ['Error from server (BadRequest): error when creating "STDIN": Deployment in version "v1" cannot be '
+                     'handled as a Deployment: json: cannot unmarshal string into Go struct field Deployment.spec of type '
+                     'v1.DeploymentSpec']),
     "metadata: [1]": ("apiVersion: v1\nkind: ConfigMap\nmetadata: [1]\n",
-                      ["The ConfigMap is invalid", "metadata: Invalid value: [1]: must be an object"]),
-    "labels: [1]": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: [1]}\n", ["metadata.labels"]),
-    "data: hello": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: hello\n", ["data: Invalid value"]),
+                      ['error: unable to decode "STDIN": json: cannot unmarshal array into Go struct field '
+                       'metadataOnlyObject.metadata of type v1.ObjectMeta']),
+    "labels: [1]": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: [1]}\n",
+                    ["cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string"]),
+    "data: hello": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: hello\n",
+                    ['ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal string into Go '
+                     'struct field ConfigMap.data of type map[string]string']),
     "containers: hello": ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: hello}\n",
-                          ["spec.containers: Invalid value: 'hello': must be a list"]),
+                          ["json: cannot unmarshal string into Go struct field PodSpec.spec.containers of type "
+                           "[]v1.Container"]),
     "template: 3": ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
-                    "spec: {selector: {matchLabels: {a: b}}, template: 3}\n", ["spec.template: Invalid value: 3"]),
-    "service spec: [1]": ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: [1]\n", ["spec: Invalid value: [1]"]),
+                    "spec: {selector: {matchLabels: {a: b}}, template: 3}\n",
+                    ["json: cannot unmarshal number into Go struct field DeploymentSpec.spec.template of type "
+                     "v1.PodTemplateSpec"]),
+    "service spec: [1]": ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: [1]\n",
+                          ['Service in version "v1" cannot be handled as a Service: json: cannot unmarshal array into Go '
+                           'struct field Service.spec of type v1.ServiceSpec']),
     "strategy: hello": ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {a: b}}\n"
                         "  strategy: hello\n  template:\n    metadata: {labels: {a: b}}\n"
-                        "    spec: {containers: [{name: c, image: nginx:1.25}]}\n", ["spec: Invalid value", "wrong type"]),
+                        "    spec: {containers: [{name: c, image: nginx:1.25}]}\n",
+                        ["json: cannot unmarshal string into Go struct field DeploymentSpec.spec.strategy of type "
+                         "v1.DeploymentStrategy"]),
     "name of 300 characters": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + "a" * 300 + "}\n",
                                ["must be no more than 253 characters"]),
     "namespace name of 64": ("apiVersion: v1\nkind: Namespace\nmetadata: {name: " + "n" * 64 + "}\n",

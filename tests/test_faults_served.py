@@ -82,9 +82,12 @@ MALFORMED = {
     "body not JSON": (_post(CM, b"this is not json"), 400, "not JSON"),
     "body not YAML": (_post(CM, b"a: [unclosed", "application/yaml"), 400, "not valid YAML"),
     "body a JSON list": (_post(CM, b"[1, 2]"), 400, "must be a JSON or YAML object"),
-    "metadata: [1]": (_post(CM, b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": [1]}'), 422, "metadata"),
+    "metadata: [1]": (_post(CM, b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": [1]}'), 400,
+                      "json: cannot unmarshal array into Go struct field ConfigMap.metadata of type v1.ObjectMeta"),
     "spec: hello": (_post(DEPLOY, b'{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, '
-                                  b'"spec": "hello"}'), 422, "spec: Invalid value: 'hello'"),
+                                  b'"spec": "hello"}'), 400,
+                    'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into '
+                    'Go struct field Deployment.spec of type v1.DeploymentSpec'),
     "Content-Length: abc": (b"POST " + CM.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
                             400, "Content-Length"),
     "Content-Length: -1": (b"POST " + CM.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}",

@@ -57,7 +57,7 @@ def test_install_flagger_brings_its_crds_deployment_and_controller():
     mesh.wait("90s")
     doc = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "c", "namespace": "default"},
            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "c"}, "service": {"port": 80},
-                    "analysis": {"interval": "1m"}}}
+                    "analysis": {"interval": "1m", "threshold": 5, "iterations": 10}}}
     with pytest.raises(ApplyError, match='no matches for kind "Canary"'):
         mesh.apply([doc])
     lines = mesh.install_flagger(provider="linkerd")

@@ -277,16 +277,19 @@ def test_upstream_trafficsplits_with_missing_and_zero_weight_backends_never_cras
     assert leaves["authors"] > 0 and leaves["authors-clone"] != leaves["authors-clone"]  # no clone pods exist
 
 
-def test_negative_and_empty_splits_are_refused_by_the_api_server():
+def test_negative_and_empty_splits_pass_the_api_server_as_on_a_cluster():
+    """linkerd-smi's CRD bounds neither a weight nor the number of backends, so the API server stores both; the
+    adaptor passes the weight on to the profile and the mesh keeps serving."""
     mesh = books(wait="10s")
     bad = {"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
            "metadata": {"name": "bad", "namespace": "booksapp"},
            "spec": {"service": "books", "backends": [{"service": "books", "weight": -1}]}}
-    with pytest.raises(labkit.errors.ApplyError, match="weight"):
-        mesh.apply([bad])
+    assert mesh.apply([bad]) == ["trafficsplit.split.smi-spec.io/bad created"]
+    mesh.wait("30s")
+    overrides = mesh.get("sp", "books.booksapp.svc.cluster.local", "booksapp")["spec"]["dstOverrides"]
+    assert overrides == [{"authority": "books.booksapp.svc.cluster.local", "weight": -1}]
     bad["spec"]["backends"] = []
-    with pytest.raises(labkit.errors.ApplyError, match="backends"):
-        mesh.apply([bad])
+    assert mesh.apply([bad]) == ["trafficsplit.split.smi-spec.io/bad configured"]
 
 
 def test_httproute_missing_backend_is_reported_and_fails_its_share():

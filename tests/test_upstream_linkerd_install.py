@@ -192,18 +192,19 @@ def test_client_side_apply_refuses_a_crd_too_large_for_its_last_applied_copy_and
            "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
                     "scope": "Namespaced",
                     "versions": [{"name": "v1", "served": True, "storage": True,
-                                  "schema": {"openAPIV3Schema": {"type": "object", "description": "x" * 270_000}}}]},
+                                  "schema": {"openAPIV3Schema": {"type": "object", "description": "x" * 270_000,
+                                                                 "x-kubernetes-preserve-unknown-fields": True}}}]},
            "status": {"acceptedNames": {"kind": "", "plural": ""}, "conditions": None, "storedVersions": None}}
     with pytest.raises(labkit.errors.ApplyError) as err:
         mesh.apply([big])
-    assert "metadata.annotations: Too long: must have at most 262144 bytes" in str(err.value)
+    assert "metadata.annotations: Too long: may not be more than 262144 bytes" in str(err.value)
     assert "server_side=True" in str(err.value)
     with pytest.raises(labkit.errors.NotFoundError):
         mesh.get("crd", "widgets.example.com")
     assert mesh.apply([big], server_side=True) == ["customresourcedefinition.apiextensions.k8s.io/widgets.example.com serverside-applied"]
     crd = mesh.get("crd", "widgets.example.com")
     assert "kubectl.kubernetes.io/last-applied-configuration" not in (crd["metadata"].get("annotations") or {})
-    # the new kind is accepted as a plain object once its CRD exists
+    # the new kind is accepted once its CRD exists (its schema keeps unknown fields)
     assert mesh.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\n"
                       "  labels:\nspec:\n  size: 3\n") == ["widget.example.com/w created"]
     assert mesh.get("widget", "w", "default")["spec"] == {"size": 3}
@@ -273,7 +274,7 @@ def test_kubectl_needs_server_side_apply_for_a_crd_too_large_for_client_side(tmp
     with serve(mesh, pace=0) as s:
         env = {**os.environ, "KUBECONFIG": s.kubeconfig}
         out = subprocess.run([kubectl_bin, "apply", "-f", str(path)], capture_output=True, text=True, timeout=120, env=env)
-        assert out.returncode != 0 and "metadata.annotations: Too long: must have at most 262144 bytes" in out.stderr
+        assert out.returncode != 0 and "metadata.annotations: Too long: may not be more than 262144 bytes" in out.stderr
         out = subprocess.run([kubectl_bin, "apply", "--server-side", "-f", str(path)], capture_output=True, text=True,
                              timeout=120, env=env)
         assert out.returncode == 0, out.stderr

@@ -11,6 +11,9 @@
 - flagger: wall time of a full canary promotion with the tutorial's Canary (target < 2 s)
 - promql:  instant queries per second of the `linkerd viz stat deploy` query set (requests, three latency
            quantiles, TCP connections, TCP bytes read/written) over a 1-hour, 500-series store
+- apply:   wall time of applying the labs' apps (manifests/booksapp and manifests/emojivoto) to a fresh embedded
+           mesh, and of `install_gateway_api()` + `install_linkerd()` (the same apply path: decoding against the
+           OpenAPI, schema validation, admission); median of 5 runs each, mesh creation not counted
 - crds:    the real CRDs and their CEL rules: `install_gateway_api()` + `install_linkerd()` wall time (first mesh
            of a process, which parses the CRD data, then later ones), and the CEL rules of a Gateway API HTTPRoute
            like the labs' (every schema node with rules, through labkit/sim/kube/cel.py): first time in a fresh
@@ -287,6 +290,22 @@ def bench_serve(threads: int = 8, seconds: float = 20.0, tls: bool = False) -> N
           f"lost {len(lost)} (target 0); server-side errors logged: {len(served.errors)}")
 
 
+def bench_apply(runs: int = 5) -> None:
+    import labkit
+
+    def timed(step) -> float:
+        out = []
+        for _ in range(runs):
+            mesh = labkit.connect("sim", seed=0)
+            started = time.perf_counter()
+            step(mesh)
+            out.append(time.perf_counter() - started)
+        return statistics.median(out)
+
+    apps = timed(lambda m: (m.apply("booksapp"), m.apply("emojivoto")))
+    install = timed(lambda m: (m.install_gateway_api(), m.install_linkerd()))
+    print(f"apply booksapp + emojivoto: median {apps * 1000:.1f} ms; install_gateway_api + install_linkerd: median "
+          f"{install * 1000:.1f} ms (over {runs} runs)")
 #: An HTTPRoute like the labs' (a weighted split with a header filter and a timeout), checked by bench_crds.
 ROUTE = {"parentRefs": [{"group": "core", "kind": "Service", "name": "books", "port": 7002}],
          "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/books"}}],
@@ -378,7 +397,8 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("LABKIT_HEADLESS", "1")  # no progress bars in the measurements
     which = argv[1:] or ["import", "mesh", "labs", "flagger", "promql"]
     benches = {"import": bench_import, "mesh": bench_mesh, "labs": bench_labs, "flagger": bench_flagger,
-               "promql": bench_promql, "crds": bench_crds, "serve": bench_serve, "serve-tls": lambda: bench_serve(tls=True)}
+               "promql": bench_promql, "apply": bench_apply, "crds": bench_crds, "serve": bench_serve,
+               "serve-tls": lambda: bench_serve(tls=True)}
     for name in which:
         benches[name]()
     return 0

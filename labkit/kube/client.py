@@ -37,6 +37,7 @@ over how many seconds, measured, not estimated.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -191,6 +192,8 @@ class KubeClient:
         self.deadline, self.clock = float(deadline), clock
         self._resources: list[Resource] | None = None
         self._lock = threading.Lock()
+        #: The API server's ``Warning`` headers seen (not for dry runs), for the caller to print as kubectl does.
+        self.warnings: list[str] = []
 
     # -- transport --------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, query: list | dict | None = None, body: Any = None,
@@ -286,6 +289,9 @@ class KubeClient:
         status, headers, raw = self.request(method, path, query=query, body=body, content_type=content_type,
                                             accept=accept, timeout=timeout, idempotent=idempotent, retries=retries,
                                             deadline=deadline)
+        warning = headers.get("Warning") or headers.get("warning")
+        if warning and not (isinstance(query, dict) and query.get("dryRun")):
+            self.warnings += parse_warnings(warning)
         if 200 <= status < 300:
             if not raw:
                 return None
@@ -407,6 +413,14 @@ def _retry_after(headers: dict) -> float | None:
         return None
 
 
+def parse_warnings(header: str) -> list[str]:
+    """The texts of a ``Warning`` header: ``299 - "unknown field \\"x\\"", 299 - "..."`` → ``['unknown field "x"', ...]``."""
+    out = []
+    for match in re.finditer(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"', header):
+        out.append(json.loads(f'"{match.group(1)}"') if "\\" in match.group(1) else match.group(1))
+    return out
+
+
 def api_error(status: int, raw: bytes, what: str, not_found: str | None = None) -> Exception:
     """A non-2xx answer as the exception labkit raises for it (message from the Status body)."""
     try:
@@ -422,6 +436,8 @@ def api_error(status: int, raw: bytes, what: str, not_found: str | None = None) 
     if status == 409:
         return Conflict(f"Error from server ({reason or 'Conflict'}): {message}", status, reason, body)
     if status == 422:
-        return ApplyError(f"Error from server (Invalid): {message}")
+        error = ApplyError(f"Error from server (Invalid): {message}")
+        error.status_body = body  # type: ignore[attr-defined]  # the Status, for kubectl's layout of its causes
+        return error
     label = reason or {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 429: "TooManyRequests"}.get(status, "")
     return KubeError(f"Error from server ({label or status}): {message} ({what})", status, reason, body)

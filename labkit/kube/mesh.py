@@ -48,9 +48,9 @@ import pandas as pd
 from labkit.durations import seconds
 from labkit.errors import ApplyError, BackendError, LabkitError, NotFoundError
 from labkit.kube.flagger import SMI_INSTALL
-from labkit.k8s import (default_container, deployment_of, image_container, is_meshed, pick_pods, place_in_namespace,
-                        ready_containers, running_container_statuses, shape_message, strip_server_fields,
-                        structure_errors)
+from labkit.k8s import (default_container, deployment_of, duplicate_fields_error, field_validation, image_container,
+                        is_meshed, kubectl_error, kubectl_source, metadata_decode_error, pick_pods, place_in_namespace,
+                        ready_containers, running_container_statuses, strip_server_fields)
 from labkit.kube import apply as kapply
 from labkit.kube import linkerd_cli
 from labkit.kube.client import LAB_LABEL, PART_OF, PART_OF_VALUE, Conflict, KubeClient, KubeError, load_configuration
@@ -327,39 +327,62 @@ class KubeMesh:
         return self.get("Canary", name, namespace=namespace)
 
     # -- cluster: writes ------------------------------------------------------------------------------------
-    def apply(self, source, namespace: str | None = None, *, server_side: bool | None = None) -> list[str]:
-        """``kubectl apply [--server-side] -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
+    def apply(self, source, namespace: str | None = None, *, server_side: bool | None = None,
+              validate: str | bool = "strict") -> list[str]:
+        """``kubectl apply [--server-side] [--validate=...] -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
 
         Every object is first sent as a server dry run; if the cluster refuses
-        any, one :class:`ApplyError` names it and nothing from this call is
-        applied (objects in a namespace the same call creates skip the dry run).
-        ``server_side`` overrides the connection's choice for this call (large
-        CRDs need it: client-side apply's last-applied copy passes the API
-        server's 262,144-byte annotations limit).
+        any, one :class:`ApplyError` says what kubectl prints for it and nothing
+        from this call is applied (objects in a namespace the same call creates
+        skip the dry run). ``validate`` is kubectl's ``--validate``, sent as the
+        ``fieldValidation`` query parameter: ``"strict"`` (default) makes the
+        server refuse unknown fields, ``"warn"`` makes it drop them with a
+        warning (printed as kubectl prints it), ``"ignore"`` silently. Keys a
+        manifest repeats never reach the server (JSON has one value per key), so
+        they are judged here, in the server's words. ``server_side`` overrides
+        the connection's choice for this call (large CRDs need it: client-side
+        apply's last-applied copy passes the API server's 262,144-byte
+        annotations limit).
         """
         from labkit import manifests
 
+        mode = field_validation(validate)
         self._run_due()
         docs, _arg = manifests.load(source, "apply")
+        items = [(d.obj, d.where, d.duplicates) for d in docs]
         if server_side is None or server_side == self.server_side:
-            return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
+            return self._apply_objects(items, namespace, lab=_lab_of(source), validation=mode)
         saved, self.server_side = self.server_side, server_side
         try:
-            return self._apply_objects([(d.obj, d.where) for d in docs], namespace, lab=_lab_of(source))
+            return self._apply_objects(items, namespace, lab=_lab_of(source), validation=mode)
         finally:
             self.server_side = saved
 
-    def _plan(self, items: list[tuple[dict, str]], namespace: str | None, lab: str | None = None):
-        planned = []
-        for obj, where in items:
+    def _plan(self, items: list[tuple], namespace: str | None, lab: str | None = None, validation: str = "Strict"):
+        planned, warnings = [], []
+        for item in items:
+            obj, where = item[0], item[1]
+            duplicates = item[2] if len(item) > 2 else ()
+            source = kubectl_source(where.rsplit(", document ", 1)[0])
             api_version, kind = obj.get("apiVersion"), obj.get("kind")
             missing = [f for f, v in (("apiVersion", api_version), ("kind", kind)) if not v]
             if missing:
-                raise ApplyError(f"error: error validating \"{where}\": error validating data: "
-                                 f"[{', '.join(m + ' not set' for m in missing)}]; nothing from this apply was applied")
-            shape = structure_errors(obj)
-            if shape:
-                raise ApplyError(f"error: {where}: {shape_message(obj, shape)}; nothing from this apply was applied")
+                raise ApplyError(f"error: error validating \"{source}\": error validating data: "
+                                 f"[{', '.join(m + ' not set' for m in missing)}]\n({where}: nothing from this apply "
+                                 "was applied)")
+            problem = metadata_decode_error(obj)
+            if problem:
+                raise ApplyError(f'error: unable to decode "{source}": {problem}\n({where}: nothing from this apply '
+                                 "was applied)")
+            if duplicates and validation != "Ignore":
+                text = duplicate_fields_error(str(kind), str(api_version), duplicates)
+                if validation == "Strict":
+                    error = ApplyError(f'Error from server (BadRequest): error when creating "{source}": {text}\n'
+                                       f"({where}: nothing from this apply was applied)")
+                    error.status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                    "message": text, "reason": "BadRequest", "code": 400}
+                    raise error
+                warnings += [f'duplicate field "{d}"' for d in duplicates]
             name = (obj.get("metadata") or {}).get("name", "")
             group = str(api_version).rpartition("/")[0]
             res = self.kube.for_manifest(str(api_version), str(kind))
@@ -373,11 +396,12 @@ class KubeMesh:
             config = strip_server_fields(obj)
             target_ns = place_in_namespace(config, namespace, where) if res.namespaced else None
             planned.append((res, self._labelled(config, lab), target_ns, where))
+        self._duplicate_warnings = warnings
         return planned
 
-    def _apply_objects(self, items: list[tuple[dict, str]], namespace: str | None, *, dry_run: bool = False,
-                       lab: str | None = None) -> list[str]:
-        planned = self._plan(items, namespace, lab)
+    def _apply_objects(self, items: list[tuple], namespace: str | None, *, dry_run: bool = False,
+                       lab: str | None = None, validation: str = "Strict") -> list[str]:
+        planned = self._plan(items, namespace, lab, validation)
         creating = {c["metadata"]["name"] for r, c, _, _ in planned if r.kind == "Namespace"}
         new_namespaces = set()
         for ns in creating:
@@ -389,30 +413,36 @@ class KubeMesh:
             if ns is not None and ns in new_namespaces:
                 continue  # its namespace does not exist yet: the server cannot dry-run it
             try:
-                self._apply_one(res, config, ns, dry_run=True)
+                self._apply_one(res, config, ns, dry_run=True, validation=validation)
             except (ApplyError, KubeError, NotFoundError) as exc:
-                raise ApplyError(f"{_strip_error(exc)} ({where}: {config.get('kind')} "
-                                 f"{config['metadata'].get('name')!r}); nothing from this apply was applied") from None
+                error = ApplyError(f"{_kubectl_text(exc, where)}\n({where}: nothing from this apply was applied)")
+                error.status = _status_of(exc)
+                raise error from None
         if dry_run:
             return [f"{res.qualified}/{config['metadata']['name']} created" if ns in new_namespaces
-                    else self._apply_one(res, config, ns, dry_run=True) for res, config, ns, _ in planned]
+                    else self._apply_one(res, config, ns, dry_run=True, validation=validation)
+                    for res, config, ns, _ in planned]
         lines = []
+        self.kube.warnings = []
         for res, config, ns, where in planned:
             try:
-                lines.append(self._apply_one(res, config, ns))
+                lines.append(self._apply_one(res, config, ns, validation=validation))
             except (ApplyError, KubeError, NotFoundError) as exc:
-                raise ApplyError(f"{_strip_error(exc)} ({where}); applied before it: "
-                                 f"{', '.join(lines) or 'nothing'}") from None
+                raise ApplyError(f"{_kubectl_text(exc, where)}\n({where}; applied before it: "
+                                 f"{', '.join(lines) or 'nothing'})") from None
+        _print_warnings(getattr(self, "_duplicate_warnings", []) + self.kube.warnings)
         return lines
 
-    def _server_side_apply(self, res, config: dict, ns: str | None, dry_run: bool) -> str | None:
+    def _server_side_apply(self, res, config: dict, ns: str | None, dry_run: bool,
+                           validation: str = "Strict") -> str | None:
         """``kubectl apply --server-side --force-conflicts``; None when the server does not offer it."""
         name = config["metadata"]["name"]
         try:
             live = self.kube.call("GET", res.path(ns, name))
         except NotFoundError:
             live = None
-        query = {"fieldManager": "labkit", "force": "true", **({"dryRun": "All"} if dry_run else {})}
+        query = {"fieldManager": "labkit", "force": "true", "fieldValidation": validation,
+                 **({"dryRun": "All"} if dry_run else {})}
         import yaml
 
         try:
@@ -429,13 +459,13 @@ class KubeMesh:
             else not kapply.same_object(live, stored)
         return f"{res.qualified}/{name} {'configured' if changed else 'unchanged'}"
 
-    def _apply_one(self, res, config: dict, ns: str | None, *, dry_run: bool = False) -> str:
+    def _apply_one(self, res, config: dict, ns: str | None, *, dry_run: bool = False, validation: str = "Strict") -> str:
         name = config["metadata"]["name"]
         if self.server_side:
-            line = self._server_side_apply(res, config, ns, dry_run)
+            line = self._server_side_apply(res, config, ns, dry_run, validation)
             if line is not None:
                 return line
-        query = {"dryRun": "All"} if dry_run else {}
+        query = {"fieldValidation": validation, **({"dryRun": "All"} if dry_run else {})}
         for _attempt in range(CONFLICT_RETRIES):
             try:
                 live = self.kube.call("GET", res.path(ns, name))
@@ -1104,6 +1134,27 @@ def _label_value(lab: str) -> str:
 
 def _strip_error(exc: Exception) -> str:
     return str(exc)
+
+
+def _status_of(exc: Exception) -> dict | None:
+    status = getattr(exc, "status_body", None) or getattr(exc, "body", None)
+    return status if isinstance(status, dict) and status.get("kind") == "Status" else None
+
+
+def _kubectl_text(exc: Exception, where: str) -> str:
+    """What kubectl prints for a refusal the API server answered with a Status (else the error as is)."""
+    status = _status_of(exc)
+    if status is not None:
+        return kubectl_error(status, "creating", kubectl_source(where.rsplit(", document ", 1)[0]))
+    return str(exc)
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    """``Warning: unknown field "spec.replica"``: the API server's warnings, on stderr as kubectl prints them."""
+    import sys
+
+    for text in dict.fromkeys(warnings):
+        print(f"Warning: {text}", file=sys.stderr)
 
 
 def _restarts(cell) -> int:

@@ -125,8 +125,9 @@ class SimMesh:
     def nodes(self) -> pd.DataFrame:
         return self.cluster.nodes()
 
-    def apply(self, source, namespace: str | None = None, *, server_side: bool = False) -> list[str]:
-        return self.cluster.apply(source, namespace=namespace, server_side=server_side)
+    def apply(self, source, namespace: str | None = None, *, server_side: bool = False,
+              validate: str | bool = "strict") -> list[str]:
+        return self.cluster.apply(source, namespace=namespace, server_side=server_side, validate=validate)
 
     def delete(self, source, namespace: str | None = None) -> list[str]:
         return self.cluster.delete(source, namespace=namespace)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from labkit.sim.flagger.spec import TOTAL_WEIGHT, CanarySpec
 from labkit.sim.kube.objects import clone, owner_ref, parse_quantity_weight
-from labkit.sim.kube.validation import validate
+from labkit.sim.kube.validation import StatusError, review
 
 CANARY_API_VERSION = "flagger.app/v1beta1"
 
@@ -31,19 +31,22 @@ def _owner(cd: CanarySpec) -> dict:
 
 
 def _write(cluster, rtype, obj: dict) -> str | None:
-    """Create or replace ``obj`` (validated like the API server's schema would); an error message or None."""
-    errors = validate(obj, rtype.group, rtype.kind)
-    if errors:
-        detail = "; ".join(f"{p}: {m}" for p, m in errors)
-        return f'{rtype.kind} "{obj["metadata"]["name"]}" is invalid: {detail}'
+    """Create or replace ``obj`` through the API server's validation (client-go's default field validation,
+    ``Warn``); the API server's error message, or None."""
     api = cluster.api
     live = api.get(rtype, obj["metadata"]["namespace"], obj["metadata"]["name"])
-    if live is None:
-        api.create(rtype, obj)
-    else:
+    if live is not None:
         new = clone(live)
         new["spec"] = obj["spec"]
-        api.update(rtype, new)
+        obj = new
+    try:
+        verdict = review(api, rtype, obj, validation="Warn", old=live, operation="UPDATE" if live else "CREATE")
+    except StatusError as exc:
+        return exc.message
+    if live is None:
+        api.create(rtype, verdict.obj)
+    else:
+        api.update(rtype, verdict.obj)
     return None
 
 

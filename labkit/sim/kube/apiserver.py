@@ -56,6 +56,8 @@ class APIServer:
         self._used_ips: set[str] = set()
         #: Admission webhook backends: (service namespace, service name) → handler(pod, namespace obj) → pod.
         self.webhook_backends: dict[tuple[str, str], Callable[[dict, dict | None], dict]] = {}
+        #: Validating admission webhook backends: (service namespace, service name) → check(obj) → reason or None.
+        self.validating_backends: dict[tuple[str, str], Callable[[dict], str | None]] = {}
         #: Is a Service backed by at least one ready endpoint? (set by the cluster: endpoints controller)
         self.service_available: Callable[[str, str], bool] = lambda ns, name: False
 
@@ -261,6 +263,44 @@ class APIServer:
         else:
             self.remove(rtype, namespace_of(obj), name_of(obj))
 
+    def validating_admission(self, rtype: ResourceType, obj: dict, operation: str) -> tuple[str, str] | None:
+        """Call the ValidatingWebhookConfigurations' webhooks that cover ``obj``: (webhook, reason) of a denial.
+
+        A webhook is only called when its Service has ready endpoints; otherwise its
+        ``failurePolicy`` decides (``Ignore``: admitted; ``Fail``: refused), as the API server does.
+        """
+        vwc_type = self.discovery.by_key("admissionregistration.k8s.io", "ValidatingWebhookConfiguration")
+        configs = self.list(vwc_type) if vwc_type is not None else []
+        if not configs:
+            return None
+        version = str(obj.get("apiVersion", "")).rpartition("/")[2]
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        ns_obj = self.get(self.discovery.by_key("", "Namespace"), None, namespace) if rtype.namespaced and namespace \
+            else (obj if rtype.kind == "Namespace" else None)
+        for config in configs:
+            for hook in config.get("webhooks") or []:
+                if not _rule_matches(hook.get("rules") or [], rtype, version, operation):
+                    continue
+                ns_selector = hook.get("namespaceSelector")
+                if ns_selector and ns_obj is not None and not selector_matches(ns_selector, labels_of(ns_obj)):
+                    continue
+                obj_selector = hook.get("objectSelector")
+                if obj_selector and not selector_matches(obj_selector, labels_of(obj)):
+                    continue
+                svc = (hook.get("clientConfig") or {}).get("service") or {}
+                target = (svc.get("namespace", ""), svc.get("name", ""))
+                backend = self.validating_backends.get(target)
+                if backend is None or not self.service_available(*target):
+                    if hook.get("failurePolicy", "Fail") == "Fail":
+                        raise Forbidden(
+                            f'Internal error occurred: failed calling webhook "{hook.get("name")}": failed to call webhook: '
+                            f'Post "https://{target[1]}.{target[0]}.svc:443/": no endpoints available for service "{target[1]}"')
+                    continue
+                reason = backend(obj)
+                if reason:
+                    return hook.get("name", ""), reason
+        return None
+
     # -- helpers -----------------------------------------------------------------------------------
     def _check_namespace(self, namespace: str, rtype: ResourceType, name: str) -> None:
         ns_type = self.discovery.by_key("", "Namespace")
@@ -344,6 +384,15 @@ class APIServer:
                 f'service account {namespace}/{sa}: serviceaccount "{sa}" not found')
         spec["serviceAccountName"] = sa
         return pod
+
+
+def _rule_matches(rules: list, rtype: ResourceType, version: str, operation: str) -> bool:
+    """Does a webhook's ``rules`` list cover this group/version/resource and operation?"""
+    def has(values, wanted: str) -> bool:
+        return "*" in (values or []) or wanted in (values or [])
+
+    return any(has(r.get("apiGroups"), rtype.group) and has(r.get("apiVersions"), version)
+               and has(r.get("operations"), operation) and has(r.get("resources"), rtype.plural) for r in rules or [])
 
 
 def _hook_applies(hook: dict, pod: dict, ns_obj: dict | None) -> bool:

@@ -74,8 +74,6 @@ from labkit.sim.kube.objects import (
 from labkit.sim.kube.printers import pod_ready, pod_restarts, pod_status
 from labkit.sim.kube.replicaset import ReplicaSetController, pod_ready_since
 from labkit.sim.kube.scheduler import Scheduler
-from labkit.k8s import shape_message, structure_errors
-from labkit.sim.kube.validation import validate
 
 #: The embedded cluster's nodes: a kind-like cluster, one control plane and two workers.
 KUBERNETES_VERSION = "v1.32.2"
@@ -126,21 +124,33 @@ def _images_of(obj: dict) -> list[str]:
             if isinstance(c, dict) and c.get("image")]
 
 
-def _last_applied_too_long(obj: dict) -> list[tuple[str, str]]:
+def _last_applied_too_long(obj: dict) -> list:
     """Client-side apply's error for a manifest whose last-applied copy would pass the annotations limit."""
     config_json = json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
     annotations = {**((obj.get("metadata") or {}).get("annotations") or {}), LAST_APPLIED: config_json}
     if annotations_size(annotations) > ANNOTATIONS_LIMIT:
-        return [("metadata.annotations", f"Too long: must have at most {ANNOTATIONS_LIMIT} bytes")]
+        from labkit.sim.kube import fielderrors
+
+        return [fielderrors.too_long("metadata.annotations", ANNOTATIONS_LIMIT)]
     return []
 
 
 @dataclass(frozen=True)
 class _Planned:
     rtype: ResourceType
-    obj: dict          # the manifest as applied (server fields dropped, namespace set)
+    obj: dict          # the manifest as applied (server fields dropped, namespace set): the last-applied copy
     namespace: str | None
     doc: Any
+    stored: dict       # what the API server keeps of it: unknown fields dropped, schema defaults filled in
+    warnings: tuple[str, ...] = ()
+
+
+def _refused(text: str, doc, hint: str = "", status: dict | None = None) -> ApplyError:
+    """kubectl's error text for a refused document, then where it is and that nothing was applied."""
+    extra = f"; {hint}" if hint else ""
+    error = ApplyError(f"{text}\n({doc.where}: nothing from this apply was applied{extra})")
+    error.status = status
+    return error
 
 
 class Cluster:
@@ -169,6 +179,7 @@ class Cluster:
         self.last_command: str | None = None
         self._bootstrap()
         self._wire_app_hints()
+        self._wire_webhooks()
 
     # -- bootstrap -----------------------------------------------------------------------------------
     def _bootstrap(self) -> None:
@@ -225,6 +236,12 @@ class Cluster:
         hint = getattr(apps, "startup_seconds", None)
         if callable(hint):
             self.kubelet.startup_hint = hint
+
+    def _wire_webhooks(self) -> None:
+        """Linkerd's validating webhooks, behind their Services (called once ``linkerd install`` has made them ready)."""
+        from labkit.sim.linkerd import webhooks
+
+        self.api.validating_backends.update(webhooks.BACKENDS)
 
     # -- node helpers (kubelet) -------------------------------------------------------------------------
     def node_ip(self, node: str) -> str:
@@ -343,23 +360,33 @@ class Cluster:
         self.recorder.record(obj, type, reason, message, source=source)
 
     # -- apply ----------------------------------------------------------------------------------------
-    def apply(self, source, namespace: str | None = None, *, server_side: bool = False) -> list[str]:
-        """``kubectl apply [--server-side] -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
+    def apply(self, source, namespace: str | None = None, *, server_side: bool = False,
+              validate: str | bool = "strict") -> list[str]:
+        """``kubectl apply [--server-side] [--validate=...] -f SOURCE [-n NAMESPACE]`` → ``["deployment.apps/web created", ...]``.
 
-        Every document is validated first; if any is refused, one
-        :class:`ApplyError` names it and nothing from this call is applied.
-        Client-side apply stores the manifest in the last-applied annotation,
-        which the API server refuses past 262,144 bytes (large CRDs such as
-        the Gateway API's): ``server_side=True`` merges on the server instead
-        and keeps no such copy, as the Gateway API docs advise.
+        Every document is first judged as the API server judges it
+        (:func:`labkit.sim.kube.validation.review`); if any is refused, one
+        :class:`ApplyError` says what kubectl prints for it, and nothing from
+        this call is applied. ``validate`` is kubectl's ``--validate``:
+        ``"strict"`` (its default) refuses unknown and duplicate fields,
+        ``"warn"`` drops them with a ``Warning:`` line each (on stderr, as
+        kubectl prints them), ``"ignore"`` drops them silently. Client-side
+        apply stores the manifest in the last-applied annotation, which the API
+        server refuses past 262,144 bytes (large CRDs such as the Gateway
+        API's): ``server_side=True`` merges on the server instead and keeps no
+        such copy, as the Gateway API docs advise.
         """
         from labkit import manifests
+        from labkit.sim.kube.validation import field_validation
 
+        mode = field_validation(validate)
         docs, arg = manifests.load(source, "apply")
         self.last_command = commands.kubectl_apply(arg, namespace)
         if server_side:
             self.last_command = self.last_command.replace("kubectl apply", "kubectl apply --server-side", 1)
-        return self._apply_docs(docs, namespace, check_images=True, server_side=server_side)
+        if mode != "Strict":
+            self.last_command = self.last_command.replace("kubectl apply", f"kubectl apply --validate={mode.lower()}", 1)
+        return self._apply_docs(docs, namespace, check_images=True, server_side=server_side, validation=mode)
 
     def apply_objects(self, objs: list[dict], *, origin: str, namespace: str | None = None,
                       check_images: bool = False, dry_run: bool = False, server_side: bool = False) -> list[str]:
@@ -376,20 +403,25 @@ class Cluster:
             return None
         return check_image
 
-    def _plan(self, docs, namespace: str | None, check_images: bool, server_side: bool = False) -> list[_Planned]:
+    def _plan(self, docs, namespace: str | None, check_images: bool, server_side: bool = False,
+              validation: str = "Strict") -> list[_Planned]:
+        from labkit.k8s import kubectl_source, metadata_decode_error
+        from labkit.sim.kube.validation import StatusError, review
+
         checker = self._image_checker() if check_images else None
         pending_namespaces: set[str] = set()
         planned = []
         for doc in docs:
             obj = doc.obj
+            source = kubectl_source(doc.origin)
             api_version, kind = obj.get("apiVersion"), obj.get("kind")
             missing = [f for f, v in (("apiVersion", api_version), ("kind", kind)) if not v]
             if missing:
-                raise ApplyError(f"error: error validating \"{doc.where}\": error validating data: "
-                                 f"[{', '.join(m + ' not set' for m in missing)}]; nothing from this apply was applied")
-            shape = structure_errors(obj)
-            if shape:
-                raise ApplyError(f"error: {doc.where}: {shape_message(obj, shape)}; nothing from this apply was applied")
+                raise _refused(f"error: error validating \"{source}\": error validating data: "
+                               f"[{', '.join(m + ' not set' for m in missing)}]", doc)
+            problem = metadata_decode_error(obj)
+            if problem:
+                raise _refused(f'error: unable to decode "{source}": {problem}', doc)
             name = (obj.get("metadata") or {}).get("name", "")
             rtype = self.discovery.for_manifest(str(api_version), str(kind))
             if rtype is None:
@@ -404,23 +436,24 @@ class Cluster:
                 raise ApplyError(message + "; nothing from this apply was applied")
             obj = strip_server_fields(drop_nulls(obj))
             target_ns = place_in_namespace(obj, namespace, doc.where) if rtype.namespaced else None
-            errors = validate(obj, rtype.group, rtype.kind, checker)
-            if not server_side and not errors:
-                errors += _last_applied_too_long(obj)
             live = self.api.get(rtype, target_ns, name) if name else None
-            if live is not None and rtype.kind in ("Deployment", "ReplicaSet") and \
-                    (obj.get("spec") or {}).get("selector") != (live.get("spec") or {}).get("selector") and \
-                    (obj.get("spec") or {}).get("selector") is not None:
-                errors.append(("spec.selector", f"Invalid value: {json.dumps(obj['spec']['selector'])}: field is immutable"))
-            if errors:
-                detail = "; ".join(f"{path}: {msg}" for path, msg in errors)
-                hint = ""
-                if any(path == "metadata.annotations" and msg.startswith("Too long") for path, msg in errors):
-                    hint = (" (client-side apply keeps a copy of the whole manifest in the "
-                            f"{LAST_APPLIED} annotation; apply it with server_side=True, "
-                            "as `kubectl apply --server-side` does)")
-                raise ApplyError(f'error: {doc.where}: The {rtype.kind} "{name}" is invalid: {detail}{hint}; '
-                                 "nothing from this apply was applied")
+            try:
+                verdict = review(self.api, rtype, obj, validation=validation, duplicates=doc.duplicates, old=live,
+                                 check_image=checker, operation="UPDATE" if live is not None else "CREATE")
+            except StatusError as exc:
+                raise _refused(exc.kubectl("patching" if live is not None else "creating", source), doc,
+                               status=exc.status()) from None
+            except Forbidden as exc:
+                raise _refused(f"Error from server (InternalError): error when creating \"{source}\": {exc}", doc) from None
+            if not server_side:
+                too_long = _last_applied_too_long(obj)
+                if too_long:
+                    from labkit.sim.kube.validation import invalid
+
+                    refusal = invalid(rtype.kind, rtype.group, name, too_long)
+                    raise _refused(refusal.kubectl(), doc, status=refusal.status(), hint=(f"client-side apply keeps a copy of the whole manifest in the "
+                                                    f"{LAST_APPLIED} annotation; apply it with server_side=True, as "
+                                                    "`kubectl apply --server-side` does"))
             if rtype.kind == "Namespace":
                 pending_namespaces.add(name)
             elif target_ns is not None and target_ns not in pending_namespaces:
@@ -432,12 +465,14 @@ class Cluster:
                     raise ApplyError(f'Error from server (Forbidden): error when creating "{doc.where}": {rtype.plural_qualified} '
                                      f'"{name}" is forbidden: unable to create new content in namespace {target_ns} because it is '
                                      "being terminated; nothing from this apply was applied")
-            planned.append(_Planned(rtype, obj, target_ns, doc))
+            planned.append(_Planned(rtype, obj, target_ns, doc, verdict.obj, tuple(verdict.warnings)))
         return planned
 
     def _apply_docs(self, docs, namespace: str | None, *, check_images: bool, dry_run: bool = False,
-                    server_side: bool = False) -> list[str]:
-        planned = self._plan(docs, namespace, check_images, server_side)
+                    server_side: bool = False, validation: str = "Strict") -> list[str]:
+        planned = self._plan(docs, namespace, check_images, server_side, validation)
+        if not dry_run:
+            self._print_warnings(planned)
         if check_images and not dry_run:
             self._notice_images(planned)
         lines = []
@@ -447,7 +482,7 @@ class Cluster:
             if server_side:
                 lines.append(self._server_side_apply(p, live, dry_run))
                 continue
-            config = clone(p.obj)
+            config = clone(p.stored)
             config["metadata"].setdefault("annotations", {})
             config_json = json.dumps(p.obj, sort_keys=True, separators=(",", ":")) + "\n"
             if live is None:
@@ -461,7 +496,7 @@ class Cluster:
                 continue
             previous = (live["metadata"].get("annotations") or {}).get(LAST_APPLIED)
             last = json.loads(previous) if previous else {}
-            merged = three_way_merge(live, last, p.obj)
+            merged = three_way_merge(live, last, p.stored)
             merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = config_json
             if dry_run:
                 lines.append(f"{p.rtype.qualified}/{name} {'unchanged' if _same(live, merged, p.rtype) else 'configured'}")
@@ -469,6 +504,15 @@ class Cluster:
             stored = self.api.update(p.rtype, merged)
             lines.append(f"{p.rtype.qualified}/{name} {'unchanged' if stored is live else 'configured'}")
         return lines
+
+    @staticmethod
+    def _print_warnings(planned: list[_Planned]) -> None:
+        """``Warning: unknown field "spec.replica"``: the API server's warnings, printed as kubectl prints them."""
+        import sys
+
+        for p in planned:
+            for text in p.warnings:
+                print(f"Warning: {text}", file=sys.stderr)
 
     def _notice_images(self, planned: list[_Planned]) -> None:
         """Print, once per image, kubectl-style ``Warning:`` lines for images run as another version."""
@@ -498,11 +542,11 @@ class Cluster:
         if live is None:
             if not dry_run:
                 try:
-                    self.api.create(p.rtype, clone(p.obj))
+                    self.api.create(p.rtype, clone(p.stored))
                 except (Forbidden, NotFoundError) as exc:
                     raise ApplyError(f"{exc} ({p.doc.where})") from None
             return f"{p.rtype.qualified}/{name} serverside-applied"
-        merged = server_side_apply(live, p.obj)
+        merged = server_side_apply(live, p.stored)
         if not dry_run:
             self.api.update(p.rtype, merged)
         return f"{p.rtype.qualified}/{name} serverside-applied"
@@ -661,11 +705,15 @@ class Cluster:
         for key in ("name", "namespace", "uid"):
             if new.get("metadata", {}).get(key) != live["metadata"].get(key):
                 raise ApplyError(f"error: {rtype.qualified}/{name}: metadata.{key} cannot be changed by a patch")
-        errors = validate(new, rtype.group, rtype.kind, self._image_checker())
-        if errors:
-            detail = "; ".join(f"{p}: {m}" for p, m in errors)
-            raise ApplyError(f'The {rtype.kind} "{name}" is invalid: {detail}')
-        return clone(self.api.update(rtype, new))
+        from labkit.sim.kube.validation import StatusError, review
+
+        try:
+            verdict = review(self.api, rtype, new, old=live, check_image=self._image_checker(), operation="UPDATE")
+        except StatusError as exc:
+            error = ApplyError(exc.kubectl())
+            error.status = exc.status()
+            raise error from None
+        return clone(self.api.update(rtype, verdict.obj))
 
     def rollout_restart(self, deployment: str, namespace: str | None = None) -> list[str]:
         """``kubectl rollout restart deploy[/NAME]``: new pods (e.g. to pick up injection or tap)."""

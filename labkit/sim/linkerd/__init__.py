@@ -8,6 +8,7 @@ Kubernetes 1.31–1.35; the embedded cluster runs 1.32. Modules:
 
   install.py    ``linkerd install --crds`` / ``install`` / ``viz install`` as objects applied to the cluster
   injector.py   the proxy-injector and tap-injector admission webhooks (pure pod transforms)
+  webhooks.py   the sp-validator and policy-validator validating webhooks (what the CRD schemas cannot say)
   check.py      ``linkerd check`` (``--pre``, ``--proxy``) computed from the cluster's state
   proxy.py      what one proxy counts (the data plane's; see that module)
 """

@@ -468,14 +468,16 @@ class Handler(BaseHTTPRequestHandler):
                         return self._json(200, api.table(rtype, objs, params.get("includeObject", "Metadata")))
                     return self._json(200, api.list(rtype, namespace, params))
             if method == "POST":
-                body = _decode(self._body(), self.headers.get("Content-Type"))
+                raw = self._body()
+                body = _decode(raw, self.headers.get("Content-Type"))
                 with lock:
+                    api.begin(params, _duplicates(raw, self.headers.get("Content-Type")))
                     created = api.create(rtype, namespace, body, dry_run)
                     self.served.after_write()
                     # like an admission warning: kubectl prints "Warning: ..." for an image the model runs as another version
                     notices = [] if dry_run else api.cluster.image_notices_for(created)
-                    warning = ", ".join(f'299 - "{n}"' for n in notices)
-                    return self._json(201, created, {"Warning": warning} if warning else None)
+                    api.warnings += notices
+                    return self._json(201, created, api.warning_header())
             raise ApiError(405, "MethodNotAllowed", f"the server does not allow {method} on a collection here")
         if method == "GET" or method == "HEAD":
             with lock:
@@ -484,14 +486,19 @@ class Handler(BaseHTTPRequestHandler):
                     return self._json(200, api.table(rtype, [obj], params.get("includeObject", "Metadata")))
             return self._json(200, obj)
         if method == "PUT":
-            body = _decode(self._body(), self.headers.get("Content-Type"))
+            raw = self._body()
+            body = _decode(raw, self.headers.get("Content-Type"))
             with lock:
-                return self._json(200, api.replace(rtype, namespace, name, body, dry_run, sub))
+                api.begin(params, _duplicates(raw, self.headers.get("Content-Type")))
+                replaced = api.replace(rtype, namespace, name, body, dry_run, sub)
+                return self._json(200, replaced, api.warning_header())
         if method == "PATCH":
             raw = self._body()
             with lock:
-                return self._json(200, api.patch(rtype, namespace, name, raw, self.headers.get("Content-Type", ""),
-                                                 dry_run, sub))
+                ctype = self.headers.get("Content-Type", "")
+                api.begin(params, _duplicates(raw, ctype) if "json-patch" not in ctype else ())
+                patched = api.patch(rtype, namespace, name, raw, ctype, dry_run, sub)
+                return self._json(200, patched, api.warning_header())
         if method == "DELETE":
             self._body()
             with lock:
@@ -509,6 +516,7 @@ class Handler(BaseHTTPRequestHandler):
         raw, ctype = self._body(), self.headers.get("Content-Type", "")
         body = _decode(raw, ctype) if method == "PUT" else None
         with lock:
+            api.begin({})
             return self._json(200, api.update_scale(rtype, namespace, name, method, raw, ctype, body, dry_run))
 
     def _access_review(self, plural: str) -> None:
@@ -706,6 +714,23 @@ def _decode(raw: bytes, ctype: str | None):
         return json.loads(text)
     except ValueError as exc:
         raise ApiError(400, "BadRequest", f"the request body is not JSON: {exc}") from None
+
+
+def _duplicates(raw: bytes, ctype: str | None) -> list[str]:
+    """The field paths a JSON or YAML body repeats (the decoder keeps the last; strict validation refuses them)."""
+    media = (ctype or "").split(";")[0].strip().lower()
+    if not raw or media == PROTOBUF:
+        return []
+    from labkit import manifests
+
+    try:
+        text = raw.decode("utf-8")
+        if media in _YAML_TYPES:
+            docs = manifests.parse(text, "<body>")
+            return list(docs[0].duplicates) if docs else []
+        return manifests.load_json(text)[1]
+    except Exception:  # noqa: BLE001 - a body that does not parse was refused already
+        return []
 
 
 def _object(body, what: str) -> dict:

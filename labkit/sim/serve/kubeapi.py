@@ -26,6 +26,12 @@ What it serves:
 * ``watch=true`` for any listable kind (pods and events included), as a
   chunked stream of ``{"type": ..., "object": ...}`` lines.
 
+Every write is judged as kube-apiserver judges it (``sim/kube/validation.review``) under the request's
+``fieldValidation`` (``Strict``/``Warn``/``Ignore``, ``Warn`` when absent; kubectl sends ``Strict`` by default):
+a body the decoder refuses is a 400 ``BadRequest``, an invalid object a 422 ``Invalid`` with ``details.causes``
+(``reason``, ``field``, ``message``), a webhook's denial a 400 without reason; warnings go out as ``Warning: 299 -
+"…"`` headers, which kubectl prints as ``Warning: …``.
+
 Errors are ``metav1.Status`` objects with the API server's reasons and codes.
 """
 from __future__ import annotations
@@ -37,7 +43,6 @@ import time as _time
 from typing import Any
 
 from labkit.errors import ApplyError, NotFoundError
-from labkit.k8s import shape_message, structure_errors
 from labkit.sim.kube.apiserver import AlreadyExists, Forbidden
 from labkit.sim.kube.discovery import BUILTIN, ResourceType
 from labkit.sim.kube.merge import server_side_apply, strategic_merge
@@ -59,6 +64,8 @@ class ApiError(Exception):
     def status(self) -> dict:
         out = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                "message": self.message, "reason": self.reason, "code": self.code}
+        if not self.reason:
+            del out["reason"]  # omitted when empty (an admission webhook's denial has none)
         if self.details:
             out["details"] = self.details
         return out
@@ -177,6 +184,8 @@ class KubeAPI:
         self.mesh = mesh
         self.cluster = mesh.cluster
         self.discovery = self.cluster.discovery
+        #: The write request being handled: its fieldValidation, the keys its body repeated, the warnings it earned.
+        self.field_validation, self.duplicates, self.warnings = "Warn", (), []
 
     @property
     def now(self) -> float:
@@ -309,28 +318,50 @@ class KubeAPI:
         return self._out(rtype, obj)
 
     # -- writes ---------------------------------------------------------------------------------
-    def _validate(self, rtype: ResourceType, obj: dict, live: dict | None = None) -> None:
-        from labkit.sim.kube.validation import validate
+    def _validate(self, rtype: ResourceType, obj: dict, live: dict | None = None) -> dict:
+        """The API server's decoding, validation and admission (``validation.review``): the object to store.
 
-        errors = validate(obj, rtype.group, rtype.kind, self.cluster._image_checker())
-        if live is not None and rtype.kind in ("Deployment", "ReplicaSet"):
-            new_sel, old_sel = (obj.get("spec") or {}).get("selector"), (live.get("spec") or {}).get("selector")
-            if new_sel is not None and new_sel != old_sel:
-                errors.append(("spec.selector", f"Invalid value: {json.dumps(new_sel)}: field is immutable"))
-        if errors:
-            detail = "; ".join(f"{p}: {m}" for p, m in errors)
-            raise ApiError(422, "Invalid", f'{rtype.kind} "{name_of(obj)}" is invalid: {detail}',
-                           {"name": name_of(obj), "group": rtype.group, "kind": rtype.kind,
-                            "causes": [{"field": p, "message": m} for p, m in errors]})
+        ``self.field_validation`` is the request's ``fieldValidation`` (``Warn`` when absent, the API server's
+        default); the warnings it produces are left in ``self.warnings`` for the ``Warning`` response header.
+        """
+        from labkit.sim.kube.validation import StatusError, review
+
+        try:
+            verdict = review(self.cluster.api, rtype, obj, validation=self.field_validation,
+                             duplicates=self.duplicates, old=live, check_image=self.cluster._image_checker(),
+                             operation="UPDATE" if live is not None else "CREATE")
+        except StatusError as exc:
+            raise ApiError(exc.code, exc.reason, exc.message, exc.details) from None
+        except Forbidden as exc:
+            raise error_from(exc, rtype, name_of(obj)) from None
+        self.warnings += verdict.warnings
+        return verdict.obj
+
+    def begin(self, params: dict, duplicates: list[str] | tuple[str, ...] = ()) -> None:
+        """Start a write request: its ``fieldValidation`` (Strict, Warn, Ignore; Warn when absent) and the keys its
+        body repeated."""
+        mode = params.get("fieldValidation") or "Warn"
+        if mode not in ("Strict", "Warn", "Ignore"):
+            raise ApiError(400, "BadRequest", f"fieldValidation must be one of Strict, Warn or Ignore, not {mode!r}")
+        self.field_validation, self.duplicates, self.warnings = mode, tuple(duplicates), []
+
+    def warning_header(self) -> dict | None:
+        """``Warning: 299 - "unknown field \\"spec.replica\\""`` (comma-separated, as client-go reads them)."""
+        if not self.warnings:
+            return None
+        return {"Warning": ", ".join(f"299 - {json.dumps(w)}" for w in self.warnings)}
 
     def _check_body(self, rtype: ResourceType, namespace: str | None, body: Any, name: str | None = None) -> dict:
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the request body must be a JSON or YAML object")
-        shape = structure_errors(body)
-        if shape:
-            raise ApiError(422, "Invalid", shape_message({**body, "kind": body.get("kind") or rtype.kind}, shape),
-                           {"group": rtype.group, "kind": rtype.kind,
-                            "causes": [{"field": p, "message": m} for p, m in shape]})
+        md = body.get("metadata")
+        if md is not None and not isinstance(md, dict):
+            kind = "array" if isinstance(md, list) else "string" if isinstance(md, str) else \
+                "bool" if isinstance(md, bool) else "number"
+            version = rtype.versions[-1]
+            raise ApiError(400, "BadRequest", f'{rtype.kind} in version "{version}" cannot be handled as a {rtype.kind}: '
+                                              f"json: cannot unmarshal {kind} into Go struct field {rtype.kind}.metadata "
+                                              "of type v1.ObjectMeta")
         obj = clone(body)
         kind = obj.get("kind")
         if kind and kind != rtype.kind:
@@ -367,10 +398,8 @@ class KubeAPI:
         for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp", "selfLink",
                     "managedFields"):
             md.pop(key, None)
-        if not md.get("name") and not md.get("generateName"):
-            raise ApiError(422, "Invalid", f"{rtype.kind}.{rtype.group or 'core'} is invalid: metadata.name: "
-                                           "Required value: name or generateName is required")
-        self._validate(rtype, obj)
+        obj = self._validate(rtype, obj)
+        md = obj["metadata"]
         ns = md.get("namespace") if rtype.namespaced else None
         if md.get("name") and self.cluster.api.get(rtype, ns, md["name"]) is not None:
             raise ApiError(409, "AlreadyExists", f'{rtype.plural_qualified} "{md["name"]}" already exists',
@@ -393,11 +422,6 @@ class KubeAPI:
 
     def _store(self, rtype: ResourceType, live: dict, new: dict, dry_run: bool, *, status: bool = False) -> dict:
         """Write ``new`` over ``live`` (identity fields kept; status only through the status subresource)."""
-        shape = structure_errors(new)
-        if shape:
-            raise ApiError(422, "Invalid", shape_message({**new, "kind": rtype.kind}, shape),
-                           {"name": name_of(live), "group": rtype.group, "kind": rtype.kind,
-                            "causes": [{"field": p, "message": m} for p, m in shape]})
         md, lmd = new.setdefault("metadata", {}), live["metadata"]
         for key in ("name", "namespace", "uid"):
             if key in lmd:
@@ -417,11 +441,10 @@ class KubeAPI:
             if dry_run:
                 return result
             return self._out(rtype, self.cluster.api.update_status(rtype, live, result["status"]))
+        new.pop("status", None)  # a write to the object itself leaves its status as it was (not judged again)
+        new = self._validate(rtype, new, live)
         if "status" in live:
             new["status"] = clone(live["status"])
-        else:
-            new.pop("status", None)
-        self._validate(rtype, new, live)
         if dry_run:
             return new
         try:

@@ -7,11 +7,13 @@ top-level fields, and the fields of the kinds the labs edit (Deployment,
 Pod, Service, ConfigMap, Secret) one level deeper. The descriptions are
 labkit's own, short, and say what the field does in the labs.
 
-Each kind's path has only its GET operation (explain finds the kind through
-it): ``kubectl apply`` looks for a PATCH operation before computing a
-strategic merge patch from OpenAPI v3, finds none, and keeps using its
-built-in patch metadata, which knows every list's merge key (these small
-schemas do not).
+Each kind's path has its GET operation (explain finds the kind through it)
+and a PATCH operation that declares the ``fieldValidation`` query parameter:
+kubectl looks for it to know the server validates fields itself, and then
+sends ``fieldValidation=Strict|Warn|Ignore`` instead of validating client
+side. The PATCH accepts no strategic merge patch (as for a custom resource),
+so ``kubectl apply`` does not compute one from these small schemas and keeps
+using its built-in patch metadata, which knows every list's merge key.
 """
 from __future__ import annotations
 
@@ -138,11 +140,21 @@ def document(types, path: str) -> dict | None:
         name = f"{prefix}.{version}.{rtype.kind}"
         schemas[name] = _kind_schema(rtype)
         scope = "namespaces/{namespace}/" if rtype.namespaced else ""
-        paths[f"/{path}/{scope}{rtype.plural}/{{name}}"] = {"get": {
-            "description": f"read the specified {rtype.kind}",
-            "x-kubernetes-group-version-kind": {"group": rtype.group, "version": version, "kind": rtype.kind},
-            "responses": {"200": {"description": "OK", "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}}}}
+        gvk = {"group": rtype.group, "version": version, "kind": rtype.kind}
+        ok = {"200": {"description": "OK", "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}}
+        paths[f"/{path}/{scope}{rtype.plural}/{{name}}"] = {
+            "get": {"description": f"read the specified {rtype.kind}", "x-kubernetes-group-version-kind": gvk,
+                    "responses": ok},
+            "patch": {"description": f"partially update the specified {rtype.kind}", "x-kubernetes-group-version-kind": gvk,
+                      "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"},
+                                      "description": "Strict, Warn or Ignore: what to do with unknown or duplicate "
+                                                     "fields in the request"}],
+                      "requestBody": {"content": {media: {"schema": {"type": "object"}} for media in (
+                          "application/json-patch+json", "application/merge-patch+json",
+                          "application/apply-patch+yaml")}},
+                      "responses": ok},
+        }
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes (labkit embedded mesh)", "version": "v1.32.2"},
             "paths": paths, "components": {"schemas": schemas}}
 

@@ -3,7 +3,17 @@ from __future__ import annotations
 
 
 class LabkitError(Exception):
-    """Base class: an error labkit raises on purpose, with a message meant for a learner."""
+    """Base class: an error labkit raises on purpose, with a message meant for a learner.
+
+    In a notebook it shows as what it is, the refusal (``ApplyError: The Deployment "web" is invalid: ...``),
+    not a traceback through labkit's internals: IPython prints ``_render_traceback_`` in place of the traceback.
+    A learner whose YAML has a typo reads kubectl's words, not the apply pipeline's call stack.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        text = str(self)
+        lines = text.splitlines() or [""]
+        return [f"{type(self).__name__}: {lines[0]}", *lines[1:]]
 
 
 class BackendError(LabkitError, ValueError):

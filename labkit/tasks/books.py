@@ -94,10 +94,7 @@ def retry_budget(mesh) -> list[str]:
         return [f"there is no ServiceProfile authors.{NS}.svc.cluster.local"]
     spec = prof.get("spec") or {}
     budget = spec.get("retryBudget")
-    if not budget:
-        on_route = [r["name"] for r in spec.get("routes") or [] if "retryBudget" in r]
-        if on_route:
-            return [f"retryBudget is on the route {on_route[0]}; it belongs to the profile's spec"]
+    if not budget:  # one put on a route never gets here: the CRD's schema refuses it (unknown field)
         return ["the authors profile has no spec.retryBudget"]
     problems = []  # the CRD's schema requires all three fields: the API server refuses a budget without one
     ratio, floor = budget.get("retryRatio"), budget.get("minRetriesPerSecond")
@@ -227,8 +224,10 @@ def split(mesh) -> list[str]:
     to_books = [p for p in parents if p.get("name") == "books" and p.get("kind") == "Service"
                 and p.get("group", "core") in ("core", "")]
     if not to_books:
-        if any(p.get("name") == "books" and "kind" not in p for p in parents):
-            problems.append("the parentRef to books has no kind: Service — without it, it names a Gateway")
+        if any(p.get("name") == "books" and p.get("kind", "Gateway") == "Gateway" for p in parents):
+            # the API server defaults an omitted kind (and group) to a Gateway's, so that is what is stored
+            problems.append("the parentRef to books names a Gateway (kind defaults to Gateway when left out): "
+                            "add kind: Service and group: core")
         else:
             names = ", ".join(f"{p.get('kind', 'Gateway')}/{p.get('name')}" for p in parents) or "nothing"
             problems.append(f"the route attaches to {names}; it must attach to the books Service (parentRefs)")

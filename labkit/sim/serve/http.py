@@ -397,10 +397,13 @@ class Handler(BaseHTTPRequestHandler):
                 from labkit.sim.serve import openapi
 
                 with lock:
-                    types = self.served.mesh.cluster.discovery.all()
+                    cluster = self.served.mesh.cluster
+                    types = cluster.discovery.all()
+                    crd_type = cluster.discovery.by_key("apiextensions.k8s.io", "CustomResourceDefinition")
+                    crds = {c["metadata"]["name"]: c for c in cluster.api.list(crd_type)} if crd_type else {}
                 if path == "/openapi/v3":
-                    return self._json(200, openapi.index(types))
-                doc = openapi.document(types, path[len("/openapi/v3/"):])
+                    return self._json(200, openapi.index(types, crds))
+                doc = openapi.document(types, path[len("/openapi/v3/"):], crds)
                 if doc is None:
                     raise ApiError(404, "NotFound", f"no OpenAPI v3 document at {path}")
                 return self._json(200, doc)

@@ -137,3 +137,35 @@ def test_a_crd_the_user_applies_is_explained_and_its_changes_too(served):
     spec["properties"]["weight"] = {"type": "number"}
     kubectl(s, "apply", "-f", "-", stdin=yaml.safe_dump(changed))
     assert fields(kubectl(s, "explain", "widget.spec").stdout)["weight"] == "<number>"
+
+
+# -- deprecated CRD versions ------------------------------------------------------------------------------------------
+# linkerd 2.20's servers.policy.linkerd.io marks v1beta1 deprecated, with this deprecationWarning:
+SERVER_V1BETA1_WARNING = "policy.linkerd.io/v1beta1 Server is deprecated; use policy.linkerd.io/v1beta3 Server"
+
+
+def server(version: str, name: str) -> dict:
+    return {"apiVersion": f"policy.linkerd.io/{version}", "kind": "Server",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"podSelector": {"matchLabels": {"app": name}}, "port": 8080}}
+
+
+def test_kubectl_prints_the_deprecation_warning_of_a_crd_version(served):
+    _, s = served
+    old = kubectl(s, "apply", "-f", "-", stdin=yaml.safe_dump(server("v1beta1", "old-api")))
+    assert "server.policy.linkerd.io/old-api created" in old.stdout
+    assert f"Warning: {SERVER_V1BETA1_WARNING}" in old.stderr.splitlines()
+    read = kubectl(s, "get", "servers.v1beta1.policy.linkerd.io", "old-api", "-o", "name")
+    assert read.stdout == "server.policy.linkerd.io/old-api\n" and f"Warning: {SERVER_V1BETA1_WARNING}" in read.stderr
+    current = kubectl(s, "apply", "-f", "-", stdin=yaml.safe_dump(server("v1beta3", "new-api")))
+    assert "created" in current.stdout and "Warning" not in current.stderr
+    assert "Warning" not in kubectl(s, "get", "servers.policy.linkerd.io", "-o", "name").stderr
+
+
+def test_mesh_apply_prints_the_deprecation_warning(served, capsys):
+    mesh, s = served
+    with s.lock:
+        mesh.apply([server("v1beta1", "old-lib")])
+        mesh.apply([server("v1beta3", "new-lib")])
+    err = capsys.readouterr().err.splitlines()
+    assert err.count(f"Warning: {SERVER_V1BETA1_WARNING}") == 1 and len(err) == 1

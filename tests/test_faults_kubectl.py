@@ -86,7 +86,7 @@ def test_explain_reads_the_served_openapi(served):
     out = kubectl(s, "explain", "deployment").stdout
     assert "KIND:       Deployment" in out and "GROUP:      apps" in out and "replicas" not in out.split("FIELDS:")[0]
     field = kubectl(s, "explain", "deployment.spec.replicas").stdout
-    assert "FIELD: replicas <integer>" in field and "kubectl scale" in field
+    assert "FIELD: replicas <integer>" in field and "Number of desired pods" in field  # 1.32's description
     assert "KIND:       ConfigMap" in kubectl(s, "explain", "cm").stdout
     assert "KIND:       ServiceProfile" in kubectl(s, "explain", "serviceprofiles").stdout  # a CRD the mesh serves
     # and apply still computes its patches from its own metadata (no warning, containers merged by name)

@@ -406,7 +406,7 @@ class Cluster:
     def _plan(self, docs, namespace: str | None, check_images: bool, server_side: bool = False,
               validation: str = "Strict") -> list[_Planned]:
         from labkit.k8s import kubectl_source, metadata_decode_error
-        from labkit.sim.kube.validation import StatusError, review
+        from labkit.sim.kube.validation import StatusError, deprecation, review
 
         checker = self._image_checker() if check_images else None
         pending_namespaces: set[str] = set()
@@ -465,7 +465,9 @@ class Cluster:
                     raise ApplyError(f'Error from server (Forbidden): error when creating "{doc.where}": {rtype.plural_qualified} '
                                      f'"{name}" is forbidden: unable to create new content in namespace {target_ns} because it is '
                                      "being terminated; nothing from this apply was applied")
-            planned.append(_Planned(rtype, obj, target_ns, doc, verdict.obj, tuple(verdict.warnings)))
+            deprecated = deprecation(self.api, rtype, str(api_version).rpartition("/")[2])
+            planned.append(_Planned(rtype, obj, target_ns, doc, verdict.obj,
+                                    (deprecated,) * bool(deprecated) + tuple(verdict.warnings)))
         return planned
 
     def _apply_docs(self, docs, namespace: str | None, *, check_images: bool, dry_run: bool = False,

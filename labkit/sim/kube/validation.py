@@ -115,6 +115,24 @@ def crd_schema(api, rtype, version: str) -> dict | None:
     return None
 
 
+def deprecation(api, rtype, version: str) -> str | None:
+    """The warning kube-apiserver adds to every request for a CRD version marked ``deprecated: true``.
+
+    It is the version's ``deprecationWarning``, or ``<group>/<version> <Kind> is deprecated`` when the CRD
+    gives none (Linkerd's older policy API versions carry theirs, e.g. ``policy.linkerd.io/v1beta1 Server is
+    deprecated; use policy.linkerd.io/v1beta3 Server``). Built-in kinds have none here: the modelled 1.32 API
+    server serves no deprecated built-in version.
+    """
+    if rtype.crd is None:
+        return None
+    crd_type = api.discovery.by_key("apiextensions.k8s.io", "CustomResourceDefinition")
+    crd = api.get(crd_type, None, rtype.crd) if crd_type is not None else None
+    for entry in ((crd or {}).get("spec") or {}).get("versions") or []:
+        if entry.get("name") == version and entry.get("deprecated"):
+            return entry.get("deprecationWarning") or f"{rtype.group}/{version} {rtype.kind} is deprecated"
+    return None
+
+
 def review(api, rtype, obj: dict, *, validation: str = "Strict", duplicates: tuple[str, ...] | list[str] = (),
            old: dict | None = None, check_image=None, operation: str = "CREATE") -> Review:
     """Decode, default, validate and admit ``obj`` as kube-apiserver does; raise :class:`StatusError` if refused."""

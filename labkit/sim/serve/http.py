@@ -225,6 +225,11 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, code: int, obj, headers: dict | None = None) -> None:
+        deprecated = getattr(self, "_deprecated", None)
+        if deprecated:  # first, as kube-apiserver adds it before handling the request
+            first = f"299 - {json.dumps(deprecated)}"
+            rest = (headers or {}).get("Warning")
+            headers = dict(headers or {}, Warning=f"{first}, {rest}" if rest else first)
         self._send(code, json.dumps(obj).encode("utf-8"), headers=headers)
 
     def _error(self, err: ApiError) -> None:
@@ -309,6 +314,7 @@ class Handler(BaseHTTPRequestHandler):
             # Read the whole body first: an error answered before the handler reads it must not leave it in
             # the stream, where it would be parsed as the next request of this keep-alive connection.
             self._raw = self._read_body()
+            self._deprecated = None  # the deprecation warning of the CRD version this request is for, if any
             fault = served.fault_for(self.command, self.path)
             if fault is not None:
                 raise ApiError(fault, "InternalError", f"injected fault {fault}")
@@ -397,10 +403,13 @@ class Handler(BaseHTTPRequestHandler):
                 from labkit.sim.serve import openapi
 
                 with lock:
-                    types = self.served.mesh.cluster.discovery.all()
+                    cluster = self.served.mesh.cluster
+                    types = cluster.discovery.all()
+                    crd_type = cluster.discovery.by_key("apiextensions.k8s.io", "CustomResourceDefinition")
+                    crds = {c["metadata"]["name"]: c for c in cluster.api.list(crd_type)} if crd_type else {}
                 if path == "/openapi/v3":
-                    return self._json(200, openapi.index(types))
-                doc = openapi.document(types, path[len("/openapi/v3/"):])
+                    return self._json(200, openapi.index(types, crds))
+                doc = openapi.document(types, path[len("/openapi/v3/"):], crds)
                 if doc is None:
                     raise ApiError(404, "NotFound", f"no OpenAPI v3 document at {path}")
                 return self._json(200, doc)
@@ -444,8 +453,11 @@ class Handler(BaseHTTPRequestHandler):
         sub = parts[2] if len(parts) > 2 else None
         if group == "authorization.k8s.io" and plural in ("selfsubjectaccessreviews", "selfsubjectrulesreviews"):
             return self._access_review(plural)
+        from labkit.sim.kube.validation import deprecation
+
         with lock:
             rtype = api.resolve(group, version, plural)
+            self._deprecated = deprecation(api.cluster.api, rtype, version)
         if rtype.namespaced is False:
             namespace = None
         dry_run = params.get("dryRun") == "All"

@@ -1011,11 +1011,9 @@ def _count_bytes(tcp: list, body_bytes: int, length: int) -> None:
     rsp_bytes = RESPONSE_HEADER_BYTES + length
     for stats, reads_request in tcp:
         if reads_request:
-            stats.read += req_bytes
-            stats.written += rsp_bytes
+            stats.add_bytes(req_bytes, rsp_bytes)
         else:
-            stats.read += rsp_bytes
-            stats.written += req_bytes
+            stats.add_bytes(rsp_bytes, req_bytes)
 
 
 # -- label sets, in linkerd-proxy's emission order ------------------------------------------

@@ -16,6 +16,7 @@ per label set, not per request.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
 from typing import Iterator
 
 #: linkerd-proxy's latency histogram upper bounds in ms (inclusive), then +Inf.
@@ -65,37 +66,97 @@ def render_labels(items: tuple[tuple[str, str], ...]) -> str:
 
 
 class HttpStats:
-    """Request/response counters and latency histograms for one endpoint label set."""
+    """Request/response counters and latency histograms for one endpoint label set.
 
-    __slots__ = ("items", "requests", "responses", "latency", "_keys")
+    Counts arrive two ways: :meth:`record`, one request at a time, and
+    :meth:`record_batch`, many at once — the data plane's common path keeps
+    the responses of a connection in a list and counts them when someone reads
+    (``settle``, called before every read). Every counter here is an integer,
+    so the order in which requests are counted never shows.
+    """
 
-    def __init__(self, items: tuple[tuple[str, str], ...]):
+    __slots__ = ("items", "_requests", "_responses", "_latency", "settle")
+
+    def __init__(self, items: tuple[tuple[str, str], ...], settle=None):
         self.items = items  # endpoint labels, in Linkerd's emission order
-        self.requests = 0
-        self.responses: dict[tuple[int, int | None, str, bool], int] = {}
-        self.latency: dict[int, list[int]] = {}  # status → 26 bucket counts (not cumulative), sum, count
-        self._keys: dict = {}
+        self._requests = 0
+        self._responses: dict[tuple[int, int | None, str, bool], int] = {}
+        self._latency: dict[int, list[int]] = {}  # status → 26 bucket counts (not cumulative), sum, count
+        self.settle = settle  # counts the requests still pending (the data plane's), or None
+
+    @property
+    def requests(self) -> int:
+        if self.settle is not None:
+            self.settle()
+        return self._requests
+
+    @property
+    def responses(self) -> dict:
+        """(status, grpc status, error, failed) → count."""
+        if self.settle is not None:
+            self.settle()
+        return self._responses
+
+    @property
+    def latency(self) -> dict:
+        if self.settle is not None:
+            self.settle()
+        return self._latency
 
     def record(self, status: int, grpc_status: int | None, error: str, failed: bool, latency_ms: float) -> None:
-        self.requests += 1
+        self._requests += 1
         key = (status, grpc_status, error, failed)
-        responses = self.responses
+        responses = self._responses
         responses[key] = responses.get(key, 0) + 1
-        hist = self.latency.get(status)
+        hist = self._latency.get(status)
         if hist is None:
-            hist = self.latency[status] = [0] * (_N_BUCKETS + 2)
+            hist = self._latency[status] = [0] * (_N_BUCKETS + 2)
         ms = int(latency_ms)  # the proxy records whole milliseconds
         hist[bisect_left(LATENCY_BOUNDS, ms)] += 1
         hist[_SUM] += ms
         hist[_COUNT] += 1
 
+    def record_batch(self, batch: "Batch", overheads: tuple[float, ...]) -> None:
+        """Count a :class:`Batch` of responses as :meth:`record` would count each one, classified by the
+        default classifier, with latency ``latency_ms + overheads[0] + overheads[1] + …``."""
+        self._requests += batch.n
+        table = self._responses
+        for (status, grpc, error), k in batch.classes.items():
+            key = (status, grpc, error, classify(status, grpc, error))
+            table[key] = table.get(key, 0) + k
+        for status, values in batch.by_status():
+            hist = self._latency.get(status)
+            if hist is None:
+                hist = self._latency[status] = [0] * (_N_BUCKETS + 2)
+            for extra in overheads:
+                values = values + extra if not isinstance(values, list) else [v + extra for v in values]
+            if isinstance(values, list):
+                total = 0
+                for v in values:
+                    ms = int(v)  # the proxy records whole milliseconds
+                    hist[bisect_left(LATENCY_BOUNDS, ms)] += 1
+                    total += ms
+                hist[_SUM] += total
+                hist[_COUNT] += len(values)
+            else:
+                import numpy as np
+
+                whole = values.astype(np.int64)  # truncates toward zero, as int() does
+                counts = np.bincount(np.searchsorted(_bounds_array(), whole, side="left"), minlength=_N_BUCKETS)
+                for i, c in enumerate(counts.tolist()):
+                    hist[i] += c
+                hist[_SUM] += int(whole.sum())
+                hist[_COUNT] += len(whole)
+
     def samples(self, prefix: str = "", with_latency: bool = True) -> Iterator[tuple[str, tuple, float]]:
         """(metric name, label items, value) for every series, in exposition order."""
+        if self.settle is not None:
+            self.settle()
         items = self.items
-        yield f"{prefix}request_total", items, self.requests
+        yield f"{prefix}request_total", items, self._requests
         if with_latency:
-            for status in sorted(self.latency):
-                hist = self.latency[status]
+            for status in sorted(self._latency):
+                hist = self._latency[status]
                 base = items + (("status_code", str(status)),)
                 cumulative = 0
                 for i, le in enumerate(LE):
@@ -103,7 +164,7 @@ class HttpStats:
                     yield f"{prefix}response_latency_ms_bucket", base + (("le", le),), cumulative
                 yield f"{prefix}response_latency_ms_count", base, hist[_COUNT]
                 yield f"{prefix}response_latency_ms_sum", base, hist[_SUM]
-        for (status, grpc, error, failed), count in sorted(self.responses.items(), key=_response_order):
+        for (status, grpc, error, failed), count in sorted(self._responses.items(), key=_response_order):
             yield f"{prefix}response_total", items + (
                 ("status_code", str(status)),
                 ("classification", "failure" if failed else "success"),
@@ -112,28 +173,141 @@ class HttpStats:
             ), count
 
 
+#: Above this many responses a :class:`Batch` keeps latencies in a numpy array (below, its call overhead costs more).
+BATCH_NUMPY = 48
+
+
+#: The fields of one pending response, in a flat list (see :class:`Batch`).
+PENDING_FIELDS = 5  # status, grpc_status, error, latency_ms, length
+
+
+def pending_entry(response) -> tuple:
+    """What a :class:`Batch` needs of one response, to append to a flat pending list (``list += entry``): the
+    values themselves, so nothing but numbers and strings outlives the request (no garbage for the collector)."""
+    return (response.status, response.grpc_status, response.error, response.latency_ms, response.length)
+
+
+def _count(column: list) -> dict:
+    """value → occurrences: one C-speed ``count`` per distinct value when there are few (the usual case)."""
+    distinct = set(column)
+    if len(distinct) <= 4:
+        return {v: column.count(v) for v in distinct}
+    return dict(Counter(column))
+
+
+class Batch:
+    """Responses to count at once, from a flat pending list (:func:`pending_entry` after another), summarized in
+    a few passes that run at C speed.
+
+    ``classes`` maps (status, gRPC status, error or "") to how many responses
+    had them; ``latency`` holds each ``latency_ms`` in order (a list, or a numpy
+    array of the same doubles for a long batch), for the counters to add their
+    overheads to and bucket, as counting one by one would; ``length`` is the
+    sum of the response bodies' bytes.
+    """
+
+    __slots__ = ("n", "classes", "statuses", "latency", "length")
+
+    def __init__(self, flat: list):
+        statuses = flat[0::PENDING_FIELDS]
+        grpcs = flat[1::PENDING_FIELDS]
+        errors = flat[2::PENDING_FIELDS]
+        n = self.n = len(statuses)
+        s0, g0 = statuses[0], grpcs[0]
+        same_status = statuses.count(s0) == n
+        if errors.count(None) + errors.count("") == n:
+            # No errors (the common case): count one column when the other is the same throughout.
+            if same_status:
+                classes = {(s0, g, ""): k for g, k in _count(grpcs).items()}
+            elif grpcs.count(g0) == n:
+                classes = {(s, g0, ""): k for s, k in _count(statuses).items()}
+            else:
+                classes = {(s, g, ""): k for (s, g), k in Counter(zip(statuses, grpcs)).items()}
+        else:
+            classes = dict(Counter(zip(statuses, grpcs, [e or "" for e in errors])))
+        self.classes = classes
+        self.statuses = None if same_status else statuses
+        latency = flat[3::PENDING_FIELDS]
+        if n >= BATCH_NUMPY:
+            import numpy as np
+
+            latency = np.array(latency, dtype=np.float64)
+        self.latency = latency
+        self.length = sum(flat[4::PENDING_FIELDS])
+
+    def by_status(self):
+        """(status, the latencies of the responses with that status), in order of first appearance."""
+        if self.statuses is None:
+            status = next(iter(self.classes))[0]
+            return [(status, self.latency)]
+        statuses, latency = self.statuses, self.latency
+        if isinstance(latency, list):
+            groups: dict = {}
+            for status, value in zip(statuses, latency):
+                group = groups.get(status)
+                if group is None:
+                    group = groups[status] = []
+                group.append(value)
+            return list(groups.items())
+        import numpy as np
+
+        column = np.array(statuses)
+        return [(status, latency[column == status]) for status in dict.fromkeys(statuses)]
+
+
+_BOUNDS_CACHE: list = []
+
+
+def _bounds_array():
+    if not _BOUNDS_CACHE:
+        import numpy as np
+
+        _BOUNDS_CACHE.append(np.array(LATENCY_BOUNDS, dtype=np.int64))
+    return _BOUNDS_CACHE[0]
+
+
 def _response_order(item):
     (status, grpc, error, failed), _ = item
     return (status, -1 if grpc is None else grpc, error, failed)
 
 
 class TcpStats:
-    """Connection counters for one transport label set."""
+    """Connection counters for one transport label set (bytes may be pending like :class:`HttpStats`' counts)."""
 
-    __slots__ = ("items", "opened", "open", "read", "written")
+    __slots__ = ("items", "opened", "open", "_read", "_written", "settle")
 
-    def __init__(self, items: tuple[tuple[str, str], ...]):
+    def __init__(self, items: tuple[tuple[str, str], ...], settle=None):
         self.items = items
         self.opened = 0
         self.open = 0
-        self.read = 0
-        self.written = 0
+        self._read = 0
+        self._written = 0
+        self.settle = settle
+
+    @property
+    def read(self) -> int:
+        if self.settle is not None:
+            self.settle()
+        return self._read
+
+    @property
+    def written(self) -> int:
+        if self.settle is not None:
+            self.settle()
+        return self._written
+
+    def add_bytes(self, read: int, written: int) -> None:
+        """Count bytes read and written (in any order: these are integers, so pending ones may come later)."""
+        self._read += read
+        self._written += written
 
     def samples(self) -> Iterator[tuple[str, tuple, float]]:
+        if self.settle is not None:
+            self.settle()
         yield "tcp_open_total", self.items, self.opened
         yield "tcp_open_connections", self.items, self.open
-        yield "tcp_read_bytes_total", self.items, self.read
-        yield "tcp_write_bytes_total", self.items, self.written
+        yield "tcp_read_bytes_total", self.items, self._read
+        yield "tcp_write_bytes_total", self.items, self._written
 
 
 class Proxy:
@@ -159,18 +333,19 @@ class Proxy:
         self.route_metrics: dict = {}  # (parent ns, name, port, route identity) → RouteMetrics (2.16+ client policy)
         self.denied: dict = {}         # (authz deny family, labels) → requests refused by authorization policy
         self.taps: list = []  # active tap sessions watching this proxy
+        self.settle = None    # the data plane's: counts requests it keeps pending (see HttpStats)
 
     def stats(self, table: dict, key, items_fn) -> HttpStats:
         """The stats for ``key`` in ``table``, created with labels ``items_fn()`` on first use."""
         stats = table.get(key)
         if stats is None:
-            stats = table[key] = HttpStats(items_fn())
+            stats = table[key] = HttpStats(items_fn(), self.settle)
         return stats
 
     def tcp_stats(self, key, items_fn) -> TcpStats:
         stats = self.tcp.get(key)
         if stats is None:
-            stats = self.tcp[key] = TcpStats(items_fn())
+            stats = self.tcp[key] = TcpStats(items_fn(), self.settle)
         return stats
 
     def route(self, key, items_fn, grpc: bool = False):

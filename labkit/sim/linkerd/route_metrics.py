@@ -140,10 +140,17 @@ class BackendMetrics:
 
 
 class RouteMetrics:
-    """One route of one parent on a client proxy (``grpc``: the ``outbound_grpc_route_`` family)."""
+    """One route of one parent on a client proxy (``grpc``: the ``outbound_grpc_route_`` family).
+
+    The default route's requests may wait in ``pending`` (the data plane's
+    common path appends what it needs of each response there, see
+    ``proxy.pending_entry``) and are counted, in order, before anything reads
+    or writes these series: the latency sums are floats, so counting in the
+    order requests finished is what keeps them the same to the last digit.
+    """
 
     __slots__ = ("items", "grpc", "statuses", "hist", "retry_requests", "retry_successes", "retry_limit_exceeded",
-                 "retry_overflow", "retries_configured", "backends", "_default")
+                 "retry_overflow", "retries_configured", "backends", "_default", "pending", "overheads")
 
     def __init__(self, items: tuple, grpc: bool = False):
         self.items = items  # parent_* + route_*
@@ -154,8 +161,12 @@ class RouteMetrics:
         self.retries_configured = False
         self.backends: dict = {}
         self._default: BackendMetrics | None = None
+        self.pending: list = []     # server responses on the default route not yet counted (proxy.pending_entry)
+        self.overheads: tuple = ()  # what the client proxy adds to a pending response's latency (ms)
 
     def record(self, status, error: str, ms: float) -> None:
+        if self.pending:
+            self.settle()
         key = (status, error)
         statuses = self.statuses
         statuses[key] = statuses.get(key, 0) + 1
@@ -169,8 +180,9 @@ class RouteMetrics:
         return b
 
     def record_default(self, status, error: str, ms: float) -> None:
-        """One request on the default route — one attempt to its one backend: both sets of series at once
-        (the hot path of every meshed request without a route or annotation)."""
+        """One request on the default route — one attempt to its one backend: both sets of series at once."""
+        if self.pending:
+            self.settle()
         key = (status, error)
         statuses = self.statuses
         statuses[key] = statuses.get(key, 0) + 1
@@ -184,7 +196,33 @@ class RouteMetrics:
         hist[bisect_left(BACKEND_BOUNDS_MS, ms)] += 1
         hist[-1] += ms
 
+    def settle(self, batch=None) -> None:
+        """Count the pending default-route responses (as :meth:`record_default` would, one by one, in order);
+        ``batch``: a :class:`~labkit.sim.linkerd.proxy.Batch` of a pending list equal to this one."""
+        responses = self.pending
+        if not responses:
+            return
+        self.pending = []
+        from labkit.sim.linkerd.proxy import Batch
+
+        batch = Batch(responses) if batch is None else batch
+        keys: dict = {}
+        for (status, _grpc, error), n in batch.classes.items():
+            key = (status, "" if not error and status >= 100 else error_label(status, error))
+            keys[key] = keys.get(key, 0) + n
+        statuses, bstatuses = self.statuses, self._default.statuses
+        for key, n in keys.items():
+            statuses[key] = statuses.get(key, 0) + n
+            bstatuses[key] = bstatuses.get(key, 0) + n
+        ms = batch.latency
+        for extra in self.overheads:
+            ms = [v + extra for v in ms] if isinstance(ms, list) else ms + extra
+        _add_histogram(self.hist, ROUTE_BOUNDS_MS, ms)
+        _add_histogram(self._default.hist, BACKEND_BOUNDS_MS, ms)
+
     def backend(self, key, items_fn) -> BackendMetrics:
+        if self.pending:
+            self.settle()  # a write to the default backend comes after the pending ones
         b = self.backends.get(key)
         if b is None:
             b = self.backends[key] = BackendMetrics(self.items + items_fn())
@@ -200,6 +238,8 @@ class RouteMetrics:
 
     def samples(self) -> Iterator[tuple[str, tuple, float]]:
         """(family, sample name, labels, value) for this route and its backends."""
+        if self.pending:
+            self.settle()
         prefix = "outbound_grpc_route_" if self.grpc else "outbound_http_route_"
         route = self.items + (("hostname", ""),)
         fam = prefix + "request_duration_seconds"
@@ -218,6 +258,25 @@ class RouteMetrics:
             fam = prefix + "backend_response_statuses"
             for (status, error), n in sorted(b.statuses.items(), key=_status_order):
                 yield fam, fam + "_total", b.items + self._status_items(status, error), n
+
+
+def _add_histogram(hist: list, bounds: tuple, ms) -> None:
+    """Add latencies ``ms`` (a list, or a numpy array) to ``hist`` (bucket counts, then the sum in ms). The sum
+    adds them one at a time, in order, as per-request counting does (a pairwise sum could differ in the last bit)."""
+    if isinstance(ms, list):
+        total = hist[-1]
+        for v in ms:
+            hist[bisect_left(bounds, v)] += 1
+            total += v
+        hist[-1] = total
+        return
+    import numpy as np
+
+    counts = np.bincount(np.searchsorted(np.asarray(bounds, dtype=np.float64), ms, side="left"),
+                         minlength=len(bounds) + 1)
+    for i, c in enumerate(counts.tolist()):
+        hist[i] += c
+    hist[-1] = float(np.add.accumulate(np.concatenate(([hist[-1]], ms)))[-1])
 
 
 def _status_order(item) -> tuple:

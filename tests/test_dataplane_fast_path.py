@@ -13,7 +13,9 @@ import random
 
 import pytest
 
+from conftest import meshed_app
 from labkit.sim.apps.model import Response
+from labkit.sim.dataplane import DataPlane
 from labkit.sim.linkerd import proxy as lp
 from labkit.sim.linkerd import route_metrics as rmx
 
@@ -78,3 +80,170 @@ def test_pending_route_metrics_count_in_order_with_direct_writes(n):
     pending.record_default(None, rmx.FAIL_FAST, 1.0)  # a direct write: the pending ones come first
     pending.pending += _flat(second)
     assert list(pending.samples()) == list(expected.samples())
+
+
+# -- on the whole mesh -------------------------------------------------------------------------------
+
+VOTING_SERVER = """
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: voting-grpc, namespace: emojivoto}
+spec:
+  podSelector: {matchLabels: {app: voting-svc}}
+  port: grpc
+  proxyProtocol: gRPC
+"""
+
+
+EMOJI_PROFILE = r"""
+apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata: {name: emoji-svc.emojivoto.svc.cluster.local, namespace: emojivoto}
+spec:
+  routes:
+    - name: ListAll
+      condition: {method: POST, pathRegex: /emojivoto\.v1\.EmojiService/ListAll}
+"""
+VOTING_PROFILE = r"""
+apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata: {name: voting-svc.emojivoto.svc.cluster.local, namespace: emojivoto}
+spec:
+  routes:
+    - name: metrics
+      condition: {method: GET, pathRegex: /metrics}
+"""
+
+
+def _changing_mesh(mesh) -> list[str]:
+    """A run that changes the mesh under running traffic: what every counter says at each step."""
+    plane = mesh.dataplane
+    seen = []
+
+    def step(duration="20s"):
+        mesh.wait(duration)
+        seen.append("".join(mesh.proxy_metrics(f"deploy/{d}", "emojivoto") for d in ("web", "emoji", "voting", "vote-bot")))
+
+    def bot_calls(target, method, path, grpc=False):  # a request the vote-bot's own loop never makes
+        bot = next(p for p in plane.pods.values() if p.deployment == "vote-bot")
+        r = plane.call(bot, target, method, path, grpc)
+        seen.append(f"{mesh.clock.t} {target}{path}: {r.status} {r.grpc_status} {r.latency_ms!r} {r.error}")
+
+    step()
+    mesh.patch("Deployment", "web", {"spec": {"replicas": 2}}, "emojivoto")  # a second endpoint
+    step("40s")
+    mesh.apply(VOTING_SERVER)  # a Server with no authorization: web may no longer call voting
+    step()
+    mesh.annotate("Service", "emoji-svc", {"retry.linkerd.io/http": "5xx", "timeout.linkerd.io/request": "2ms"},
+                  "emojivoto")
+    step()
+    seen.append(mesh.tap("deploy/web", "emojivoto", duration="5s").to_csv())  # tap changes no revision
+    mesh.delete(VOTING_SERVER)
+    mesh.annotate("Service", "emoji-svc", {"retry.linkerd.io/http": None, "timeout.linkerd.io/request": None},
+                  "emojivoto")
+    # Discovery is kept while in use: a profile created meanwhile takes over once the client went idle.
+    bot_calls("voting-svc.emojivoto:8801", "GET", "/metrics")
+    bot_calls("emoji-svc.emojivoto:8080", "POST", "/emojivoto.v1.EmojiService/ListAll", grpc=True)
+    mesh.apply(EMOJI_PROFILE)
+    mesh.apply(VOTING_PROFILE)
+    mesh.wait("1s")
+    bot_calls("emoji-svc.emojivoto:8080", "POST", "/emojivoto.v1.EmojiService/ListAll", grpc=True)
+    mesh.wait("4s")
+    bot_calls("emoji-svc.emojivoto:8080", "POST", "/emojivoto.v1.EmojiService/ListAll", grpc=True)
+    mesh.wait("6s")  # idle for more than the outbound discovery cache's 5 s
+    bot_calls("emoji-svc.emojivoto:8080", "POST", "/emojivoto.v1.EmojiService/ListAll", grpc=True)
+    bot_calls("voting-svc.emojivoto:8801", "GET", "/metrics")
+    step("100s")  # idle for more than the inbound side's 90 s
+    bot_calls("voting-svc.emojivoto:8801", "GET", "/metrics")
+    step()
+    mesh.patch("Deployment", "emoji", {"spec": {"template": {"metadata": {"annotations": {
+        "kubectl.kubernetes.io/restartedAt": "2026-07-01T10:10:00Z"}}}}}, "emojivoto")  # a rolling restart
+    step("60s")
+    mesh.uninject("deploy", "emojivoto", "vote-bot")
+    step("60s")
+    # An unmeshed client has no discovery to go stale: only the server's inbound side goes idle (90 s).
+    mesh.delete(VOTING_PROFILE)
+    mesh.wait("100s")
+    bot_calls("voting-svc.emojivoto:8801", "GET", "/metrics")
+    mesh.apply(VOTING_PROFILE)
+    mesh.wait("1s")
+    bot_calls("voting-svc.emojivoto:8801", "GET", "/metrics")
+    mesh.wait("100s")
+    bot_calls("voting-svc.emojivoto:8801", "GET", "/metrics")
+    step()
+    store = mesh.prometheus.store
+    seen.append(repr([(s.name, s.label_items, s.times_ms.tolist(), s.values.tolist()) for s in store._series]))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def long_way():
+    original = DataPlane.call
+    DataPlane.call = DataPlane._call  # every request resolves and counts on its own
+    try:
+        return _changing_mesh(meshed_app("emojivoto", wait="30s"))
+    finally:
+        DataPlane.call = original
+
+
+def test_the_fast_path_gives_the_long_ways_numbers_through_every_change(long_way):
+    fast = _changing_mesh(meshed_app("emojivoto", wait="30s"))
+    # the run shows every change it makes (else it would compare little)
+    text = "\n".join(fast)
+    assert "inbound_http_authz_deny_total{" in text and 'error="REQUEST_TIMEOUT"' in text
+    assert 'route_request_total{direction="outbound",dst="emoji-svc.emojivoto.svc.cluster.local:8080",rt_route="ListAll"}' in text
+    assert 'route_request_total{direction="inbound",dst="voting-svc.emojivoto.svc.cluster.local:8801",rt_route="metrics"}' in text
+    assert "/api/vote" in fast[4]  # the tap saw requests
+    assert len(fast) == len(long_way)
+    for i, (a, b) in enumerate(zip(fast, long_way)):
+        assert a == b, f"step {i} differs"
+
+
+def test_a_change_applies_from_the_next_request():
+    mesh = meshed_app("emojivoto", wait="30s")
+    plane = mesh.dataplane
+    web = next(p for p in plane.pods.values() if p.deployment == "web")
+    before = plane.inbound_requests
+    mesh.apply(VOTING_SERVER)
+    mesh.wait("1s")
+    assert plane.inbound_requests > before
+    denied = [line for line in mesh.proxy_metrics("deploy/voting", "emojivoto").splitlines()
+              if line.startswith("inbound_http_authz_deny_total{")]
+    assert denied and all(float(line.rsplit(" ", 1)[1]) > 0 for line in denied)
+    assert all(lane.revision == mesh.cluster.revision for lane in web.lanes.values())
+
+
+def test_counters_read_between_requests_include_every_request():
+    mesh = meshed_app("emojivoto", wait="30s")
+    plane = mesh.dataplane
+    for _ in range(3):
+        mesh.wait("3s")
+        counted = 0
+        for pod in plane.pods.values():
+            if pod.proxy is not None:
+                counted += sum(stats.requests for stats in pod.proxy.inbound.values())
+        assert counted == plane.inbound_requests  # every pod meshed: each inbound request counted once
+
+
+def test_without_prometheus_pending_requests_stay_bounded_and_count():
+    """Nobody reads the counters when linkerd-viz is not installed: the data plane counts its pending requests
+    every so often all the same, so memory stays bounded, and a late read still sees every request."""
+    import labkit
+    from labkit.sim.dataplane import MAX_PENDING
+    from tools.bench import emojivoto_at
+
+    mesh = labkit.connect()
+    mesh.install_gateway_api()
+    mesh.install_linkerd(viz=False)
+    mesh.wait("1m")
+    mesh.apply(emojivoto_at(50))
+    mesh.inject("deploy", namespace="emojivoto")
+    plane = mesh.dataplane
+    most = 0
+    for _ in range(12):
+        mesh.wait("10s")
+        most = max(most, sum(len(p.pending) for p in plane._pending))
+    assert 0 < most <= MAX_PENDING + 5 * 1000  # at most a second of requests beyond the bound
+    counted = sum(stats.requests for pod in plane.pods.values() if pod.proxy is not None
+                  for stats in pod.proxy.inbound.values())
+    assert counted == plane.inbound_requests > 2 * MAX_PENDING // lp.PENDING_FIELDS  # the bound was reached

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import shlex
+from functools import partial
 from typing import Callable
 
 from labkit.errors import NotFoundError
@@ -123,34 +124,36 @@ class PodRuntime:
 
 
 class PodContext:
-    """What a modelled app sees of the world: its random stream, the time, and the network."""
+    """What a modelled app sees of the world: its random stream, the time, and the network.
 
-    __slots__ = ("pod", "rng", "_plane")
+    ``call(target, method, path, grpc=False, headers=None, body_bytes=0, body=None)`` sends a request from
+    this pod (:meth:`DataPlane.call`); it is the data plane's method bound to the pod, so an app's request
+    costs no extra call.
+    """
+
+    __slots__ = ("pod", "rng", "_plane", "call")
 
     def __init__(self, pod: PodRuntime):
         self.pod = pod
         self.rng = pod.rng
         self._plane = pod.plane
+        self.call = partial(pod.plane.call, pod)
 
     @property
     def now(self) -> float:
         return self._plane.clock.t
 
-    def call(self, target: str, method: str, path: str, *, grpc: bool = False,
-             headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
-        return self._plane.call(self.pod, target, method, path, grpc, headers, body_bytes, body)
-
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
-        pod = self.pod
-
-        def guarded() -> None:
-            if pod.alive:
-                fn()
-
-        self._plane.clock.after(max(0.0, delay_s), guarded)
+        """Run ``fn`` in ``delay_s`` virtual seconds (now, if negative), unless the pod has gone by then."""
+        self._plane.clock.after(delay_s, partial(_if_alive, self.pod, fn))
 
     def log(self, line: str) -> None:
         self.pod.log_lines.append(f"{line}")
+
+
+def _if_alive(pod: PodRuntime, fn: Callable[[], None]) -> None:
+    if pod.alive:
+        fn()
 
 
 class ExecContext(PodContext):

@@ -328,19 +328,18 @@ class DataPlane:
         if not pending:
             return
         self._pending = []
-        # A route whose requests all went to one endpoint holds what that hop holds: it shares the hop's batch.
-        batches: dict = {}  # (length, first latency) → (a hop's pending list, its batch)
+        # A route whose pending requests all went through one hop, as many as that hop holds, holds just what the
+        # hop holds (its entries are a suffix of the hop's): it counts the hop's batch.
+        batches: dict = {}  # hop → (its pending length, its batch)
         for item in pending:
             if type(item) is Hop and item.pending:
-                flat = item.pending
-                batch = lp.Batch(flat)
-                batches[len(flat), flat[3]] = (flat, batch)
+                batch = lp.Batch(item.pending)
+                batches[item] = (len(item.pending), batch)
                 item.settle(batch)
         for item in pending:
             if type(item) is not Hop and item.pending:
-                flat = item.pending
-                same = batches.get((len(flat), flat[3]))
-                item.settle(same[1] if same is not None and same[0] == flat else None)
+                same = batches.get(item.sole)
+                item.settle(same[1] if same is not None and same[0] == len(item.pending) else None)
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict | None:
         try:
@@ -446,6 +445,9 @@ class DataPlane:
             pending = rm.pending
             if not pending:
                 self._pending.append(rm)
+                rm.sole = hop
+            elif rm.sole is not hop:
+                rm.sole = None
             pending += entry
         if hop.outbound is not None:
             outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS + PROXY_OVERHEAD_MS

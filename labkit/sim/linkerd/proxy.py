@@ -128,8 +128,13 @@ class HttpStats:
             hist = self._latency.get(status)
             if hist is None:
                 hist = self._latency[status] = [0] * (_N_BUCKETS + 2)
-            for extra in overheads:
-                values = values + extra if not isinstance(values, list) else [v + extra for v in values]
+            if isinstance(values, list):
+                for extra in overheads:
+                    values = [v + extra for v in values]
+            else:
+                values = values + overheads[0]
+                for extra in overheads[1:]:
+                    values += extra
             if isinstance(values, list):
                 total = 0
                 for v in values:
@@ -215,7 +220,7 @@ class Batch:
         n = self.n = len(statuses)
         s0, g0 = statuses[0], grpcs[0]
         same_status = statuses.count(s0) == n
-        if errors.count(None) + errors.count("") == n:
+        if errors.count(None) == n or errors.count(None) + errors.count("") == n:
             # No errors (the common case): count one column when the other is the same throughout.
             if same_status:
                 classes = {(s0, g, ""): k for g, k in _count(grpcs).items()}
@@ -236,7 +241,7 @@ class Batch:
         self.length = sum(flat[4::PENDING_FIELDS])
 
     def by_status(self):
-        """(status, the latencies of the responses with that status), in order of first appearance."""
+        """(status, the latencies of the responses with that status)."""
         if self.statuses is None:
             status = next(iter(self.classes))[0]
             return [(status, self.latency)]
@@ -252,7 +257,7 @@ class Batch:
         import numpy as np
 
         column = np.array(statuses)
-        return [(status, latency[column == status]) for status in dict.fromkeys(statuses)]
+        return [(status, latency[column == status]) for status in {s for s, _, _ in self.classes}]
 
 
 _BOUNDS_CACHE: list = []

@@ -150,7 +150,7 @@ class RouteMetrics:
     """
 
     __slots__ = ("items", "grpc", "statuses", "hist", "retry_requests", "retry_successes", "retry_limit_exceeded",
-                 "retry_overflow", "retries_configured", "backends", "_default", "pending", "overheads")
+                 "retry_overflow", "retries_configured", "backends", "_default", "pending", "overheads", "sole")
 
     def __init__(self, items: tuple, grpc: bool = False):
         self.items = items  # parent_* + route_*
@@ -163,6 +163,7 @@ class RouteMetrics:
         self._default: BackendMetrics | None = None
         self.pending: list = []     # server responses on the default route not yet counted (proxy.pending_entry)
         self.overheads: tuple = ()  # what the client proxy adds to a pending response's latency (ms)
+        self.sole = None            # the one hop (connection) every pending response came through, if one
 
     def record(self, status, error: str, ms: float) -> None:
         if self.pending:
@@ -215,8 +216,13 @@ class RouteMetrics:
             statuses[key] = statuses.get(key, 0) + n
             bstatuses[key] = bstatuses.get(key, 0) + n
         ms = batch.latency
-        for extra in self.overheads:
-            ms = [v + extra for v in ms] if isinstance(ms, list) else ms + extra
+        if isinstance(ms, list):
+            for extra in self.overheads:
+                ms = [v + extra for v in ms]
+        elif self.overheads:
+            ms = ms + self.overheads[0]
+            for extra in self.overheads[1:]:
+                ms += extra
         _add_histogram(self.hist, ROUTE_BOUNDS_MS, ms)
         _add_histogram(self._default.hist, BACKEND_BOUNDS_MS, ms)
 

@@ -247,3 +247,23 @@ def test_without_prometheus_pending_requests_stay_bounded_and_count():
     counted = sum(stats.requests for pod in plane.pods.values() if pod.proxy is not None
                   for stats in pod.proxy.inbound.values())
     assert counted == plane.inbound_requests > 2 * MAX_PENDING // lp.PENDING_FIELDS  # the bound was reached
+
+
+def test_a_server_sees_each_requests_own_headers_and_body_on_the_fast_path():
+    mesh = meshed_app("emojivoto", wait="30s")
+    plane = mesh.dataplane
+    bot = next(p for p in plane.pods.values() if p.deployment == "vote-bot")
+    voting = next(p for p in plane.pods.values() if p.deployment == "voting")
+    model = voting.models["voting-svc"]
+    seen = []
+    handle = model.handle
+    model.handle = lambda req, ctx: (seen.append((req.method, req.path, req.headers, req.body_bytes, req.body)),
+                                     handle(req, ctx))[1]
+    path = "/emojivoto.v1.VotingService/VoteJoy"
+    headers = {"x-try": "1"}
+    calls = [("POST", path, None, 5, None), ("POST", path, None, 5, None), ("POST", path, headers, 5, None),
+             ("POST", path, headers, 9, None), ("POST", path, headers, 9, "joy"), ("GET", path, headers, 9, "joy"),
+             ("POST", path, None, 5, None)]
+    for method, p, h, n, body in calls:
+        plane.call(bot, "voting-svc.emojivoto:8080", method, p, True, h, n, body)
+    assert seen[-len(calls):] == calls

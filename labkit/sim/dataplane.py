@@ -47,6 +47,8 @@ _INBOUND_OVERHEADS = (PROXY_OVERHEAD_MS,)
 _OUTBOUND_OVERHEADS = (PROXY_OVERHEAD_MS, NETWORK_MS, PROXY_OVERHEAD_MS)
 #: Pending values (see Hop.pending) counted at the next sync tick once there are more than this many.
 MAX_PENDING = 50_000
+#: Distinct request paths a lane keeps a Request object for (a client's few routes; ids in paths are not kept).
+MAX_LANE_REQUESTS = 64
 
 
 def _ready(pod: dict) -> bool:
@@ -224,7 +226,7 @@ class Lane:
     Service and port, the client proxy's discovery of it (None: unmeshed client) and default-route metrics, the
     endpoints, and the hops to them that need nothing per request but counting (see :meth:`DataPlane.call`)."""
 
-    __slots__ = ("revision", "svc", "port", "authority", "disc", "rm", "endpoints", "hops")
+    __slots__ = ("revision", "svc", "port", "authority", "disc", "rm", "endpoints", "hops", "requests")
 
     def __init__(self, revision, svc: "Service", port: int, authority: str, disc, rm):
         self.revision = revision
@@ -232,6 +234,8 @@ class Lane:
         self.disc, self.rm = disc, rm
         self.endpoints = svc.endpoints
         self.hops: dict[str, Hop] = {}  # server uid → hop
+        # path → the last Request sent with it: nobody changes a Request, so the same request again is that one
+        self.requests: dict[str, Request] = {}
 
 
 class _Prober:
@@ -419,7 +423,12 @@ class DataPlane:
             disc.last = now
         endpoints = lane.endpoints
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
-        request = Request(method, path, lane.authority, grpc, headers, body_bytes, body)
+        request = lane.requests.get(path)
+        if (request is None or request.method != method or request.grpc != grpc or request.headers is not headers
+                or request.body_bytes != body_bytes or request.body is not body):
+            request = Request(method, path, lane.authority, grpc, headers, body_bytes, body)
+            if len(lane.requests) < MAX_LANE_REQUESTS:
+                lane.requests[path] = request
         hop = lane.hops.get(server.uid)
         if hop is None:
             return self._to_endpoint(client, server, lane.svc, lane.port, request, lane.rm, lane)

@@ -92,7 +92,9 @@ class Prometheus:
         self._started = False
         self._target_labels: dict[str, tuple] = {}
         self._keys: dict = {}
-        self._last: dict[str, list] = {}  # uid → the (name, labels) it exposed at the last scrape
+        self._known: dict = {}  # uid → name → id(label tuple) → (the tuple, its Series), see scrape
+        self._known_size = 0
+        self._last: dict[str, list] = {}  # uid → the series it exposed at the last scrape
         self.scrapes = 0
         self._config_version: str | None = None
         self._interval = SCRAPE_INTERVAL
@@ -129,31 +131,49 @@ class Prometheus:
             return
         self.dataplane.sync()
         t = self.clock.t
-        keys = self._keys
-        batch = []
+        keys, known = self._keys, self._known
+        samples = []
         current: dict[str, list] = {}
         for runtime in sorted(self.dataplane.pods.values(), key=lambda r: (r.namespace, r.name)):
             if runtime.proxy is None:
                 continue
-            exposed = current[runtime.uid] = []
-            target = self._target_labels.get(runtime.uid)
+            uid = runtime.uid
+            exposed = current[uid] = []
+            target = self._target_labels.get(uid)
             if target is None:
-                target = self._target_labels[runtime.uid] = scrape_labels(runtime.pod)
+                target = self._target_labels[uid] = scrape_labels(runtime.pod)
+            pod_known = known.get(uid)
+            if pod_known is None:
+                pod_known = known[uid] = {}
             for name, items, value in runtime.proxy.samples():
-                cache_key = (runtime.uid, name, items)
-                key = keys.get(cache_key)
-                if key is None:
-                    merged = dict(items)
-                    merged.update(target)  # target labels win, as with honor_labels: false
-                    key = keys[cache_key] = tuple(sorted(merged.items()))
-                batch.append((name, key, float(value)))
-                exposed.append((name, key))
+                # A proxy hands out the same label tuples scrape after scrape: find the series by the tuple's
+                # identity (the entry keeps the tuple alive, so its id cannot be reused) before hashing ~20 labels.
+                by_id = pod_known.get(name)
+                if by_id is None:
+                    by_id = pod_known[name] = {}
+                hit = by_id.get(id(items))
+                if hit is None or hit[0] is not items:
+                    cache_key = (uid, name, items)
+                    series = keys.get(cache_key)
+                    if series is None:
+                        merged = dict(items)
+                        merged.update(target)  # target labels win, as with honor_labels: false
+                        series = keys[cache_key] = self.store.series(name, tuple(sorted(merged.items())))
+                    hit = by_id[id(items)] = (items, series)
+                    self._known_size += 1
+                series = hit[1]
+                samples.append((series, float(value)))
+                exposed.append(series)
         # A target that disappeared gets staleness markers, so its series leave instant queries at once.
         for uid in self._last.keys() - current.keys():
-            batch.extend((name, key, STALE_NAN) for name, key in self._last[uid])
+            samples.extend((series, STALE_NAN) for series in self._last[uid])
             self._target_labels.pop(uid, None)
+            self._known_size -= sum(len(by_id) for by_id in known.pop(uid, {}).values())
+        if self._known_size > 2 * len(samples) + 1000:  # label tuples made afresh each scrape piled up
+            self._known.clear()
+            self._known_size = 0
         self._last = current
-        self.store.append_many(t, batch)
+        self.store.append_series(t, samples)
         self.scrapes += 1
 
     # -- the HTTP API's two endpoints, as DataFrames --------------------------------------------

@@ -75,7 +75,7 @@ class HttpStats:
     so the order in which requests are counted never shows.
     """
 
-    __slots__ = ("items", "_requests", "_responses", "_latency", "settle")
+    __slots__ = ("items", "_requests", "_responses", "_latency", "settle", "_labels")
 
     def __init__(self, items: tuple[tuple[str, str], ...], settle=None):
         self.items = items  # endpoint labels, in Linkerd's emission order
@@ -83,6 +83,7 @@ class HttpStats:
         self._responses: dict[tuple[int, int | None, str, bool], int] = {}
         self._latency: dict[int, list[int]] = {}  # status → 26 bucket counts (not cumulative), sum, count
         self.settle = settle  # counts the requests still pending (the data plane's), or None
+        self._labels: dict = {}  # status or response key → its series' label tuples (see samples)
 
     @property
     def requests(self) -> int:
@@ -154,28 +155,55 @@ class HttpStats:
                 hist[_COUNT] += len(whole)
 
     def samples(self, prefix: str = "", with_latency: bool = True) -> Iterator[tuple[str, tuple, float]]:
-        """(metric name, label items, value) for every series, in exposition order."""
+        """(metric name, label items, value) for every series, in exposition order.
+
+        The names and label tuples are the same objects from one call to the next (built once per series),
+        which is what lets the scraper recognise a series without hashing its labels.
+        """
         if self.settle is not None:
             self.settle()
+        names = _names(prefix)
+        labels = self._labels
         items = self.items
-        yield f"{prefix}request_total", items, self._requests
+        yield names[0], items, self._requests
         if with_latency:
             for status in sorted(self._latency):
                 hist = self._latency[status]
-                base = items + (("status_code", str(status)),)
+                cached = labels.get(status)
+                if cached is None:
+                    base = items + (("status_code", str(status)),)
+                    cached = labels[status] = (base, tuple(base + (("le", le),) for le in LE))
+                base, buckets = cached
                 cumulative = 0
-                for i, le in enumerate(LE):
+                for i, bucket in enumerate(buckets):
                     cumulative += hist[i]
-                    yield f"{prefix}response_latency_ms_bucket", base + (("le", le),), cumulative
-                yield f"{prefix}response_latency_ms_count", base, hist[_COUNT]
-                yield f"{prefix}response_latency_ms_sum", base, hist[_SUM]
-        for (status, grpc, error, failed), count in sorted(self._responses.items(), key=_response_order):
-            yield f"{prefix}response_total", items + (
-                ("status_code", str(status)),
-                ("classification", "failure" if failed else "success"),
-                ("grpc_status", "" if grpc is None else str(grpc)),
-                ("error", error),
-            ), count
+                    yield names[1], bucket, cumulative
+                yield names[2], base, hist[_COUNT]
+                yield names[3], base, hist[_SUM]
+        for key, count in sorted(self._responses.items(), key=_response_order):
+            row = labels.get(key)
+            if row is None:
+                status, grpc, error, failed = key
+                row = labels[key] = items + (
+                    ("status_code", str(status)),
+                    ("classification", "failure" if failed else "success"),
+                    ("grpc_status", "" if grpc is None else str(grpc)),
+                    ("error", error),
+                )
+            yield names[4], row, count
+
+
+_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _names(prefix: str) -> tuple[str, ...]:
+    """The five sample names of an HttpStats under ``prefix`` (built once: the scraper hashes them)."""
+    names = _NAMES.get(prefix)
+    if names is None:
+        names = _NAMES[prefix] = tuple(prefix + n for n in (
+            "request_total", "response_latency_ms_bucket", "response_latency_ms_count", "response_latency_ms_sum",
+            "response_total"))
+    return names
 
 
 #: Above this many responses a :class:`Batch` keeps latencies in a numpy array (below, its call overhead costs more).

@@ -15,6 +15,7 @@ per label set, not per request.
 """
 from __future__ import annotations
 
+import struct
 from bisect import bisect_left
 from collections import Counter
 from typing import Iterator
@@ -264,7 +265,7 @@ class Batch:
         if n >= BATCH_NUMPY:
             import numpy as np
 
-            latency = np.array(latency, dtype=np.float64)
+            latency = np.frombuffer(struct.pack(f"{n}d", *latency), dtype=np.float64)  # faster than np.array
         self.latency = latency
         self.length = sum(flat[4::PENDING_FIELDS])
 
@@ -284,7 +285,7 @@ class Batch:
             return list(groups.items())
         import numpy as np
 
-        column = np.array(statuses)
+        column = np.frombuffer(struct.pack(f"{len(statuses)}q", *statuses), dtype=np.int64)
         return [(status, latency[column == status]) for status in {s for s, _, _ in self.classes}]
 
 

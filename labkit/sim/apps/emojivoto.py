@@ -392,6 +392,7 @@ class VotingSvc(_GrpcService):
 # -- vote-bot -------------------------------------------------------------------------------
 
 VOTE_PATHS = {s: p for p, (s, _, _) in VOTE_FAST.items()}    # the same string objects: hashes cached
+VOTE_LOG = {s: f"✔ Voting for {s}" for s in SHORTCODES}       # the bot's log line per choice, formatted once
 
 
 class VoteBot(App):
@@ -448,7 +449,7 @@ class VoteBot(App):
         if self.stopped:
             return
         ctx = self.bg
-        ctx.log(f"✔ Voting for {choice}")
+        ctx.log(VOTE_LOG[choice])
         r = ctx.call(self.target, "GET", VOTE_PATHS[choice], headers=self.headers)
         self.votes += 1
         failure = transport_error(r)

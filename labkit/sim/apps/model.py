@@ -151,10 +151,13 @@ def transport_error(resp: Response) -> str | None:
     resolution failure wins over a status.  ``Response(503, error="")`` (a
     proxy's fail-fast) is an ordinary 503.
     """
-    err = (resp.error or "").lower()
+    err = resp.error
+    if not err:  # the common case, decided without building a string
+        return None if resp.status >= 100 else "connection refused"
+    err = err.lower()
     if resp.status < 100:
-        return err or "connection refused"
-    if err and any(k in err for k in ("reset", "refused", "resolve", "no such host", "incomplete body")):
+        return err
+    if any(k in err for k in ("reset", "refused", "resolve", "no such host", "incomplete body")):
         return err
     return None
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 from collections import Counter
+from itertools import accumulate, repeat
 from typing import Iterator
 
 #: linkerd-proxy's latency histogram upper bounds in ms (inclusive), then +Inf.
@@ -155,7 +156,7 @@ class HttpStats:
                 hist[_SUM] += int(whole.sum())
                 hist[_COUNT] += len(whole)
 
-    def samples(self, prefix: str = "", with_latency: bool = True) -> Iterator[tuple[str, tuple, float]]:
+    def samples(self, prefix: str = "", with_latency: bool = True) -> list[tuple[str, tuple, float]]:
         """(metric name, label items, value) for every series, in exposition order.
 
         The names and label tuples are the same objects from one call to the next (built once per series),
@@ -166,8 +167,9 @@ class HttpStats:
         names = _names(prefix)
         labels = self._labels
         items = self.items
-        yield names[0], items, self._requests
+        out = [(names[0], items, self._requests)]
         if with_latency:
+            bucket_name = names[1]
             for status in sorted(self._latency):
                 hist = self._latency[status]
                 cached = labels.get(status)
@@ -175,12 +177,9 @@ class HttpStats:
                     base = items + (("status_code", str(status)),)
                     cached = labels[status] = (base, tuple(base + (("le", le),) for le in LE))
                 base, buckets = cached
-                cumulative = 0
-                for i, bucket in enumerate(buckets):
-                    cumulative += hist[i]
-                    yield names[1], bucket, cumulative
-                yield names[2], base, hist[_COUNT]
-                yield names[3], base, hist[_SUM]
+                out += zip(repeat(bucket_name), buckets, accumulate(hist[:_N_BUCKETS]))
+                out.append((names[2], base, hist[_COUNT]))
+                out.append((names[3], base, hist[_SUM]))
         for key, count in sorted(self._responses.items(), key=_response_order):
             row = labels.get(key)
             if row is None:
@@ -191,7 +190,8 @@ class HttpStats:
                     ("grpc_status", "" if grpc is None else str(grpc)),
                     ("error", error),
                 )
-            yield names[4], row, count
+            out.append((names[4], row, count))
+        return out
 
 
 _NAMES: dict[str, tuple[str, ...]] = {}
@@ -405,31 +405,37 @@ class Proxy:
             for name, items, value in rows:
                 yield family, name, items, value
 
-    def samples(self) -> Iterator[tuple[str, tuple, float]]:
+    def samples(self) -> list[tuple[str, tuple, float]]:
         """Every series this proxy exposes: the legacy families, then the registry's (2.16+)."""
-        yield from self.legacy_samples()
-        for _family, name, items, value in self.registry_samples():
-            yield name, items, value
+        out = self.legacy_samples()
+        out += [(name, items, value) for _family, name, items, value in self.registry_samples()]
+        return out
 
-    def legacy_samples(self) -> Iterator[tuple[str, tuple, float]]:
-        """Every legacy series this proxy exposes, grouped by metric family as the proxy prints them."""
-        http = [*self.inbound.values(), *self.outbound.values()]
+    def legacy_samples(self) -> list[tuple[str, tuple, float]]:
+        """Every legacy series this proxy exposes, grouped by metric family as the proxy prints them.
+
+        A list, not a generator: the scraper reads it every few seconds, and a list is one pass, not one
+        generator step per sample.
+        """
         families: dict[str, list] = {}
-        for stats in http:
-            for name, items, value in stats.samples():
-                families.setdefault(name, []).append((items, value))
+        for stats in [*self.inbound.values(), *self.outbound.values()]:
+            for sample in stats.samples():
+                families.setdefault(sample[0], []).append(sample)
         for stats in self.routes.values():
-            for name, items, value in stats.samples(prefix="route_"):
-                families.setdefault(name, []).append((items, value))
+            for sample in stats.samples(prefix="route_"):
+                families.setdefault(sample[0], []).append(sample)
         for stats in self.actual_routes.values():
-            for name, items, value in stats.samples(prefix="route_actual_", with_latency=False):
-                families.setdefault(name, []).append((items, value))
+            for sample in stats.samples(prefix="route_actual_", with_latency=False):
+                families.setdefault(sample[0], []).append(sample)
         for stats in self.tcp.values():
-            for name, items, value in stats.samples():
-                families.setdefault(name, []).append((items, value))
+            for sample in stats.samples():
+                families.setdefault(sample[0], []).append(sample)
+        out: list = []
         for name in _FAMILY_ORDER:
-            for items, value in families.get(name, ()):
-                yield name, items, value
+            rows = families.get(name)
+            if rows:
+                out += rows
+        return out
 
 
 _FAMILY_ORDER = (

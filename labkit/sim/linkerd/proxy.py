@@ -368,6 +368,7 @@ class Proxy:
         self.denied: dict = {}         # (authz deny family, labels) → requests refused by authorization policy
         self.taps: list = []  # active tap sessions watching this proxy
         self.settle = None    # the data plane's: counts requests it keeps pending (see HttpStats)
+        self._inbound_labels: dict = {}  # route_metrics.inbound_samples' label tuples, kept between scrapes
 
     def stats(self, table: dict, key, items_fn) -> HttpStats:
         """The stats for ``key`` in ``table``, created with labels ``items_fn()`` on first use."""
@@ -399,7 +400,8 @@ class Proxy:
         for rm in self.route_metrics.values():
             for family, name, items, value in rm.samples():
                 families.setdefault(family, []).append((name, items, value))
-        for family, name, items, value in route_metrics.inbound_samples(self.inbound.values(), self.denied):
+        for family, name, items, value in route_metrics.inbound_samples(self.inbound.values(), self.denied,
+                                                                         self._inbound_labels):
             families.setdefault(family, []).append((name, items, value))
         for family, rows in families.items():
             for name, items, value in rows:

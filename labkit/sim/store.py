@@ -248,13 +248,14 @@ class SeriesStore:
         """:meth:`append_many` for a caller that keeps the :class:`Series` it appends to (the scraper, scrape after
         scrape): ``(series, value)`` pairs at time ``t``, with the same out-of-order rule."""
         t_ms = to_ms(t)
+        stamp = array("q", (t_ms,))  # extending by an array of the same type copies bytes: no per-sample parsing
         stored = 0
         for series, value in samples:
             times = series._t
             if times and times[-1] >= t_ms:
                 self.out_of_order_samples += 1
                 continue
-            times.append(t_ms)
+            times.extend(stamp)
             series._v.append(value)
             stored += 1
         self.sample_count += stored

@@ -46,6 +46,10 @@ BODY_HEADER = "x-labkit-body"
 
 @dataclass(slots=True)
 class Request:
+    """One request as a server model receives it. Read it, never change it: the data plane hands the same
+    object again for an identical request from the same client to the same target (a model that needs other
+    headers builds a new Request)."""
+
     method: str            # "GET", "POST", ...
     path: str              # "/api/vote?choice=:doughnut:" (query included) or
     #                        "/emojivoto.v1.VotingService/VoteDoughnut"

@@ -132,6 +132,13 @@ def _changing_mesh(mesh) -> list[str]:
     step()
     mesh.patch("Deployment", "web", {"spec": {"replicas": 2}}, "emojivoto")  # a second endpoint
     step("40s")
+    # A readiness probe on web's port: the bot's GET /api/list now takes the probe route, its votes do not.
+    containers = mesh.get("Deployment", "web", "emojivoto")["spec"]["template"]["spec"]["containers"]
+    for c in containers:
+        if c["name"] == "web-svc":
+            c["readinessProbe"] = {"httpGet": {"path": "/api/list", "port": 8080}, "periodSeconds": 5}
+    mesh.patch("Deployment", "web", {"spec": {"template": {"spec": {"containers": containers}}}}, "emojivoto")
+    step("60s")
     mesh.apply(VOTING_SERVER)  # a Server with no authorization: web may no longer call voting
     step()
     mesh.annotate("Service", "emoji-svc", {"retry.linkerd.io/http": "5xx", "timeout.linkerd.io/request": "2ms"},
@@ -193,7 +200,8 @@ def test_the_fast_path_gives_the_long_ways_numbers_through_every_change(long_way
     assert "inbound_http_authz_deny_total{" in text and 'error="REQUEST_TIMEOUT"' in text
     assert 'route_request_total{direction="outbound",dst="emoji-svc.emojivoto.svc.cluster.local:8080",rt_route="ListAll"}' in text
     assert 'route_request_total{direction="inbound",dst="voting-svc.emojivoto.svc.cluster.local:8801",rt_route="metrics"}' in text
-    assert "/api/vote" in fast[4]  # the tap saw requests
+    assert 'route_name="probe"' in fast[2] and 'route_name="probe"' not in fast[1]
+    assert "/api/vote" in fast[5]  # the tap saw requests
     assert len(fast) == len(long_way)
     for i, (a, b) in enumerate(zip(fast, long_way)):
         assert a == b, f"step {i} differs"

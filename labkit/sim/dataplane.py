@@ -180,7 +180,7 @@ class Hop:
     """A client pod → server endpoint pair: the app that answers, and the counters both proxies keep."""
 
     __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib", "client", "decision", "authz_rev",
-                 "enforce", "pending", "pending_body")
+                 "enforce", "probes", "pending", "pending_body")
 
     def __init__(self, model, target_port: int):
         self.model = model
@@ -194,6 +194,7 @@ class Hop:
         self.decision = None  # the server proxy's inbound policy for this client and port (authz.Decision), if meshed
         self.authz_rev = None  # the cluster revision the decision was made at
         self.enforce = False   # the decision refuses this client, or its Server's routes decide per request
+        self.probes = None     # the probe route's paths, when they are all the decision looks at per request
         self.pending: list = []  # responses not counted yet, flat (proxy.pending_entry; DataPlane.call's common path)
         self.pending_body = 0    # and their request body bytes
 
@@ -279,6 +280,7 @@ class DataPlane:
         cluster.kubelet.http_probe = self.probe  # the kubelet's HTTP probes go through the pods' proxies
         self._gates = balancer.Gates()  # the client proxies' backend queues (fail-fast, load shedding)
         self._probe_ctx: dict[str, PodContext] = {}
+        self._probe_hops: dict[tuple, Hop] = {}  # (pod uid, port, node IP) → the probes' hop and policy decision
         self._probe_ignored: dict[str, frozenset] = {}  # pod uid → ports its linkerd-init sends past the proxy
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
@@ -408,9 +410,10 @@ class DataPlane:
 
         The common case — nothing changed in the cluster since the client's last
         request to ``target``, no traffic policy, no authorization decided per
-        request, nobody tapping — takes the client's :class:`Lane` and leaves the
-        counting to later (``Hop.pending``): the same draws, the same numbers,
-        counted when someone reads them. Everything else takes :meth:`_call`.
+        request (but whether a GET takes the probe route), nobody tapping — takes
+        the client's :class:`Lane` and leaves the counting to later
+        (``Hop.pending``): the same draws, the same numbers, counted when someone
+        reads them. Everything else takes :meth:`_call`.
         """
         lane = client.lanes.get(target)
         if lane is None or lane.revision != self._api.revision:
@@ -430,7 +433,8 @@ class DataPlane:
             if len(lane.requests) < MAX_LANE_REQUESTS:
                 lane.requests[path] = request
         hop = lane.hops.get(server.uid)
-        if hop is None:
+        if hop is None or (hop.probes and method == "GET" and path.partition("?")[0] in hop.probes):
+            # a GET on a probe path takes the probe route: the server proxy decides it the long way
             return self._to_endpoint(client, server, lane.svc, lane.port, request, lane.rm, lane)
         response = hop.model.handle(request, server.ctx)
         self.inbound_requests += 1
@@ -525,7 +529,7 @@ class DataPlane:
                 rm.record_default(None, rmx.REFUSED, 1.0)
             return Response(status=0, latency_ms=1.0, error="connection refused")
         response, inbound_ms, in_route, failed = served = self._serve(hop, server, svc, port, request)
-        if (lane is not None and not hop.enforce and lane.revision == self._revision
+        if (lane is not None and (not hop.enforce or hop.probes) and lane.revision == self._revision
                 and (hop.decision is None or hop.authz_rev == self._revision)):
             lane.hops[server.uid] = hop
         return self._answered(hop, client, server, request, response, served, rm)
@@ -949,6 +953,7 @@ class DataPlane:
                                                 authz.Client(client_id, client.ip))
         hop.decision, hop.authz_rev = decision, self._revision
         hop.enforce = decision.routes is not None or decision.authz is None or bool(decision.probes)
+        hop.probes = decision.probes if decision.probes and decision.routes is None and decision.authz else None
         labels = decision.srv + decision.route + (decision.authz or ())
         sproxy = server.proxy
         hop.inbound = None if decision.authz is None else sproxy.stats(
@@ -1011,10 +1016,14 @@ class DataPlane:
         sproxy = server.proxy
         if sproxy is None or port in self._ignored_ports(server):
             return model.handle(request, ctx).status
-        hop = Hop(model, port)
-        hop.client = _Prober(source_ip)
-        hop.decision = self._inbound_index().decide(server.pod, port, server.default_policy,
-                                                    authz.Client(None, source_ip))
+        # The server proxy's policy for the kubelet's probes of this port, decided once per cluster revision.
+        hop = self._probe_hops.get((server.uid, port, source_ip))
+        if hop is None or hop.authz_rev != self._revision or hop.model is not model:
+            hop = self._probe_hops[server.uid, port, source_ip] = Hop(model, port)
+            hop.client = _Prober(source_ip)
+            hop.decision = self._inbound_index().decide(server.pod, port, server.default_policy,
+                                                        authz.Client(None, source_ip))
+            hop.authz_rev = self._revision
         tcp = [(sproxy.tcp_stats(("src", port, None), lambda: _tcp_inbound_items(server, port, None)), True)]
         tcp[0][0].opened += 1
         if hop.decision.tcp and hop.decision.authz is not None:  # an opaque port: forwarded as TCP, no HTTP metrics

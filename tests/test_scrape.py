@@ -1,5 +1,5 @@
-"""The embedded Prometheus's scrape: series found by their label tuples' identity store what finding them by label
-content stores, and what it remembers to do so stays bounded."""
+"""The embedded Prometheus's scrape: a pod's series taken again from its last scrape store what looking every
+sample up by its labels stores, and what the scraper keeps per pod goes with the pod."""
 from __future__ import annotations
 
 from conftest import meshed_app
@@ -16,13 +16,12 @@ def _store_after(mesh) -> str:
     return repr([(s.name, s.label_items, s.times_ms.tolist(), s.values.tolist()) for s in store._series])  # NaN too
 
 
-def test_series_found_by_identity_store_what_finding_them_by_labels_stores(monkeypatch):
+def test_series_taken_from_the_last_scrape_store_what_looking_them_up_stores(monkeypatch):
     remembered = _store_after(meshed_app("emojivoto", wait="10s"))
     scrape = Prometheus.scrape
 
     def forgetting(self):
-        self._known.clear()  # every sample looked up by its labels' content
-        self._known_size = 0
+        self._plans.clear()  # every sample looked up by its labels
         scrape(self)
 
     monkeypatch.setattr(Prometheus, "scrape", forgetting)
@@ -30,13 +29,12 @@ def test_series_found_by_identity_store_what_finding_them_by_labels_stores(monke
     assert "nan]" in remembered  # the staleness markers were written
 
 
-def test_what_the_scraper_remembers_stays_bounded():
-    mesh = meshed_app("emojivoto", wait="10s")
+def test_the_scraper_keeps_series_only_for_the_pods_it_scrapes():
+    mesh = meshed_app("emojivoto", wait="30s")
     prom = mesh.prometheus
-    sizes = []
-    for _ in range(40):
-        mesh.wait("10s")
-        sizes.append(sum(len(by_id) for known in prom._known.values() for by_id in known.values()))
-    series = prom.store.series_count
-    assert max(sizes) <= 2 * series + 1000
-    assert sizes[-1] == prom._known_size
+    mesh.patch("Deployment", "web", {"spec": {"replicas": 3}}, "emojivoto")
+    mesh.wait("40s")
+    mesh.patch("Deployment", "web", {"spec": {"replicas": 1}}, "emojivoto")
+    mesh.wait("40s")
+    meshed = {p.uid for p in mesh.dataplane.pods.values() if p.proxy is not None}
+    assert set(prom._plans) == meshed and len(meshed) >= 4

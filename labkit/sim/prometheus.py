@@ -92,8 +92,7 @@ class Prometheus:
         self._started = False
         self._target_labels: dict[str, tuple] = {}
         self._keys: dict = {}
-        self._known: dict = {}  # uid → name → id(label tuple) → (the tuple, its Series), see scrape
-        self._known_size = 0
+        self._plans: dict = {}  # uid → (label tuples, names, store series) of its last scrape, see scrape
         self._last: dict[str, list] = {}  # uid → the series it exposed at the last scrape
         self.scrapes = 0
         self._config_version: str | None = None
@@ -131,50 +130,51 @@ class Prometheus:
             return
         self.dataplane.sync()
         t = self.clock.t
-        keys, known = self._keys, self._known
-        samples = []
+        all_series: list = []
+        all_values: list = []
         current: dict[str, list] = {}
         for runtime in sorted(self.dataplane.pods.values(), key=lambda r: (r.namespace, r.name)):
             if runtime.proxy is None:
                 continue
             uid = runtime.uid
-            exposed = current[uid] = []
-            target = self._target_labels.get(uid)
-            if target is None:
-                target = self._target_labels[uid] = scrape_labels(runtime.pod)
-            pod_known = known.get(uid)
-            if pod_known is None:
-                pod_known = known[uid] = {}
-            for name, items, value in runtime.proxy.samples():
-                # A proxy hands out the same label tuples scrape after scrape: find the series by the tuple's
-                # identity (the entry keeps the tuple alive, so its id cannot be reused) before hashing ~20 labels.
-                by_id = pod_known.get(name)
-                if by_id is None:
-                    by_id = pod_known[name] = {}
-                hit = by_id.get(id(items))
-                if hit is None or hit[0] is not items:
-                    cache_key = (uid, name, items)
-                    series = keys.get(cache_key)
-                    if series is None:
-                        merged = dict(items)
-                        merged.update(target)  # target labels win, as with honor_labels: false
-                        series = keys[cache_key] = self.store.series(name, tuple(sorted(merged.items())))
-                    hit = by_id[id(items)] = (items, series)
-                    self._known_size += 1
-                series = hit[1]
-                samples.append((series, float(value)))
-                exposed.append(series)
+            got = runtime.proxy.samples()
+            names = [sample[0] for sample in got]
+            labels = [sample[1] for sample in got]
+            # A proxy exposes the same series in the same order scrape after scrape (and hands out the same label
+            # tuples, so comparing is mostly identity checks): the store series of the last scrape serve again.
+            plan = self._plans.get(uid)
+            if plan is None or plan[0] != labels or plan[1] != names:
+                plan = self._plans[uid] = (labels, names, self._series_of(runtime, names, labels))
+            current[uid] = plan[2]
+            all_series += plan[2]
+            all_values += [sample[2] for sample in got]
         # A target that disappeared gets staleness markers, so its series leave instant queries at once.
         for uid in self._last.keys() - current.keys():
-            samples.extend((series, STALE_NAN) for series in self._last[uid])
+            all_series += self._last[uid]
+            all_values += [STALE_NAN] * len(self._last[uid])
             self._target_labels.pop(uid, None)
-            self._known_size -= sum(len(by_id) for by_id in known.pop(uid, {}).values())
-        if self._known_size > 2 * len(samples) + 1000:  # label tuples made afresh each scrape piled up
-            self._known.clear()
-            self._known_size = 0
+            self._plans.pop(uid, None)
         self._last = current
-        self.store.append_series(t, samples)
+        self.store.append_series(t, zip(all_series, all_values))
         self.scrapes += 1
+
+    def _series_of(self, runtime, names: list, labels: list) -> list:
+        """The store series for a pod's samples: its labels with the target's (target labels win, as with
+        ``honor_labels: false``)."""
+        uid = runtime.uid
+        target = self._target_labels.get(uid)
+        if target is None:
+            target = self._target_labels[uid] = scrape_labels(runtime.pod)
+        keys, out = self._keys, []
+        for name, items in zip(names, labels):
+            cache_key = (uid, name, items)
+            series = keys.get(cache_key)
+            if series is None:
+                merged = dict(items)
+                merged.update(target)
+                series = keys[cache_key] = self.store.series(name, tuple(sorted(merged.items())))
+            out.append(series)
+        return out
 
     # -- the HTTP API's two endpoints, as DataFrames --------------------------------------------
     def query(self, expr: str, time=None) -> pd.DataFrame:

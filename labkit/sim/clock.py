@@ -117,7 +117,10 @@ class Clock:
         heapq.heappush(self._queue, (max(when, self.t), next(self._seq), fn))
 
     def after(self, delay: float, fn: Callable[[], None]) -> None:
-        self.at(self.t + delay, fn)
+        """Run ``fn`` ``delay`` seconds from now (now, if ``delay`` is not positive): :meth:`at` ``(t + delay)``,
+        inlined, as every modelled client schedules its next request this way."""
+        t = self.t
+        heapq.heappush(self._queue, (t + delay if delay > 0.0 else t, next(self._seq), fn))
 
     def every(self, period: float, fn: Callable[[], None], *, first: float | None = None) -> None:
         """Run ``fn`` every ``period`` seconds, first at ``first`` (default: one period from now).

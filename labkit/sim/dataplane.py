@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import shlex
+from functools import partial
 from typing import Callable
 
 from labkit.errors import NotFoundError
@@ -40,6 +41,14 @@ PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
 #: The kubelet's probe User-Agent (``kube-probe/<major>.<minor>`` of the embedded cluster, 1.32).
 PROBE_USER_AGENT = "kube-probe/1.32"
 SYNC_PERIOD = 1.0
+#: What the proxies add to a server's latency, in the order the request path adds them: the inbound proxy's
+#: figure is ``latency_ms + PROXY_OVERHEAD_MS``; a meshed client's adds the wire and its own proxy.
+_INBOUND_OVERHEADS = (PROXY_OVERHEAD_MS,)
+_OUTBOUND_OVERHEADS = (PROXY_OVERHEAD_MS, NETWORK_MS, PROXY_OVERHEAD_MS)
+#: Pending values (see Hop.pending) counted at the next sync tick once there are more than this many.
+MAX_PENDING = 50_000
+#: Distinct request paths a lane keeps a Request object for (a client's few routes; ids in paths are not kept).
+MAX_LANE_REQUESTS = 64
 
 
 def _ready(pod: dict) -> bool:
@@ -76,6 +85,7 @@ class PodRuntime:
         self.next_port = 40000 + self.rng.randrange(20000)  # ephemeral client ports
         self.proxy = None
         self.default_policy = None  # the pod's (or namespace's) default inbound policy annotation; None: the cluster's
+        self.lanes: dict[str, Lane] = {}  # target → what this pod's calls to it resolved to (DataPlane.call)
         if _meshed(pod):
             self.proxy = lp.Proxy(
                 self.ip, self.namespace, self.serviceaccount,
@@ -83,6 +93,7 @@ class PodRuntime:
                 tap_enabled=self.annotations.get("viz.linkerd.io/tap-enabled") == "true",
             )
             self.proxy.identity = l5d.local_identity(pod)  # its name in the install's trust domain
+            self.proxy.settle = plane.settle
             ns_obj = plane._lookup("Namespace", "", self.namespace) or {}
             self.default_policy = authz.default_policy_for(pod, (ns_obj.get("metadata") or {}).get("annotations"))
         self.models: dict[str, object] = {}
@@ -115,34 +126,36 @@ class PodRuntime:
 
 
 class PodContext:
-    """What a modelled app sees of the world: its random stream, the time, and the network."""
+    """What a modelled app sees of the world: its random stream, the time, and the network.
 
-    __slots__ = ("pod", "rng", "_plane")
+    ``call(target, method, path, grpc=False, headers=None, body_bytes=0, body=None)`` sends a request from
+    this pod (:meth:`DataPlane.call`); it is the data plane's method bound to the pod, so an app's request
+    costs no extra call.
+    """
+
+    __slots__ = ("pod", "rng", "_plane", "call")
 
     def __init__(self, pod: PodRuntime):
         self.pod = pod
         self.rng = pod.rng
         self._plane = pod.plane
+        self.call = partial(pod.plane.call, pod)
 
     @property
     def now(self) -> float:
         return self._plane.clock.t
 
-    def call(self, target: str, method: str, path: str, *, grpc: bool = False,
-             headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
-        return self._plane.call(self.pod, target, method, path, grpc, headers, body_bytes, body)
-
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
-        pod = self.pod
-
-        def guarded() -> None:
-            if pod.alive:
-                fn()
-
-        self._plane.clock.after(max(0.0, delay_s), guarded)
+        """Run ``fn`` in ``delay_s`` virtual seconds (now, if negative), unless the pod has gone by then."""
+        self._plane.clock.after(delay_s, partial(_if_alive, self.pod, fn))
 
     def log(self, line: str) -> None:
         self.pod.log_lines.append(f"{line}")
+
+
+def _if_alive(pod: PodRuntime, fn: Callable[[], None]) -> None:
+    if pod.alive:
+        fn()
 
 
 class ExecContext(PodContext):
@@ -167,7 +180,7 @@ class Hop:
     """A client pod → server endpoint pair: the app that answers, and the counters both proxies keep."""
 
     __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib", "client", "decision", "authz_rev",
-                 "enforce")
+                 "enforce", "probes", "pending", "pending_body")
 
     def __init__(self, model, target_port: int):
         self.model = model
@@ -181,6 +194,49 @@ class Hop:
         self.decision = None  # the server proxy's inbound policy for this client and port (authz.Decision), if meshed
         self.authz_rev = None  # the cluster revision the decision was made at
         self.enforce = False   # the decision refuses this client, or its Server's routes decide per request
+        self.probes = None     # the probe route's paths, when they are all the decision looks at per request
+        self.pending: list = []  # responses not counted yet, flat (proxy.pending_entry; DataPlane.call's common path)
+        self.pending_body = 0    # and their request body bytes
+
+    def settle(self, batch=None) -> None:
+        """Count the pending requests, as ``DataPlane._served`` and ``_answered`` count one: in the server
+        proxy's inbound stats, the client proxy's outbound stats, and the connection's byte counters."""
+        if not self.pending:
+            return
+        if batch is None:
+            batch = lp.Batch(self.pending)
+        self.pending = []
+        body, self.pending_body = self.pending_body, 0
+        if self.inbound is not None:
+            self.inbound.record_batch(batch, _INBOUND_OVERHEADS)
+        if self.outbound is not None:
+            self.outbound.record_batch(batch, _OUTBOUND_OVERHEADS)
+        if self.tcp:
+            n = batch.n
+            req_bytes = n * REQUEST_HEADER_BYTES + body
+            rsp_bytes = n * RESPONSE_HEADER_BYTES + batch.length
+            for stats, reads_request in self.tcp:
+                if reads_request:
+                    stats.add_bytes(req_bytes, rsp_bytes)
+                else:
+                    stats.add_bytes(rsp_bytes, req_bytes)
+
+
+class Lane:
+    """What one client pod's requests to one target string resolve to while the cluster stays as it is: the
+    Service and port, the client proxy's discovery of it (None: unmeshed client) and default-route metrics, the
+    endpoints, and the hops to them that need nothing per request but counting (see :meth:`DataPlane.call`)."""
+
+    __slots__ = ("revision", "svc", "port", "authority", "disc", "rm", "endpoints", "hops", "requests")
+
+    def __init__(self, revision, svc: "Service", port: int, authority: str, disc, rm):
+        self.revision = revision
+        self.svc, self.port, self.authority = svc, port, authority
+        self.disc, self.rm = disc, rm
+        self.endpoints = svc.endpoints
+        self.hops: dict[str, Hop] = {}  # server uid → hop
+        # path → the last Request sent with it: nobody changes a Request, so the same request again is that one
+        self.requests: dict[str, Request] = {}
 
 
 class _Prober:
@@ -224,9 +280,13 @@ class DataPlane:
         cluster.kubelet.http_probe = self.probe  # the kubelet's HTTP probes go through the pods' proxies
         self._gates = balancer.Gates()  # the client proxies' backend queues (fail-fast, load shedding)
         self._probe_ctx: dict[str, PodContext] = {}
+        self._probe_hops: dict[tuple, Hop] = {}  # (pod uid, port, node IP) → the probes' hop and policy decision
         self._probe_ignored: dict[str, frozenset] = {}  # pod uid → ports its linkerd-init sends past the proxy
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
+        self._pending: list = []  # hops and route metrics holding requests not counted yet (see settle)
+        # The API server's change counter, read directly on every request (cluster.revision is a property).
+        self._api = getattr(cluster, "api", cluster)
 
     # -- keeping the view current --------------------------------------------------
     def sync(self) -> None:
@@ -234,6 +294,9 @@ class DataPlane:
         if not self._started:
             self._started = True
             self.clock.every(SYNC_PERIOD, self.sync, first=self.clock.t + SYNC_PERIOD)
+        pending = self._pending
+        if pending and (len(pending) > MAX_PENDING // 16 or sum(len(p.pending) for p in pending) > MAX_PENDING):
+            self.settle()  # nobody read the counters for a while (no Prometheus): keep the memory bounded
         revision = self.cluster.revision
         if revision == self._revision:
             return
@@ -263,6 +326,26 @@ class DataPlane:
         for runtime in new:  # start client loops once the whole view is consistent
             for model in runtime.models.values():
                 model.start(runtime.ctx)
+
+    def settle(self) -> None:
+        """Count every pending request (``Hop.pending``, ``RouteMetrics.pending``): what the proxies' counters
+        do before anything reads them. Their ``settle`` hook calls this."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        # A route whose pending requests all went through one hop, as many as that hop holds, holds just what the
+        # hop holds (its entries are a suffix of the hop's): it counts the hop's batch.
+        batches: dict = {}  # hop → (its pending length, its batch)
+        for item in pending:
+            if type(item) is Hop and item.pending:
+                batch = lp.Batch(item.pending)
+                batches[item] = (len(item.pending), batch)
+                item.settle(batch)
+        for item in pending:
+            if type(item) is not Hop and item.pending:
+                same = batches.get(item.sole)
+                item.settle(same[1] if same is not None and same[0] == len(item.pending) else None)
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict | None:
         try:
@@ -323,7 +406,73 @@ class DataPlane:
     # -- the request path ----------------------------------------------------------------
     def call(self, client: PodRuntime, target: str, method: str, path: str, grpc: bool = False,
              headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
-        """One request from ``client`` to ``target``, through both proxies; the response as the client sees it."""
+        """One request from ``client`` to ``target``, through both proxies; the response as the client sees it.
+
+        The common case — nothing changed in the cluster since the client's last
+        request to ``target``, no traffic policy, no authorization decided per
+        request (but whether a GET takes the probe route), nobody tapping — takes
+        the client's :class:`Lane` and leaves the counting to later
+        (``Hop.pending``): the same draws, the same numbers, counted when someone
+        reads them. Everything else takes :meth:`_call`.
+        """
+        lane = client.lanes.get(target)
+        if lane is None or lane.revision != self._api.revision:
+            return self._call(client, target, method, path, grpc, headers, body_bytes, body)
+        now = self.clock.t
+        disc = lane.disc
+        if disc is not None:
+            if now - disc.last > policy.OUTBOUND_IDLE_S:
+                return self._call(client, target, method, path, grpc, headers, body_bytes, body)
+            disc.last = now
+        endpoints = lane.endpoints
+        server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
+        request = lane.requests.get(path)
+        if (request is None or request.method != method or request.grpc != grpc or request.headers is not headers
+                or request.body_bytes != body_bytes or request.body is not body):
+            request = Request(method, path, lane.authority, grpc, headers, body_bytes, body)
+            if len(lane.requests) < MAX_LANE_REQUESTS:
+                lane.requests[path] = request
+        hop = lane.hops.get(server.uid)
+        if hop is None or (hop.probes and method == "GET" and path.partition("?")[0] in hop.probes):
+            # a GET on a probe path takes the probe route: the server proxy decides it the long way
+            return self._to_endpoint(client, server, lane.svc, lane.port, request, lane.rm, lane)
+        response = hop.model.handle(request, server.ctx)
+        self.inbound_requests += 1
+        ib = hop.ib
+        if (self._revision != lane.revision  # the handler's own calls saw the cluster change
+                or (ib is not None and (ib.plan is not None or now - ib.last > policy.INBOUND_IDLE_S))
+                or (hop.taps and ((server.proxy is not None and server.proxy.taps)
+                                  or (client.proxy is not None and client.proxy.taps)))):
+            served = self._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
+            return self._answered(hop, client, server, request, response, served, lane.rm)
+        if ib is not None:
+            ib.last = now
+        entry = (response.status, response.grpc_status, response.error, response.latency_ms, response.length)
+        pending = hop.pending
+        if not pending:
+            self._pending.append(hop)
+        pending += entry  # the values, not the response: see proxy.pending_entry
+        hop.pending_body += body_bytes
+        rm = lane.rm
+        if rm is not None:
+            pending = rm.pending
+            if not pending:
+                self._pending.append(rm)
+                rm.sole = hop
+            elif rm.sole is not hop:
+                rm.sole = None
+            pending += entry
+        if hop.outbound is not None:
+            outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS + PROXY_OVERHEAD_MS
+        else:
+            outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS
+        return Response(entry[0], outbound_ms, entry[4], entry[1], entry[2], response.body, response.headers)
+
+    def _call(self, client: PodRuntime, target: str, method: str, path: str, grpc: bool = False,
+              headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
+        """:meth:`call` the long way: follow the cluster, resolve, discover, and route by traffic policy or to an
+        endpoint; on the default route, leave a :class:`Lane` for the next request."""
+        client.lanes.pop(target, None)
         if self.cluster.revision != self._revision:
             self.sync()
         resolved = self._resolved.get((client.namespace, target), _UNRESOLVED)
@@ -334,7 +483,7 @@ class DataPlane:
         svc, port, authority = resolved
         request = Request(method, path, authority, grpc, headers, body_bytes, body)
         now = self.clock.t
-        rm = None
+        rm = disc = None
         if client.proxy is not None:
             # The client proxy's view of this destination: looked up once, kept while in use.
             disc = self._outbound.get((client.uid, svc.fqdn, port))
@@ -350,6 +499,7 @@ class DataPlane:
                     rm = disc.route = self._route_metrics(client, svc, port, None)
                     rm.default_backend((svc.namespace, svc.name, port),
                                        lambda: rmx.backend_items(svc.namespace, svc.name, port))
+                    rm.overheads = _OUTBOUND_OVERHEADS
         endpoints = self.route(client, svc, port, method, path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
@@ -361,7 +511,16 @@ class DataPlane:
                 rm.record_default(None, rmx.FAIL_FAST, wait)
                 return Response(status=503, latency_ms=wait, error="")
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
+        lane = None
+        if endpoints is svc.endpoints and self.cluster.revision == self._revision:
+            lane = client.lanes[target] = Lane(self._revision, svc, port, authority, disc, rm)
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
+        return self._to_endpoint(client, server, svc, port, request, rm, lane)
+
+    def _to_endpoint(self, client: PodRuntime, server: PodRuntime, svc: Service, port: int, request: Request,
+                     rm, lane: Lane | None) -> Response:
+        """The request on the default route, from the client proxy's pick of an endpoint on; the hop joins
+        ``lane`` when its requests need nothing but counting."""
         hop = self._hops.get((client.uid, server.uid, svc.fqdn, port))
         if hop is None:
             hop = self._new_hop(client, server, svc, port)
@@ -369,7 +528,17 @@ class DataPlane:
             if rm is not None:
                 rm.record_default(None, rmx.REFUSED, 1.0)
             return Response(status=0, latency_ms=1.0, error="connection refused")
-        response, inbound_ms, in_route, failed = self._serve(hop, server, svc, port, request)
+        response, inbound_ms, in_route, failed = served = self._serve(hop, server, svc, port, request)
+        if (lane is not None and (not hop.enforce or hop.probes) and lane.revision == self._revision
+                and (hop.decision is None or hop.authz_rev == self._revision)):
+            lane.hops[server.uid] = hop
+        return self._answered(hop, client, server, request, response, served, rm)
+
+    def _answered(self, hop, client: PodRuntime, server: PodRuntime, request: Request, response: Response,
+                  served: tuple, rm) -> Response:
+        """The client side of a default-route request the server answered: the client proxy counts it (per
+        endpoint, and on the default route with client policy), the connection's bytes, tap."""
+        _, inbound_ms, in_route, failed = served
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
         outbound_ms = inbound_ms + NETWORK_MS + (PROXY_OVERHEAD_MS if hop.outbound is not None else 0.0)
         if hop.outbound is not None:
@@ -378,7 +547,7 @@ class DataPlane:
             rm.record_default(status, "" if not error and status >= 100 else rmx.error_label(status, error),
                               outbound_ms)
         if hop.tcp:
-            _count_bytes(hop.tcp, body_bytes, response.length)
+            _count_bytes(hop.tcp, request.body_bytes, response.length)
         if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
             self._tap(client, server, request, response, hop.target_port, inbound_ms, outbound_ms,
                       route=None, inbound_route=None if in_route is None else in_route.name)
@@ -489,6 +658,14 @@ class DataPlane:
                 return refused, refused.latency_ms, None, refused.status >= 500 or refused.grpc_status == 7
         response = hop.model.handle(request, server.ctx)
         self.inbound_requests += 1
+        return self._served(hop, inbound, server, svc, port, request, response)
+
+    def _served(self, hop, inbound, server: PodRuntime, svc: Service, port: int, request: Request,
+                response: Response):
+        """The server's inbound proxy counts the answer (per route too, with a server-side ServiceProfile).
+
+        Returns (response, inbound ms, the inbound route or None, failed by the default classifier).
+        """
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
         inbound_ms = response.latency_ms + PROXY_OVERHEAD_MS
         in_route = None
@@ -768,12 +945,15 @@ class DataPlane:
 
     def _authorize(self, hop, server: PodRuntime, port: int, client: PodRuntime):
         """(Re)compute the server proxy's policy for this client and port, and the counters it feeds."""
+        if hop.pending:
+            hop.settle()  # requests made under the previous decision count where it put them
         cproxy = client.proxy
         client_id = cproxy.identity if cproxy is not None else None
         decision = self._inbound_index().decide(server.pod, port, server.default_policy,
                                                 authz.Client(client_id, client.ip))
         hop.decision, hop.authz_rev = decision, self._revision
         hop.enforce = decision.routes is not None or decision.authz is None or bool(decision.probes)
+        hop.probes = decision.probes if decision.probes and decision.routes is None and decision.authz else None
         labels = decision.srv + decision.route + (decision.authz or ())
         sproxy = server.proxy
         hop.inbound = None if decision.authz is None else sproxy.stats(
@@ -836,10 +1016,14 @@ class DataPlane:
         sproxy = server.proxy
         if sproxy is None or port in self._ignored_ports(server):
             return model.handle(request, ctx).status
-        hop = Hop(model, port)
-        hop.client = _Prober(source_ip)
-        hop.decision = self._inbound_index().decide(server.pod, port, server.default_policy,
-                                                    authz.Client(None, source_ip))
+        # The server proxy's policy for the kubelet's probes of this port, decided once per cluster revision.
+        hop = self._probe_hops.get((server.uid, port, source_ip))
+        if hop is None or hop.authz_rev != self._revision or hop.model is not model:
+            hop = self._probe_hops[server.uid, port, source_ip] = Hop(model, port)
+            hop.client = _Prober(source_ip)
+            hop.decision = self._inbound_index().decide(server.pod, port, server.default_policy,
+                                                        authz.Client(None, source_ip))
+            hop.authz_rev = self._revision
         tcp = [(sproxy.tcp_stats(("src", port, None), lambda: _tcp_inbound_items(server, port, None)), True)]
         tcp[0][0].opened += 1
         if hop.decision.tcp and hop.decision.authz is not None:  # an opaque port: forwarded as TCP, no HTTP metrics
@@ -1011,11 +1195,9 @@ def _count_bytes(tcp: list, body_bytes: int, length: int) -> None:
     rsp_bytes = RESPONSE_HEADER_BYTES + length
     for stats, reads_request in tcp:
         if reads_request:
-            stats.read += req_bytes
-            stats.written += rsp_bytes
+            stats.add_bytes(req_bytes, rsp_bytes)
         else:
-            stats.read += rsp_bytes
-            stats.written += req_bytes
+            stats.add_bytes(rsp_bytes, req_bytes)
 
 
 # -- label sets, in linkerd-proxy's emission order ------------------------------------------

@@ -92,7 +92,8 @@ class Prometheus:
         self._started = False
         self._target_labels: dict[str, tuple] = {}
         self._keys: dict = {}
-        self._last: dict[str, list] = {}  # uid → the (name, labels) it exposed at the last scrape
+        self._plans: dict = {}  # uid → (label tuples, names, store series) of its last scrape, see scrape
+        self._last: dict[str, list] = {}  # uid → the series it exposed at the last scrape
         self.scrapes = 0
         self._config_version: str | None = None
         self._interval = SCRAPE_INTERVAL
@@ -129,32 +130,51 @@ class Prometheus:
             return
         self.dataplane.sync()
         t = self.clock.t
-        keys = self._keys
-        batch = []
+        all_series: list = []
+        all_values: list = []
         current: dict[str, list] = {}
         for runtime in sorted(self.dataplane.pods.values(), key=lambda r: (r.namespace, r.name)):
             if runtime.proxy is None:
                 continue
-            exposed = current[runtime.uid] = []
-            target = self._target_labels.get(runtime.uid)
-            if target is None:
-                target = self._target_labels[runtime.uid] = scrape_labels(runtime.pod)
-            for name, items, value in runtime.proxy.samples():
-                cache_key = (runtime.uid, name, items)
-                key = keys.get(cache_key)
-                if key is None:
-                    merged = dict(items)
-                    merged.update(target)  # target labels win, as with honor_labels: false
-                    key = keys[cache_key] = tuple(sorted(merged.items()))
-                batch.append((name, key, float(value)))
-                exposed.append((name, key))
+            uid = runtime.uid
+            got = runtime.proxy.samples()
+            names = [sample[0] for sample in got]
+            labels = [sample[1] for sample in got]
+            # A proxy exposes the same series in the same order scrape after scrape (and hands out the same label
+            # tuples, so comparing is mostly identity checks): the store series of the last scrape serve again.
+            plan = self._plans.get(uid)
+            if plan is None or plan[0] != labels or plan[1] != names:
+                plan = self._plans[uid] = (labels, names, self._series_of(runtime, names, labels))
+            current[uid] = plan[2]
+            all_series += plan[2]
+            all_values += [sample[2] for sample in got]
         # A target that disappeared gets staleness markers, so its series leave instant queries at once.
         for uid in self._last.keys() - current.keys():
-            batch.extend((name, key, STALE_NAN) for name, key in self._last[uid])
+            all_series += self._last[uid]
+            all_values += [STALE_NAN] * len(self._last[uid])
             self._target_labels.pop(uid, None)
+            self._plans.pop(uid, None)
         self._last = current
-        self.store.append_many(t, batch)
+        self.store.append_series(t, zip(all_series, all_values))
         self.scrapes += 1
+
+    def _series_of(self, runtime, names: list, labels: list) -> list:
+        """The store series for a pod's samples: its labels with the target's (target labels win, as with
+        ``honor_labels: false``)."""
+        uid = runtime.uid
+        target = self._target_labels.get(uid)
+        if target is None:
+            target = self._target_labels[uid] = scrape_labels(runtime.pod)
+        keys, out = self._keys, []
+        for name, items in zip(names, labels):
+            cache_key = (uid, name, items)
+            series = keys.get(cache_key)
+            if series is None:
+                merged = dict(items)
+                merged.update(target)
+                series = keys[cache_key] = self.store.series(name, tuple(sorted(merged.items())))
+            out.append(series)
+        return out
 
     # -- the HTTP API's two endpoints, as DataFrames --------------------------------------------
     def query(self, expr: str, time=None) -> pd.DataFrame:

@@ -240,6 +240,27 @@ class SeriesStore:
         self.sample_count += stored
         return stored
 
+    def series(self, name: str, items: LabelItems) -> Series:
+        """The series for ``name`` and sorted label ``items`` (created on first sight), for :meth:`append_series`."""
+        return self._lookup(name, items)
+
+    def append_series(self, t: float, samples: Iterable[tuple[Series, float]]) -> int:
+        """:meth:`append_many` for a caller that keeps the :class:`Series` it appends to (the scraper, scrape after
+        scrape): ``(series, value)`` pairs at time ``t``, with the same out-of-order rule."""
+        t_ms = to_ms(t)
+        stamp = array("q", (t_ms,))  # extending by an array of the same type copies bytes: no per-sample parsing
+        stored = 0
+        for series, value in samples:
+            times = series._t
+            if times and times[-1] >= t_ms:
+                self.out_of_order_samples += 1
+                continue
+            times.extend(stamp)
+            series._v.append(value)
+            stored += 1
+        self.sample_count += stored
+        return stored
+
     def mark_stale(self, name: str, labels: dict[str, str], t: float) -> None:
         """Write a staleness marker: the series disappears from instant queries from ``t`` on."""
         self.append(name, labels, t, STALE_NAN)

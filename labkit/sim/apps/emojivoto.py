@@ -30,6 +30,7 @@ FindByShortcode call whose latency and result it observes.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from urllib.parse import parse_qs
 
 from .base import TABLE_BITS, App, Dist, Spec, go_duration, ruby_to_f
@@ -118,7 +119,9 @@ GRPC_CODES = {0: "OK", 1: "Canceled", 2: "Unknown", 3: "InvalidArgument", 4: "De
               13: "Internal", 14: "Unavailable", 16: "Unauthenticated"}
 
 
+@lru_cache(maxsize=256)
 def _json_error(message: str) -> str:
+    """web's ``writeError`` body (cached: a failing RPC fails with the same few messages thousands of times)."""
     return json.dumps({"error": message}) + "\n"
 
 
@@ -389,6 +392,7 @@ class VotingSvc(_GrpcService):
 # -- vote-bot -------------------------------------------------------------------------------
 
 VOTE_PATHS = {s: p for p, (s, _, _) in VOTE_FAST.items()}    # the same string objects: hashes cached
+VOTE_LOG = {s: f"✔ Voting for {s}" for s in SHORTCODES}       # the bot's log line per choice, formatted once
 
 
 class VoteBot(App):
@@ -445,7 +449,7 @@ class VoteBot(App):
         if self.stopped:
             return
         ctx = self.bg
-        ctx.log(f"✔ Voting for {choice}")
+        ctx.log(VOTE_LOG[choice])
         r = ctx.call(self.target, "GET", VOTE_PATHS[choice], headers=self.headers)
         self.votes += 1
         failure = transport_error(r)

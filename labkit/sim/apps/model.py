@@ -46,6 +46,10 @@ BODY_HEADER = "x-labkit-body"
 
 @dataclass(slots=True)
 class Request:
+    """One request as a server model receives it. Read it, never change it: the data plane hands the same
+    object again for an identical request from the same client to the same target (a model that needs other
+    headers builds a new Request)."""
+
     method: str            # "GET", "POST", ...
     path: str              # "/api/vote?choice=:doughnut:" (query included) or
     #                        "/emojivoto.v1.VotingService/VoteDoughnut"
@@ -151,10 +155,13 @@ def transport_error(resp: Response) -> str | None:
     resolution failure wins over a status.  ``Response(503, error="")`` (a
     proxy's fail-fast) is an ordinary 503.
     """
-    err = (resp.error or "").lower()
+    err = resp.error
+    if not err:  # the common case, decided without building a string
+        return None if resp.status >= 100 else "connection refused"
+    err = err.lower()
     if resp.status < 100:
-        return err or "connection refused"
-    if err and any(k in err for k in ("reset", "refused", "resolve", "no such host", "incomplete body")):
+        return err
+    if any(k in err for k in ("reset", "refused", "resolve", "no such host", "incomplete body")):
         return err
     return None
 

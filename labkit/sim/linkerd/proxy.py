@@ -15,7 +15,10 @@ per label set, not per request.
 """
 from __future__ import annotations
 
+import struct
 from bisect import bisect_left
+from collections import Counter
+from itertools import accumulate, repeat
 from typing import Iterator
 
 #: linkerd-proxy's latency histogram upper bounds in ms (inclusive), then +Inf.
@@ -65,51 +68,236 @@ def render_labels(items: tuple[tuple[str, str], ...]) -> str:
 
 
 class HttpStats:
-    """Request/response counters and latency histograms for one endpoint label set."""
+    """Request/response counters and latency histograms for one endpoint label set.
 
-    __slots__ = ("items", "requests", "responses", "latency", "_keys")
+    Counts arrive two ways: :meth:`record`, one request at a time, and
+    :meth:`record_batch`, many at once — the data plane's common path keeps
+    the responses of a connection in a list and counts them when someone reads
+    (``settle``, called before every read). Every counter here is an integer,
+    so the order in which requests are counted never shows.
+    """
 
-    def __init__(self, items: tuple[tuple[str, str], ...]):
+    __slots__ = ("items", "_requests", "_responses", "_latency", "settle", "_labels")
+
+    def __init__(self, items: tuple[tuple[str, str], ...], settle=None):
         self.items = items  # endpoint labels, in Linkerd's emission order
-        self.requests = 0
-        self.responses: dict[tuple[int, int | None, str, bool], int] = {}
-        self.latency: dict[int, list[int]] = {}  # status → 26 bucket counts (not cumulative), sum, count
-        self._keys: dict = {}
+        self._requests = 0
+        self._responses: dict[tuple[int, int | None, str, bool], int] = {}
+        self._latency: dict[int, list[int]] = {}  # status → 26 bucket counts (not cumulative), sum, count
+        self.settle = settle  # counts the requests still pending (the data plane's), or None
+        self._labels: dict = {}  # status or response key → its series' label tuples (see samples)
+
+    @property
+    def requests(self) -> int:
+        if self.settle is not None:
+            self.settle()
+        return self._requests
+
+    @property
+    def responses(self) -> dict:
+        """(status, grpc status, error, failed) → count."""
+        if self.settle is not None:
+            self.settle()
+        return self._responses
+
+    @property
+    def latency(self) -> dict:
+        if self.settle is not None:
+            self.settle()
+        return self._latency
 
     def record(self, status: int, grpc_status: int | None, error: str, failed: bool, latency_ms: float) -> None:
-        self.requests += 1
+        self._requests += 1
         key = (status, grpc_status, error, failed)
-        responses = self.responses
+        responses = self._responses
         responses[key] = responses.get(key, 0) + 1
-        hist = self.latency.get(status)
+        hist = self._latency.get(status)
         if hist is None:
-            hist = self.latency[status] = [0] * (_N_BUCKETS + 2)
+            hist = self._latency[status] = [0] * (_N_BUCKETS + 2)
         ms = int(latency_ms)  # the proxy records whole milliseconds
         hist[bisect_left(LATENCY_BOUNDS, ms)] += 1
         hist[_SUM] += ms
         hist[_COUNT] += 1
 
-    def samples(self, prefix: str = "", with_latency: bool = True) -> Iterator[tuple[str, tuple, float]]:
-        """(metric name, label items, value) for every series, in exposition order."""
+    def record_batch(self, batch: "Batch", overheads: tuple[float, ...]) -> None:
+        """Count a :class:`Batch` of responses as :meth:`record` would count each one, classified by the
+        default classifier, with latency ``latency_ms + overheads[0] + overheads[1] + …``."""
+        self._requests += batch.n
+        table = self._responses
+        for (status, grpc, error), k in batch.classes.items():
+            key = (status, grpc, error, classify(status, grpc, error))
+            table[key] = table.get(key, 0) + k
+        for status, values in batch.by_status():
+            hist = self._latency.get(status)
+            if hist is None:
+                hist = self._latency[status] = [0] * (_N_BUCKETS + 2)
+            if isinstance(values, list):
+                for extra in overheads:
+                    values = [v + extra for v in values]
+            else:
+                values = values + overheads[0]
+                for extra in overheads[1:]:
+                    values += extra
+            if isinstance(values, list):
+                total = 0
+                for v in values:
+                    ms = int(v)  # the proxy records whole milliseconds
+                    hist[bisect_left(LATENCY_BOUNDS, ms)] += 1
+                    total += ms
+                hist[_SUM] += total
+                hist[_COUNT] += len(values)
+            else:
+                import numpy as np
+
+                whole = values.astype(np.int64)  # truncates toward zero, as int() does
+                counts = np.bincount(np.searchsorted(_bounds_array(), whole, side="left"), minlength=_N_BUCKETS)
+                for i, c in enumerate(counts.tolist()):
+                    hist[i] += c
+                hist[_SUM] += int(whole.sum())
+                hist[_COUNT] += len(whole)
+
+    def samples(self, prefix: str = "", with_latency: bool = True) -> list[tuple[str, tuple, float]]:
+        """(metric name, label items, value) for every series, in exposition order.
+
+        The names and label tuples are the same objects from one call to the next (built once per series),
+        which is what lets the scraper recognise a series without hashing its labels.
+        """
+        if self.settle is not None:
+            self.settle()
+        names = _names(prefix)
+        labels = self._labels
         items = self.items
-        yield f"{prefix}request_total", items, self.requests
+        out = [(names[0], items, self._requests)]
         if with_latency:
-            for status in sorted(self.latency):
-                hist = self.latency[status]
-                base = items + (("status_code", str(status)),)
-                cumulative = 0
-                for i, le in enumerate(LE):
-                    cumulative += hist[i]
-                    yield f"{prefix}response_latency_ms_bucket", base + (("le", le),), cumulative
-                yield f"{prefix}response_latency_ms_count", base, hist[_COUNT]
-                yield f"{prefix}response_latency_ms_sum", base, hist[_SUM]
-        for (status, grpc, error, failed), count in sorted(self.responses.items(), key=_response_order):
-            yield f"{prefix}response_total", items + (
-                ("status_code", str(status)),
-                ("classification", "failure" if failed else "success"),
-                ("grpc_status", "" if grpc is None else str(grpc)),
-                ("error", error),
-            ), count
+            bucket_name = names[1]
+            for status in sorted(self._latency):
+                hist = self._latency[status]
+                cached = labels.get(status)
+                if cached is None:
+                    base = items + (("status_code", str(status)),)
+                    cached = labels[status] = (base, tuple(base + (("le", le),) for le in LE))
+                base, buckets = cached
+                out += zip(repeat(bucket_name), buckets, accumulate(hist[:_N_BUCKETS]))
+                out.append((names[2], base, hist[_COUNT]))
+                out.append((names[3], base, hist[_SUM]))
+        for key, count in sorted(self._responses.items(), key=_response_order):
+            row = labels.get(key)
+            if row is None:
+                status, grpc, error, failed = key
+                row = labels[key] = items + (
+                    ("status_code", str(status)),
+                    ("classification", "failure" if failed else "success"),
+                    ("grpc_status", "" if grpc is None else str(grpc)),
+                    ("error", error),
+                )
+            out.append((names[4], row, count))
+        return out
+
+
+_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _names(prefix: str) -> tuple[str, ...]:
+    """The five sample names of an HttpStats under ``prefix`` (built once: the scraper hashes them)."""
+    names = _NAMES.get(prefix)
+    if names is None:
+        names = _NAMES[prefix] = tuple(prefix + n for n in (
+            "request_total", "response_latency_ms_bucket", "response_latency_ms_count", "response_latency_ms_sum",
+            "response_total"))
+    return names
+
+
+#: Above this many responses a :class:`Batch` keeps latencies in a numpy array (below, its call overhead costs more).
+BATCH_NUMPY = 48
+
+
+#: The fields of one pending response, in a flat list (see :class:`Batch`).
+PENDING_FIELDS = 5  # status, grpc_status, error, latency_ms, length
+
+
+def pending_entry(response) -> tuple:
+    """What a :class:`Batch` needs of one response, to append to a flat pending list (``list += entry``): the
+    values themselves, so nothing but numbers and strings outlives the request (no garbage for the collector)."""
+    return (response.status, response.grpc_status, response.error, response.latency_ms, response.length)
+
+
+def _count(column: list) -> dict:
+    """value → occurrences: one C-speed ``count`` per distinct value when there are few (the usual case)."""
+    distinct = set(column)
+    if len(distinct) <= 4:
+        return {v: column.count(v) for v in distinct}
+    return dict(Counter(column))
+
+
+class Batch:
+    """Responses to count at once, from a flat pending list (:func:`pending_entry` after another), summarized in
+    a few passes that run at C speed.
+
+    ``classes`` maps (status, gRPC status, error or "") to how many responses
+    had them; ``latency`` holds each ``latency_ms`` in order (a list, or a numpy
+    array of the same doubles for a long batch), for the counters to add their
+    overheads to and bucket, as counting one by one would; ``length`` is the
+    sum of the response bodies' bytes.
+    """
+
+    __slots__ = ("n", "classes", "statuses", "latency", "length")
+
+    def __init__(self, flat: list):
+        statuses = flat[0::PENDING_FIELDS]
+        grpcs = flat[1::PENDING_FIELDS]
+        errors = flat[2::PENDING_FIELDS]
+        n = self.n = len(statuses)
+        s0, g0 = statuses[0], grpcs[0]
+        same_status = statuses.count(s0) == n
+        if errors.count(None) == n or errors.count(None) + errors.count("") == n:
+            # No errors (the common case): count one column when the other is the same throughout.
+            if same_status:
+                classes = {(s0, g, ""): k for g, k in _count(grpcs).items()}
+            elif grpcs.count(g0) == n:
+                classes = {(s, g0, ""): k for s, k in _count(statuses).items()}
+            else:
+                classes = {(s, g, ""): k for (s, g), k in Counter(zip(statuses, grpcs)).items()}
+        else:
+            classes = dict(Counter(zip(statuses, grpcs, [e or "" for e in errors])))
+        self.classes = classes
+        self.statuses = None if same_status else statuses
+        latency = flat[3::PENDING_FIELDS]
+        if n >= BATCH_NUMPY:
+            import numpy as np
+
+            latency = np.frombuffer(struct.pack(f"{n}d", *latency), dtype=np.float64)  # faster than np.array
+        self.latency = latency
+        self.length = sum(flat[4::PENDING_FIELDS])
+
+    def by_status(self):
+        """(status, the latencies of the responses with that status)."""
+        if self.statuses is None:
+            status = next(iter(self.classes))[0]
+            return [(status, self.latency)]
+        statuses, latency = self.statuses, self.latency
+        if isinstance(latency, list):
+            groups: dict = {}
+            for status, value in zip(statuses, latency):
+                group = groups.get(status)
+                if group is None:
+                    group = groups[status] = []
+                group.append(value)
+            return list(groups.items())
+        import numpy as np
+
+        column = np.frombuffer(struct.pack(f"{len(statuses)}q", *statuses), dtype=np.int64)
+        return [(status, latency[column == status]) for status in {s for s, _, _ in self.classes}]
+
+
+_BOUNDS_CACHE: list = []
+
+
+def _bounds_array():
+    if not _BOUNDS_CACHE:
+        import numpy as np
+
+        _BOUNDS_CACHE.append(np.array(LATENCY_BOUNDS, dtype=np.int64))
+    return _BOUNDS_CACHE[0]
 
 
 def _response_order(item):
@@ -118,22 +306,42 @@ def _response_order(item):
 
 
 class TcpStats:
-    """Connection counters for one transport label set."""
+    """Connection counters for one transport label set (bytes may be pending like :class:`HttpStats`' counts)."""
 
-    __slots__ = ("items", "opened", "open", "read", "written")
+    __slots__ = ("items", "opened", "open", "_read", "_written", "settle")
 
-    def __init__(self, items: tuple[tuple[str, str], ...]):
+    def __init__(self, items: tuple[tuple[str, str], ...], settle=None):
         self.items = items
         self.opened = 0
         self.open = 0
-        self.read = 0
-        self.written = 0
+        self._read = 0
+        self._written = 0
+        self.settle = settle
+
+    @property
+    def read(self) -> int:
+        if self.settle is not None:
+            self.settle()
+        return self._read
+
+    @property
+    def written(self) -> int:
+        if self.settle is not None:
+            self.settle()
+        return self._written
+
+    def add_bytes(self, read: int, written: int) -> None:
+        """Count bytes read and written (in any order: these are integers, so pending ones may come later)."""
+        self._read += read
+        self._written += written
 
     def samples(self) -> Iterator[tuple[str, tuple, float]]:
+        if self.settle is not None:
+            self.settle()
         yield "tcp_open_total", self.items, self.opened
         yield "tcp_open_connections", self.items, self.open
-        yield "tcp_read_bytes_total", self.items, self.read
-        yield "tcp_write_bytes_total", self.items, self.written
+        yield "tcp_read_bytes_total", self.items, self._read
+        yield "tcp_write_bytes_total", self.items, self._written
 
 
 class Proxy:
@@ -159,18 +367,20 @@ class Proxy:
         self.route_metrics: dict = {}  # (parent ns, name, port, route identity) → RouteMetrics (2.16+ client policy)
         self.denied: dict = {}         # (authz deny family, labels) → requests refused by authorization policy
         self.taps: list = []  # active tap sessions watching this proxy
+        self.settle = None    # the data plane's: counts requests it keeps pending (see HttpStats)
+        self._inbound_labels: dict = {}  # route_metrics.inbound_samples' label tuples, kept between scrapes
 
     def stats(self, table: dict, key, items_fn) -> HttpStats:
         """The stats for ``key`` in ``table``, created with labels ``items_fn()`` on first use."""
         stats = table.get(key)
         if stats is None:
-            stats = table[key] = HttpStats(items_fn())
+            stats = table[key] = HttpStats(items_fn(), self.settle)
         return stats
 
     def tcp_stats(self, key, items_fn) -> TcpStats:
         stats = self.tcp.get(key)
         if stats is None:
-            stats = self.tcp[key] = TcpStats(items_fn())
+            stats = self.tcp[key] = TcpStats(items_fn(), self.settle)
         return stats
 
     def route(self, key, items_fn, grpc: bool = False):
@@ -190,37 +400,44 @@ class Proxy:
         for rm in self.route_metrics.values():
             for family, name, items, value in rm.samples():
                 families.setdefault(family, []).append((name, items, value))
-        for family, name, items, value in route_metrics.inbound_samples(self.inbound.values(), self.denied):
+        for family, name, items, value in route_metrics.inbound_samples(self.inbound.values(), self.denied,
+                                                                         self._inbound_labels):
             families.setdefault(family, []).append((name, items, value))
         for family, rows in families.items():
             for name, items, value in rows:
                 yield family, name, items, value
 
-    def samples(self) -> Iterator[tuple[str, tuple, float]]:
+    def samples(self) -> list[tuple[str, tuple, float]]:
         """Every series this proxy exposes: the legacy families, then the registry's (2.16+)."""
-        yield from self.legacy_samples()
-        for _family, name, items, value in self.registry_samples():
-            yield name, items, value
+        out = self.legacy_samples()
+        out += [(name, items, value) for _family, name, items, value in self.registry_samples()]
+        return out
 
-    def legacy_samples(self) -> Iterator[tuple[str, tuple, float]]:
-        """Every legacy series this proxy exposes, grouped by metric family as the proxy prints them."""
-        http = [*self.inbound.values(), *self.outbound.values()]
+    def legacy_samples(self) -> list[tuple[str, tuple, float]]:
+        """Every legacy series this proxy exposes, grouped by metric family as the proxy prints them.
+
+        A list, not a generator: the scraper reads it every few seconds, and a list is one pass, not one
+        generator step per sample.
+        """
         families: dict[str, list] = {}
-        for stats in http:
-            for name, items, value in stats.samples():
-                families.setdefault(name, []).append((items, value))
+        for stats in [*self.inbound.values(), *self.outbound.values()]:
+            for sample in stats.samples():
+                families.setdefault(sample[0], []).append(sample)
         for stats in self.routes.values():
-            for name, items, value in stats.samples(prefix="route_"):
-                families.setdefault(name, []).append((items, value))
+            for sample in stats.samples(prefix="route_"):
+                families.setdefault(sample[0], []).append(sample)
         for stats in self.actual_routes.values():
-            for name, items, value in stats.samples(prefix="route_actual_", with_latency=False):
-                families.setdefault(name, []).append((items, value))
+            for sample in stats.samples(prefix="route_actual_", with_latency=False):
+                families.setdefault(sample[0], []).append(sample)
         for stats in self.tcp.values():
-            for name, items, value in stats.samples():
-                families.setdefault(name, []).append((items, value))
+            for sample in stats.samples():
+                families.setdefault(sample[0], []).append(sample)
+        out: list = []
         for name in _FAMILY_ORDER:
-            for items, value in families.get(name, ()):
-                yield name, items, value
+            rows = families.get(name)
+            if rows:
+                out += rows
+        return out
 
 
 _FAMILY_ORDER = (

@@ -140,10 +140,18 @@ class BackendMetrics:
 
 
 class RouteMetrics:
-    """One route of one parent on a client proxy (``grpc``: the ``outbound_grpc_route_`` family)."""
+    """One route of one parent on a client proxy (``grpc``: the ``outbound_grpc_route_`` family).
+
+    The default route's requests may wait in ``pending`` (the data plane's
+    common path appends what it needs of each response there, see
+    ``proxy.pending_entry``) and are counted, in order, before anything reads
+    or writes these series: the latency sums are floats, so counting in the
+    order requests finished is what keeps them the same to the last digit.
+    """
 
     __slots__ = ("items", "grpc", "statuses", "hist", "retry_requests", "retry_successes", "retry_limit_exceeded",
-                 "retry_overflow", "retries_configured", "backends", "_default")
+                 "retry_overflow", "retries_configured", "backends", "_default", "pending", "overheads", "sole",
+                 "_labels")
 
     def __init__(self, items: tuple, grpc: bool = False):
         self.items = items  # parent_* + route_*
@@ -154,8 +162,14 @@ class RouteMetrics:
         self.retries_configured = False
         self.backends: dict = {}
         self._default: BackendMetrics | None = None
+        self.pending: list = []     # server responses on the default route not yet counted (proxy.pending_entry)
+        self.overheads: tuple = ()  # what the client proxy adds to a pending response's latency (ms)
+        self.sole = None            # the one hop (connection) every pending response came through, if one
+        self._labels: dict = {}     # the series' label tuples, made once (see samples)
 
     def record(self, status, error: str, ms: float) -> None:
+        if self.pending:
+            self.settle()
         key = (status, error)
         statuses = self.statuses
         statuses[key] = statuses.get(key, 0) + 1
@@ -169,8 +183,9 @@ class RouteMetrics:
         return b
 
     def record_default(self, status, error: str, ms: float) -> None:
-        """One request on the default route — one attempt to its one backend: both sets of series at once
-        (the hot path of every meshed request without a route or annotation)."""
+        """One request on the default route — one attempt to its one backend: both sets of series at once."""
+        if self.pending:
+            self.settle()
         key = (status, error)
         statuses = self.statuses
         statuses[key] = statuses.get(key, 0) + 1
@@ -184,7 +199,38 @@ class RouteMetrics:
         hist[bisect_left(BACKEND_BOUNDS_MS, ms)] += 1
         hist[-1] += ms
 
+    def settle(self, batch=None) -> None:
+        """Count the pending default-route responses (as :meth:`record_default` would, one by one, in order);
+        ``batch``: a :class:`~labkit.sim.linkerd.proxy.Batch` of a pending list equal to this one."""
+        responses = self.pending
+        if not responses:
+            return
+        self.pending = []
+        from labkit.sim.linkerd.proxy import Batch
+
+        batch = Batch(responses) if batch is None else batch
+        keys: dict = {}
+        for (status, _grpc, error), n in batch.classes.items():
+            key = (status, "" if not error and status >= 100 else error_label(status, error))
+            keys[key] = keys.get(key, 0) + n
+        statuses, bstatuses = self.statuses, self._default.statuses
+        for key, n in keys.items():
+            statuses[key] = statuses.get(key, 0) + n
+            bstatuses[key] = bstatuses.get(key, 0) + n
+        ms = batch.latency
+        if isinstance(ms, list):
+            for extra in self.overheads:
+                ms = [v + extra for v in ms]
+        elif self.overheads:
+            ms = ms + self.overheads[0]
+            for extra in self.overheads[1:]:
+                ms += extra
+        _add_histogram(self.hist, ROUTE_BOUNDS_MS, ms)
+        _add_histogram(self._default.hist, BACKEND_BOUNDS_MS, ms)
+
     def backend(self, key, items_fn) -> BackendMetrics:
+        if self.pending:
+            self.settle()  # a write to the default backend comes after the pending ones
         b = self.backends.get(key)
         if b is None:
             b = self.backends[key] = BackendMetrics(self.items + items_fn())
@@ -199,14 +245,18 @@ class RouteMetrics:
         return (("http_status", "" if status is None or status < 100 else str(status)), ("error", error))
 
     def samples(self) -> Iterator[tuple[str, tuple, float]]:
-        """(family, sample name, labels, value) for this route and its backends."""
+        """(family, sample name, labels, value) for this route and its backends (the same label tuples from one
+        call to the next: the scraper recognises a series by its tuple's identity)."""
+        if self.pending:
+            self.settle()
         prefix = "outbound_grpc_route_" if self.grpc else "outbound_http_route_"
-        route = self.items + (("hostname", ""),)
+        route = self._row("route", lambda: self.items + (("hostname", ""),))
         fam = prefix + "request_duration_seconds"
-        yield from _histogram(fam, route, self.hist, ROUTE_LE)
+        yield from _histogram(fam, route, self.hist, self._row(("le", None), lambda: _le_rows(route, ROUTE_LE)))
         fam = prefix + "request_statuses"
         for (status, error), n in sorted(self.statuses.items(), key=_status_order):
-            yield fam, fam + "_total", route + self._status_items(status, error), n
+            yield fam, fam + "_total", self._row((None, status, error),
+                                                 lambda: route + self._status_items(status, error)), n
         if self.retries_configured or self.retry_requests:
             for what in ("requests", "successes", "limit_exceeded", "overflow"):
                 fam = f"{prefix}retry_{what}"
@@ -214,10 +264,42 @@ class RouteMetrics:
         for b in self.backends.values():
             fam = prefix + "backend_requests"
             yield fam, fam + "_total", b.items, b.requests
-            yield from _histogram(prefix + "backend_response_duration_seconds", b.items, b.hist, BACKEND_LE)
+            yield from _histogram(prefix + "backend_response_duration_seconds", b.items, b.hist,
+                                  self._row(("le", b), lambda: _le_rows(b.items, BACKEND_LE)))
             fam = prefix + "backend_response_statuses"
             for (status, error), n in sorted(b.statuses.items(), key=_status_order):
-                yield fam, fam + "_total", b.items + self._status_items(status, error), n
+                yield fam, fam + "_total", self._row((b, status, error),
+                                                     lambda: b.items + self._status_items(status, error)), n
+
+    def _row(self, key, make):
+        """The label tuple for ``key``, made by ``make()`` the first time and the same object ever after."""
+        row = self._labels.get(key)
+        if row is None:
+            row = self._labels[key] = make()
+        return row
+
+
+def _le_rows(items: tuple, les: tuple) -> tuple:
+    return tuple(items + (("le", le),) for le in les)
+
+
+def _add_histogram(hist: list, bounds: tuple, ms) -> None:
+    """Add latencies ``ms`` (a list, or a numpy array) to ``hist`` (bucket counts, then the sum in ms). The sum
+    adds them one at a time, in order, as per-request counting does (a pairwise sum could differ in the last bit)."""
+    if isinstance(ms, list):
+        total = hist[-1]
+        for v in ms:
+            hist[bisect_left(bounds, v)] += 1
+            total += v
+        hist[-1] = total
+        return
+    import numpy as np
+
+    counts = np.bincount(np.searchsorted(np.asarray(bounds, dtype=np.float64), ms, side="left"),
+                         minlength=len(bounds) + 1)
+    for i, c in enumerate(counts.tolist()):
+        hist[i] += c
+    hist[-1] = float(np.add.accumulate(np.concatenate(([hist[-1]], ms)))[-1])
 
 
 def _status_order(item) -> tuple:
@@ -225,46 +307,83 @@ def _status_order(item) -> tuple:
     return (-1 if status is None else status, error)
 
 
-def _histogram(family: str, items: tuple, hist: list, les: tuple) -> Iterator[tuple]:
-    """A prometheus_client histogram: ``_sum`` (seconds), ``_count``, then cumulative buckets."""
+def _histogram(family: str, items: tuple, hist: list, rows: tuple) -> Iterator[tuple]:
+    """A prometheus_client histogram: ``_sum`` (seconds), ``_count``, then cumulative buckets (labels ``rows``:
+    ``items`` and each bucket's ``le``, see :func:`_le_rows`)."""
     count = sum(hist[:-1])
     yield family, family + "_sum", items, hist[-1] / 1000.0
     yield family, family + "_count", items, count
     cumulative = 0
-    for i, le in enumerate(les):
+    for i, row in enumerate(rows):
         cumulative += hist[i]
-        yield family, family + "_bucket", items + (("le", le),), cumulative
+        yield family, family + "_bucket", row, cumulative
 
 
 # ----------------------------------------------------------------------------- the inbound side, 2.20
 
-def inbound_samples(inbound_stats, denied: dict) -> Iterator[tuple]:
+_AUTHZ_LABELS = ("target_addr", "target_ip", "target_port", "srv_group", "srv_kind", "srv_name", "srv_port",
+                 "route_group", "route_kind", "route_name", "authz_group", "authz_kind", "authz_name", "tls")
+
+
+def _inbound_labels(stats) -> tuple:
+    """(the ``inbound_http_authz_allow`` labels, the route key without its gRPC flag) of one ``HttpStats``."""
+    d = dict(stats.items)
+    g = d.get
+    authz = tuple((k, g(k, "")) for k in _AUTHZ_LABELS)
+    if "client_id" in d:
+        authz += (("client_id", d["client_id"]),)
+    elif "no_tls_reason" in d:
+        authz += (("no_tls_reason", d["no_tls_reason"]),)
+    route = (("parent_group", g("srv_group", "")), ("parent_kind", g("srv_kind", "")),
+             ("parent_name", g("srv_name", "")), ("parent_port", g("srv_port", "")),
+             ("route_group", g("route_group", "")), ("route_kind", g("route_kind", "")),
+             ("route_name", g("route_name", "")))
+    return authz, route
+
+
+class _RouteLabels:
+    """The label tuples of one inbound route's series, built once (the scraper recognises them by identity)."""
+
+    __slots__ = ("labels", "statuses", "request_le", "response_le")
+
+    def __init__(self, labels: tuple):
+        self.labels = labels
+        self.statuses: dict = {}  # status → labels + status
+        self.request_le = [labels + (("le", le),) for le in INBOUND_REQUEST_LE]
+        self.response_le = [labels + (("le", le),) for le, _ in INBOUND_RESPONSE_LE]
+
+    def status(self, status) -> tuple:
+        row = self.statuses.get(status)
+        if row is None:
+            row = self.statuses[status] = self.labels + (("status", str(status)),)
+        return row
+
+
+def inbound_samples(inbound_stats, denied: dict, cache: dict | None = None) -> Iterator[tuple]:
     """The 2.20 inbound families, read off the legacy inbound counters (``HttpStats`` per connection labels).
 
     ``denied`` maps (family, label set without authz_*) to the requests (or
-    connections) the proxy refused (authorization policy).
+    connections) the proxy refused (authorization policy). ``cache`` (the
+    proxy's, kept between calls) holds the label tuples made for each stats
+    and route, so that every call hands out the same tuples for the same series.
     """
+    cache = {} if cache is None else cache
     allow: list = []
     by_route: dict = {}
     for stats in inbound_stats:
-        d = dict(stats.items)
-        g = d.get
-        authz = tuple((k, g(k, "")) for k in ("target_addr", "target_ip", "target_port", "srv_group", "srv_kind",
-                                               "srv_name", "srv_port", "route_group", "route_kind", "route_name",
-                                               "authz_group", "authz_kind", "authz_name", "tls"))
-        if "client_id" in d:
-            authz += (("client_id", d["client_id"]),)
-        elif "no_tls_reason" in d:
-            authz += (("no_tls_reason", d["no_tls_reason"]),)
-        allow.append((authz, stats.requests))
-        grpc = any(g is not None for (_, g, _, _) in stats.responses)
-        key = (grpc, ("parent_group", g("srv_group", "")), ("parent_kind", g("srv_kind", "")),
-               ("parent_name", g("srv_name", "")), ("parent_port", g("srv_port", "")),
-               ("route_group", g("route_group", "")), ("route_kind", g("route_kind", "")),
-               ("route_name", g("route_name", "")))
-        agg = by_route.setdefault(key, {"requests": 0, "statuses": {}, "latency": None})
-        agg["requests"] += stats.requests
-        for (status, _grpc, _error, _failed), n in stats.responses.items():
+        cached = cache.get(stats)
+        if cached is None:
+            cached = cache[stats] = _inbound_labels(stats)
+        authz, route = cached
+        requests = stats.requests
+        allow.append((authz, requests))
+        responses = stats.responses
+        key = (any(g is not None for (_, g, _, _) in responses), route)
+        agg = by_route.get(key)
+        if agg is None:
+            agg = by_route[key] = {"requests": 0, "statuses": {}, "latency": None}
+        agg["requests"] += requests
+        for (status, _grpc, _error, _failed), n in responses.items():
             agg["statuses"][status] = agg["statuses"].get(status, 0) + n
         for hist in stats.latency.values():
             if agg["latency"] is None:
@@ -277,26 +396,39 @@ def inbound_samples(inbound_stats, denied: dict) -> Iterator[tuple]:
     from labkit.sim.linkerd.proxy import LATENCY_BOUNDS
 
     for key in sorted(by_route):
-        grpc, labels = key[0], key[1:]
+        grpc, route = key
+        names = _INBOUND_NAMES[grpc]
+        rows = cache.get(route)
+        if rows is None:
+            rows = cache[route] = _RouteLabels(route)
+        labels = rows.labels
         agg = by_route[key]
-        prefix = "inbound_grpc_" if grpc else "inbound_http_"
-        yield prefix + "requests", prefix + "requests_total", labels, agg["requests"]
+        yield names[0], names[1], labels, agg["requests"]
         for status, n in sorted(agg["statuses"].items()):
-            yield prefix + "statuses", prefix + "statuses_total", labels + (("status", str(status)),), n
+            yield names[2], names[3], rows.status(status), n
         total = agg["requests"]
-        fam = prefix + "request_duration_seconds"  # bodies stream at once in the model: all in the first bucket
-        yield fam, fam + "_sum", labels, 0.0
-        yield fam, fam + "_count", labels, total
-        for le in INBOUND_REQUEST_LE:
-            yield fam, fam + "_bucket", labels + (("le", le),), total
+        fam = names[4]  # bodies stream at once in the model: all in the first bucket
+        yield fam, names[5], labels, 0.0
+        yield fam, names[6], labels, total
+        for row in rows.request_le:
+            yield fam, names[7], row, total
         lat = agg["latency"] or [0] * (len(LATENCY_BOUNDS) + 3)
         n_buckets = len(LATENCY_BOUNDS) + 1
-        fam = prefix + "response_duration_seconds"
-        yield fam, fam + "_sum", labels, lat[n_buckets] / 1000.0
-        yield fam, fam + "_count", labels, lat[n_buckets + 1]
-        for le, bound in INBOUND_RESPONSE_LE:
+        fam = names[8]
+        yield fam, names[9], labels, lat[n_buckets] / 1000.0
+        yield fam, names[10], labels, lat[n_buckets + 1]
+        for (le, bound), row in zip(INBOUND_RESPONSE_LE, rows.response_le):
             upto = n_buckets if bound is None else LATENCY_BOUNDS.index(bound) + 1
-            yield fam, fam + "_bucket", labels + (("le", le),), sum(lat[:upto])
+            yield fam, names[11], row, sum(lat[:upto])
+
+
+def _inbound_names(prefix: str) -> tuple:
+    req, rsp = prefix + "request_duration_seconds", prefix + "response_duration_seconds"
+    return (prefix + "requests", prefix + "requests_total", prefix + "statuses", prefix + "statuses_total",
+            req, req + "_sum", req + "_count", req + "_bucket", rsp, rsp + "_sum", rsp + "_count", rsp + "_bucket")
+
+
+_INBOUND_NAMES = {False: _inbound_names("inbound_http_"), True: _inbound_names("inbound_grpc_")}
 
 
 def exposition_section(samples) -> list[str]:

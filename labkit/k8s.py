@@ -307,10 +307,26 @@ def kubectl_error(status: dict, verb: str = "creating", source: str = "") -> str
     return f"Error from server ({reason}): {message}" if reason else f"Error from server: {message}"
 
 
-def _go_json_kind(value: Any) -> str:
+def go_json_kind(value: Any) -> str:
+    """What Go's JSON decoder calls a value in ``json: cannot unmarshal <kind> into ...``."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value as OpenAPI (kube-openapi) names it: null, boolean, integer, number, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
         return "number"
     if isinstance(value, str):
         return "string"
@@ -335,7 +351,7 @@ def metadata_decode_error(obj: dict) -> str | None:
     if md is None:
         return None
     if not isinstance(md, dict):
-        return (f"json: cannot unmarshal {_go_json_kind(md)} into Go struct field metadataOnlyObject.metadata of type "
+        return (f"json: cannot unmarshal {go_json_kind(md)} into Go struct field metadataOnlyObject.metadata of type "
                 "v1.ObjectMeta")
     for key, gotype in _META_TYPES.items():
         value = md.get(key)
@@ -343,21 +359,21 @@ def metadata_decode_error(obj: dict) -> str | None:
             continue
         where = f"Go struct field ObjectMeta.metadata.{key}"
         if gotype == "string" and not isinstance(value, str):
-            return f"json: cannot unmarshal {_go_json_kind(value)} into {where} of type string"
+            return f"json: cannot unmarshal {go_json_kind(value)} into {where} of type string"
         if gotype == "int64" and (isinstance(value, bool) or not isinstance(value, int)):
-            return f"json: cannot unmarshal {_go_json_kind(value)} into {where} of type int64"
+            return f"json: cannot unmarshal {go_json_kind(value)} into {where} of type int64"
         if gotype.startswith("map"):
             if not isinstance(value, dict):
-                return f"json: cannot unmarshal {_go_json_kind(value)} into {where} of type {gotype}"
+                return f"json: cannot unmarshal {go_json_kind(value)} into {where} of type {gotype}"
             for item in value.values():
                 if item is not None and not isinstance(item, str):
-                    return f"json: cannot unmarshal {_go_json_kind(item)} into {where} of type string"
+                    return f"json: cannot unmarshal {go_json_kind(item)} into {where} of type string"
         if gotype == "[]string":
             if not isinstance(value, list):
-                return f"json: cannot unmarshal {_go_json_kind(value)} into {where} of type []string"
+                return f"json: cannot unmarshal {go_json_kind(value)} into {where} of type []string"
             for item in value:
                 if item is not None and not isinstance(item, str):
-                    return f"json: cannot unmarshal {_go_json_kind(item)} into {where} of type string"
+                    return f"json: cannot unmarshal {go_json_kind(item)} into {where} of type string"
     return None
 
 

@@ -34,6 +34,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from labkit.k8s import go_json_kind
+
 #: The Kubernetes minor version whose OpenAPI the embedded API server decodes with (cluster.KUBERNETES_VERSION).
 SCHEMA_DIR = "v1.32.0-local-strict"
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
@@ -118,19 +120,6 @@ def go_type(schema: dict) -> str:
     return "map[string]interface {}"
 
 
-def _json_kind(value: Any) -> str:
-    """What Go's decoder calls a JSON value in ``cannot unmarshal <kind>``."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _number_text(value: float | int) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -160,7 +149,7 @@ class _Walk:
         raise _Stop
 
     def type_error(self, value: Any, struct: str, stack: list[str], gotype: str, kind: str | None = None) -> None:
-        self.fail(f"json: cannot unmarshal {kind or _json_kind(value)} into Go struct field "
+        self.fail(f"json: cannot unmarshal {kind or go_json_kind(value)} into Go struct field "
                   f"{struct}.{'.'.join(stack)} of type {gotype}")
 
     def node(self, value: Any, schema: dict, struct: str, stack: list[str], path: str) -> None:
@@ -179,7 +168,7 @@ class _Walk:
                 return None
             if name.endswith("meta.v1.Time") or name.endswith("meta.v1.MicroTime"):
                 if not isinstance(value, str):
-                    self.fail(f"json: cannot unmarshal {_json_kind(value)} into Go value of type string")
+                    self.fail(f"json: cannot unmarshal {go_json_kind(value)} into Go value of type string")
                 if value and not _RFC3339.fullmatch(value):
                     self.fail(f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00": cannot parse "{value}" as "2006"')
                 return None
@@ -241,7 +230,7 @@ class _Walk:
         if isinstance(value, str):
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(f"json: cannot unmarshal {_json_kind(value)} into Go value of type int32")
+            self.fail(f"json: cannot unmarshal {go_json_kind(value)} into Go value of type int32")
         if (isinstance(value, float) and not value.is_integer()) or not -2**31 <= value <= 2**31 - 1:
             self.fail(f"json: cannot unmarshal number {_number_text(value)} into Go value of type int32")
 

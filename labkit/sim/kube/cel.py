@@ -56,6 +56,7 @@ import json
 import re
 
 from labkit.errors import LabkitError
+from labkit.k8s import json_type
 
 #: ``old`` for a create: there is no old value, so transition rules (those using ``oldSelf``) are skipped.
 MISSING = object()
@@ -375,20 +376,10 @@ def _plain(value):
 
 def type_name(value, schema: dict | None) -> str:
     """The node's type as the API server names it in ``Invalid value: "<type>"``: the schema's ``type``
-    (empty for int-or-string and untyped nodes), else the JSON type of the value."""
+    (empty for int-or-string and untyped nodes), else the JSON type of the value (empty for none)."""
     if schema is not None:
         return str(schema.get("type", ""))
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string" if isinstance(value, str) else ""
+    return "" if value is None else json_type(value)
 
 
 # -- evaluating ----------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
-from labkit.k8s import clone
+from labkit.k8s import clone, json_type
 from labkit.sim.kube import fielderrors as fe
 from labkit.sim.kube.fielderrors import FieldError
 
@@ -46,23 +46,6 @@ OBJECT_META_FIELDS = frozenset({
     "managedFields",
 })
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
-
-
-def type_name(value: Any) -> str:
-    """The JSON type of a decoded value, as kube-openapi names it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _child(path: str, key: str) -> str:
@@ -184,7 +167,7 @@ def _node(value: Any, schema: dict, path: str, old: Any, cel: list | None) -> li
                                           f"{path} in body must be of type {','.join(types)}: \"null\""))
         return errors
     types = _types(schema)
-    actual = type_name(value)
+    actual = json_type(value)
     if types and not _type_ok(actual, value, types):
         errors.append(fe.type_invalid(path or "<nil>", actual,
                                       f"{path} in body must be of type {','.join(types)}: \"{actual}\""))

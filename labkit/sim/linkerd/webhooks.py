@@ -28,6 +28,8 @@ import json
 import re
 from typing import Any, Callable
 
+from labkit.k8s import go_json_kind
+
 NS = "linkerd"
 SP_VALIDATOR = "linkerd-sp-validator"
 POLICY_VALIDATOR = "linkerd-policy-validator"
@@ -82,18 +84,16 @@ class _Invalid(Exception):
 def _strict(value: Any, known: set[str], struct: str, path: str) -> None:
     """``yaml.UnmarshalStrict`` into a Go struct: an unknown field or a non-object is a decoding error."""
     if not isinstance(value, dict):
-        kind = "array" if isinstance(value, list) else "string" if isinstance(value, str) else \
-            "bool" if isinstance(value, bool) else "number"
         raise _Invalid(f"failed to validate ServiceProfile: error unmarshaling JSON: while decoding JSON: json: cannot "
-                       f"unmarshal {kind} into Go struct field {struct}.{path} of type v1alpha2.{struct}")
+                       f"unmarshal {go_json_kind(value)} into Go struct field {struct}.{path} of type v1alpha2.{struct}")
     unknown = _unknown_field(value, known)
     if unknown is not None:
         raise _Invalid(f"failed to validate ServiceProfile: error unmarshaling JSON: while decoding JSON: json: unknown "
                        f'field "{unknown}"')
 
 
-def _request_match(match: Any, path: str) -> None:
-    _strict(match, _REQUEST_MATCH, "RequestMatch", path)
+def _all_any(match: dict, path: str, check: Callable[[Any, str], None]) -> bool:
+    """A match's ``all``/``any`` lists, each condition checked by ``check``; True when it has either."""
     kinds = False
     for key in ("all", "any"):
         if key in match:
@@ -101,7 +101,13 @@ def _request_match(match: Any, path: str) -> None:
             for child in match[key] or []:
                 if child is None:
                     raise _Invalid(f'null condition "{key}"')
-                _request_match(child, f"{path}.{key}")
+                check(child, f"{path}.{key}")
+    return kinds
+
+
+def _request_match(match: Any, path: str) -> None:
+    _strict(match, _REQUEST_MATCH, "RequestMatch", path)
+    kinds = _all_any(match, path, _request_match)
     if match.get("method"):
         kinds = True
     if match.get("not") is not None:
@@ -115,14 +121,7 @@ def _request_match(match: Any, path: str) -> None:
 
 def _response_match(match: Any, path: str) -> None:
     _strict(match, _RESPONSE_MATCH, "ResponseMatch", path)
-    kinds = False
-    for key in ("all", "any"):
-        if key in match:
-            kinds = True
-            for child in match[key] or []:
-                if child is None:
-                    raise _Invalid(f'null condition "{key}"')
-                _response_match(child, f"{path}.{key}")
+    kinds = _all_any(match, path, _response_match)
     status = match.get("status")
     if status is not None:
         low, high = status.get("min") or 0, status.get("max") or 0

@@ -22,7 +22,7 @@ import pandas as pd
 from labkit import tables
 from labkit.metrics import queries
 from labkit.metrics.viz import go_round
-from labkit.metrics.viz_cmd import QUANTILES, target, window_seconds
+from labkit.metrics.viz_cmd import command_frame, QUANTILES, target, window_seconds
 
 TABLE = "authz"
 COLUMNS = ["ROUTE", "SERVER", "AUTHORIZATION", "UNAUTHORIZED", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P95",
@@ -79,12 +79,8 @@ def authz(mesh, resource: str, namespace: str | None = None, *, window="1m") -> 
             out.append({"ROUTE": route_name, "SERVER": server, "AUTHORIZATION": authorization,
                         **{c: math.nan for c in COLUMNS[3:]}})
     out.sort(key=lambda r: (r["SERVER"], r["ROUTE"], r["AUTHORIZATION"]))
-    frame = pd.DataFrame(out, columns=COLUMNS)
-    for col in COLUMNS[3:]:
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    frame.attrs = {"table": TABLE, "window": window, "window_s": win_s, "resource": resource,
-                   "namespace": namespace or "default"}
-    return frame
+    return command_frame(out, COLUMNS, 3, TABLE, window=window, window_s=win_s, resource=resource,
+                         namespace=namespace)
 
 
 def _cells(rec: dict) -> list[str]:

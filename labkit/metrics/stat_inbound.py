@@ -17,7 +17,7 @@ import pandas as pd
 
 from labkit import tables
 from labkit.metrics import queries
-from labkit.metrics.viz_cmd import QUANTILES, count, go_json, latency_ms, pct32, rps32, target, window_seconds
+from labkit.metrics.viz_cmd import command_frame, QUANTILES, count, go_json, latency_ms, pct32, rps32, target, window_seconds
 
 TABLE = "stat-inbound"
 COLUMNS = ["NAME", "SERVER", "ROUTE", "TYPE", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P95", "LATENCY_P99"]
@@ -57,12 +57,8 @@ def stat_inbound(mesh, resource: str, namespace: str | None = None, *, window="1
                      "SUCCESS": row["s"] / total, "RPS": total / win_s,
                      **{c: row[c] for c in _LAT.values()}})
     rows.sort(key=lambda r: (r["NAME"], r["SERVER"], r["TYPE"], r["ROUTE"]))
-    out = pd.DataFrame(rows, columns=COLUMNS)
-    for col in COLUMNS[4:]:
-        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
-    out.attrs = {"table": TABLE, "window": window, "window_s": win_s, "resource": resource,
-                 "namespace": namespace or "default"}
-    return out
+    return command_frame(rows, COLUMNS, 4, TABLE, window=window, window_s=win_s, resource=resource,
+                         namespace=namespace)
 
 
 def render(df: pd.DataFrame) -> str:

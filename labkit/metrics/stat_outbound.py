@@ -32,7 +32,7 @@ import pandas as pd
 
 from labkit import tables
 from labkit.metrics import queries
-from labkit.metrics.viz_cmd import QUANTILES, count, go_json, latency_ms, pct32, rps32, target, window_seconds
+from labkit.metrics.viz_cmd import command_frame, QUANTILES, count, go_json, latency_ms, pct32, rps32, target, window_seconds
 
 TABLE = "stat-outbound"
 COLUMNS = ["NAME", "SERVICE", "ROUTE", "TYPE", "BACKEND", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P95",
@@ -140,12 +140,8 @@ def stat_outbound(mesh, resource: str, namespace: str | None = None, *, window="
             rows.append({**common, "BACKEND": f"{bname}:{bport}", "SUCCESS": b["s"] / btotal, "RPS": btotal / win_s,
                          "LATENCY_P50": b["p50"], "LATENCY_P95": b["p95"], "LATENCY_P99": b["p99"],
                          "TIMEOUTS": b["t"] / btotal, "RETRIES": math.nan})
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    for col in COLUMNS[5:]:
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    frame.attrs = {"table": TABLE, "window": window, "window_s": win_s, "resource": resource,
-                   "namespace": namespace or "default"}
-    return frame
+    return command_frame(rows, COLUMNS, 5, TABLE, window=window, window_s=win_s, resource=resource,
+                         namespace=namespace)
 
 
 def render(df: pd.DataFrame) -> str:

@@ -61,6 +61,20 @@ def window_seconds(window) -> tuple[str, float]:
     return (window if isinstance(window, str) else f"{int(secs)}s"), float(secs)
 
 
+def command_frame(rows: list[dict], columns: list[str], first_stat: int, table: str, *, window, window_s: float,
+                  resource: str, namespace: str | None):
+    """A viz command's rows as the contract's DataFrame: the stat columns (``columns[first_stat:]``) as float64
+    with NaN for "-", and the attrs :func:`labkit.cli_text` renders the CLI's table from."""
+    import pandas as pd  # not at import time: `import labkit` stays fast
+
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in columns[first_stat:]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    frame.attrs = {"table": table, "window": window, "window_s": window_s, "resource": resource,
+                   "namespace": namespace or "default"}
+    return frame
+
+
 def count(value) -> int:
     """Go's ``uint64(sample.Value)``: truncation (NaN and negatives count 0)."""
     v = float(value)

@@ -184,14 +184,8 @@ class RouteMetrics:
 
     def record_default(self, status, error: str, ms: float) -> None:
         """One request on the default route — one attempt to its one backend: both sets of series at once."""
-        if self.pending:
-            self.settle()
+        self.record(status, error, ms)
         key = (status, error)
-        statuses = self.statuses
-        statuses[key] = statuses.get(key, 0) + 1
-        hist = self.hist
-        hist[bisect_left(ROUTE_BOUNDS_MS, ms)] += 1
-        hist[-1] += ms
         backend = self._default
         statuses = backend.statuses
         statuses[key] = statuses.get(key, 0) + 1

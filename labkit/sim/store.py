@@ -218,27 +218,22 @@ class SeriesStore:
     def append_many(self, t: float, samples: Iterable[tuple[str, LabelItems, float]]) -> int:
         """Add one scrape: every ``(name, sorted label-item tuple, value)`` at time ``t``.
 
-        The fast path for the scraper. Samples not newer than their series' last
-        sample are dropped and counted in :attr:`out_of_order_samples`, as
-        Prometheus does on scrape. Returns how many samples were stored.
+        Samples not newer than their series' last sample are dropped and counted
+        in :attr:`out_of_order_samples`, as Prometheus does on scrape. Returns how
+        many samples were stored. (The scraper keeps its series and calls
+        :meth:`append_series` directly.)
         """
-        t_ms = to_ms(t)
         by_ident = self._by_ident.get
         lookup = self._lookup
-        stored = 0
-        for name, items, value in samples:
-            series = by_ident((name, id(items)))
-            if series is None or series._src is not items:
-                series = lookup(name, items)
-            times = series._t
-            if times and times[-1] >= t_ms:
-                self.out_of_order_samples += 1
-                continue
-            times.append(t_ms)
-            series._v.append(value)
-            stored += 1
-        self.sample_count += stored
-        return stored
+
+        def resolved():
+            for name, items, value in samples:
+                series = by_ident((name, id(items)))
+                if series is None or series._src is not items:
+                    series = lookup(name, items)
+                yield series, value
+
+        return self.append_series(t, resolved())
 
     def series(self, name: str, items: LabelItems) -> Series:
         """The series for ``name`` and sorted label ``items`` (created on first sight), for :meth:`append_series`."""

@@ -139,6 +139,18 @@ def _response_match(match: Any, path: str) -> None:
         raise _Invalid("A response match must have a field set")
 
 
+def _condition_problem(check: Callable[[Any, str], None], condition: Any, path: str) -> str | None:
+    """What ``check`` finds wrong with a match condition, or None. A decoding error is not the condition's
+    problem but the whole profile's (Linkerd reports it alone), so it propagates."""
+    try:
+        check(condition, path)
+    except _Invalid as exc:
+        if str(exc).startswith("failed to validate"):
+            raise
+        return str(exc)
+    return None
+
+
 def sp_validator(obj: dict) -> str | None:
     """``profiles.Validate``: the first problem, worded as Linkerd words it, or None."""
     name = (obj.get("metadata") or {}).get("name", "")
@@ -155,23 +167,17 @@ def sp_validator(obj: dict) -> str | None:
                     return f"ServiceProfile {json.dumps(name)} has a route with an invalid timeout: {problem}"
             if route.get("condition") is None:
                 return f"ServiceProfile {json.dumps(name)} has a route with no condition"
-            try:
-                _request_match(route["condition"], "spec.routes.condition")
-            except _Invalid as exc:
-                if str(exc).startswith("failed to validate"):
-                    raise
-                return f"ServiceProfile {json.dumps(name)} has a route with an invalid condition: {exc}"
+            problem = _condition_problem(_request_match, route["condition"], "spec.routes.condition")
+            if problem:
+                return f"ServiceProfile {json.dumps(name)} has a route with an invalid condition: {problem}"
             for rc in route.get("responseClasses") or []:
                 if rc is None:
                     return f"ServiceProfile {json.dumps(name)} has a null response class"
                 if rc.get("condition") is None:
                     return f"ServiceProfile {json.dumps(name)} has a response class with no condition"
-                try:
-                    _response_match(rc["condition"], "spec.routes.responseClasses.condition")
-                except _Invalid as exc:
-                    if str(exc).startswith("failed to validate"):
-                        raise
-                    return f"ServiceProfile {json.dumps(name)} has a response class with an invalid condition: {exc}"
+                problem = _condition_problem(_response_match, rc["condition"], "spec.routes.responseClasses.condition")
+                if problem:
+                    return f"ServiceProfile {json.dumps(name)} has a response class with an invalid condition: {problem}"
     except _Invalid as exc:
         return str(exc)
     budget = spec.get("retryBudget")

@@ -133,13 +133,14 @@ class PodContext:
     costs no extra call.
     """
 
-    __slots__ = ("pod", "rng", "_plane", "call")
+    __slots__ = ("pod", "rng", "_plane", "call", "_after")
 
     def __init__(self, pod: PodRuntime):
         self.pod = pod
         self.rng = pod.rng
         self._plane = pod.plane
         self.call = partial(pod.plane.call, pod)
+        self._after = pod.plane.clock.after
 
     @property
     def now(self) -> float:
@@ -147,7 +148,7 @@ class PodContext:
 
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` in ``delay_s`` virtual seconds (now, if negative), unless the pod has gone by then."""
-        self._plane.clock.after(delay_s, partial(_if_alive, self.pod, fn))
+        self._after(delay_s, partial(_if_alive, self.pod, fn))
 
     def log(self, line: str) -> None:
         self.pod.log_lines.append(f"{line}")
@@ -466,7 +467,13 @@ class DataPlane:
             outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS + PROXY_OVERHEAD_MS
         else:
             outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS
-        return Response(entry[0], outbound_ms, entry[4], entry[1], entry[2], response.body, response.headers)
+        # The client sees the server's answer later by the proxies' time: the same object, its latency updated
+        # (a handler hands its Response over for good, see apps/model.py), and no streamed-headers time, as on the
+        # long path.
+        response.latency_ms = outbound_ms
+        if response.headers_ms is not None:
+            response.headers_ms = None
+        return response
 
     def _call(self, client: PodRuntime, target: str, method: str, path: str, grpc: bool = False,
               headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:

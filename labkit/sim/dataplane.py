@@ -48,8 +48,9 @@ _INBOUND_OVERHEADS = (PROXY_OVERHEAD_MS,)
 _OUTBOUND_OVERHEADS = (PROXY_OVERHEAD_MS, NETWORK_MS, PROXY_OVERHEAD_MS)
 #: Pending values (see Hop.pending) counted at the next sync tick once there are more than this many.
 MAX_PENDING = 50_000
-#: Distinct request paths a lane keeps a Request object for (a client's few routes; ids in paths are not kept).
-MAX_LANE_REQUESTS = 64
+#: Distinct (path, body size) pairs a lane keeps a Request object for: a client's routes (vote-bot's 99 vote paths,
+#: a gRPC method's few message sizes); not every id a path may carry.
+MAX_LANE_REQUESTS = 256
 
 
 def _ready(pod: dict) -> bool:
@@ -242,8 +243,9 @@ class Lane:
         self.hops: dict[str, Hop] = {}  # server uid → hop
         # The hop, when there is one endpoint and no request needs a look at its path (probes): no pick, no lookup
         self.hop: Hop | None = None
-        # path → the last Request sent with it: nobody changes a Request, so the same request again is that one
-        self.requests: dict[str, Request] = {}
+        # (path, body size) → the last Request sent with them: nobody changes a Request, so the same request again
+        # is that one
+        self.requests: dict[tuple[str, int], Request] = {}
 
 
 class _Prober:
@@ -431,12 +433,13 @@ class DataPlane:
             if now - disc.last > OUTBOUND_IDLE_S:
                 return self._call(client, target, method, path, grpc, headers, body_bytes, body)
             disc.last = now
-        request = lane.requests.get(path)
+        key = (path, body_bytes)
+        request = lane.requests.get(key)
         if (request is None or request.method != method or request.grpc != grpc or request.headers is not headers
-                or request.body_bytes != body_bytes or request.body is not body):
+                or request.body is not body):
             request = Request(method, path, lane.authority, grpc, headers, body_bytes, body)
             if len(lane.requests) < MAX_LANE_REQUESTS:
-                lane.requests[path] = request
+                lane.requests[key] = request
         hop = lane.hop
         if hop is not None:
             server = hop.server

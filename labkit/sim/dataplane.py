@@ -290,6 +290,9 @@ class DataPlane:
         self._gates = balancer.Gates()  # the client proxies' backend queues (fail-fast, load shedding)
         self._probe_ctx: dict[str, PodContext] = {}
         self._probe_hops: dict[tuple, Hop] = {}  # (pod uid, port, node IP) → the probes' hop and policy decision
+        self._probe_requests: dict[tuple, Request] = {}  # (pod uid, port, path) → the kubelet's request
+        # (pod uid, port, node IP, path) → (the probe hop that allowed it, its inbound counters, the loopback connection)
+        self._probe_allowed: dict[tuple, tuple] = {}
         self._probe_ignored: dict[str, frozenset] = {}  # pod uid → ports its linkerd-init sends past the proxy
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
@@ -1034,8 +1037,12 @@ class DataPlane:
         if ctx is None:
             ctx = self._probe_ctx[server.uid] = PodContext(server)
             ctx.rng = random.Random(f"{self.seed}:probe:{server.name}")
-        request = Request("GET", path, f"{server.ip}:{port}",
-                          headers={"user-agent": PROBE_USER_AGENT, "accept": "*/*", "connection": "close"})
+        # The same probe again is the same Request (nobody changes one): built once per pod, port and path.
+        request = self._probe_requests.get((server.uid, port, path))
+        if request is None:
+            request = self._probe_requests[server.uid, port, path] = Request(
+                "GET", path, f"{server.ip}:{port}",
+                headers={"user-agent": PROBE_USER_AGENT, "accept": "*/*", "connection": "close"})
         sproxy = server.proxy
         if sproxy is None or port in self._ignored_ports(server):
             return model.handle(request, ctx).status
@@ -1053,11 +1060,16 @@ class DataPlane:
             response = model.handle(request, ctx)
             _count_bytes(tcp, 0, response.length)
             return response.status
-        inbound, refused = self._enforce(hop, server, request, hop.decision)
-        if refused is not None:
-            _count_bytes(tcp, 0, refused.length)
-            return None if refused.status < 100 else refused.status
-        local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
+        # An allowed probe of a path gets the same verdict while the decision stands (the same hop): kept per path.
+        allowed = self._probe_allowed.get((server.uid, port, source_ip, path))
+        if allowed is None or allowed[0] is not hop:
+            inbound, refused = self._enforce(hop, server, request, hop.decision)
+            if refused is not None:  # counted as denied each time: asked each time
+                _count_bytes(tcp, 0, refused.length)
+                return None if refused.status < 100 else refused.status
+            allowed = self._probe_allowed[server.uid, port, source_ip, path] = (
+                hop, inbound, sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items))
+        _, inbound, local = allowed
         local.opened += 1
         tcp.append((local, False))
         response = model.handle(request, ctx)

@@ -19,6 +19,7 @@ import struct
 from bisect import bisect_left
 from collections import Counter
 from itertools import accumulate, repeat
+from operator import itemgetter
 from typing import Iterator
 
 #: linkerd-proxy's latency histogram upper bounds in ms (inclusive), then +Inf.
@@ -67,6 +68,22 @@ def render_labels(items: tuple[tuple[str, str], ...]) -> str:
     return ",".join(f'{k}="{v}"' for k, v in items)
 
 
+class Layout:
+    """The series one counter (or one proxy) exposes, in order: names, label tuples and metric families.
+
+    A scrape reads a proxy as ``(layout, values)`` (see :meth:`Proxy.scrape_columns`): while the series stay the
+    same, the layout is the same *object*, so the scraper can tell with one identity check that the values
+    belong to the series it resolved last time. ``key`` is everything the series were derived from; a counter
+    compares what it would derive now with it (by value) before it hands out the old layout, so a layout never
+    outlives what it describes. Never mutated, never compared but by identity.
+    """
+
+    __slots__ = ("key", "families", "names", "labels")
+
+    def __init__(self, key, families: list, names: list, labels: list):
+        self.key, self.families, self.names, self.labels = key, families, names, labels
+
+
 class HttpStats:
     """Request/response counters and latency histograms for one endpoint label set.
 
@@ -77,7 +94,7 @@ class HttpStats:
     so the order in which requests are counted never shows.
     """
 
-    __slots__ = ("items", "_requests", "_responses", "_latency", "settle", "_labels")
+    __slots__ = ("items", "_requests", "_responses", "_latency", "settle", "_labels", "_layouts")
 
     def __init__(self, items: tuple[tuple[str, str], ...], settle=None):
         self.items = items  # endpoint labels, in Linkerd's emission order
@@ -86,6 +103,7 @@ class HttpStats:
         self._latency: dict[int, list[int]] = {}  # status → 26 bucket counts (not cumulative), sum, count
         self.settle = settle  # counts the requests still pending (the data plane's), or None
         self._labels: dict = {}  # status or response key → its series' label tuples (see samples)
+        self._layouts: dict = {}  # (prefix, with_latency) → the Layout of the last columns() call
 
     @property
     def requests(self) -> int:
@@ -192,6 +210,57 @@ class HttpStats:
                 )
             out.append((names[4], row, count))
         return out
+
+
+    def columns(self, prefix: str = "", with_latency: bool = True) -> tuple[Layout, list]:
+        """:meth:`samples` as ``(layout, values)``: the same series, grouped by name (request total, latency
+        buckets, counts, sums, response totals; each group in :meth:`samples`' order), values only."""
+        if self.settle is not None:
+            self.settle()
+        latency, responses = self._latency, self._responses
+        statuses = sorted(latency) if with_latency else []
+        keys = sorted(responses, key=_response_key_order)
+        layout = self._layouts.get((prefix, with_latency))
+        if layout is None or layout.key[0] != statuses or layout.key[1] != keys or layout.key[2] is not self.items:
+            layout = self._layouts[(prefix, with_latency)] = self._layout(prefix, statuses, keys)
+        values = [self._requests]
+        if statuses:
+            hists = [latency[status] for status in statuses]
+            for hist in hists:
+                values += accumulate(hist[:_N_BUCKETS])
+            values += [hist[_COUNT] for hist in hists]
+            values += [hist[_SUM] for hist in hists]
+        values += map(responses.__getitem__, keys)
+        return layout, values
+
+    def _layout(self, prefix: str, statuses: list, keys: list) -> Layout:
+        """The Layout of :meth:`columns` for these latency statuses and response keys (sorted), from them alone."""
+        names = _names(prefix)
+        items, labels = self.items, self._labels
+        rows = [(names[0], items)]
+        bases = []
+        for status in statuses:
+            cached = labels.get(status)
+            if cached is None:
+                base = items + (("status_code", str(status)),)
+                cached = labels[status] = (base, tuple(base + (("le", le),) for le in LE))
+            bases.append(cached[0])
+            rows += zip(repeat(names[1]), cached[1])
+        rows += zip(repeat(names[2]), bases)
+        rows += zip(repeat(names[3]), bases)
+        for key in keys:
+            row = labels.get(key)
+            if row is None:
+                status, grpc, error, failed = key
+                row = labels[key] = items + (
+                    ("status_code", str(status)),
+                    ("classification", "failure" if failed else "success"),
+                    ("grpc_status", "" if grpc is None else str(grpc)),
+                    ("error", error),
+                )
+            rows.append((names[4], row))
+        names_ = [name for name, _ in rows]
+        return Layout((statuses, keys, items), names_, names_, [row for _, row in rows])
 
 
 _NAMES: dict[str, tuple[str, ...]] = {}
@@ -305,10 +374,16 @@ def _response_order(item):
     return (status, -1 if grpc is None else grpc, error, failed)
 
 
+def _response_key_order(key):
+    """:func:`_response_order` of a key alone (the same order: sorting is stable and keys are unique)."""
+    status, grpc, error, failed = key
+    return (status, -1 if grpc is None else grpc, error, failed)
+
+
 class TcpStats:
     """Connection counters for one transport label set (bytes may be pending like :class:`HttpStats`' counts)."""
 
-    __slots__ = ("items", "opened", "open", "_read", "_written", "settle")
+    __slots__ = ("items", "opened", "open", "_read", "_written", "settle", "_layout")
 
     def __init__(self, items: tuple[tuple[str, str], ...], settle=None):
         self.items = items
@@ -317,6 +392,7 @@ class TcpStats:
         self._read = 0
         self._written = 0
         self.settle = settle
+        self._layout: Layout | None = None
 
     @property
     def read(self) -> int:
@@ -342,6 +418,18 @@ class TcpStats:
         yield "tcp_open_connections", self.items, self.open
         yield "tcp_read_bytes_total", self.items, self._read
         yield "tcp_write_bytes_total", self.items, self._written
+
+    def columns(self) -> tuple[Layout, list]:
+        """:meth:`samples` as ``(layout, values)`` (see :meth:`HttpStats.columns`)."""
+        if self.settle is not None:
+            self.settle()
+        layout = self._layout
+        if layout is None or layout.key is not self.items:
+            layout = self._layout = Layout(self.items, list(_TCP_NAMES), list(_TCP_NAMES), [self.items] * 4)
+        return layout, [self.opened, self.open, self._read, self._written]
+
+
+_TCP_NAMES = ("tcp_open_total", "tcp_open_connections", "tcp_read_bytes_total", "tcp_write_bytes_total")
 
 
 class Proxy:
@@ -369,6 +457,8 @@ class Proxy:
         self.taps: list = []  # active tap sessions watching this proxy
         self.settle = None    # the data plane's: counts requests it keeps pending (see HttpStats)
         self._inbound_labels: dict = {}  # route_metrics.inbound_samples' label tuples, kept between scrapes
+        self._inbound_layout = None      # route_metrics.inbound_columns' last Layout
+        self._layout: ProxyLayout | None = None  # scrape_columns' last layout (its key: the parts' layouts)
 
     def stats(self, table: dict, key, items_fn) -> HttpStats:
         """The stats for ``key`` in ``table``, created with labels ``items_fn()`` on first use."""
@@ -413,6 +503,37 @@ class Proxy:
         out += [(name, items, value) for _family, name, items, value in self.registry_samples()]
         return out
 
+    def scrape_columns(self) -> tuple["ProxyLayout", list]:
+        """:meth:`samples` as ``(layout, values)``, for the scraper: ``layout.names`` and ``layout.labels`` are
+        the samples' names and label tuples, ``values`` their values, in :meth:`samples`' order.
+
+        Every counter hands out its part (values, and a :class:`Layout` it keeps while its series stay the
+        same); the proxy's layout is made again only when a part's layout is not the one of the last call, so
+        an unchanged proxy costs a few list operations per counter and none per series.
+        """
+        legacy = [stats.columns() for stats in self.inbound.values()]
+        legacy += [stats.columns() for stats in self.outbound.values()]
+        legacy += [stats.columns("route_") for stats in self.routes.values()]
+        legacy += [stats.columns("route_actual_", False) for stats in self.actual_routes.values()]
+        legacy += [stats.columns() for stats in self.tcp.values()]
+        from labkit.sim.linkerd import route_metrics
+
+        registry = [rm.columns() for rm in self.route_metrics.values()]
+        inbound = route_metrics.inbound_columns(self.inbound.values(), self.denied, self._inbound_labels,
+                                                self._inbound_layout)
+        self._inbound_layout = inbound[0]
+        registry.append(inbound)
+        key = ([part[0] for part in legacy], [part[0] for part in registry])
+        layout = self._layout
+        if layout is None or layout.key[0] != key[0] or layout.key[1] != key[1]:  # Layouts compare by identity
+            layout = self._layout = _proxy_layout(key)
+        flat: list = []
+        for part in legacy:
+            flat += part[1]
+        for part in registry:
+            flat += part[1]
+        return layout, (flat if layout.take is None else layout.take(flat))
+
     def legacy_samples(self) -> list[tuple[str, tuple, float]]:
         """Every legacy series this proxy exposes, grouped by metric family as the proxy prints them.
 
@@ -450,6 +571,55 @@ _FAMILY_ORDER = (
     "route_actual_request_total", "route_actual_response_total",
     "tcp_open_total", "tcp_open_connections", "tcp_read_bytes_total", "tcp_write_bytes_total",
 )
+
+
+_FAMILY_RANK = {name: i for i, name in enumerate(_FAMILY_ORDER)}
+
+
+class ProxyLayout:
+    """A whole proxy's series (see :meth:`Proxy.scrape_columns`): ``key`` holds its parts' layouts
+    (legacy, registry), ``take`` puts the parts' concatenated values in the order of ``names``/``labels`` (None
+    when that is their order already). Like a Layout: never mutated, compared by identity."""
+
+    __slots__ = ("key", "take", "names", "labels")
+
+    def __init__(self, key: tuple, take, names: list, labels: list):
+        self.key, self.take, self.names, self.labels = key, take, names, labels
+
+
+def _proxy_layout(key: tuple) -> ProxyLayout:
+    """A proxy's layout from its parts' (legacy parts, registry parts): their series in the order
+    :meth:`Proxy.samples` gives them — legacy series grouped by name in ``_FAMILY_ORDER`` (a name not there is
+    not exposed), then registry series grouped by family in the order the families first appear."""
+    names: list = []
+    labels: list = []
+    ranks: list = []
+    legacy, registry = key
+    for part in legacy:
+        names += part.names
+        labels += part.labels
+        ranks += [_FAMILY_RANK.get(name) for name in part.families]
+    first: dict = {}
+    for part in registry:
+        names += part.names
+        labels += part.labels
+        ranks += [first.setdefault(family, len(_FAMILY_ORDER) + len(first)) for family in part.families]
+    order = sorted((i for i, rank in enumerate(ranks) if rank is not None), key=ranks.__getitem__)  # stable
+    if order == list(range(len(names))):
+        return ProxyLayout(key, None, names, labels)
+    names = [names[i] for i in order]
+    labels = [labels[i] for i in order]
+    if len(order) > 1:
+        take = itemgetter(*order)
+    elif order:
+        only = order[0]
+
+        def take(values):
+            return (values[only],)
+    else:
+        def take(values):
+            return ()
+    return ProxyLayout(key, take, names, labels)
 
 
 def exposition(proxy: Proxy) -> str:

@@ -33,7 +33,11 @@ print OpenMetrics-style after the legacy section (``# TYPE x counter`` then
 from __future__ import annotations
 
 from bisect import bisect_left
+from itertools import accumulate
+from operator import add
 from typing import Iterator
+
+from labkit.sim.linkerd.proxy import LATENCY_BOUNDS  # proxy.py imports this module only inside functions
 
 #: Upper bounds (ms, inclusive) of the route request and backend response histograms.
 ROUTE_BOUNDS_MS = (50, 500, 1000, 10000)
@@ -151,7 +155,7 @@ class RouteMetrics:
 
     __slots__ = ("items", "grpc", "statuses", "hist", "retry_requests", "retry_successes", "retry_limit_exceeded",
                  "retry_overflow", "retries_configured", "backends", "_default", "pending", "overheads", "sole",
-                 "_labels")
+                 "_labels", "_layout")
 
     def __init__(self, items: tuple, grpc: bool = False):
         self.items = items  # parent_* + route_*
@@ -166,6 +170,7 @@ class RouteMetrics:
         self.overheads: tuple = ()  # what the client proxy adds to a pending response's latency (ms)
         self.sole = None            # the one hop (connection) every pending response came through, if one
         self._labels: dict = {}     # the series' label tuples, made once (see samples)
+        self._layout = None         # the Layout of the last columns() call
 
     def record(self, status, error: str, ms: float) -> None:
         if self.pending:
@@ -265,6 +270,60 @@ class RouteMetrics:
                 yield fam, fam + "_total", self._row((b, status, error),
                                                      lambda: b.items + self._status_items(status, error)), n
 
+    def columns(self) -> tuple:
+        """:meth:`samples` as ``(layout, values)`` (see ``proxy.HttpStats.columns``), in :meth:`samples`' order."""
+        if self.pending:
+            self.settle()
+        keys = sorted(self.statuses, key=_status_key_order)
+        retries = bool(self.retries_configured or self.retry_requests)
+        backends = [(b, b.items, sorted(b.statuses, key=_status_key_order)) for b in self.backends.values()]
+        layout = self._layout
+        if (layout is None or layout.key[0] != keys or layout.key[1] != retries or layout.key[2] != backends
+                or layout.key[3] is not self.items or layout.key[4] != self.grpc):
+            layout = self._layout = self._make_layout(keys, retries, backends)
+        hist, statuses = self.hist, self.statuses
+        values = [hist[-1] / 1000.0, sum(hist[:-1])]
+        values += accumulate(hist[:-1])
+        values += map(statuses.__getitem__, keys)
+        if retries:
+            values += (self.retry_requests, self.retry_successes, self.retry_limit_exceeded, self.retry_overflow)
+        for b, _items, bkeys in backends:
+            bstatuses, bhist = b.statuses, b.hist
+            values += (sum(bstatuses.values()), bhist[-1] / 1000.0, sum(bhist[:-1]))
+            values += accumulate(bhist[:-1])
+            values += map(bstatuses.__getitem__, bkeys)
+        return layout, values
+
+    def _make_layout(self, keys: list, retries: bool, backends: list):
+        """The Layout of :meth:`columns` for these status keys and backends, built from them (as :meth:`samples`
+        builds its rows)."""
+        from labkit.sim.linkerd.proxy import Layout
+
+        prefix = "outbound_grpc_route_" if self.grpc else "outbound_http_route_"
+        rows: list = []  # (family, name, labels)
+        route = self._row("route", lambda: self.items + (("hostname", ""),))
+        _histogram_rows(rows, prefix + "request_duration_seconds", route,
+                        self._row(("le", None), lambda: _le_rows(route, ROUTE_LE)))
+        fam = prefix + "request_statuses"
+        for status, error in keys:
+            rows.append((fam, fam + "_total", self._row((None, status, error),
+                                                        lambda: route + self._status_items(status, error))))
+        if retries:
+            for what in ("requests", "successes", "limit_exceeded", "overflow"):
+                fam = f"{prefix}retry_{what}"
+                rows.append((fam, fam + "_total", self.items))
+        for b, items, bkeys in backends:
+            fam = prefix + "backend_requests"
+            rows.append((fam, fam + "_total", items))
+            _histogram_rows(rows, prefix + "backend_response_duration_seconds", items,
+                            self._row(("le", b), lambda: _le_rows(items, BACKEND_LE)))
+            fam = prefix + "backend_response_statuses"
+            for status, error in bkeys:
+                rows.append((fam, fam + "_total", self._row((b, status, error),
+                                                            lambda: items + self._status_items(status, error))))
+        key = (keys, retries, backends, self.items, self.grpc)
+        return Layout(key, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
     def _row(self, key, make):
         """The label tuple for ``key``, made by ``make()`` the first time and the same object ever after."""
         row = self._labels.get(key)
@@ -299,6 +358,19 @@ def _add_histogram(hist: list, bounds: tuple, ms) -> None:
 def _status_order(item) -> tuple:
     (status, error), _ = item
     return (-1 if status is None else status, error)
+
+
+def _status_key_order(key) -> tuple:
+    """:func:`_status_order` of a key alone (the same order: sorting is stable and keys are unique)."""
+    status, error = key
+    return (-1 if status is None else status, error)
+
+
+def _histogram_rows(rows: list, family: str, items: tuple, le_rows: tuple) -> None:
+    """The (family, name, labels) rows of :func:`_histogram`'s samples, in its order."""
+    rows.append((family, family + "_sum", items))
+    rows.append((family, family + "_count", items))
+    rows += [(family, family + "_bucket", row) for row in le_rows]
 
 
 def _histogram(family: str, items: tuple, hist: list, rows: tuple) -> Iterator[tuple]:
@@ -416,6 +488,74 @@ def inbound_samples(inbound_stats, denied: dict, cache: dict | None = None) -> I
             yield fam, names[11], row, sum(lat[:upto])
 
 
+def inbound_columns(inbound_stats, denied: dict, cache: dict, previous=None) -> tuple:
+    """:func:`inbound_samples` as ``(layout, values)`` (see ``proxy.HttpStats.columns``), in its order;
+    ``previous``: the layout this returned last time for the same proxy, handed out again if still right."""
+    allow: list = []
+    by_route: dict = {}  # (gRPC, route) → [requests, {status: count}, latency buckets or None]
+    for stats in inbound_stats:
+        cached = cache.get(stats)
+        if cached is None:
+            cached = cache[stats] = _inbound_labels(stats)
+        authz, route = cached
+        requests = stats.requests
+        allow.append((authz, requests))
+        responses = stats.responses
+        key = (any(g is not None for (_, g, _, _) in responses), route)
+        agg = by_route.get(key)
+        if agg is None:
+            agg = by_route[key] = [0, {}, None]
+        agg[0] += requests
+        statuses = agg[1]
+        for (status, _grpc, _error, _failed), n in responses.items():
+            statuses[status] = statuses.get(status, 0) + n
+        for hist in stats.latency.values():
+            agg[2] = hist[:] if agg[2] is None else list(map(add, agg[2], hist))
+    allow.sort()
+    denied_items = sorted(denied.items())
+    routes = sorted(by_route)
+    shape = ([authz for authz, _ in allow], [key for key, _ in denied_items],
+             [(key, sorted(by_route[key][1])) for key in routes])
+    layout = previous
+    if layout is None or layout.key != shape:
+        layout = _inbound_layout(shape, cache)
+    values = [n for _, n in allow]
+    values += [n for _, n in denied_items]
+    for key, codes in shape[2]:
+        requests, statuses, lat = by_route[key]
+        values.append(requests)
+        values += map(statuses.__getitem__, codes)
+        values += (0.0, requests)
+        values += [requests] * len(INBOUND_REQUEST_LE)
+        if lat is None:
+            lat = _NO_LATENCY
+        values += (lat[_N_LEGACY_BUCKETS] / 1000.0, lat[_N_LEGACY_BUCKETS + 1])
+        values += [sum(lat[:upto]) for upto in _INBOUND_RESPONSE_UPTO]
+    return layout, values
+
+
+def _inbound_layout(shape: tuple, cache: dict):
+    """The Layout of :func:`inbound_columns` for its ``shape`` (allowed label sets, denied keys, routes and
+    their statuses), built from it alone."""
+    from labkit.sim.linkerd.proxy import Layout
+
+    allow, denied, routes = shape
+    rows: list = [("inbound_http_authz_allow", "inbound_http_authz_allow_total", authz) for authz in allow]
+    rows += [(family, family + "_total", labels) for family, labels in denied]
+    for (grpc, route), codes in routes:
+        names = _INBOUND_NAMES[grpc]
+        labels = cache.get(route)
+        if labels is None:
+            labels = cache[route] = _RouteLabels(route)
+        rows.append((names[0], names[1], labels.labels))
+        rows += [(names[2], names[3], labels.status(status)) for status in codes]
+        rows += [(names[4], names[5], labels.labels), (names[4], names[6], labels.labels)]
+        rows += [(names[4], names[7], row) for row in labels.request_le]
+        rows += [(names[8], names[9], labels.labels), (names[8], names[10], labels.labels)]
+        rows += [(names[8], names[11], row) for row in labels.response_le]
+    return Layout(shape, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+
 def _inbound_names(prefix: str) -> tuple:
     req, rsp = prefix + "request_duration_seconds", prefix + "response_duration_seconds"
     return (prefix + "requests", prefix + "requests_total", prefix + "statuses", prefix + "statuses_total",
@@ -423,6 +563,14 @@ def _inbound_names(prefix: str) -> tuple:
 
 
 _INBOUND_NAMES = {False: _inbound_names("inbound_http_"), True: _inbound_names("inbound_grpc_")}
+
+
+#: The legacy histogram's bucket count (its bounds and +Inf; the sum and count follow), and how many of its
+#: buckets each inbound response-duration bucket adds up (the legacy bounds include the 2.20 ones).
+_N_LEGACY_BUCKETS = len(LATENCY_BOUNDS) + 1
+_INBOUND_RESPONSE_UPTO = tuple(_N_LEGACY_BUCKETS if bound is None else LATENCY_BOUNDS.index(bound) + 1
+                               for _le, bound in INBOUND_RESPONSE_LE)
+_NO_LATENCY = [0] * (_N_LEGACY_BUCKETS + 2)
 
 
 def exposition_section(samples) -> list[str]:

@@ -246,6 +246,6 @@ def test_a_series_read_directly_sees_its_deferred_samples():
     assert v.tolist()[:4] == [0.0, 1.0, 2.0, 3.0] and lengths.tolist() == [4, 4]
     with pytest.raises(ValueError, match="2 series but 1 values"):
         store.append_block(40.0, series, [1.0])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="must be numbers, got 'x'"):
         store.append_block(40.0, series, [1.0, "x"])
     assert store.sample_count == 8 and len(held) == 4  # a refused block leaves nothing behind

@@ -177,8 +177,8 @@ class SeriesStore:
         # an out-of-order sample.
         self._latest_ms = -(2**63)
         self._distinct: tuple | None = None  # the last series tuple append_block found free of repeats
-        # append_block's deferred blocks, oldest first: (time ms, series tuple, values array("d")); see flush.
-        self._blocks: list[tuple[int, tuple, array]] = []
+        # append_block's deferred blocks, oldest first: (time ms, series tuple, values as doubles); see flush.
+        self._blocks: list[tuple[int, tuple, bytes]] = []
         self._deferred = 0  # how many samples they hold
 
     # ---- writing -------------------------------------------------------------------------------
@@ -311,9 +311,14 @@ class SeriesStore:
             return self.append_series(t, zip(series, values))
         if not series:
             return 0
-        self._blocks.append((t_ms, series, array("d", values)))  # converts every value now: all or nothing
-        self._latest_ms = t_ms
         n = len(series)
+        try:
+            packed = struct.pack(f"{n}d", *values)  # every value converted now, or none
+        except struct.error:
+            bad = next((v for v in values if not isinstance(v, (int, float))), values)
+            raise TypeError(f"append_block: sample values must be numbers, got {bad!r}") from None
+        self._blocks.append((t_ms, series, packed))
+        self._latest_ms = t_ms
         self.sample_count += n
         self._deferred += n
         if self._deferred > MAX_DEFERRED:
@@ -452,16 +457,13 @@ _TIMES, _VALUES = attrgetter("_t"), attrgetter("_v")
 
 
 def _write_run(series: tuple, blocks: list) -> None:
-    """Append blocks of the same ``series`` (times ascending, each later than the series' samples) to them."""
+    """Append blocks of the same ``series`` (times ascending, each later than the series' samples) to them: per
+    series one ``extend`` of the blocks' times and one ``frombytes`` of its values (an array's ``append`` parses
+    its argument; these copy bytes, and NaN payloads stay as they are)."""
     times = array("q", [block[0] for block in blocks])
-    if len(blocks) == 1:
-        deque(map(array.append, map(_TIMES, series), repeat(times[0])), 0)
-        deque(map(array.append, map(_VALUES, series), blocks[0][2]), 0)
-        return
-    # Transpose blocks x series into series x blocks, as bytes (no float objects: NaN payloads stay as they are).
     k, n = len(blocks), len(series)
-    matrix = np.frombuffer(b"".join(block[2] for block in blocks), dtype=np.float64).reshape(k, n)
-    rows = memoryview(np.ascontiguousarray(matrix.T)).cast("B")
+    matrix = np.frombuffer(b"".join([block[2] for block in blocks]), dtype=np.float64).reshape(k, n)
+    rows = memoryview(np.ascontiguousarray(matrix.T)).cast("B")  # series x blocks
     width = 8 * k
     deque(map(array.extend, map(_TIMES, series), repeat(times)), 0)
     deque(map(array.frombytes, map(_VALUES, series), [rows[i:i + width] for i in range(0, n * width, width)]), 0)

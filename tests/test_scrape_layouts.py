@@ -42,8 +42,8 @@ def _mutate(proxy: lp.Proxy, rng: random.Random) -> None:
     error = rng.choice(("", "", "", "connection refused"))
     if op <= 2:
         table = proxy.inbound if op < 2 else proxy.outbound
-        key = rng.randrange(3)
-        stats = proxy.stats(table, key, lambda: _inbound_items(4000 + key % 2, f"c{key}.ns"))
+        key = rng.randrange(4)  # 0 and 2: one route; 3: the labels of 0 (the same series, twice)
+        stats = proxy.stats(table, key, lambda: _inbound_items(4000 + key % 3 % 2, f"c{key % 3}.ns"))
         stats.record(status, grpc, error, lp.classify(status, grpc, error), rng.uniform(0, 3000))
     elif op == 3:
         table = rng.choice((proxy.routes, proxy.actual_routes))

@@ -18,8 +18,8 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 from collections import Counter
-from itertools import accumulate, repeat
-from operator import itemgetter
+from itertools import accumulate, chain, repeat
+from operator import add, itemgetter
 from typing import Iterator
 
 #: linkerd-proxy's latency histogram upper bounds in ms (inclusive), then +Inf.
@@ -94,7 +94,7 @@ class HttpStats:
     so the order in which requests are counted never shows.
     """
 
-    __slots__ = ("items", "_requests", "_responses", "_latency", "settle", "_labels", "_layouts")
+    __slots__ = ("items", "_requests", "_responses", "_latency", "settle", "_labels", "_shape")
 
     def __init__(self, items: tuple[tuple[str, str], ...], settle=None):
         self.items = items  # endpoint labels, in Linkerd's emission order
@@ -103,7 +103,7 @@ class HttpStats:
         self._latency: dict[int, list[int]] = {}  # status → 26 bucket counts (not cumulative), sum, count
         self.settle = settle  # counts the requests still pending (the data plane's), or None
         self._labels: dict = {}  # status or response key → its series' label tuples (see samples)
-        self._layouts: dict = {}  # (prefix, with_latency) → the Layout of the last columns() call
+        self._shape: HttpShape | None = None  # see shape()
 
     @property
     def requests(self) -> int:
@@ -145,17 +145,10 @@ class HttpStats:
         for (status, grpc, error), k in batch.classes.items():
             key = (status, grpc, error, classify(status, grpc, error))
             table[key] = table.get(key, 0) + k
-        for status, values in batch.by_status():
+        for status, values in batch.by_status(overheads):
             hist = self._latency.get(status)
             if hist is None:
                 hist = self._latency[status] = [0] * (_N_BUCKETS + 2)
-            if isinstance(values, list):
-                for extra in overheads:
-                    values = [v + extra for v in values]
-            else:
-                values = values + overheads[0]
-                for extra in overheads[1:]:
-                    values += extra
             if isinstance(values, list):
                 total = 0
                 for v in values:
@@ -168,10 +161,12 @@ class HttpStats:
                 import numpy as np
 
                 whole = values.astype(np.int64)  # truncates toward zero, as int() does
-                counts = np.bincount(np.searchsorted(_bounds_array(), whole, side="left"), minlength=_N_BUCKETS)
-                for i, c in enumerate(counts.tolist()):
-                    hist[i] += c
-                hist[_SUM] += int(whole.sum())
+                total = int(whole.sum())
+                # bisect_left(LATENCY_BOUNDS, ms) of every whole ms, looked up in a table from 0 to one past the last
+                # bound (mode="clip": below 0 reads its first entry, 0; past its end, its last, the +Inf bucket)
+                counts = np.bincount(_bucket_table().take(whole, mode="clip"), minlength=_N_BUCKETS).tolist()
+                hist[:_N_BUCKETS] = map(add, hist[:_N_BUCKETS], counts)
+                hist[_SUM] += total
                 hist[_COUNT] += len(whole)
 
     def samples(self, prefix: str = "", with_latency: bool = True) -> list[tuple[str, tuple, float]]:
@@ -212,25 +207,33 @@ class HttpStats:
         return out
 
 
+    def shape(self) -> "HttpShape":
+        """The keys this counter's series derive from (see :class:`HttpShape`): the same object while they stay
+        the same. Compared in insertion order, at C speed: equal lists of keys sort the same."""
+        latency, responses = list(self._latency), list(self._responses)
+        shape = self._shape
+        if shape is None or shape.responses != responses or shape.latency != latency:
+            shape = self._shape = HttpShape(latency, responses)
+        return shape
+
     def columns(self, prefix: str = "", with_latency: bool = True) -> tuple[Layout, list]:
         """:meth:`samples` as ``(layout, values)``: the same series, grouped by name (request total, latency
         buckets, counts, sums, response totals; each group in :meth:`samples`' order), values only."""
         if self.settle is not None:
             self.settle()
-        latency, responses = self._latency, self._responses
-        statuses = sorted(latency) if with_latency else []
-        keys = sorted(responses, key=_response_key_order)
-        layout = self._layouts.get((prefix, with_latency))
-        if layout is None or layout.key[0] != statuses or layout.key[1] != keys or layout.key[2] is not self.items:
-            layout = self._layouts[(prefix, with_latency)] = self._layout(prefix, statuses, keys)
+        shape = self.shape()
+        layouts = shape.layouts
+        layout = layouts.get(prefix if with_latency else (prefix,))
+        if layout is None or layout.key is not self.items:
+            layout = layouts[prefix if with_latency else (prefix,)] = self._layout(
+                prefix, shape.statuses if with_latency else [], shape.keys)
         values = [self._requests]
-        if statuses:
-            hists = [latency[status] for status in statuses]
-            for hist in hists:
-                values += accumulate(hist[:_N_BUCKETS])
-            values += [hist[_COUNT] for hist in hists]
-            values += [hist[_SUM] for hist in hists]
-        values += map(responses.__getitem__, keys)
+        if with_latency and shape.statuses:
+            hists = list(map(self._latency.__getitem__, shape.statuses))
+            values += chain.from_iterable(map(accumulate, map(_BUCKETS, hists)))
+            values += map(_COUNT_OF, hists)
+            values += map(_SUM_OF, hists)
+        values += map(self._responses.__getitem__, shape.keys)
         return layout, values
 
     def _layout(self, prefix: str, statuses: list, keys: list) -> Layout:
@@ -260,7 +263,26 @@ class HttpStats:
                 )
             rows.append((names[4], row))
         names_ = [name for name, _ in rows]
-        return Layout((statuses, keys, items), names_, names_, [row for _, row in rows])
+        return Layout(items, names_, names_, [row for _, row in rows])
+
+
+class HttpShape:
+    """What an :class:`HttpStats`' series derive from: its latency statuses and response keys, as its dicts
+    hold them (``latency``, ``responses``: what :meth:`HttpStats.shape` compares) and sorted as they are
+    exposed (``statuses``, ``keys``), whether any response had a gRPC status, and the layouts made from it."""
+
+    __slots__ = ("latency", "responses", "statuses", "keys", "grpc", "layouts")
+
+    def __init__(self, latency: list, responses: list):
+        self.latency, self.responses = latency, responses
+        self.statuses = sorted(latency)
+        self.keys = sorted(responses, key=_response_key_order)
+        self.grpc = any(grpc is not None for _, grpc, _, _ in responses)
+        self.layouts: dict = {}  # prefix (a 1-tuple: without latency) → Layout
+
+
+_BUCKETS = itemgetter(slice(0, _N_BUCKETS))
+_COUNT_OF, _SUM_OF = itemgetter(_COUNT), itemgetter(_SUM)
 
 
 _NAMES: dict[str, tuple[str, ...]] = {}
@@ -309,21 +331,26 @@ class Batch:
     sum of the response bodies' bytes.
     """
 
-    __slots__ = ("n", "classes", "statuses", "latency", "length")
+    __slots__ = ("n", "classes", "statuses", "latency", "length", "_shifted", "_groups")
 
     def __init__(self, flat: list):
+        self._groups: list | None = None  # (status, which responses had it), made once (see by_status)
         statuses = flat[0::PENDING_FIELDS]
         grpcs = flat[1::PENDING_FIELDS]
         errors = flat[2::PENDING_FIELDS]
         n = self.n = len(statuses)
         s0, g0 = statuses[0], grpcs[0]
         same_status = statuses.count(s0) == n
-        if errors.count(None) == n or errors.count(None) + errors.count("") == n:
+        none = errors.count(None)
+        if none == n or none + errors.count("") == n:
             # No errors (the common case): count one column when the other is the same throughout.
-            if same_status:
+            if grpcs.count(g0) == n:
+                if same_status:
+                    classes = {(s0, g0, ""): n}
+                else:
+                    classes = {(s, g0, ""): k for s, k in self._count_statuses(statuses).items()}
+            elif same_status:
                 classes = {(s0, g, ""): k for g, k in _count(grpcs).items()}
-            elif grpcs.count(g0) == n:
-                classes = {(s, g0, ""): k for s, k in _count(statuses).items()}
             else:
                 classes = {(s, g, ""): k for (s, g), k in Counter(zip(statuses, grpcs)).items()}
         else:
@@ -337,36 +364,81 @@ class Batch:
             latency = np.frombuffer(struct.pack(f"{n}d", *latency), dtype=np.float64)  # faster than np.array
         self.latency = latency
         self.length = sum(flat[4::PENDING_FIELDS])
+        self._shifted: dict = {}
 
-    def by_status(self):
-        """(status, the latencies of the responses with that status)."""
+    def _count_statuses(self, statuses: list) -> dict:
+        """:func:`_count` of a long status column, in numpy: packed once (by_status groups by the same column),
+        then counted with ``bincount``; each status keyed by its first occurrence, as a set would keep it."""
+        if len(statuses) < BATCH_NUMPY:
+            return _count(statuses)
+        import numpy as np
+
+        try:
+            column = np.frombuffer(struct.pack(f"{len(statuses)}q", *statuses), dtype=np.int64)
+        except struct.error:
+            return _count(statuses)
+        if column.min() < 0 or column.max() > 0xFFFF:
+            return _count(statuses)
+        counts = np.bincount(column)
+        present = np.flatnonzero(counts).tolist()
+        self._groups = [(statuses[statuses.index(status)], column == status) for status in present]
+        return {status: k for (status, _), k in zip(self._groups, counts[present].tolist())}
+
+    def shifted(self, overheads: tuple[float, ...]):
+        """``latency + overheads[0] + overheads[1] + …``, added one at a time in that order as for a single
+        response (so the doubles are the same), made once per ``overheads`` for every counter that needs them.
+        Shared: not to be changed."""
+        values = self._shifted.get(overheads)
+        if values is None:
+            values = self.latency
+            if isinstance(values, list):
+                for extra in overheads:
+                    values = [v + extra for v in values]
+            elif overheads:
+                values = values + overheads[0]
+                for extra in overheads[1:]:
+                    values += extra
+            self._shifted[overheads] = values
+        return values
+
+    def by_status(self, overheads: tuple[float, ...] = ()):
+        """(status, the latencies of the responses with that status, :meth:`shifted` by ``overheads``)."""
+        latency = self.shifted(overheads)
         if self.statuses is None:
             status = next(iter(self.classes))[0]
-            return [(status, self.latency)]
-        statuses, latency = self.statuses, self.latency
+            return [(status, latency)]
+        groups = self._groups
         if isinstance(latency, list):
-            groups: dict = {}
-            for status, value in zip(statuses, latency):
-                group = groups.get(status)
-                if group is None:
-                    group = groups[status] = []
-                group.append(value)
-            return list(groups.items())
+            if groups is None:
+                by: dict = {}
+                for i, status in enumerate(self.statuses):
+                    group = by.get(status)
+                    if group is None:
+                        group = by[status] = []
+                    group.append(i)
+                groups = self._groups = list(by.items())
+            return [(status, [latency[i] for i in positions]) for status, positions in groups]
+        if groups is None:
+            import numpy as np
+
+            statuses = self.statuses
+            column = np.frombuffer(struct.pack(f"{len(statuses)}q", *statuses), dtype=np.int64)
+            groups = self._groups = [(status, column == status) for status in {s for s, _, _ in self.classes}]
+        return [(status, latency[mask]) for status, mask in groups]
+
+
+_BUCKET_TABLE: list = []
+
+
+def _bucket_table():
+    """``bisect_left(LATENCY_BOUNDS, ms)`` for every whole ms from 0 to one past the last bound."""
+    if not _BUCKET_TABLE:
         import numpy as np
 
-        column = np.frombuffer(struct.pack(f"{len(statuses)}q", *statuses), dtype=np.int64)
-        return [(status, latency[column == status]) for status in {s for s, _, _ in self.classes}]
-
-
-_BOUNDS_CACHE: list = []
-
-
-def _bounds_array():
-    if not _BOUNDS_CACHE:
-        import numpy as np
-
-        _BOUNDS_CACHE.append(np.array(LATENCY_BOUNDS, dtype=np.int64))
-    return _BOUNDS_CACHE[0]
+        table = np.searchsorted(np.array(LATENCY_BOUNDS, dtype=np.int64), np.arange(LATENCY_BOUNDS[-1] + 2),
+                                side="left")
+        _BUCKET_TABLE.append(table.astype(np.intp))
+    return _BUCKET_TABLE[0]
 
 
 def _response_order(item):

@@ -32,9 +32,10 @@ print OpenMetrics-style after the legacy section (``# TYPE x counter`` then
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
-from itertools import accumulate
-from operator import add
+from itertools import accumulate, repeat
+from operator import add, attrgetter, itemgetter
 from typing import Iterator
 
 from labkit.sim.linkerd.proxy import LATENCY_BOUNDS  # proxy.py imports this module only inside functions
@@ -216,16 +217,12 @@ class RouteMetrics:
         for key, n in keys.items():
             statuses[key] = statuses.get(key, 0) + n
             bstatuses[key] = bstatuses.get(key, 0) + n
-        ms = batch.latency
-        if isinstance(ms, list):
-            for extra in self.overheads:
-                ms = [v + extra for v in ms]
-        elif self.overheads:
-            ms = ms + self.overheads[0]
-            for extra in self.overheads[1:]:
-                ms += extra
-        _add_histogram(self.hist, ROUTE_BOUNDS_MS, ms)
-        _add_histogram(self._default.hist, BACKEND_BOUNDS_MS, ms)
+        ms = batch.shifted(self.overheads)  # the client proxy's figure (the outbound counters' too: made once)
+        if isinstance(ms, list) or not _NESTED_BOUNDS:
+            _add_histogram(self.hist, ROUTE_BOUNDS_MS, ms)
+            _add_histogram(self._default.hist, BACKEND_BOUNDS_MS, ms)
+        else:
+            _add_route_and_backend(self.hist, self._default.hist, ms)
 
     def backend(self, key, items_fn) -> BackendMetrics:
         if self.pending:
@@ -348,11 +345,53 @@ def _add_histogram(hist: list, bounds: tuple, ms) -> None:
         return
     import numpy as np
 
-    counts = np.bincount(np.searchsorted(np.asarray(bounds, dtype=np.float64), ms, side="left"),
-                         minlength=len(bounds) + 1)
+    counts = np.bincount(np.searchsorted(_bounds_array(bounds), ms, side="left"), minlength=len(bounds) + 1)
     for i, c in enumerate(counts.tolist()):
         hist[i] += c
-    hist[-1] = float(np.add.accumulate(np.concatenate(([hist[-1]], ms)))[-1])
+    hist[-1] = _running_sum(hist[-1], ms)
+
+
+#: The route bucket of each backend bucket: when every route bound is a backend bound (they are), the backend
+#: bucket a latency falls in says its route bucket (the bounds below it that are route bounds).
+_NESTED_BOUNDS = set(ROUTE_BOUNDS_MS) <= set(BACKEND_BOUNDS_MS)
+_ROUTE_OF_BACKEND = tuple(bisect_left(ROUTE_BOUNDS_MS, b) for b in BACKEND_BOUNDS_MS) + (len(ROUTE_BOUNDS_MS),)
+_BOUNDS_ARRAYS: dict = {}
+
+
+def _bounds_array(bounds: tuple):
+    array = _BOUNDS_ARRAYS.get(bounds)
+    if array is None:
+        import numpy as np
+
+        array = _BOUNDS_ARRAYS[bounds] = np.asarray(bounds, dtype=np.float64)
+    return array
+
+
+def _add_route_and_backend(route: list, backend: list, ms) -> None:
+    """:func:`_add_histogram` of the numpy array ``ms`` to a route's histogram and to its default backend's,
+    with one search (the route buckets follow from the backend ones) and, when both sums stand at the same
+    double, one running sum."""
+    import numpy as np
+
+    counts = np.bincount(np.searchsorted(_bounds_array(BACKEND_BOUNDS_MS), ms, side="left"),
+                         minlength=len(BACKEND_BOUNDS_MS) + 1).tolist()
+    for i, c in enumerate(counts):
+        backend[i] += c
+        route[_ROUTE_OF_BACKEND[i]] += c
+    start = route[-1]
+    total = _running_sum(start, ms)
+    route[-1] = total
+    other = backend[-1]
+    same = other == start and math.copysign(1.0, other) == math.copysign(1.0, start)
+    backend[-1] = total if same else _running_sum(other, ms)
+
+
+def _running_sum(start: float, ms) -> float:
+    """``start + ms[0] + ms[1] + …`` left to right, as counting one at a time adds (a pairwise sum could differ
+    in the last bit)."""
+    import numpy as np
+
+    return float(np.add.accumulate(np.concatenate(([start], ms)))[-1])
 
 
 def _status_order(item) -> tuple:
@@ -490,70 +529,117 @@ def inbound_samples(inbound_stats, denied: dict, cache: dict | None = None) -> I
 
 def inbound_columns(inbound_stats, denied: dict, cache: dict, previous=None) -> tuple:
     """:func:`inbound_samples` as ``(layout, values)`` (see ``proxy.HttpStats.columns``), in its order;
-    ``previous``: the layout this returned last time for the same proxy, handed out again if still right."""
-    allow: list = []
-    by_route: dict = {}  # (gRPC, route) → [requests, {status: count}, latency buckets or None]
-    for stats in inbound_stats:
-        cached = cache.get(stats)
-        if cached is None:
-            cached = cache[stats] = _inbound_labels(stats)
-        authz, route = cached
-        requests = stats.requests
-        allow.append((authz, requests))
-        responses = stats.responses
-        key = (any(g is not None for (_, g, _, _) in responses), route)
-        agg = by_route.get(key)
-        if agg is None:
-            agg = by_route[key] = [0, {}, None]
-        agg[0] += requests
-        statuses = agg[1]
-        for (status, _grpc, _error, _failed), n in responses.items():
-            statuses[status] = statuses.get(status, 0) + n
-        for hist in stats.latency.values():
-            agg[2] = hist[:] if agg[2] is None else list(map(add, agg[2], hist))
-    allow.sort()
-    denied_items = sorted(denied.items())
-    routes = sorted(by_route)
-    shape = ([authz for authz, _ in allow], [key for key, _ in denied_items],
-             [(key, sorted(by_route[key][1])) for key in routes])
+    ``previous``: the layout this returned last time for the same proxy, handed out again while the counters,
+    their keys (``HttpStats.shape``) and the refused label sets are the ones it was made for."""
+    members = list(inbound_stats)
+    for stats in members:
+        if stats.settle is not None:
+            stats.settle()
+    shapes = [stats.shape() for stats in members]
+    refused = list(denied)
     layout = previous
-    if layout is None or layout.key != shape:
-        layout = _inbound_layout(shape, cache)
-    values = [n for _, n in allow]
-    values += [n for _, n in denied_items]
-    for key, codes in shape[2]:
-        requests, statuses, lat = by_route[key]
-        values.append(requests)
-        values += map(statuses.__getitem__, codes)
+    if (layout is None or layout.key.members != members or layout.key.shapes != shapes
+            or layout.key.denied != refused):  # counters and shapes compare by identity
+        layout = _inbound_layout(_InboundPlan(members, shapes, refused, cache), cache)
+    plan = layout.key
+    if plan.allow is not None:
+        values = list(map(_REQUESTS, plan.allow))
+    else:  # two counters with the same labels: sorted by their counts too, as the plain sort does
+        values = [n for _, n in sorted(zip(plan.authz, map(_REQUESTS, members)))]
+    values += map(denied.__getitem__, plan.refused)
+    for route in plan.routes:
+        if route.single is not None:
+            stats = route.members[0]
+            requests = stats._requests
+            values.append(requests)
+            values += map(stats._responses.__getitem__, route.single)
+            hists = list(stats._latency.values())
+        else:
+            requests = sum(map(_REQUESTS, route.members))
+            values.append(requests)
+            counts: dict = {}
+            for stats in route.members:
+                for key, n in stats._responses.items():
+                    counts[key[0]] = counts.get(key[0], 0) + n
+            values += map(counts.__getitem__, route.statuses)
+            hists = [hist for stats in route.members for hist in stats._latency.values()]
         values += (0.0, requests)
-        values += [requests] * len(INBOUND_REQUEST_LE)
-        if lat is None:
-            lat = _NO_LATENCY
+        values += repeat(requests, len(INBOUND_REQUEST_LE))
+        lat = hists[0] if len(hists) == 1 else list(map(sum, zip(*hists))) if hists else _NO_LATENCY
         values += (lat[_N_LEGACY_BUCKETS] / 1000.0, lat[_N_LEGACY_BUCKETS + 1])
-        values += [sum(lat[:upto]) for upto in _INBOUND_RESPONSE_UPTO]
+        values += _RESPONSE_BUCKETS(list(accumulate(lat[:_N_LEGACY_BUCKETS])))
     return layout, values
 
 
-def _inbound_layout(shape: tuple, cache: dict):
-    """The Layout of :func:`inbound_columns` for its ``shape`` (allowed label sets, denied keys, routes and
-    their statuses), built from it alone."""
+class _InboundRoute:
+    """One inbound route's counters (``members``), its statuses, and — when one counter has one response key
+    per status — those keys in status order (``single``), whose counts are the route's."""
+
+    __slots__ = ("key", "members", "statuses", "single")
+
+    def __init__(self, key: tuple, members: list, shapes: list):
+        self.key, self.members = key, members
+        self.statuses = sorted({response[0] for shape in shapes for response in shape.responses})
+        self.single = None
+        if len(members) == 1:
+            by_status = {response[0]: response for response in shapes[0].responses}
+            if len(by_status) == len(shapes[0].responses):
+                self.single = [by_status[status] for status in self.statuses]
+
+
+class _InboundPlan:
+    """How :func:`inbound_columns` reads a proxy's inbound counters into values, made from the counters, their
+    shapes and the refused label sets (``members``, ``shapes``, ``denied``) alone: the allowed label sets in
+    order (and the counters in that order, ``allow``, unless two share labels), the refused label sets in
+    order, the routes in order."""
+
+    __slots__ = ("members", "shapes", "denied", "authz", "allow", "refused", "routes")
+
+    def __init__(self, members: list, shapes: list, refused: list, cache: dict):
+        self.members, self.shapes, self.denied = members, shapes, refused
+        self.authz = []
+        groups: dict = {}
+        for stats, shape in zip(members, shapes):
+            cached = cache.get(stats)
+            if cached is None:
+                cached = cache[stats] = _inbound_labels(stats)
+            self.authz.append(cached[0])
+            group = groups.get((shape.grpc, cached[1]))
+            if group is None:
+                group = groups[(shape.grpc, cached[1])] = ([], [])
+            group[0].append(stats)
+            group[1].append(shape)
+        order = sorted(range(len(members)), key=self.authz.__getitem__)
+        distinct = all(self.authz[a] != self.authz[b] for a, b in zip(order, order[1:]))
+        self.allow = [members[i] for i in order] if distinct else None
+        self.refused = sorted(refused)
+        self.routes = [_InboundRoute(key, *groups[key]) for key in sorted(groups)]
+
+
+_REQUESTS = attrgetter("_requests")
+
+
+def _inbound_layout(plan: _InboundPlan, cache: dict):
+    """The Layout of :func:`inbound_columns` for a plan (key: the counters, shapes and refused label sets it was
+    made for, and the plan), from the plan alone."""
     from labkit.sim.linkerd.proxy import Layout
 
-    allow, denied, routes = shape
-    rows: list = [("inbound_http_authz_allow", "inbound_http_authz_allow_total", authz) for authz in allow]
-    rows += [(family, family + "_total", labels) for family, labels in denied]
-    for (grpc, route), codes in routes:
+    rows: list = [("inbound_http_authz_allow", "inbound_http_authz_allow_total", authz)
+                  for authz in sorted(plan.authz)]
+    rows += [(family, family + "_total", labels) for family, labels in plan.refused]
+    for route in plan.routes:
+        grpc, labels_key = route.key
         names = _INBOUND_NAMES[grpc]
-        labels = cache.get(route)
+        labels = cache.get(labels_key)
         if labels is None:
-            labels = cache[route] = _RouteLabels(route)
+            labels = cache[labels_key] = _RouteLabels(labels_key)
         rows.append((names[0], names[1], labels.labels))
-        rows += [(names[2], names[3], labels.status(status)) for status in codes]
+        rows += [(names[2], names[3], labels.status(status)) for status in route.statuses]
         rows += [(names[4], names[5], labels.labels), (names[4], names[6], labels.labels)]
         rows += [(names[4], names[7], row) for row in labels.request_le]
         rows += [(names[8], names[9], labels.labels), (names[8], names[10], labels.labels)]
         rows += [(names[8], names[11], row) for row in labels.response_le]
-    return Layout(shape, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    return Layout(plan, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
 
 def _inbound_names(prefix: str) -> tuple:
@@ -571,6 +657,8 @@ _N_LEGACY_BUCKETS = len(LATENCY_BOUNDS) + 1
 _INBOUND_RESPONSE_UPTO = tuple(_N_LEGACY_BUCKETS if bound is None else LATENCY_BOUNDS.index(bound) + 1
                                for _le, bound in INBOUND_RESPONSE_LE)
 _NO_LATENCY = [0] * (_N_LEGACY_BUCKETS + 2)
+#: Those sums, out of the legacy buckets' running sums.
+_RESPONSE_BUCKETS = itemgetter(*(upto - 1 for upto in _INBOUND_RESPONSE_UPTO))
 
 
 def exposition_section(samples) -> list[str]:

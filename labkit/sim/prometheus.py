@@ -102,6 +102,8 @@ class Prometheus:
         self._plans: dict = {}  # uid → (its proxy's layout, the store series of its samples) at its last scrape
         self._last: dict[str, tuple] = {}  # uid → (layout, store series) of the last scrape (for staleness markers)
         self._block: tuple | None = None  # (the last scrape's plans, all their series in one tuple)
+        self._running: tuple = (None, False)  # (API revision, running then)
+        self._pods: tuple = ([], [])  # (the data plane's pods, the same by namespace and name)
         self.scrapes = 0
         self._config_version: str | None = None
         self._interval = SCRAPE_INTERVAL
@@ -130,7 +132,22 @@ class Prometheus:
 
     def running(self) -> bool:
         state = getattr(self.cluster, "control_plane", None)
-        return bool(state and state().get("viz"))
+        if not state:
+            return False
+        # The answer derives from API objects alone: the same while the API revision stays the same.
+        revision = getattr(self.cluster, "revision", None)
+        if revision is not None and revision == self._running[0]:
+            return self._running[1]
+        running = bool(state().get("viz"))
+        self._running = (revision, running)
+        return running
+
+    def _pods_in_order(self) -> list:
+        """The data plane's pods by namespace and name (sorted again only when they are other pods)."""
+        pods = list(self.dataplane.pods.values())
+        if pods != self._pods[0]:  # runtimes compare by identity
+            self._pods = (pods, sorted(pods, key=_pod_order))
+        return self._pods[1]
 
     def scrape(self) -> None:
         """One scrape of every meshed pod's proxy (only while linkerd-viz's Prometheus runs)."""
@@ -143,7 +160,7 @@ class Prometheus:
         plans: list = []
         all_values: list = []
         current: dict = {}
-        for runtime in sorted(self.dataplane.pods.values(), key=_pod_order):
+        for runtime in self._pods_in_order():
             if runtime.proxy is None:
                 continue
             uid = runtime.uid

@@ -583,27 +583,27 @@ class Proxy:
         same); the proxy's layout is made again only when a part's layout is not the one of the last call, so
         an unchanged proxy costs a few list operations per counter and none per series.
         """
-        legacy = [stats.columns() for stats in self.inbound.values()]
-        legacy += [stats.columns() for stats in self.outbound.values()]
-        legacy += [stats.columns("route_") for stats in self.routes.values()]
-        legacy += [stats.columns("route_actual_", False) for stats in self.actual_routes.values()]
-        legacy += [stats.columns() for stats in self.tcp.values()]
-        from labkit.sim.linkerd import route_metrics
-
-        registry = [rm.columns() for rm in self.route_metrics.values()]
-        inbound = route_metrics.inbound_columns(self.inbound.values(), self.denied, self._inbound_labels,
-                                                self._inbound_layout)
+        columns = HttpStats.columns
+        parts = list(map(columns, self.inbound.values()))
+        if self.outbound:
+            parts += map(columns, self.outbound.values())
+        if self.routes:
+            parts += map(columns, self.routes.values(), repeat("route_"))
+        if self.actual_routes:
+            parts += map(columns, self.actual_routes.values(), repeat("route_actual_"), repeat(False))
+        parts += map(TcpStats.columns, self.tcp.values())
+        legacy = len(parts)
+        rmx = _route_metrics()
+        if self.route_metrics:
+            parts += map(rmx.RouteMetrics.columns, self.route_metrics.values())
+        inbound = rmx.inbound_columns(self.inbound.values(), self.denied, self._inbound_labels, self._inbound_layout)
         self._inbound_layout = inbound[0]
-        registry.append(inbound)
-        key = ([part[0] for part in legacy], [part[0] for part in registry])
+        parts.append(inbound)
+        layouts = list(map(_FIRST, parts))
         layout = self._layout
-        if layout is None or layout.key[0] != key[0] or layout.key[1] != key[1]:  # Layouts compare by identity
-            layout = self._layout = _proxy_layout(key)
-        flat: list = []
-        for part in legacy:
-            flat += part[1]
-        for part in registry:
-            flat += part[1]
+        if layout is None or layout.key[0] != legacy or layout.key[1] != layouts:  # Layouts compare by identity
+            layout = self._layout = _proxy_layout((legacy, layouts))
+        flat = list(chain.from_iterable(map(_SECOND, parts)))
         return layout, (flat if layout.take is None else layout.take(flat))
 
     def legacy_samples(self) -> list[tuple[str, tuple, float]]:
@@ -646,11 +646,22 @@ _FAMILY_ORDER = (
 
 
 _FAMILY_RANK = {name: i for i, name in enumerate(_FAMILY_ORDER)}
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_ROUTE_METRICS: list = []
+
+
+def _route_metrics():
+    """The route_metrics module (it imports this one: imported on first use, then kept at hand)."""
+    if not _ROUTE_METRICS:
+        from labkit.sim.linkerd import route_metrics
+
+        _ROUTE_METRICS.append(route_metrics)
+    return _ROUTE_METRICS[0]
 
 
 class ProxyLayout:
-    """A whole proxy's series (see :meth:`Proxy.scrape_columns`): ``key`` holds its parts' layouts
-    (legacy, registry), ``take`` puts the parts' concatenated values in the order of ``names``/``labels`` (None
+    """A whole proxy's series (see :meth:`Proxy.scrape_columns`): ``key`` holds its parts' layouts (how many
+    are legacy, and the layouts), ``take`` puts the parts' concatenated values in the order of ``names``/``labels`` (None
     when that is their order already). Like a Layout: never mutated, compared by identity."""
 
     __slots__ = ("key", "take", "names", "labels")
@@ -660,19 +671,19 @@ class ProxyLayout:
 
 
 def _proxy_layout(key: tuple) -> ProxyLayout:
-    """A proxy's layout from its parts' (legacy parts, registry parts): their series in the order
+    """A proxy's layout from its parts' (how many are legacy, their layouts): their series in the order
     :meth:`Proxy.samples` gives them — legacy series grouped by name in ``_FAMILY_ORDER`` (a name not there is
     not exposed), then registry series grouped by family in the order the families first appear."""
     names: list = []
     labels: list = []
     ranks: list = []
-    legacy, registry = key
-    for part in legacy:
+    legacy, layouts = key
+    for part in layouts[:legacy]:
         names += part.names
         labels += part.labels
         ranks += [_FAMILY_RANK.get(name) for name in part.families]
     first: dict = {}
-    for part in registry:
+    for part in layouts[legacy:]:
         names += part.names
         labels += part.labels
         ranks += [first.setdefault(family, len(_FAMILY_ORDER) + len(first)) for family in part.families]

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from itertools import accumulate, repeat
-from operator import add, attrgetter, itemgetter
+from operator import add, attrgetter, methodcaller
 from typing import Iterator
 
 from labkit.sim.linkerd.proxy import LATENCY_BOUNDS  # proxy.py imports this module only inside functions
@@ -268,34 +268,42 @@ class RouteMetrics:
                                                      lambda: b.items + self._status_items(status, error)), n
 
     def columns(self) -> tuple:
-        """:meth:`samples` as ``(layout, values)`` (see ``proxy.HttpStats.columns``), in :meth:`samples`' order."""
+        """:meth:`samples` as ``(layout, values)`` (see ``proxy.HttpStats.columns``), in :meth:`samples`' order.
+        The layout is kept while the status keys (compared as the dicts hold them), the retry series' presence
+        and the backends (and theirs) stay the same."""
         if self.pending:
             self.settle()
-        keys = sorted(self.statuses, key=_status_key_order)
+        statuses, backends = self.statuses, self.backends
         retries = bool(self.retries_configured or self.retry_requests)
-        backends = [(b, b.items, sorted(b.statuses, key=_status_key_order)) for b in self.backends.values()]
         layout = self._layout
-        if (layout is None or layout.key[0] != keys or layout.key[1] != retries or layout.key[2] != backends
-                or layout.key[3] is not self.items or layout.key[4] != self.grpc):
-            layout = self._layout = self._make_layout(keys, retries, backends)
-        hist, statuses = self.hist, self.statuses
+        if (layout is None or layout.key[0] != list(statuses) or layout.key[1] != retries
+                or layout.key[2] != list(backends.values())
+                or layout.key[3] != list(map(list, map(_STATUSES, backends.values())))
+                or layout.key[4] is not self.items or layout.key[5] != self.grpc
+                or layout.key[6] != list(map(_ITEMS, backends.values()))):
+            layout = self._layout = self._make_layout(retries)
+        keys, bkeys = layout.key[7], layout.key[8]
+        hist = self.hist
         values = [hist[-1] / 1000.0, sum(hist[:-1])]
         values += accumulate(hist[:-1])
         values += map(statuses.__getitem__, keys)
         if retries:
             values += (self.retry_requests, self.retry_successes, self.retry_limit_exceeded, self.retry_overflow)
-        for b, _items, bkeys in backends:
+        for b, order in zip(backends.values(), bkeys):
             bstatuses, bhist = b.statuses, b.hist
             values += (sum(bstatuses.values()), bhist[-1] / 1000.0, sum(bhist[:-1]))
             values += accumulate(bhist[:-1])
-            values += map(bstatuses.__getitem__, bkeys)
+            values += map(bstatuses.__getitem__, order)
         return layout, values
 
-    def _make_layout(self, keys: list, retries: bool, backends: list):
-        """The Layout of :meth:`columns` for these status keys and backends, built from them (as :meth:`samples`
-        builds its rows)."""
+    def _make_layout(self, retries: bool):
+        """The Layout of :meth:`columns` (as :meth:`samples` builds its rows); its key: what it was made from,
+        as :meth:`columns` compares it, then the status keys in exposition order (the route's, each backend's)."""
         from labkit.sim.linkerd.proxy import Layout
 
+        backend_list = list(self.backends.values())
+        keys = sorted(self.statuses, key=_status_key_order)
+        backends = [(b, b.items, sorted(b.statuses, key=_status_key_order)) for b in backend_list]
         prefix = "outbound_grpc_route_" if self.grpc else "outbound_http_route_"
         rows: list = []  # (family, name, labels)
         route = self._row("route", lambda: self.items + (("hostname", ""),))
@@ -318,7 +326,8 @@ class RouteMetrics:
             for status, error in bkeys:
                 rows.append((fam, fam + "_total", self._row((b, status, error),
                                                             lambda: items + self._status_items(status, error))))
-        key = (keys, retries, backends, self.items, self.grpc)
+        key = (list(self.statuses), retries, backend_list, [list(b.statuses) for b in backend_list], self.items,
+               self.grpc, [b.items for b in backend_list], keys, [bkeys for _, _, bkeys in backends])
         return Layout(key, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
     def _row(self, key, make):
@@ -535,7 +544,7 @@ def inbound_columns(inbound_stats, denied: dict, cache: dict, previous=None) -> 
     for stats in members:
         if stats.settle is not None:
             stats.settle()
-    shapes = [stats.shape() for stats in members]
+    shapes = list(map(_SHAPE, members))
     refused = list(denied)
     layout = previous
     if (layout is None or layout.key.members != members or layout.key.shapes != shapes
@@ -567,7 +576,7 @@ def inbound_columns(inbound_stats, denied: dict, cache: dict, previous=None) -> 
         values += repeat(requests, len(INBOUND_REQUEST_LE))
         lat = hists[0] if len(hists) == 1 else list(map(sum, zip(*hists))) if hists else _NO_LATENCY
         values += (lat[_N_LEGACY_BUCKETS] / 1000.0, lat[_N_LEGACY_BUCKETS + 1])
-        values += _RESPONSE_BUCKETS(list(accumulate(lat[:_N_LEGACY_BUCKETS])))
+        values += map(sum, map(lat.__getitem__, _RESPONSE_BUCKETS))
     return layout, values
 
 
@@ -617,6 +626,8 @@ class _InboundPlan:
 
 
 _REQUESTS = attrgetter("_requests")
+_STATUSES, _ITEMS = attrgetter("statuses"), attrgetter("items")
+_SHAPE = methodcaller("shape")
 
 
 def _inbound_layout(plan: _InboundPlan, cache: dict):
@@ -657,8 +668,8 @@ _N_LEGACY_BUCKETS = len(LATENCY_BOUNDS) + 1
 _INBOUND_RESPONSE_UPTO = tuple(_N_LEGACY_BUCKETS if bound is None else LATENCY_BOUNDS.index(bound) + 1
                                for _le, bound in INBOUND_RESPONSE_LE)
 _NO_LATENCY = [0] * (_N_LEGACY_BUCKETS + 2)
-#: Those sums, out of the legacy buckets' running sums.
-_RESPONSE_BUCKETS = itemgetter(*(upto - 1 for upto in _INBOUND_RESPONSE_UPTO))
+#: The legacy buckets each of those adds up (an int sum: no running sum of every bucket made).
+_RESPONSE_BUCKETS = tuple(slice(0, upto) for upto in _INBOUND_RESPONSE_UPTO)
 
 
 def exposition_section(samples) -> list[str]:

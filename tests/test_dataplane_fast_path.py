@@ -82,6 +82,25 @@ def test_pending_route_metrics_count_in_order_with_direct_writes(n):
     assert list(pending.samples()) == list(expected.samples())
 
 
+def test_many_counters_latencies_counted_in_one_pass_as_each_on_its_own():
+    """The data plane counts every hop's latency histograms together: long and short batches, one status or
+    several, two counters sharing a batch with different overheads."""
+    kinds = [({}, 700), ({"statuses": (200,)}, 90), ({"statuses": (200, 500)}, lp.BATCH_NUMPY), ({}, 5),
+             ({"statuses": (200,), "grpcs": (0, 2)}, 300)]
+    batches = [lp.Batch(_flat(_responses(n, seed=i, **options))) for i, (options, n) in enumerate(kinds)]
+    overheads = [(0.2,), (0.2, 0.15, 0.2)]
+    together = [lp.HttpStats(ITEMS) for _ in range(2 * len(batches))]
+    alone = [lp.HttpStats(ITEMS) for _ in range(2 * len(batches))]
+    latencies: list = []
+    for i, batch in enumerate(batches):
+        for j, extra in enumerate(overheads):
+            together[2 * i + j].record_batch(batch, extra, latencies)
+            alone[2 * i + j].record_batch(batch, extra)
+    assert len(latencies) == 2 * len(batches)
+    lp.record_latencies(latencies)
+    assert [list(s.samples()) for s in together] == [list(s.samples()) for s in alone]
+
+
 def test_a_batch_buckets_every_latency_at_and_around_the_bounds_as_one_by_one():
     """Whole milliseconds decide the legacy buckets: latencies on, just under and just over every bound (and
     below zero, and past the last bound) land where counting one by one puts them."""

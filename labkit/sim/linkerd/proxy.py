@@ -137,37 +137,20 @@ class HttpStats:
         hist[_SUM] += ms
         hist[_COUNT] += 1
 
-    def record_batch(self, batch: "Batch", overheads: tuple[float, ...]) -> None:
+    def record_batch(self, batch: "Batch", overheads: tuple[float, ...], latencies: list | None = None) -> None:
         """Count a :class:`Batch` of responses as :meth:`record` would count each one, classified by the
-        default classifier, with latency ``latency_ms + overheads[0] + overheads[1] + …``."""
+        default classifier, with latency ``latency_ms + overheads[0] + overheads[1] + …``. With ``latencies``
+        (a list), the latency histograms' part joins it instead, for :func:`record_latencies` to count with
+        other counters' in one pass."""
         self._requests += batch.n
         table = self._responses
         for (status, grpc, error), k in batch.classes.items():
             key = (status, grpc, error, classify(status, grpc, error))
             table[key] = table.get(key, 0) + k
-        for status, values in batch.by_status(overheads):
-            hist = self._latency.get(status)
-            if hist is None:
-                hist = self._latency[status] = [0] * (_N_BUCKETS + 2)
-            if isinstance(values, list):
-                total = 0
-                for v in values:
-                    ms = int(v)  # the proxy records whole milliseconds
-                    hist[bisect_left(LATENCY_BOUNDS, ms)] += 1
-                    total += ms
-                hist[_SUM] += total
-                hist[_COUNT] += len(values)
-            else:
-                import numpy as np
-
-                whole = values.astype(np.int64)  # truncates toward zero, as int() does
-                total = int(whole.sum())
-                # bisect_left(LATENCY_BOUNDS, ms) of every whole ms, looked up in a table from 0 to one past the last
-                # bound (mode="clip": below 0 reads its first entry, 0; past its end, its last, the +Inf bucket)
-                counts = np.bincount(_bucket_table().take(whole, mode="clip"), minlength=_N_BUCKETS).tolist()
-                hist[:_N_BUCKETS] = map(add, hist[:_N_BUCKETS], counts)
-                hist[_SUM] += total
-                hist[_COUNT] += len(whole)
+        if latencies is None:
+            record_latencies([(self, batch, overheads)])
+        else:
+            latencies.append((self, batch, overheads))
 
     def samples(self, prefix: str = "", with_latency: bool = True) -> list[tuple[str, tuple, float]]:
         """(metric name, label items, value) for every series, in exposition order.
@@ -386,18 +369,15 @@ class Batch:
 
     def shifted(self, overheads: tuple[float, ...]):
         """``latency + overheads[0] + overheads[1] + …``, added one at a time in that order as for a single
-        response (so the doubles are the same), made once per ``overheads`` for every counter that needs them.
-        Shared: not to be changed."""
+        response (so the doubles are the same), made once per ``overheads`` (from the shortest prefix already
+        made) for every counter that needs them. Shared: not to be changed."""
+        if not overheads:
+            return self.latency
         values = self._shifted.get(overheads)
         if values is None:
-            values = self.latency
-            if isinstance(values, list):
-                for extra in overheads:
-                    values = [v + extra for v in values]
-            elif overheads:
-                values = values + overheads[0]
-                for extra in overheads[1:]:
-                    values += extra
+            values = self.shifted(overheads[:-1])
+            extra = overheads[-1]
+            values = [v + extra for v in values] if isinstance(values, list) else values + extra
             self._shifted[overheads] = values
         return values
 
@@ -425,6 +405,49 @@ class Batch:
             column = np.frombuffer(struct.pack(f"{len(statuses)}q", *statuses), dtype=np.int64)
             groups = self._groups = [(status, column == status) for status in {s for s, _, _ in self.classes}]
         return [(status, latency[mask]) for status, mask in groups]
+
+
+def record_latencies(items: list) -> None:
+    """The latency histograms' part of :meth:`HttpStats.record_batch` for every ``(stats, batch, overheads)`` in
+    ``items``: whole milliseconds bucketed and summed for all of them in one numpy pass (short batches one by
+    one). Each histogram adds integers, so counting them together counts what counting each does."""
+    rows: list = []  # histograms that get a numpy group of latencies
+    groups: list = []
+    for stats, batch, overheads in items:
+        for status, values in batch.by_status(overheads):
+            hist = stats._latency.get(status)
+            if hist is None:
+                hist = stats._latency[status] = [0] * (_N_BUCKETS + 2)
+            if isinstance(values, list):
+                total = 0
+                for v in values:
+                    ms = int(v)  # the proxy records whole milliseconds
+                    hist[bisect_left(LATENCY_BOUNDS, ms)] += 1
+                    total += ms
+                hist[_SUM] += total
+                hist[_COUNT] += len(values)
+            else:
+                rows.append(hist)
+                groups.append(values)
+    if not rows:
+        return
+    import numpy as np
+
+    lengths = list(map(len, groups))
+    whole = (np.concatenate(groups) if len(groups) > 1 else groups[0]).astype(np.int64)  # truncated, as int() does
+    # bisect_left(LATENCY_BOUNDS, ms) of every whole ms, looked up in a table from 0 to one past the last bound
+    # (mode="clip": below 0 reads its first entry, 0; past its end, its last, the +Inf bucket), each group's
+    # buckets counted in a range of its own
+    buckets = _bucket_table().take(whole, mode="clip")
+    if len(rows) > 1:
+        buckets += np.repeat(np.arange(0, _N_BUCKETS * len(rows), _N_BUCKETS), lengths)
+    counts = np.bincount(buckets, minlength=_N_BUCKETS * len(rows)).tolist()
+    starts = [0, *accumulate(lengths[:-1])]
+    totals = np.add.reduceat(whole, starts).tolist()  # no group is empty
+    for i, hist in enumerate(rows):
+        hist[:_N_BUCKETS] = map(add, hist[:_N_BUCKETS], counts[i * _N_BUCKETS:(i + 1) * _N_BUCKETS])
+        hist[_SUM] += totals[i]
+        hist[_COUNT] += lengths[i]
 
 
 _BUCKET_TABLE: list = []

@@ -210,13 +210,20 @@ class HttpStats:
         if layout is None or layout.key is not self.items:
             layout = layouts[prefix if with_latency else (prefix,)] = self._layout(
                 prefix, shape.statuses if with_latency else [], shape.keys)
-        values = [self._requests]
-        if with_latency and shape.statuses:
-            hists = list(map(self._latency.__getitem__, shape.statuses))
-            values += chain.from_iterable(map(accumulate, map(_BUCKETS, hists)))
-            values += map(_COUNT_OF, hists)
-            values += map(_SUM_OF, hists)
-        values += map(self._responses.__getitem__, shape.keys)
+        statuses = shape.statuses if with_latency else ()
+        if len(statuses) == 1:  # the usual case, spelled out: small collections cost more through map()
+            hist = self._latency[statuses[0]]
+            values = [self._requests, *accumulate(hist[:_N_BUCKETS]), hist[_COUNT], hist[_SUM]]
+        else:
+            values = [self._requests]
+            if statuses:
+                hists = list(map(self._latency.__getitem__, statuses))
+                values += chain.from_iterable(map(accumulate, map(_BUCKETS, hists)))
+                values += map(_COUNT_OF, hists)
+                values += map(_SUM_OF, hists)
+        responses = self._responses
+        for key in shape.keys:
+            values.append(responses[key])
         return layout, values
 
     def _layout(self, prefix: str, statuses: list, keys: list) -> Layout:
@@ -606,19 +613,22 @@ class Proxy:
         same); the proxy's layout is made again only when a part's layout is not the one of the last call, so
         an unchanged proxy costs a few list operations per counter and none per series.
         """
-        columns = HttpStats.columns
-        parts = list(map(columns, self.inbound.values()))
-        if self.outbound:
-            parts += map(columns, self.outbound.values())
-        if self.routes:
-            parts += map(columns, self.routes.values(), repeat("route_"))
-        if self.actual_routes:
-            parts += map(columns, self.actual_routes.values(), repeat("route_actual_"), repeat(False))
-        parts += map(TcpStats.columns, self.tcp.values())
+        parts = []
+        append = parts.append
+        for stats in self.inbound.values():
+            append(stats.columns())
+        for stats in self.outbound.values():
+            append(stats.columns())
+        for stats in self.routes.values():
+            append(stats.columns("route_"))
+        for stats in self.actual_routes.values():
+            append(stats.columns("route_actual_", False))
+        for stats in self.tcp.values():
+            append(stats.columns())
         legacy = len(parts)
         rmx = _route_metrics()
-        if self.route_metrics:
-            parts += map(rmx.RouteMetrics.columns, self.route_metrics.values())
+        for rm in self.route_metrics.values():
+            append(rm.columns())
         inbound = rmx.inbound_columns(self.inbound.values(), self.denied, self._inbound_labels, self._inbound_layout)
         self._inbound_layout = inbound[0]
         parts.append(inbound)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from itertools import accumulate, repeat
-from operator import add, attrgetter, methodcaller
+from operator import add, attrgetter
 from typing import Iterator
 
 from labkit.sim.linkerd.proxy import LATENCY_BOUNDS  # proxy.py imports this module only inside functions
@@ -541,10 +541,11 @@ def inbound_columns(inbound_stats, denied: dict, cache: dict, previous=None) -> 
     ``previous``: the layout this returned last time for the same proxy, handed out again while the counters,
     their keys (``HttpStats.shape``) and the refused label sets are the ones it was made for."""
     members = list(inbound_stats)
+    shapes = []
     for stats in members:
         if stats.settle is not None:
             stats.settle()
-    shapes = list(map(_SHAPE, members))
+        shapes.append(stats.shape())
     refused = list(denied)
     layout = previous
     if (layout is None or layout.key.members != members or layout.key.shapes != shapes
@@ -552,16 +553,19 @@ def inbound_columns(inbound_stats, denied: dict, cache: dict, previous=None) -> 
         layout = _inbound_layout(_InboundPlan(members, shapes, refused, cache), cache)
     plan = layout.key
     if plan.allow is not None:
-        values = list(map(_REQUESTS, plan.allow))
+        values = [stats._requests for stats in plan.allow]
     else:  # two counters with the same labels: sorted by their counts too, as the plain sort does
         values = [n for _, n in sorted(zip(plan.authz, map(_REQUESTS, members)))]
-    values += map(denied.__getitem__, plan.refused)
+    for key in plan.refused:
+        values.append(denied[key])
     for route in plan.routes:
-        if route.single is not None:
+        if route.single is not None:  # one counter, one response key per status (small loops: cheaper than map)
             stats = route.members[0]
             requests = stats._requests
             values.append(requests)
-            values += map(stats._responses.__getitem__, route.single)
+            responses = stats._responses
+            for key in route.single:
+                values.append(responses[key])
             hists = list(stats._latency.values())
         else:
             requests = sum(map(_REQUESTS, route.members))
@@ -572,11 +576,15 @@ def inbound_columns(inbound_stats, denied: dict, cache: dict, previous=None) -> 
                     counts[key[0]] = counts.get(key[0], 0) + n
             values += map(counts.__getitem__, route.statuses)
             hists = [hist for stats in route.members for hist in stats._latency.values()]
-        values += (0.0, requests)
-        values += repeat(requests, len(INBOUND_REQUEST_LE))
+        values.append(0.0)
+        values += [requests] * (len(INBOUND_REQUEST_LE) + 1)  # the request duration's count and buckets
         lat = hists[0] if len(hists) == 1 else list(map(sum, zip(*hists))) if hists else _NO_LATENCY
-        values += (lat[_N_LEGACY_BUCKETS] / 1000.0, lat[_N_LEGACY_BUCKETS + 1])
-        values += map(sum, map(lat.__getitem__, _RESPONSE_BUCKETS))
+        values.append(lat[_N_LEGACY_BUCKETS] / 1000.0)
+        values.append(lat[_N_LEGACY_BUCKETS + 1])
+        total = 0
+        for segment in _RESPONSE_SEGMENTS:  # each bucket: the one before plus the legacy buckets between
+            total += sum(lat[segment])
+            values.append(total)
     return layout, values
 
 
@@ -627,7 +635,7 @@ class _InboundPlan:
 
 _REQUESTS = attrgetter("_requests")
 _STATUSES, _ITEMS = attrgetter("statuses"), attrgetter("items")
-_SHAPE = methodcaller("shape")
+
 
 
 def _inbound_layout(plan: _InboundPlan, cache: dict):
@@ -668,8 +676,8 @@ _N_LEGACY_BUCKETS = len(LATENCY_BOUNDS) + 1
 _INBOUND_RESPONSE_UPTO = tuple(_N_LEGACY_BUCKETS if bound is None else LATENCY_BOUNDS.index(bound) + 1
                                for _le, bound in INBOUND_RESPONSE_LE)
 _NO_LATENCY = [0] * (_N_LEGACY_BUCKETS + 2)
-#: The legacy buckets each of those adds up (an int sum: no running sum of every bucket made).
-_RESPONSE_BUCKETS = tuple(slice(0, upto) for upto in _INBOUND_RESPONSE_UPTO)
+#: The legacy buckets each of those adds to the one before (int sums: no running sum of every bucket made).
+_RESPONSE_SEGMENTS = tuple(slice(a, b) for a, b in zip((0,) + _INBOUND_RESPONSE_UPTO, _INBOUND_RESPONSE_UPTO))
 
 
 def exposition_section(samples) -> list[str]:

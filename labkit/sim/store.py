@@ -116,6 +116,7 @@ class Series:
         self._t = array("q")
         self._v = array("d")
         self._src: LabelItems | None = None  # the label tuple the scraper last used for it
+        # _t and _v are extended, never replaced: the store keeps references to them (SeriesStore._buffers)
         self._store = store  # whose deferred blocks (SeriesStore.append_block) may still hold samples of it
 
     def _settle(self) -> None:
@@ -180,6 +181,7 @@ class SeriesStore:
         # append_block's deferred blocks, oldest first: (time ms, series tuple, values as doubles); see flush.
         self._blocks: list[tuple[int, tuple, bytes]] = []
         self._deferred = 0  # how many samples they hold
+        self._kept: tuple | None = None  # (a series tuple, its buffers): see _buffers
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -347,8 +349,16 @@ class SeriesStore:
             end = start + 1
             while end < len(blocks) and blocks[end][1] is series:
                 end += 1
-            _write_run(series, blocks[start:end])
+            _write_run(self._buffers(series), blocks[start:end])
             start = end
+
+    def _buffers(self, series: tuple) -> tuple:
+        """The times and values arrays of ``series`` (kept for the last tuple asked: a series never replaces
+        its arrays, and the scraper appends to the same tuple scrape after scrape)."""
+        kept = self._kept
+        if kept is None or kept[0] is not series:
+            kept = self._kept = (series, (tuple(map(_TIMES, series)), tuple(map(_VALUES, series))))
+        return kept[1]
 
     def mark_stale(self, name: str, labels: dict[str, str], t: float) -> None:
         """Write a staleness marker: the series disappears from instant queries from ``t`` on."""
@@ -456,17 +466,19 @@ class SeriesStore:
 _TIMES, _VALUES = attrgetter("_t"), attrgetter("_v")
 
 
-def _write_run(series: tuple, blocks: list) -> None:
-    """Append blocks of the same ``series`` (times ascending, each later than the series' samples) to them: per
-    series one ``extend`` of the blocks' times and one ``frombytes`` of its values (an array's ``append`` parses
-    its argument; these copy bytes, and NaN payloads stay as they are)."""
+def _write_run(buffers: tuple, blocks: list) -> None:
+    """Append blocks of the same series (times ascending, each later than the series' samples) to their
+    ``buffers`` (times arrays, values arrays): per series one ``extend`` of the blocks' times and one
+    ``frombytes`` of its values (an array's ``append`` parses its argument; these copy bytes, and NaN payloads
+    stay as they are)."""
     times = array("q", [block[0] for block in blocks])
-    k, n = len(blocks), len(series)
+    times_arrays, values_arrays = buffers
+    k, n = len(blocks), len(times_arrays)
     matrix = np.frombuffer(b"".join([block[2] for block in blocks]), dtype=np.float64).reshape(k, n)
-    rows = memoryview(np.ascontiguousarray(matrix.T)).cast("B")  # series x blocks
+    rows = matrix.T.tobytes()  # series x blocks
     width = 8 * k
-    deque(map(array.extend, map(_TIMES, series), repeat(times)), 0)
-    deque(map(array.frombytes, map(_VALUES, series), [rows[i:i + width] for i in range(0, n * width, width)]), 0)
+    deque(map(array.extend, times_arrays, repeat(times)), 0)
+    deque(map(array.frombytes, values_arrays, [rows[i:i + width] for i in range(0, n * width, width)]), 0)
 
 
 def _ids(postings: array) -> np.ndarray:

@@ -385,8 +385,9 @@ def _add_route_and_backend(route: list, backend: list, ms) -> None:
     counts = np.bincount(np.searchsorted(_bounds_array(BACKEND_BOUNDS_MS), ms, side="left"),
                          minlength=len(BACKEND_BOUNDS_MS) + 1).tolist()
     for i, c in enumerate(counts):
-        backend[i] += c
-        route[_ROUTE_OF_BACKEND[i]] += c
+        if c:
+            backend[i] += c
+            route[_ROUTE_OF_BACKEND[i]] += c
     start = route[-1]
     total = _running_sum(start, ms)
     route[-1] = total

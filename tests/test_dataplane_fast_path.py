@@ -82,6 +82,84 @@ def test_pending_route_metrics_count_in_order_with_direct_writes(n):
     assert list(pending.samples()) == list(expected.samples())
 
 
+def test_many_counters_latencies_counted_in_one_pass_as_each_on_its_own():
+    """The data plane counts every hop's latency histograms together: long and short batches, one status or
+    several, two counters sharing a batch with different overheads."""
+    kinds = [({}, 700), ({"statuses": (200,)}, 90), ({"statuses": (200, 500)}, lp.BATCH_NUMPY), ({}, 5),
+             ({"statuses": (200,), "grpcs": (0, 2)}, 300)]
+    batches = [lp.Batch(_flat(_responses(n, seed=i, **options))) for i, (options, n) in enumerate(kinds)]
+    overheads = [(0.2,), (0.2, 0.15, 0.2)]
+    together = [lp.HttpStats(ITEMS) for _ in range(2 * len(batches))]
+    alone = [lp.HttpStats(ITEMS) for _ in range(2 * len(batches))]
+    latencies: list = []
+    for i, batch in enumerate(batches):
+        for j, extra in enumerate(overheads):
+            together[2 * i + j].record_batch(batch, extra, latencies)
+            alone[2 * i + j].record_batch(batch, extra)
+    assert len(latencies) == 2 * len(batches)
+    lp.record_latencies(latencies)
+    assert [list(s.samples()) for s in together] == [list(s.samples()) for s in alone]
+
+
+def test_a_batch_buckets_every_latency_at_and_around_the_bounds_as_one_by_one():
+    """Whole milliseconds decide the legacy buckets: latencies on, just under and just over every bound (and
+    below zero, and past the last bound) land where counting one by one puts them."""
+    import math
+
+    latencies = [-3.5, -0.5, 0.0, 0.99, 1e6]
+    for bound in lp.LATENCY_BOUNDS:
+        latencies += [bound - 1.0, math.nextafter(bound, 0.0), float(bound), bound + 0.5, math.nextafter(bound + 1, 0.0),
+                      float(bound + 1)]
+    responses = [Response(200, ms, 10) for ms in latencies]
+    assert len(responses) >= lp.BATCH_NUMPY
+    one = lp.HttpStats(ITEMS)
+    for r in responses:
+        one.record(200, None, "", False, r.latency_ms)
+    batch = lp.HttpStats(ITEMS)
+    batch.record_batch(lp.Batch(_flat(responses)), ())
+    assert list(batch.samples()) == list(one.samples())
+
+
+@pytest.mark.parametrize("start", [(0.0, 0.0), (-0.0, 0.0), (1e16, 1e16), (1e16, 3.0)])
+def test_route_and_backend_histograms_of_one_batch_as_each_on_its_own(start):
+    """The default route's histogram and its backend's are filled from one search of the backend bounds, and
+    share the running sum when both stand at the same double: what each filled on its own holds, to the bit."""
+    import math
+
+    import numpy as np
+
+    rng = random.Random(7)
+    ms = [float(b) for b in rmx.BACKEND_BOUNDS_MS] + [math.nextafter(b, math.inf) for b in rmx.BACKEND_BOUNDS_MS]
+    ms += [rng.uniform(0, 20000) for _ in range(200)] + [0.0, 1.0]
+    rng.shuffle(ms)
+    route = [1] * (len(rmx.ROUTE_BOUNDS_MS) + 1) + [start[0]]
+    backend = [2] * (len(rmx.BACKEND_BOUNDS_MS) + 1) + [start[1]]
+    route_alone, backend_alone = route[:], backend[:]
+    rmx._add_route_and_backend(route, backend, np.array(ms))
+    rmx._add_histogram(route_alone, rmx.ROUTE_BOUNDS_MS, ms)  # a list: one at a time
+    rmx._add_histogram(backend_alone, rmx.BACKEND_BOUNDS_MS, ms)
+    assert [repr(x) for x in route] == [repr(x) for x in route_alone]
+    assert [repr(x) for x in backend] == [repr(x) for x in backend_alone]
+
+
+@pytest.mark.parametrize("n", [3, lp.BATCH_NUMPY + 5, 400])
+def test_pending_route_metrics_count_in_order_after_a_route_only_write(n):
+    """A write to the route alone (not its default backend) leaves the two sums apart: each keeps its own."""
+    responses = _responses(n, seed=3)
+    expected = rmx.RouteMetrics(rmx.DEFAULT_HTTP_ROUTE)
+    expected.default_backend("b", lambda: ())
+    expected.record(None, rmx.REQUEST_TIMEOUT, 1e16)
+    for r in responses:
+        expected.record_default(r.status, "" if r.status >= 100 else rmx.error_label(r.status, r.error),
+                                r.latency_ms + 0.2 + 0.15 + 0.2)
+    pending = rmx.RouteMetrics(rmx.DEFAULT_HTTP_ROUTE)
+    pending.default_backend("b", lambda: ())
+    pending.overheads = (0.2, 0.15, 0.2)
+    pending.record(None, rmx.REQUEST_TIMEOUT, 1e16)
+    pending.pending += _flat(responses)
+    assert list(pending.samples()) == list(expected.samples())
+
+
 # -- on the whole mesh -------------------------------------------------------------------------------
 
 VOTING_SERVER = """

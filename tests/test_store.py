@@ -177,3 +177,75 @@ def test_storage_is_compact():
     [s] = store.select("m", [("i", "=", "0")])
     size = sys.getsizeof(s._t) + sys.getsizeof(s._v)
     assert size < 18 * n + 1024, f"{size} bytes for {n} samples: samples must live in compact arrays"
+
+
+# -- whole scrapes in blocks (append_block) -----------------------------------------------------------------------
+
+def _dump(store: SeriesStore) -> list:
+    """Everything a reader can see, NaN payloads included."""
+    return [(s.name, s.label_items, s.times_ms.tobytes(), s.values.tobytes(), len(s))
+            for s in store.select(None)] + [store.sample_count, store.out_of_order_samples, store.series_count]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_blocks_store_what_sample_by_sample_appends_store(seed, monkeypatch):
+    """Random scrapes (series tuples that stay, change, repeat a series; times that repeat or go back) mixed
+    with other writes and with reads: a store taking the scrapes as blocks holds, at every read, what one
+    taking them sample by sample holds."""
+    import random
+
+    from labkit.sim import store as st
+
+    monkeypatch.setattr(st, "MAX_DEFERRED", 40)  # some blocks are written for being too many, not by a read
+    rng = random.Random(seed)
+    plain, blocks = SeriesStore(), SeriesStore()
+    names = [("m", (("i", str(i)),)) for i in range(12)]
+
+    def tuples(store):
+        return {k: tuple(store.series(n, items) for n, items in names[a:b]) for k, (a, b) in
+                enumerate([(0, 6), (2, 9), (0, 12)])}
+
+    mine, theirs = tuples(plain), tuples(blocks)
+    repeated = {k: v + v[:2] for k, v in mine.items()}, {k: v + v[:2] for k, v in theirs.items()}
+    t = 0.0
+    for _ in range(300):
+        op = rng.randrange(10)
+        t += rng.choice((10.0, 10.0, 10.0, 0.0, -10.0, 0.0004))
+        if op < 6:
+            k = rng.randrange(3)
+            a, b = (repeated[0][k], repeated[1][k]) if rng.random() < 0.1 else (mine[k], theirs[k])
+            values = [rng.choice((float(rng.randrange(100)), 7, STALE_NAN, math.nan)) for _ in a]
+            assert plain.append_series(t, zip(a, values)) == blocks.append_block(t, b, values)
+        elif op == 6:
+            name, items = rng.choice(names)
+            for store in (plain, blocks):
+                try:
+                    store.append(name, dict(items), t, 1.5)
+                except ValueError:
+                    pass
+        elif op == 7:
+            samples = [(n, items, rng.random()) for n, items in rng.sample(names, 3)]
+            assert plain.append_many(t, samples) == blocks.append_many(t, samples)
+        else:
+            assert plain.sample_count == blocks.sample_count
+            assert _dump(plain) == _dump(blocks)
+    assert _dump(plain) == _dump(blocks)
+
+
+def test_a_series_read_directly_sees_its_deferred_samples():
+    store = SeriesStore()
+    series = (store.series("a", ()), store.series("b", (("x", "1"),)))
+    held = series[1]
+    for k in range(3):
+        assert store.append_block(10.0 * k, series, [k, STALE_NAN]) == 2
+    assert store.sample_count == 6  # counted when they arrive
+    assert len(held) == 3 and held.times_ms.tolist() == [0, 10_000, 20_000]  # no select in between
+    assert is_stale(held.values).tolist() == [True] * 3
+    store.append_block(30.0, series, [3, 4])
+    t, v, lengths = store.gather_window(list(series), 0, 30_000)
+    assert v.tolist()[:4] == [0.0, 1.0, 2.0, 3.0] and lengths.tolist() == [4, 4]
+    with pytest.raises(ValueError, match="2 series but 1 values"):
+        store.append_block(40.0, series, [1.0])
+    with pytest.raises(TypeError, match="must be numbers, got 'x'"):
+        store.append_block(40.0, series, [1.0, "x"])
+    assert store.sample_count == 8 and len(held) == 4  # a refused block leaves nothing behind

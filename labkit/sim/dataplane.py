@@ -204,19 +204,26 @@ class Hop:
         self.pending: list = []  # responses not counted yet, flat (proxy.pending_entry; DataPlane.call's common path)
         self.pending_body = 0    # and their request body bytes
 
-    def settle(self, batch=None) -> None:
+    def settle(self, batch=None, latencies: list | None = None) -> None:
         """Count the pending requests, as ``DataPlane._served`` and ``_answered`` count one: in the server
-        proxy's inbound stats, the client proxy's outbound stats, and the connection's byte counters."""
+        proxy's inbound stats, the client proxy's outbound stats, and the connection's byte counters.
+        ``latencies``: see ``HttpStats.record_batch`` (the caller counts them, with other hops')."""
         if not self.pending:
             return
         if batch is None:
             batch = lp.Batch(self.pending)
         self.pending = []
         body, self.pending_body = self.pending_body, 0
-        if self.inbound is not None:
-            self.inbound.record_batch(batch, _INBOUND_OVERHEADS)
-        if self.outbound is not None:
-            self.outbound.record_batch(batch, _OUTBOUND_OVERHEADS)
+        if latencies is None and self.inbound is not None and self.outbound is not None:
+            latencies = []  # both proxies' histograms in one pass
+            self.inbound.record_batch(batch, _INBOUND_OVERHEADS, latencies)
+            self.outbound.record_batch(batch, _OUTBOUND_OVERHEADS, latencies)
+            lp.record_latencies(latencies)
+        else:
+            if self.inbound is not None:
+                self.inbound.record_batch(batch, _INBOUND_OVERHEADS, latencies)
+            if self.outbound is not None:
+                self.outbound.record_batch(batch, _OUTBOUND_OVERHEADS, latencies)
         if self.tcp:
             n = batch.n
             req_bytes = n * REQUEST_HEADER_BYTES + body
@@ -349,11 +356,13 @@ class DataPlane:
         # A route whose pending requests all went through one hop, as many as that hop holds, holds just what the
         # hop holds (its entries are a suffix of the hop's): it counts the hop's batch.
         batches: dict = {}  # hop → (its pending length, its batch)
+        latencies: list = []  # every hop's latency histograms, counted in one pass
         for item in pending:
             if type(item) is Hop and item.pending:
                 batch = lp.Batch(item.pending)
                 batches[item] = (len(item.pending), batch)
-                item.settle(batch)
+                item.settle(batch, latencies)
+        lp.record_latencies(latencies)
         for item in pending:
             if type(item) is not Hop and item.pending:
                 same = batches.get(item.sole)

@@ -85,15 +85,25 @@ def interval_of(config_map: dict | None) -> float:
     return value if value > 0 else SCRAPE_INTERVAL
 
 
+def _pod_order(runtime) -> tuple:
+    return runtime.namespace, runtime.name
+
+
 class Prometheus:
+    #: Scrape every sample on its own (:meth:`_scrape_plain`) instead of by layouts: for tests to compare.
+    plain = False
+
     def __init__(self, cluster, dataplane, clock):
         self.cluster, self.dataplane, self.clock = cluster, dataplane, clock
         self.store = SeriesStore()
         self._started = False
         self._target_labels: dict[str, tuple] = {}
-        self._keys: dict = {}
-        self._plans: dict = {}  # uid → (label tuples, names, store series) of its last scrape, see scrape
-        self._last: dict[str, list] = {}  # uid → the series it exposed at the last scrape
+        self._keys: dict = {}  # (uid, name, labels) → store series
+        self._plans: dict = {}  # uid → (its proxy's layout, the store series of its samples) at its last scrape
+        self._last: dict[str, tuple] = {}  # uid → (layout, store series) of the last scrape (for staleness markers)
+        self._block: tuple | None = None  # (the last scrape's plans, all their series in one tuple)
+        self._running: tuple = (None, False)  # (API revision, running then)
+        self._pods: tuple = ([], [])  # (the data plane's pods, the same by namespace and name)
         self.scrapes = 0
         self._config_version: str | None = None
         self._interval = SCRAPE_INTERVAL
@@ -122,40 +132,80 @@ class Prometheus:
 
     def running(self) -> bool:
         state = getattr(self.cluster, "control_plane", None)
-        return bool(state and state().get("viz"))
+        if not state:
+            return False
+        # The answer derives from API objects alone: the same while the API revision stays the same.
+        revision = getattr(self.cluster, "revision", None)
+        if revision is not None and revision == self._running[0]:
+            return self._running[1]
+        running = bool(state().get("viz"))
+        self._running = (revision, running)
+        return running
+
+    def _pods_in_order(self) -> list:
+        """The data plane's pods by namespace and name (sorted again only when they are other pods)."""
+        pods = list(self.dataplane.pods.values())
+        if pods != self._pods[0]:  # runtimes compare by identity
+            self._pods = (pods, sorted(pods, key=_pod_order))
+        return self._pods[1]
 
     def scrape(self) -> None:
         """One scrape of every meshed pod's proxy (only while linkerd-viz's Prometheus runs)."""
         if not self.running():
             return
         self.dataplane.sync()
+        if self.plain:
+            return self._scrape_plain()
         t = self.clock.t
-        all_series: list = []
+        plans: list = []
         all_values: list = []
-        current: dict[str, list] = {}
-        for runtime in sorted(self.dataplane.pods.values(), key=lambda r: (r.namespace, r.name)):
+        current: dict = {}
+        for runtime in self._pods_in_order():
             if runtime.proxy is None:
                 continue
             uid = runtime.uid
-            got = runtime.proxy.samples()
-            names = [sample[0] for sample in got]
-            labels = [sample[1] for sample in got]
-            # A proxy exposes the same series in the same order scrape after scrape (and hands out the same label
-            # tuples, so comparing is mostly identity checks): the store series of the last scrape serve again.
+            layout, values = runtime.proxy.scrape_columns()
+            # A proxy whose series are those of the last scrape hands out the same layout object: the store
+            # series resolved for it then serve again, and the values go to them in order.
             plan = self._plans.get(uid)
-            if plan is None or plan[0] != labels or plan[1] != names:
-                plan = self._plans[uid] = (labels, names, self._series_of(runtime, names, labels))
-            current[uid] = plan[2]
-            all_series += plan[2]
-            all_values += [sample[2] for sample in got]
+            if plan is None or plan[0] is not layout:
+                plan = self._plans[uid] = (layout, tuple(self._series_of(runtime, layout.names, layout.labels)))
+            current[uid] = plan
+            plans.append(plan)
+            all_values += values
         # A target that disappeared gets staleness markers, so its series leave instant queries at once.
         for uid in self._last.keys() - current.keys():
-            all_series += self._last[uid]
-            all_values += [STALE_NAN] * len(self._last[uid])
+            plans.append(self._last[uid])
+            all_values += [STALE_NAN] * len(self._last[uid][1])
             self._target_labels.pop(uid, None)
             self._plans.pop(uid, None)
         self._last = current
-        self.store.append_series(t, zip(all_series, all_values))
+        # The same plans as last time: the same series, in one tuple the store already knows.
+        block = self._block
+        if block is None or block[0] != plans:  # plans compare by identity (their layouts do not define ==)
+            block = self._block = (plans, tuple(series for plan in plans for series in plan[1]))
+        self.store.append_block(t, block[1], all_values)
+        self.scrapes += 1
+
+    def _scrape_plain(self) -> None:
+        """:meth:`scrape` the plain way, every sample on its own: each proxy's ``samples()``, each looked up by
+        its name and labels. The reference the layouts are held to (``plain = True``)."""
+        t = self.clock.t
+        samples: list = []
+        current: dict = {}
+        for runtime in sorted(self.dataplane.pods.values(), key=_pod_order):
+            if runtime.proxy is None:
+                continue
+            got = runtime.proxy.samples()
+            series = self._series_of(runtime, [s[0] for s in got], [s[1] for s in got])
+            current[runtime.uid] = (None, tuple(series))
+            samples += zip(series, [s[2] for s in got])
+        for uid in self._last.keys() - current.keys():
+            samples += [(series, STALE_NAN) for series in self._last[uid][1]]
+            self._target_labels.pop(uid, None)
+            self._plans.pop(uid, None)
+        self._last = current
+        self.store.append_series(t, samples)
         self.scrapes += 1
 
     def _series_of(self, runtime, names: list, labels: list) -> list:

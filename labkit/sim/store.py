@@ -27,12 +27,22 @@ Why it is shaped this way:
   sample. :meth:`SeriesStore.mark_stale` additionally writes Prometheus's
   staleness marker (:data:`STALE_NAN`), which ends the series at once, as a real
   Prometheus does when a target disappears.
+* **Scrapes written in bulk.** Writing a scrape sample by sample touches two
+  buffers of every series every 10 s. :meth:`SeriesStore.append_block` takes a
+  scrape whose samples cannot be out of order as one block and writes blocks
+  into their series later, many scrapes per series at once; every read of
+  samples (``select``, ``gather_window``, a ``Series``' times and values) and
+  every other write does :meth:`SeriesStore.flush` first, so nothing reads or
+  orders differently, and ``sample_count`` counts a block when it arrives.
 """
 from __future__ import annotations
 
 import bisect
 import struct
 from array import array
+from collections import deque
+from itertools import repeat
+from operator import attrgetter
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -48,6 +58,9 @@ _STALE_BITS = np.uint64(0x7FF0000000000002)
 
 #: How many samples back from a series' end ``gather_window`` looks first (a 1-2 minute window).
 _TAIL = 16
+
+#: Samples ``SeriesStore.append_block`` may keep deferred before it writes them into their series (~8 MB).
+MAX_DEFERRED = 500_000
 
 #: The label matcher operators PromQL has.
 MATCH_OPS = ("=", "!=", "=~", "!~")
@@ -93,9 +106,9 @@ class Series:
     keeps compact buffers); ``times_ms`` gives the exact integer milliseconds.
     """
 
-    __slots__ = ("sid", "name", "label_items", "_t", "_v", "_src")
+    __slots__ = ("sid", "name", "label_items", "_t", "_v", "_src", "_store")
 
-    def __init__(self, sid: int, name: str, label_items: LabelItems):
+    def __init__(self, sid: int, name: str, label_items: LabelItems, store: "SeriesStore | None" = None):
         self.sid = sid
         self.name = name
         #: Sorted ``(label, value)`` pairs, without ``__name__`` and without empty values.
@@ -103,6 +116,13 @@ class Series:
         self._t = array("q")
         self._v = array("d")
         self._src: LabelItems | None = None  # the label tuple the scraper last used for it
+        # _t and _v are extended, never replaced: the store keeps references to them (SeriesStore._buffers)
+        self._store = store  # whose deferred blocks (SeriesStore.append_block) may still hold samples of it
+
+    def _settle(self) -> None:
+        store = self._store
+        if store is not None and store._blocks:
+            store.flush()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -113,21 +133,26 @@ class Series:
 
     @property
     def times_ms(self) -> np.ndarray:
+        self._settle()
         return np.array(self._t, dtype=np.int64)
 
     @property
     def times(self) -> np.ndarray:
         """Sample times in unix seconds (float64)."""
+        self._settle()
         return np.array(self._t, dtype=np.int64) / 1000.0
 
     @property
     def values(self) -> np.ndarray:
+        self._settle()
         return np.array(self._v, dtype=np.float64)
 
     def __len__(self) -> int:
+        self._settle()
         return len(self._t)
 
     def __repr__(self) -> str:
+        self._settle()
         body = ",".join(f'{k}="{v}"' for k, v in self.label_items)
         return f"<Series {self.name}{{{body}}} samples={len(self._t)}>"
 
@@ -149,6 +174,14 @@ class SeriesStore:
         self.sample_count = 0
         #: Samples ``append_many`` dropped because they were not newer than the series' last one.
         self.out_of_order_samples = 0
+        # No series has a sample at or after this time (ms), deferred ones included: a later block cannot hold
+        # an out-of-order sample.
+        self._latest_ms = -(2**63)
+        self._distinct: tuple | None = None  # the last series tuple append_block found free of repeats
+        # append_block's deferred blocks, oldest first: (time ms, series tuple, values as doubles); see flush.
+        self._blocks: list[tuple[int, tuple, bytes]] = []
+        self._deferred = 0  # how many samples they hold
+        self._kept: tuple | None = None  # (a series tuple, its buffers): see _buffers
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -180,7 +213,7 @@ class SeriesStore:
         return series
 
     def _create(self, name: str, canonical: LabelItems) -> Series:
-        series = Series(len(self._series), name, canonical)
+        series = Series(len(self._series), name, canonical, self)
         sid = series.sid
         self._series.append(series)
         self._by_key[(name, canonical)] = series
@@ -204,6 +237,8 @@ class SeriesStore:
 
     def append(self, name: str, labels: dict[str, str], t: float, value: float) -> None:
         """Add one sample. ``t`` is unix seconds; samples of a series must come in increasing time."""
+        if self._blocks:
+            self.flush()
         series = self._lookup(name, tuple(sorted((str(k), str(v)) for k, v in labels.items())))
         t_ms = to_ms(t)
         if series._t and series._t[-1] >= t_ms:
@@ -214,6 +249,8 @@ class SeriesStore:
         series._t.append(t_ms)
         series._v.append(float(value))
         self.sample_count += 1
+        if t_ms > self._latest_ms:
+            self._latest_ms = t_ms
 
     def append_many(self, t: float, samples: Iterable[tuple[str, LabelItems, float]]) -> int:
         """Add one scrape: every ``(name, sorted label-item tuple, value)`` at time ``t``.
@@ -242,6 +279,8 @@ class SeriesStore:
     def append_series(self, t: float, samples: Iterable[tuple[Series, float]]) -> int:
         """:meth:`append_many` for a caller that keeps the :class:`Series` it appends to (the scraper, scrape after
         scrape): ``(series, value)`` pairs at time ``t``, with the same out-of-order rule."""
+        if self._blocks:
+            self.flush()
         t_ms = to_ms(t)
         stamp = array("q", (t_ms,))  # extending by an array of the same type copies bytes: no per-sample parsing
         stored = 0
@@ -254,7 +293,72 @@ class SeriesStore:
             series._v.append(value)
             stored += 1
         self.sample_count += stored
+        if stored and t_ms > self._latest_ms:
+            self._latest_ms = t_ms
         return stored
+
+    def append_block(self, t: float, series: tuple, values: Sequence[float]) -> int:
+        """:meth:`append_series` of ``zip(series, values)`` (same length), for a caller that appends to the same
+        tuple of series scrape after scrape (the scraper).
+
+        When ``t`` is later than every sample in the store and no series comes twice (checked once per tuple),
+        every sample will be stored: the block is counted now and written into its series later, many scrapes
+        in one go (:meth:`flush`, which every read of samples does first). Otherwise it goes through
+        :meth:`append_series` at once.
+        """
+        if len(series) != len(values):
+            raise ValueError(f"append_block: {len(series)} series but {len(values)} values")
+        t_ms = to_ms(t)
+        if t_ms <= self._latest_ms or not self._free_of_repeats(series):
+            return self.append_series(t, zip(series, values))
+        if not series:
+            return 0
+        n = len(series)
+        try:
+            packed = struct.pack(f"{n}d", *values)  # every value converted now, or none
+        except struct.error:
+            bad = next((v for v in values if not isinstance(v, (int, float))), values)
+            raise TypeError(f"append_block: sample values must be numbers, got {bad!r}") from None
+        self._blocks.append((t_ms, series, packed))
+        self._latest_ms = t_ms
+        self.sample_count += n
+        self._deferred += n
+        if self._deferred > MAX_DEFERRED:
+            self.flush()
+        return n
+
+    def _free_of_repeats(self, series: Sequence[Series]) -> bool:
+        if series is self._distinct:
+            return True
+        if type(series) is not tuple or len(set(series)) != len(series):
+            return False
+        self._distinct = series  # a tuple cannot change: checked once
+        return True
+
+    def flush(self) -> None:
+        """Write the deferred blocks into their series, oldest first; consecutive blocks of the same series
+        tuple go in together: each series' times and values grow by one ``extend`` per run of blocks."""
+        blocks = self._blocks
+        if not blocks:
+            return
+        self._blocks = []
+        self._deferred = 0
+        start = 0
+        while start < len(blocks):
+            series = blocks[start][1]
+            end = start + 1
+            while end < len(blocks) and blocks[end][1] is series:
+                end += 1
+            _write_run(self._buffers(series), blocks[start:end])
+            start = end
+
+    def _buffers(self, series: tuple) -> tuple:
+        """The times and values arrays of ``series`` (kept for the last tuple asked: a series never replaces
+        its arrays, and the scraper appends to the same tuple scrape after scrape)."""
+        kept = self._kept
+        if kept is None or kept[0] is not series:
+            kept = self._kept = (series, (tuple(map(_TIMES, series)), tuple(map(_VALUES, series))))
+        return kept[1]
 
     def mark_stale(self, name: str, labels: dict[str, str], t: float) -> None:
         """Write a staleness marker: the series disappears from instant queries from ``t`` on."""
@@ -274,6 +378,8 @@ class SeriesStore:
         as in Prometheus). ``__name__`` may be matched too. Series come in
         creation order.
         """
+        if self._blocks:
+            self.flush()
         name_matchers = [(op, value) for label, op, value in matchers if label == "__name__"]
         label_matchers = [(label, op, value) for label, op, value in matchers if label != "__name__"]
         checks = [matcher_predicate(op, value) for op, value in name_matchers]
@@ -319,6 +425,8 @@ class SeriesStore:
         ``i-1``. One pass of C-level array copies, so a query over a few
         thousand series costs milliseconds.
         """
+        if self._blocks:
+            self.flush()
         out_t = array("q")
         out_v = array("d")
         lengths = array("q")
@@ -353,6 +461,24 @@ class SeriesStore:
 
     def __repr__(self) -> str:
         return f"<SeriesStore series={self.series_count} samples={self.sample_count}>"
+
+
+_TIMES, _VALUES = attrgetter("_t"), attrgetter("_v")
+
+
+def _write_run(buffers: tuple, blocks: list) -> None:
+    """Append blocks of the same series (times ascending, each later than the series' samples) to their
+    ``buffers`` (times arrays, values arrays): per series one ``extend`` of the blocks' times and one
+    ``frombytes`` of its values (an array's ``append`` parses its argument; these copy bytes, and NaN payloads
+    stay as they are)."""
+    times = array("q", [block[0] for block in blocks])
+    times_arrays, values_arrays = buffers
+    k, n = len(blocks), len(times_arrays)
+    matrix = np.frombuffer(b"".join([block[2] for block in blocks]), dtype=np.float64).reshape(k, n)
+    rows = matrix.T.tobytes()  # series x blocks
+    width = 8 * k
+    deque(map(array.extend, times_arrays, repeat(times)), 0)
+    deque(map(array.frombytes, values_arrays, [rows[i:i + width] for i in range(0, n * width, width)]), 0)
 
 
 def _ids(postings: array) -> np.ndarray:

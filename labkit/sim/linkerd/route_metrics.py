@@ -32,8 +32,13 @@ print OpenMetrics-style after the legacy section (``# TYPE x counter`` then
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
+from itertools import accumulate, repeat
+from operator import add, attrgetter
 from typing import Iterator
+
+from labkit.sim.linkerd.proxy import LATENCY_BOUNDS  # proxy.py imports this module only inside functions
 
 #: Upper bounds (ms, inclusive) of the route request and backend response histograms.
 ROUTE_BOUNDS_MS = (50, 500, 1000, 10000)
@@ -151,7 +156,7 @@ class RouteMetrics:
 
     __slots__ = ("items", "grpc", "statuses", "hist", "retry_requests", "retry_successes", "retry_limit_exceeded",
                  "retry_overflow", "retries_configured", "backends", "_default", "pending", "overheads", "sole",
-                 "_labels")
+                 "_labels", "_layout")
 
     def __init__(self, items: tuple, grpc: bool = False):
         self.items = items  # parent_* + route_*
@@ -166,6 +171,7 @@ class RouteMetrics:
         self.overheads: tuple = ()  # what the client proxy adds to a pending response's latency (ms)
         self.sole = None            # the one hop (connection) every pending response came through, if one
         self._labels: dict = {}     # the series' label tuples, made once (see samples)
+        self._layout = None         # the Layout of the last columns() call
 
     def record(self, status, error: str, ms: float) -> None:
         if self.pending:
@@ -211,16 +217,12 @@ class RouteMetrics:
         for key, n in keys.items():
             statuses[key] = statuses.get(key, 0) + n
             bstatuses[key] = bstatuses.get(key, 0) + n
-        ms = batch.latency
-        if isinstance(ms, list):
-            for extra in self.overheads:
-                ms = [v + extra for v in ms]
-        elif self.overheads:
-            ms = ms + self.overheads[0]
-            for extra in self.overheads[1:]:
-                ms += extra
-        _add_histogram(self.hist, ROUTE_BOUNDS_MS, ms)
-        _add_histogram(self._default.hist, BACKEND_BOUNDS_MS, ms)
+        ms = batch.shifted(self.overheads)  # the client proxy's figure (the outbound counters' too: made once)
+        if isinstance(ms, list) or not _NESTED_BOUNDS:
+            _add_histogram(self.hist, ROUTE_BOUNDS_MS, ms)
+            _add_histogram(self._default.hist, BACKEND_BOUNDS_MS, ms)
+        else:
+            _add_route_and_backend(self.hist, self._default.hist, ms)
 
     def backend(self, key, items_fn) -> BackendMetrics:
         if self.pending:
@@ -265,6 +267,69 @@ class RouteMetrics:
                 yield fam, fam + "_total", self._row((b, status, error),
                                                      lambda: b.items + self._status_items(status, error)), n
 
+    def columns(self) -> tuple:
+        """:meth:`samples` as ``(layout, values)`` (see ``proxy.HttpStats.columns``), in :meth:`samples`' order.
+        The layout is kept while the status keys (compared as the dicts hold them), the retry series' presence
+        and the backends (and theirs) stay the same."""
+        if self.pending:
+            self.settle()
+        statuses, backends = self.statuses, self.backends
+        retries = bool(self.retries_configured or self.retry_requests)
+        layout = self._layout
+        if (layout is None or layout.key[0] != list(statuses) or layout.key[1] != retries
+                or layout.key[2] != list(backends.values())
+                or layout.key[3] != list(map(list, map(_STATUSES, backends.values())))
+                or layout.key[4] is not self.items or layout.key[5] != self.grpc
+                or layout.key[6] != list(map(_ITEMS, backends.values()))):
+            layout = self._layout = self._make_layout(retries)
+        keys, bkeys = layout.key[7], layout.key[8]
+        hist = self.hist
+        values = [hist[-1] / 1000.0, sum(hist[:-1])]
+        values += accumulate(hist[:-1])
+        values += map(statuses.__getitem__, keys)
+        if retries:
+            values += (self.retry_requests, self.retry_successes, self.retry_limit_exceeded, self.retry_overflow)
+        for b, order in zip(backends.values(), bkeys):
+            bstatuses, bhist = b.statuses, b.hist
+            values += (sum(bstatuses.values()), bhist[-1] / 1000.0, sum(bhist[:-1]))
+            values += accumulate(bhist[:-1])
+            values += map(bstatuses.__getitem__, order)
+        return layout, values
+
+    def _make_layout(self, retries: bool):
+        """The Layout of :meth:`columns` (as :meth:`samples` builds its rows); its key: what it was made from,
+        as :meth:`columns` compares it, then the status keys in exposition order (the route's, each backend's)."""
+        from labkit.sim.linkerd.proxy import Layout
+
+        backend_list = list(self.backends.values())
+        keys = sorted(self.statuses, key=_status_key_order)
+        backends = [(b, b.items, sorted(b.statuses, key=_status_key_order)) for b in backend_list]
+        prefix = "outbound_grpc_route_" if self.grpc else "outbound_http_route_"
+        rows: list = []  # (family, name, labels)
+        route = self._row("route", lambda: self.items + (("hostname", ""),))
+        _histogram_rows(rows, prefix + "request_duration_seconds", route,
+                        self._row(("le", None), lambda: _le_rows(route, ROUTE_LE)))
+        fam = prefix + "request_statuses"
+        for status, error in keys:
+            rows.append((fam, fam + "_total", self._row((None, status, error),
+                                                        lambda: route + self._status_items(status, error))))
+        if retries:
+            for what in ("requests", "successes", "limit_exceeded", "overflow"):
+                fam = f"{prefix}retry_{what}"
+                rows.append((fam, fam + "_total", self.items))
+        for b, items, bkeys in backends:
+            fam = prefix + "backend_requests"
+            rows.append((fam, fam + "_total", items))
+            _histogram_rows(rows, prefix + "backend_response_duration_seconds", items,
+                            self._row(("le", b), lambda: _le_rows(items, BACKEND_LE)))
+            fam = prefix + "backend_response_statuses"
+            for status, error in bkeys:
+                rows.append((fam, fam + "_total", self._row((b, status, error),
+                                                            lambda: items + self._status_items(status, error))))
+        key = (list(self.statuses), retries, backend_list, [list(b.statuses) for b in backend_list], self.items,
+               self.grpc, [b.items for b in backend_list], keys, [bkeys for _, _, bkeys in backends])
+        return Layout(key, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
     def _row(self, key, make):
         """The label tuple for ``key``, made by ``make()`` the first time and the same object ever after."""
         row = self._labels.get(key)
@@ -289,16 +354,72 @@ def _add_histogram(hist: list, bounds: tuple, ms) -> None:
         return
     import numpy as np
 
-    counts = np.bincount(np.searchsorted(np.asarray(bounds, dtype=np.float64), ms, side="left"),
-                         minlength=len(bounds) + 1)
+    counts = np.bincount(np.searchsorted(_bounds_array(bounds), ms, side="left"), minlength=len(bounds) + 1)
     for i, c in enumerate(counts.tolist()):
         hist[i] += c
-    hist[-1] = float(np.add.accumulate(np.concatenate(([hist[-1]], ms)))[-1])
+    hist[-1] = _running_sum(hist[-1], ms)
+
+
+#: The route bucket of each backend bucket: when every route bound is a backend bound (they are), the backend
+#: bucket a latency falls in says its route bucket (the bounds below it that are route bounds).
+_NESTED_BOUNDS = set(ROUTE_BOUNDS_MS) <= set(BACKEND_BOUNDS_MS)
+_ROUTE_OF_BACKEND = tuple(bisect_left(ROUTE_BOUNDS_MS, b) for b in BACKEND_BOUNDS_MS) + (len(ROUTE_BOUNDS_MS),)
+_BOUNDS_ARRAYS: dict = {}
+
+
+def _bounds_array(bounds: tuple):
+    array = _BOUNDS_ARRAYS.get(bounds)
+    if array is None:
+        import numpy as np
+
+        array = _BOUNDS_ARRAYS[bounds] = np.asarray(bounds, dtype=np.float64)
+    return array
+
+
+def _add_route_and_backend(route: list, backend: list, ms) -> None:
+    """:func:`_add_histogram` of the numpy array ``ms`` to a route's histogram and to its default backend's,
+    with one search (the route buckets follow from the backend ones) and, when both sums stand at the same
+    double, one running sum."""
+    import numpy as np
+
+    counts = np.bincount(np.searchsorted(_bounds_array(BACKEND_BOUNDS_MS), ms, side="left"),
+                         minlength=len(BACKEND_BOUNDS_MS) + 1).tolist()
+    for i, c in enumerate(counts):
+        if c:
+            backend[i] += c
+            route[_ROUTE_OF_BACKEND[i]] += c
+    start = route[-1]
+    total = _running_sum(start, ms)
+    route[-1] = total
+    other = backend[-1]
+    same = other == start and math.copysign(1.0, other) == math.copysign(1.0, start)
+    backend[-1] = total if same else _running_sum(other, ms)
+
+
+def _running_sum(start: float, ms) -> float:
+    """``start + ms[0] + ms[1] + …`` left to right, as counting one at a time adds (a pairwise sum could differ
+    in the last bit)."""
+    import numpy as np
+
+    return float(np.add.accumulate(np.concatenate(([start], ms)))[-1])
 
 
 def _status_order(item) -> tuple:
     (status, error), _ = item
     return (-1 if status is None else status, error)
+
+
+def _status_key_order(key) -> tuple:
+    """:func:`_status_order` of a key alone (the same order: sorting is stable and keys are unique)."""
+    status, error = key
+    return (-1 if status is None else status, error)
+
+
+def _histogram_rows(rows: list, family: str, items: tuple, le_rows: tuple) -> None:
+    """The (family, name, labels) rows of :func:`_histogram`'s samples, in its order."""
+    rows.append((family, family + "_sum", items))
+    rows.append((family, family + "_count", items))
+    rows += [(family, family + "_bucket", row) for row in le_rows]
 
 
 def _histogram(family: str, items: tuple, hist: list, rows: tuple) -> Iterator[tuple]:
@@ -416,6 +537,131 @@ def inbound_samples(inbound_stats, denied: dict, cache: dict | None = None) -> I
             yield fam, names[11], row, sum(lat[:upto])
 
 
+def inbound_columns(inbound_stats, denied: dict, cache: dict, previous=None) -> tuple:
+    """:func:`inbound_samples` as ``(layout, values)`` (see ``proxy.HttpStats.columns``), in its order;
+    ``previous``: the layout this returned last time for the same proxy, handed out again while the counters,
+    their keys (``HttpStats.shape``) and the refused label sets are the ones it was made for."""
+    members = list(inbound_stats)
+    shapes = []
+    for stats in members:
+        if stats.settle is not None:
+            stats.settle()
+        shapes.append(stats.shape())
+    refused = list(denied)
+    layout = previous
+    if (layout is None or layout.key.members != members or layout.key.shapes != shapes
+            or layout.key.denied != refused):  # counters and shapes compare by identity
+        layout = _inbound_layout(_InboundPlan(members, shapes, refused, cache), cache)
+    plan = layout.key
+    if plan.allow is not None:
+        values = [stats._requests for stats in plan.allow]
+    else:  # two counters with the same labels: sorted by their counts too, as the plain sort does
+        values = [n for _, n in sorted(zip(plan.authz, map(_REQUESTS, members)))]
+    for key in plan.refused:
+        values.append(denied[key])
+    for route in plan.routes:
+        if route.single is not None:  # one counter, one response key per status (small loops: cheaper than map)
+            stats = route.members[0]
+            requests = stats._requests
+            values.append(requests)
+            responses = stats._responses
+            for key in route.single:
+                values.append(responses[key])
+            hists = list(stats._latency.values())
+        else:
+            requests = sum(map(_REQUESTS, route.members))
+            values.append(requests)
+            counts: dict = {}
+            for stats in route.members:
+                for key, n in stats._responses.items():
+                    counts[key[0]] = counts.get(key[0], 0) + n
+            values += map(counts.__getitem__, route.statuses)
+            hists = [hist for stats in route.members for hist in stats._latency.values()]
+        values.append(0.0)
+        values += [requests] * (len(INBOUND_REQUEST_LE) + 1)  # the request duration's count and buckets
+        lat = hists[0] if len(hists) == 1 else list(map(sum, zip(*hists))) if hists else _NO_LATENCY
+        values.append(lat[_N_LEGACY_BUCKETS] / 1000.0)
+        values.append(lat[_N_LEGACY_BUCKETS + 1])
+        total = 0
+        for segment in _RESPONSE_SEGMENTS:  # each bucket: the one before plus the legacy buckets between
+            total += sum(lat[segment])
+            values.append(total)
+    return layout, values
+
+
+class _InboundRoute:
+    """One inbound route's counters (``members``), its statuses, and — when one counter has one response key
+    per status — those keys in status order (``single``), whose counts are the route's."""
+
+    __slots__ = ("key", "members", "statuses", "single")
+
+    def __init__(self, key: tuple, members: list, shapes: list):
+        self.key, self.members = key, members
+        self.statuses = sorted({response[0] for shape in shapes for response in shape.responses})
+        self.single = None
+        if len(members) == 1:
+            by_status = {response[0]: response for response in shapes[0].responses}
+            if len(by_status) == len(shapes[0].responses):
+                self.single = [by_status[status] for status in self.statuses]
+
+
+class _InboundPlan:
+    """How :func:`inbound_columns` reads a proxy's inbound counters into values, made from the counters, their
+    shapes and the refused label sets (``members``, ``shapes``, ``denied``) alone: the allowed label sets in
+    order (and the counters in that order, ``allow``, unless two share labels), the refused label sets in
+    order, the routes in order."""
+
+    __slots__ = ("members", "shapes", "denied", "authz", "allow", "refused", "routes")
+
+    def __init__(self, members: list, shapes: list, refused: list, cache: dict):
+        self.members, self.shapes, self.denied = members, shapes, refused
+        self.authz = []
+        groups: dict = {}
+        for stats, shape in zip(members, shapes):
+            cached = cache.get(stats)
+            if cached is None:
+                cached = cache[stats] = _inbound_labels(stats)
+            self.authz.append(cached[0])
+            group = groups.get((shape.grpc, cached[1]))
+            if group is None:
+                group = groups[(shape.grpc, cached[1])] = ([], [])
+            group[0].append(stats)
+            group[1].append(shape)
+        order = sorted(range(len(members)), key=self.authz.__getitem__)
+        distinct = all(self.authz[a] != self.authz[b] for a, b in zip(order, order[1:]))
+        self.allow = [members[i] for i in order] if distinct else None
+        self.refused = sorted(refused)
+        self.routes = [_InboundRoute(key, *groups[key]) for key in sorted(groups)]
+
+
+_REQUESTS = attrgetter("_requests")
+_STATUSES, _ITEMS = attrgetter("statuses"), attrgetter("items")
+
+
+
+def _inbound_layout(plan: _InboundPlan, cache: dict):
+    """The Layout of :func:`inbound_columns` for a plan (key: the counters, shapes and refused label sets it was
+    made for, and the plan), from the plan alone."""
+    from labkit.sim.linkerd.proxy import Layout
+
+    rows: list = [("inbound_http_authz_allow", "inbound_http_authz_allow_total", authz)
+                  for authz in sorted(plan.authz)]
+    rows += [(family, family + "_total", labels) for family, labels in plan.refused]
+    for route in plan.routes:
+        grpc, labels_key = route.key
+        names = _INBOUND_NAMES[grpc]
+        labels = cache.get(labels_key)
+        if labels is None:
+            labels = cache[labels_key] = _RouteLabels(labels_key)
+        rows.append((names[0], names[1], labels.labels))
+        rows += [(names[2], names[3], labels.status(status)) for status in route.statuses]
+        rows += [(names[4], names[5], labels.labels), (names[4], names[6], labels.labels)]
+        rows += [(names[4], names[7], row) for row in labels.request_le]
+        rows += [(names[8], names[9], labels.labels), (names[8], names[10], labels.labels)]
+        rows += [(names[8], names[11], row) for row in labels.response_le]
+    return Layout(plan, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+
 def _inbound_names(prefix: str) -> tuple:
     req, rsp = prefix + "request_duration_seconds", prefix + "response_duration_seconds"
     return (prefix + "requests", prefix + "requests_total", prefix + "statuses", prefix + "statuses_total",
@@ -423,6 +669,16 @@ def _inbound_names(prefix: str) -> tuple:
 
 
 _INBOUND_NAMES = {False: _inbound_names("inbound_http_"), True: _inbound_names("inbound_grpc_")}
+
+
+#: The legacy histogram's bucket count (its bounds and +Inf; the sum and count follow), and how many of its
+#: buckets each inbound response-duration bucket adds up (the legacy bounds include the 2.20 ones).
+_N_LEGACY_BUCKETS = len(LATENCY_BOUNDS) + 1
+_INBOUND_RESPONSE_UPTO = tuple(_N_LEGACY_BUCKETS if bound is None else LATENCY_BOUNDS.index(bound) + 1
+                               for _le, bound in INBOUND_RESPONSE_LE)
+_NO_LATENCY = [0] * (_N_LEGACY_BUCKETS + 2)
+#: The legacy buckets each of those adds to the one before (int sums: no running sum of every bucket made).
+_RESPONSE_SEGMENTS = tuple(slice(a, b) for a, b in zip((0,) + _INBOUND_RESPONSE_UPTO, _INBOUND_RESPONSE_UPTO))
 
 
 def exposition_section(samples) -> list[str]:

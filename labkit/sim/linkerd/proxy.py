@@ -19,7 +19,7 @@ import struct
 from bisect import bisect_left
 from collections import Counter
 from itertools import accumulate, chain, repeat
-from operator import add, itemgetter
+from operator import itemgetter
 from typing import Iterator
 
 #: linkerd-proxy's latency histogram upper bounds in ms (inclusive), then +Inf.
@@ -161,33 +161,39 @@ class HttpStats:
         if self.settle is not None:
             self.settle()
         names = _names(prefix)
-        labels = self._labels
-        items = self.items
-        out = [(names[0], items, self._requests)]
+        out = [(names[0], self.items, self._requests)]
         if with_latency:
             bucket_name = names[1]
             for status in sorted(self._latency):
                 hist = self._latency[status]
-                cached = labels.get(status)
-                if cached is None:
-                    base = items + (("status_code", str(status)),)
-                    cached = labels[status] = (base, tuple(base + (("le", le),) for le in LE))
-                base, buckets = cached
+                base, buckets = self._status_labels(status)
                 out += zip(repeat(bucket_name), buckets, accumulate(hist[:_N_BUCKETS]))
                 out.append((names[2], base, hist[_COUNT]))
                 out.append((names[3], base, hist[_SUM]))
         for key, count in sorted(self._responses.items(), key=_response_order):
-            row = labels.get(key)
-            if row is None:
-                status, grpc, error, failed = key
-                row = labels[key] = items + (
-                    ("status_code", str(status)),
-                    ("classification", "failure" if failed else "success"),
-                    ("grpc_status", "" if grpc is None else str(grpc)),
-                    ("error", error),
-                )
-            out.append((names[4], row, count))
+            out.append((names[4], self._response_labels(key), count))
         return out
+
+    def _status_labels(self, status: int) -> tuple:
+        """(the labels of a latency status's count and sum, those of its buckets), built once per status."""
+        cached = self._labels.get(status)
+        if cached is None:
+            base = self.items + (("status_code", str(status)),)
+            cached = self._labels[status] = (base, tuple(base + (("le", le),) for le in LE))
+        return cached
+
+    def _response_labels(self, key: tuple) -> tuple:
+        """The labels of a response total for ``(status, grpc status, error, failed)``, built once per key."""
+        row = self._labels.get(key)
+        if row is None:
+            status, grpc, error, failed = key
+            row = self._labels[key] = self.items + (
+                ("status_code", str(status)),
+                ("classification", "failure" if failed else "success"),
+                ("grpc_status", "" if grpc is None else str(grpc)),
+                ("error", error),
+            )
+        return row
 
 
     def shape(self) -> "HttpShape":
@@ -229,29 +235,17 @@ class HttpStats:
     def _layout(self, prefix: str, statuses: list, keys: list) -> Layout:
         """The Layout of :meth:`columns` for these latency statuses and response keys (sorted), from them alone."""
         names = _names(prefix)
-        items, labels = self.items, self._labels
+        items = self.items
         rows = [(names[0], items)]
         bases = []
         for status in statuses:
-            cached = labels.get(status)
-            if cached is None:
-                base = items + (("status_code", str(status)),)
-                cached = labels[status] = (base, tuple(base + (("le", le),) for le in LE))
-            bases.append(cached[0])
-            rows += zip(repeat(names[1]), cached[1])
+            base, buckets = self._status_labels(status)
+            bases.append(base)
+            rows += zip(repeat(names[1]), buckets)
         rows += zip(repeat(names[2]), bases)
         rows += zip(repeat(names[3]), bases)
         for key in keys:
-            row = labels.get(key)
-            if row is None:
-                status, grpc, error, failed = key
-                row = labels[key] = items + (
-                    ("status_code", str(status)),
-                    ("classification", "failure" if failed else "success"),
-                    ("grpc_status", "" if grpc is None else str(grpc)),
-                    ("error", error),
-                )
-            rows.append((names[4], row))
+            rows.append((names[4], self._response_labels(key)))
         names_ = [name for name, _ in rows]
         return Layout(items, names_, names_, [row for _, row in rows])
 

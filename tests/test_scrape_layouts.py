@@ -89,9 +89,10 @@ def _mutate(proxy: lp.Proxy, rng: random.Random) -> None:
             latency[old + 7] = latency.pop(old)
     elif op == 10 and proxy.route_metrics:
         rm = rng.choice(list(proxy.route_metrics.values()))
-        if rm.statuses:
-            old = rng.choice(list(rm.statuses))
-            rm.statuses[(old[0], old[1] + "X")] = rm.statuses.pop(old)
+        statuses = rng.choice([rm.statuses] + [b.statuses for b in rm.backends.values()])
+        if statuses:
+            old = rng.choice(list(statuses))
+            statuses[(old[0], old[1] + "X")] = statuses.pop(old)
     elif op == 11:
         # the same counters in another order, or one gone (a table rebuilt)
         table = rng.choice((proxy.inbound, proxy.outbound, proxy.tcp, proxy.route_metrics))

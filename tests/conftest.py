@@ -151,19 +151,29 @@ def pytest_collection_finish(session):
         raise pytest.UsageError("no tests were collected; check the paths given to pytest")
 
 
-def meshed_app(*sources, namespace: str = "emojivoto", seed: int = 0, wait="2m"):
-    """An embedded mesh with Linkerd + viz ready, ``sources`` applied, their namespace meshed, ``wait`` later."""
+def meshed_app(*sources, namespace: str = "emojivoto", seed: int = 0, wait="2m", settle="2m",
+               before_inject: Callable | None = None):
+    """An embedded mesh with Linkerd + viz installed and ``settle`` later, ``sources`` applied, then
+    ``before_inject(mesh)`` if given, their namespace meshed, ``wait`` later."""
     import labkit
 
     mesh = labkit.connect(seed=seed)
     mesh.install_gateway_api()
     mesh.install_linkerd()
-    mesh.wait("2m")
+    mesh.wait(settle)
     for source in sources or ("emojivoto",):
         mesh.apply(source)
+    if before_inject is not None:
+        before_inject(mesh)
     mesh.inject("deploy", namespace=namespace)
     mesh.wait(wait)
     return mesh
+
+
+def exposition_total(text: str, metric: str, **labels) -> float:
+    """The sum of ``metric``'s samples in a ``/metrics`` text whose labels include all of ``labels``."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()))
 
 
 def podinfo_under_flagger(mesh) -> None:

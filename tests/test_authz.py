@@ -12,6 +12,8 @@ import pytest
 import labkit
 from labkit.sim.linkerd import authz as az
 
+from conftest import exposition_total, meshed_app
+
 SERVER = """
 apiVersion: policy.linkerd.io/v1beta3
 kind: Server
@@ -40,21 +42,11 @@ spec:
 
 
 def _books(seed=0):
-    mesh = labkit.connect(seed=seed)
-    if hasattr(mesh, "install_gateway_api"):  # Linkerd 2.20 needs the Gateway API CRDs installed first
-        mesh.install_gateway_api()
-    mesh.install_linkerd()
-    mesh.wait("1m")
-    mesh.apply("booksapp")
-    mesh.inject("deploy", namespace="booksapp")
-    mesh.wait("90s")
-    return mesh
+    return meshed_app("booksapp", namespace="booksapp", seed=seed, settle="1m", wait="90s")
 
 
 def _deny_total(text: str, **labels) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("inbound_http_authz_deny_total{")
-               and all(f'{k}="{v}"' in line for k, v in labels.items()))
+    return exposition_total(text, "inbound_http_authz_deny_total", **labels)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from labkit.sim.linkerd import authz as az
 from labkit.sim.linkerd import controlplane as cp
 from labkit.sim.linkerd import install
 
-from conftest import UPSTREAM, set_container_arg
+from conftest import UPSTREAM, exposition_total, set_container_arg
 
 NS = "booksapp"
 LINKERD = UPSTREAM / "linkerd"
@@ -28,11 +28,6 @@ def _books(mesh, annotations=None):
     mesh.inject("deploy", namespace=NS)
     mesh.wait("90s")
     return mesh
-
-
-def _total(text: str, metric: str, **labels) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()))
 
 
 def _code(mesh, client="deploy/webapp", url="http://books:7002/books.json") -> str:
@@ -80,8 +75,8 @@ def test_a_default_policy_edited_in_the_real_manifest_reaches_the_policy_control
     assert cp.policy_controller(mesh.cluster).default_policy == "deny"
     assert _code(mesh) == "403"
     metrics = mesh.proxy_metrics("deploy/books", NS)
-    assert _total(metrics, "inbound_http_authz_deny_total", srv_kind="default", srv_name="deny") > 0
-    assert _total(metrics, "inbound_http_authz_allow_total", srv_name="deny", authz_name="probe") > 0, \
+    assert exposition_total(metrics, "inbound_http_authz_deny_total", srv_kind="default", srv_name="deny") > 0
+    assert exposition_total(metrics, "inbound_http_authz_allow_total", srv_name="deny", authz_name="probe") > 0, \
         "the kubelet's probes still pass"
     # a namespace that says otherwise keeps its own
     mesh.annotate("namespace", NS, {az.POLICY_ANNOTATION: "all-unauthenticated"})
@@ -154,7 +149,7 @@ def test_the_trust_domain_names_every_proxy_and_what_the_policy_controller_match
     assert set(mesh.pods(NS).READY) == {"2/2"}, "identity certified the proxies"
     webapp = "webapp.booksapp.serviceaccount.identity.linkerd.example.org"
     metrics = mesh.proxy_metrics("deploy/books", NS)
-    assert _total(metrics, "request_total", direction="inbound", client_id=webapp) > 0
+    assert exposition_total(metrics, "request_total", direction="inbound", client_id=webapp) > 0
     assert not any("identity.linkerd.cluster.local" in line for line in metrics.splitlines() if "client_id=" in line)
     assert f"Local identity is {webapp}" in mesh.logs("deploy/webapp", NS, container="linkerd-proxy")
     mesh.apply("""

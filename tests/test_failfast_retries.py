@@ -16,14 +16,11 @@ import pytest
 import labkit
 from labkit.sim.linkerd import balancer
 
+from conftest import exposition_total
+
 NS = "test"
 GW = "gateway.networking.k8s.io/v1"
 PARENT = dict(parent_name="podinfo", parent_port="9898")
-
-
-def _total(text: str, metric: str, **labels) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()))
 
 
 def _podinfo(seed=0, annotations=None):
@@ -74,11 +71,11 @@ def test_a_backend_without_endpoints_fails_fast_then_sheds_load():
         assert code == "503" and float(seconds) < 0.1, "then the gate is shut: shed at once"
     metrics = _metrics(mesh)
     route = "outbound_http_route_request_statuses_total"
-    assert _total(metrics, route, route_name="http", http_status="", error="FAIL_FAST", **PARENT) == 1
-    assert _total(metrics, route, route_name="http", http_status="", error="LOAD_SHED", **PARENT) == 3
+    assert exposition_total(metrics, route, route_name="http", http_status="", error="FAIL_FAST", **PARENT) == 1
+    assert exposition_total(metrics, route, route_name="http", http_status="", error="LOAD_SHED", **PARENT) == 3
     backend = "outbound_http_route_backend_response_statuses_total"
-    assert _total(metrics, backend, error="FAIL_FAST", **PARENT) == 1
-    assert _total(metrics, backend, error="LOAD_SHED") == 0, "a shed request reaches no backend"
+    assert exposition_total(metrics, backend, error="FAIL_FAST", **PARENT) == 1
+    assert exposition_total(metrics, backend, error="LOAD_SHED") == 0, "a shed request reaches no backend"
     # endpoints back: requests flow again, and a later outage waits again
     mesh.patch("deploy", "podinfo", {"spec": {"replicas": 1}}, NS)
     mesh.wait("30s")
@@ -98,12 +95,12 @@ def test_a_retry_after_fail_fast_is_shed_and_no_retry_ever_overflows():
         mesh.wait("5s")
     metrics = _metrics(mesh)
     # FailFast is retryable even though 503 is not among the conditions; the retry meets the shut gate
-    assert _total(metrics, "outbound_http_route_retry_requests_total", **PARENT) == 1
-    assert _total(metrics, "outbound_http_route_retry_successes_total", **PARENT) == 0
-    assert _total(metrics, "outbound_http_route_retry_limit_exceeded_total", **PARENT) == 0
-    assert _total(metrics, "outbound_http_route_retry_overflow_total", **PARENT) == 0
-    assert _total(metrics, "outbound_http_route_request_statuses_total", error="LOAD_SHED", **PARENT) == 3
-    assert _total(metrics, "outbound_http_route_backend_response_statuses_total", error="FAIL_FAST", **PARENT) == 1
+    assert exposition_total(metrics, "outbound_http_route_retry_requests_total", **PARENT) == 1
+    assert exposition_total(metrics, "outbound_http_route_retry_successes_total", **PARENT) == 0
+    assert exposition_total(metrics, "outbound_http_route_retry_limit_exceeded_total", **PARENT) == 0
+    assert exposition_total(metrics, "outbound_http_route_retry_overflow_total", **PARENT) == 0
+    assert exposition_total(metrics, "outbound_http_route_request_statuses_total", error="LOAD_SHED", **PARENT) == 3
+    assert exposition_total(metrics, "outbound_http_route_backend_response_statuses_total", error="FAIL_FAST", **PARENT) == 1
 
 
 @pytest.mark.parametrize("size, attempts", [(64 * 1024, 4), (64 * 1024 + 1, 1)])
@@ -112,8 +109,8 @@ def test_a_body_larger_than_the_retry_buffer_is_not_retried_nor_counted(size, at
     out = _curl(mesh, ["-X", "POST", "-d", "x" * size, "http://podinfo:9898/status/500"])
     assert out.split()[0] == "500"
     metrics = _metrics(mesh)
-    assert _total(metrics, "outbound_http_route_backend_requests_total", **PARENT) == attempts
-    assert _total(metrics, "outbound_http_route_retry_requests_total", **PARENT) == attempts - 1
-    assert _total(metrics, "outbound_http_route_retry_limit_exceeded_total", **PARENT) == (1 if attempts > 1 else 0)
-    assert _total(metrics, "outbound_http_route_retry_overflow_total", **PARENT) == 0
-    assert _total(metrics, "outbound_http_route_request_statuses_total", http_status="500", **PARENT) == 1
+    assert exposition_total(metrics, "outbound_http_route_backend_requests_total", **PARENT) == attempts
+    assert exposition_total(metrics, "outbound_http_route_retry_requests_total", **PARENT) == attempts - 1
+    assert exposition_total(metrics, "outbound_http_route_retry_limit_exceeded_total", **PARENT) == (1 if attempts > 1 else 0)
+    assert exposition_total(metrics, "outbound_http_route_retry_overflow_total", **PARENT) == 0
+    assert exposition_total(metrics, "outbound_http_route_request_statuses_total", http_status="500", **PARENT) == 1

@@ -11,30 +11,15 @@ from __future__ import annotations
 
 import pytest
 
-import labkit
 from labkit.sim.linkerd import authz as az
 
-from conftest import set_container_arg
+from conftest import exposition_total, meshed_app, set_container_arg
 
 NS = "booksapp"
 
 
 def _books(seed=0, before_inject=None):
-    mesh = labkit.connect(seed=seed)
-    mesh.install_gateway_api()
-    mesh.install_linkerd()
-    mesh.wait("1m")
-    mesh.apply("booksapp")
-    if before_inject is not None:
-        before_inject(mesh)
-    mesh.inject("deploy", namespace=NS)
-    mesh.wait("90s")
-    return mesh
-
-
-def _total(text: str, metric: str, **labels) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()))
+    return meshed_app("booksapp", namespace=NS, seed=seed, settle="1m", wait="90s", before_inject=before_inject)
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +43,11 @@ def test_kubelet_probes_are_authorized_on_the_probe_route_and_counted(books):
     probe = dict(route_kind="default", route_name="probe", authz_kind="default", authz_name="probe",
                  srv_kind="default", srv_name="all-unauthenticated", tls="no_identity",
                  no_tls_reason="no_tls_from_remote")
-    allowed = _total(metrics, "inbound_http_authz_allow_total", **probe)
+    allowed = exposition_total(metrics, "inbound_http_authz_allow_total", **probe)
     # books' readinessProbe (/ping, every 10 s) since the pod became ready, ~90 s
     assert 6 <= allowed <= 11
-    assert _total(metrics, "request_total", direction="inbound", **probe) == allowed
-    assert _total(metrics, "inbound_http_requests_total", route_name="probe") == allowed
+    assert exposition_total(metrics, "request_total", direction="inbound", **probe) == allowed
+    assert exposition_total(metrics, "inbound_http_requests_total", route_name="probe") == allowed
     df = books.authz("deploy/books", NS)
     row = df[df.ROUTE == "probe"].iloc[0]
     assert row.SERVER == "default:all-unauthenticated" and row.AUTHORIZATION == "default/probe"
@@ -76,11 +61,11 @@ def test_any_client_get_on_a_probe_path_takes_the_probe_route(books):
     books.exec("deploy/webapp", "curl -s http://books:7002/ping", NS)
     metrics = books.proxy_metrics("deploy/books", NS)
     webapp = "webapp.booksapp.serviceaccount.identity.linkerd.cluster.local"
-    assert _total(metrics, "request_total", direction="inbound", route_name="probe", client_id=webapp) == 1
+    assert exposition_total(metrics, "request_total", direction="inbound", route_name="probe", client_id=webapp) == 1
     # a HEAD (or any other path) is the default route's
     books.exec("deploy/webapp", "curl -s -I http://books:7002/ping", NS)
     metrics = books.proxy_metrics("deploy/books", NS)
-    assert _total(metrics, "request_total", direction="inbound", route_name="probe", client_id=webapp) == 1
+    assert exposition_total(metrics, "request_total", direction="inbound", route_name="probe", client_id=webapp) == 1
 
 
 def test_probes_pass_a_deny_default_policy_that_refuses_the_apps_clients():
@@ -93,9 +78,9 @@ def test_probes_pass_a_deny_default_policy_that_refuses_the_apps_clients():
     out = mesh.exec("deploy/webapp", "curl -s -o /dev/null -w '%{http_code}' http://books:7002/books.json", NS)
     assert out == "403"
     metrics = mesh.proxy_metrics("deploy/books", NS)
-    assert _total(metrics, "inbound_http_authz_allow_total", route_name="probe", srv_name="deny") >= 6
-    assert _total(metrics, "inbound_http_authz_deny_total", route_name="default", srv_name="deny") > 0
-    assert _total(metrics, "inbound_http_authz_deny_total", route_name="probe") == 0
+    assert exposition_total(metrics, "inbound_http_authz_allow_total", route_name="probe", srv_name="deny") >= 6
+    assert exposition_total(metrics, "inbound_http_authz_deny_total", route_name="default", srv_name="deny") > 0
+    assert exposition_total(metrics, "inbound_http_authz_deny_total", route_name="probe") == 0
 
 
 def test_a_server_with_routes_has_no_probe_route():
@@ -118,19 +103,19 @@ spec:
     - matches: [{path: {type: PathPrefix, value: /}}]
 """)
     mesh.wait("1m")
-    before = _total(mesh.proxy_metrics("deploy/books", NS), "request_total", route_name="probe")
+    before = exposition_total(mesh.proxy_metrics("deploy/books", NS), "request_total", route_name="probe")
     mesh.wait("1m")
     metrics = mesh.proxy_metrics("deploy/books", NS)
-    assert _total(metrics, "request_total", route_name="probe") == before, "probes no longer take a probe route"
-    assert _total(metrics, "request_total", srv_name="books-http", route_name="books-api") > 0
+    assert exposition_total(metrics, "request_total", route_name="probe") == before, "probes no longer take a probe route"
+    assert exposition_total(metrics, "request_total", srv_name="books-http", route_name="books-api") > 0
     # the kubelet's probes are now the route's, like any other request
-    assert _total(metrics, "request_total", srv_name="books-http", route_name="books-api", tls="no_identity") >= 3
+    assert exposition_total(metrics, "request_total", srv_name="books-http", route_name="books-api", tls="no_identity") >= 3
     # the same Server without routes: the probe route is back, under the Server
     mesh.delete([{"apiVersion": "policy.linkerd.io/v1beta3", "kind": "HTTPRoute",
                   "metadata": {"name": "books-api", "namespace": NS}}])
     mesh.wait("1m")
     metrics = mesh.proxy_metrics("deploy/books", NS)
-    assert _total(metrics, "inbound_http_authz_allow_total", srv_kind="server", srv_name="books-http",
+    assert exposition_total(metrics, "inbound_http_authz_allow_total", srv_kind="server", srv_name="books-http",
                   route_name="probe", authz_name="probe") >= 3
 
 
@@ -142,6 +127,6 @@ def test_probes_from_outside_the_probe_networks_are_denied_on_the_probe_route():
 
     mesh = _books(seed=3, before_inject=narrow)
     metrics = mesh.proxy_metrics("deploy/books", NS)
-    assert _total(metrics, "inbound_http_authz_deny_total", route_name="probe", srv_name="all-unauthenticated",
+    assert exposition_total(metrics, "inbound_http_authz_deny_total", route_name="probe", srv_name="all-unauthenticated",
                   tls="no_identity") >= 6
-    assert _total(metrics, "inbound_http_authz_allow_total", route_name="probe") == 0
+    assert exposition_total(metrics, "inbound_http_authz_allow_total", route_name="probe") == 0

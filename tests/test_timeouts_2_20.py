@@ -17,13 +17,10 @@ import pytest
 import labkit
 from labkit.sim.linkerd import policy
 
+from conftest import exposition_total
+
 NS = "test"
 GW = "gateway.networking.k8s.io/v1"
-
-
-def _total(text: str, metric: str, **labels) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()))
 
 
 def _route(name, prefix, annotations=None, timeouts=None):
@@ -97,16 +94,16 @@ def test_an_idle_timeout_cuts_a_body_that_stalls_after_its_headers(streams):
                                  "command terminated with exit code 18\n")
     metrics = mesh.proxy_metrics("deploy/flagger-loadtester", NS)
     idle = dict(route_name="chunked-idle", http_status="200", error="IDLE_TIMEOUT")
-    assert _total(metrics, "outbound_http_route_request_statuses_total", **idle) == 1
-    assert _total(metrics, "outbound_http_route_backend_response_statuses_total", **idle) == 1
-    assert _total(metrics, "outbound_http_route_request_statuses_total", route_name="chunked-idle", error="") == 1
+    assert exposition_total(metrics, "outbound_http_route_request_statuses_total", **idle) == 1
+    assert exposition_total(metrics, "outbound_http_route_backend_response_statuses_total", **idle) == 1
+    assert exposition_total(metrics, "outbound_http_route_request_statuses_total", route_name="chunked-idle", error="") == 1
 
 
 def test_a_response_timeout_ends_a_slow_answer_before_its_headers(streams):
     mesh, out = streams
     assert out["/delay/5"].endswith(" 504"), out
     metrics = mesh.proxy_metrics("deploy/flagger-loadtester", NS)
-    assert _total(metrics, "outbound_http_route_request_statuses_total", route_name="delay-response",
+    assert exposition_total(metrics, "outbound_http_route_request_statuses_total", route_name="delay-response",
                   http_status="", error="RESPONSE_STREAM_TIMEOUT") == 1
 
 
@@ -141,9 +138,9 @@ def test_request_and_response_timeouts_also_cut_a_streaming_body():
     mesh.wait("10s")
     assert "(18)" in _curl(mesh, "/chunked/4")
     metrics = mesh.proxy_metrics("deploy/flagger-loadtester", NS)
-    assert _total(metrics, "outbound_http_route_request_statuses_total", route_name="chunked-request",
+    assert exposition_total(metrics, "outbound_http_route_request_statuses_total", route_name="chunked-request",
                   http_status="200", error="REQUEST_TIMEOUT") == 1
-    assert _total(metrics, "outbound_http_route_request_statuses_total", route_name="chunked-request",
+    assert exposition_total(metrics, "outbound_http_route_request_statuses_total", route_name="chunked-request",
                   http_status="200", error="RESPONSE_STREAM_TIMEOUT") == 1
 
 

@@ -28,6 +28,7 @@ from labkit.sim.apps.model import Request, Response
 from labkit.sim import linkerd as l5d
 from labkit.sim.linkerd import authz, balancer, policy
 from labkit.sim.linkerd import proxy as lp
+from labkit.sim.linkerd.policy import INBOUND_IDLE_S, OUTBOUND_IDLE_S
 from labkit.sim.linkerd import route_metrics as rmx
 
 #: Time a request spends in one proxy, and on the wire between pods (ms). Linkerd's
@@ -47,8 +48,9 @@ _INBOUND_OVERHEADS = (PROXY_OVERHEAD_MS,)
 _OUTBOUND_OVERHEADS = (PROXY_OVERHEAD_MS, NETWORK_MS, PROXY_OVERHEAD_MS)
 #: Pending values (see Hop.pending) counted at the next sync tick once there are more than this many.
 MAX_PENDING = 50_000
-#: Distinct request paths a lane keeps a Request object for (a client's few routes; ids in paths are not kept).
-MAX_LANE_REQUESTS = 64
+#: Distinct (path, body size) pairs a lane keeps a Request object for: a client's routes (vote-bot's 99 vote paths,
+#: a gRPC method's few message sizes); not every id a path may carry.
+MAX_LANE_REQUESTS = 256
 
 
 def _ready(pod: dict) -> bool:
@@ -133,13 +135,14 @@ class PodContext:
     costs no extra call.
     """
 
-    __slots__ = ("pod", "rng", "_plane", "call")
+    __slots__ = ("pod", "rng", "_plane", "call", "_after")
 
     def __init__(self, pod: PodRuntime):
         self.pod = pod
         self.rng = pod.rng
         self._plane = pod.plane
         self.call = partial(pod.plane.call, pod)
+        self._after = pod.plane.clock.after
 
     @property
     def now(self) -> float:
@@ -147,7 +150,7 @@ class PodContext:
 
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` in ``delay_s`` virtual seconds (now, if negative), unless the pod has gone by then."""
-        self._plane.clock.after(delay_s, partial(_if_alive, self.pod, fn))
+        self._after(delay_s, partial(_if_alive, self.pod, fn))
 
     def log(self, line: str) -> None:
         self.pod.log_lines.append(f"{line}")
@@ -179,16 +182,19 @@ _UNRESOLVED = object()
 class Hop:
     """A client pod → server endpoint pair: the app that answers, and the counters both proxies keep."""
 
-    __slots__ = ("model", "target_port", "inbound", "outbound", "tcp", "taps", "ib", "client", "decision", "authz_rev",
-                 "enforce", "probes", "pending", "pending_body")
+    __slots__ = ("model", "server", "target_port", "inbound", "outbound", "tcp", "server_taps", "client_taps", "ib",
+                 "client", "decision", "authz_rev", "enforce", "probes", "pending", "pending_body")
 
-    def __init__(self, model, target_port: int):
+    def __init__(self, model, server: PodRuntime, target_port: int):
         self.model = model
+        self.server = server
         self.target_port = target_port
         self.inbound = None   # the server proxy's HttpStats for this client identity
         self.outbound = None  # the client proxy's HttpStats for this endpoint
         self.tcp: list = []   # (TcpStats, reads the request?) for each side of the connection
-        self.taps = False     # either side meshed: tap sessions may watch
+        # The tap sessions watching either side (the proxies' own lists, so a session that starts shows at once;
+        # empty for an unmeshed side): a request anyone watches takes the long way.
+        self.server_taps = self.client_taps = ()
         self.ib = None        # the server proxy's discovery of this Service (its inbound ServiceProfile), if meshed
         self.client = None    # the client pod (the server proxy authorizes it)
         self.decision = None  # the server proxy's inbound policy for this client and port (authz.Decision), if meshed
@@ -234,7 +240,7 @@ class Lane:
     Service and port, the client proxy's discovery of it (None: unmeshed client) and default-route metrics, the
     endpoints, and the hops to them that need nothing per request but counting (see :meth:`DataPlane.call`)."""
 
-    __slots__ = ("revision", "svc", "port", "authority", "disc", "rm", "endpoints", "hops", "requests")
+    __slots__ = ("revision", "svc", "port", "authority", "disc", "rm", "endpoints", "hops", "hop", "requests")
 
     def __init__(self, revision, svc: "Service", port: int, authority: str, disc, rm):
         self.revision = revision
@@ -242,8 +248,11 @@ class Lane:
         self.disc, self.rm = disc, rm
         self.endpoints = svc.endpoints
         self.hops: dict[str, Hop] = {}  # server uid → hop
-        # path → the last Request sent with it: nobody changes a Request, so the same request again is that one
-        self.requests: dict[str, Request] = {}
+        # The hop, when there is one endpoint and no request needs a look at its path (probes): no pick, no lookup
+        self.hop: Hop | None = None
+        # (path, body size) → the last Request sent with them: nobody changes a Request, so the same request again
+        # is that one
+        self.requests: dict[tuple[str, int], Request] = {}
 
 
 class _Prober:
@@ -288,6 +297,9 @@ class DataPlane:
         self._gates = balancer.Gates()  # the client proxies' backend queues (fail-fast, load shedding)
         self._probe_ctx: dict[str, PodContext] = {}
         self._probe_hops: dict[tuple, Hop] = {}  # (pod uid, port, node IP) → the probes' hop and policy decision
+        self._probe_requests: dict[tuple, Request] = {}  # (pod uid, port, path) → the kubelet's request
+        # (pod uid, port, node IP, path) → (the probe hop that allowed it, its inbound counters, the loopback connection)
+        self._probe_allowed: dict[tuple, tuple] = {}
         self._probe_ignored: dict[str, frozenset] = {}  # pod uid → ports its linkerd-init sends past the proxy
         self._started = False
         self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
@@ -430,31 +442,37 @@ class DataPlane:
         now = self.clock.t
         disc = lane.disc
         if disc is not None:
-            if now - disc.last > policy.OUTBOUND_IDLE_S:
+            if now - disc.last > OUTBOUND_IDLE_S:
                 return self._call(client, target, method, path, grpc, headers, body_bytes, body)
             disc.last = now
-        endpoints = lane.endpoints
-        server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
-        request = lane.requests.get(path)
+        key = (path, body_bytes)
+        request = lane.requests.get(key)
         if (request is None or request.method != method or request.grpc != grpc or request.headers is not headers
-                or request.body_bytes != body_bytes or request.body is not body):
+                or request.body is not body):
             request = Request(method, path, lane.authority, grpc, headers, body_bytes, body)
             if len(lane.requests) < MAX_LANE_REQUESTS:
-                lane.requests[path] = request
-        hop = lane.hops.get(server.uid)
-        if hop is None or (hop.probes and method == "GET" and path.partition("?")[0] in hop.probes):
-            # a GET on a probe path takes the probe route: the server proxy decides it the long way
-            return self._to_endpoint(client, server, lane.svc, lane.port, request, lane.rm, lane)
+                lane.requests[key] = request
+        hop = lane.hop
+        if hop is not None:
+            server = hop.server
+        else:
+            endpoints = lane.endpoints
+            server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
+            hop = lane.hops.get(server.uid)
+            if hop is None or (hop.probes and method == "GET" and path.partition("?")[0] in hop.probes):
+                # a GET on a probe path takes the probe route: the server proxy decides it the long way
+                return self._to_endpoint(client, server, lane.svc, lane.port, request, lane.rm, lane)
         response = hop.model.handle(request, server.ctx)
         self.inbound_requests += 1
-        ib = hop.ib
-        if (self._revision != lane.revision  # the handler's own calls saw the cluster change
-                or (ib is not None and (ib.plan is not None or now - ib.last > policy.INBOUND_IDLE_S))
-                or (hop.taps and ((server.proxy is not None and server.proxy.taps)
-                                  or (client.proxy is not None and client.proxy.taps)))):
+        if self._revision != lane.revision or hop.server_taps or hop.client_taps:
+            # the handler's own calls saw the cluster change, or someone taps either proxy
             served = self._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
             return self._answered(hop, client, server, request, response, served, lane.rm)
+        ib = hop.ib
         if ib is not None:
+            if ib.plan is not None or now - ib.last > INBOUND_IDLE_S:  # a server-side profile, or discovery again
+                served = self._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
+                return self._answered(hop, client, server, request, response, served, lane.rm)
             ib.last = now
         entry = (response.status, response.grpc_status, response.error, response.latency_ms, response.length)
         pending = hop.pending
@@ -475,7 +493,13 @@ class DataPlane:
             outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS + PROXY_OVERHEAD_MS
         else:
             outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS
-        return Response(entry[0], outbound_ms, entry[4], entry[1], entry[2], response.body, response.headers)
+        # The client sees the server's answer later by the proxies' time: the same object, its latency updated
+        # (a handler hands its Response over for good, see apps/model.py), and no streamed-headers time, as on the
+        # long path.
+        response.latency_ms = outbound_ms
+        if response.headers_ms is not None:
+            response.headers_ms = None
+        return response
 
     def _call(self, client: PodRuntime, target: str, method: str, path: str, grpc: bool = False,
               headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
@@ -541,6 +565,8 @@ class DataPlane:
         if (lane is not None and (not hop.enforce or hop.probes) and lane.revision == self._revision
                 and (hop.decision is None or hop.authz_rev == self._revision)):
             lane.hops[server.uid] = hop
+            if len(lane.endpoints) == 1 and not hop.probes:
+                lane.hop = hop
         return self._answered(hop, client, server, request, response, served, rm)
 
     def _answered(self, hop, client: PodRuntime, server: PodRuntime, request: Request, response: Response,
@@ -557,7 +583,7 @@ class DataPlane:
                               outbound_ms)
         if hop.tcp:
             _count_bytes(hop.tcp, request.body_bytes, response.length)
-        if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
+        if hop.server_taps or hop.client_taps:
             self._tap(client, server, request, response, hop.target_port, inbound_ms, outbound_ms,
                       route=None, inbound_route=None if in_route is None else in_route.name)
         return Response(status, outbound_ms, response.length, grpc_status, response.error, response.body, response.headers)
@@ -724,7 +750,7 @@ class DataPlane:
             hop.outbound.record(status, grpc_status, error, failed, outbound_ms)
         if hop.tcp:
             _count_bytes(hop.tcp, request.body_bytes, response.length)
-        if hop.taps and ((server.proxy is not None and server.proxy.taps) or (client.proxy is not None and client.proxy.taps)):
+        if hop.server_taps or hop.client_taps:
             seen = Response(policy.TIMEOUT_STATUS, deadline_ms, 0) if cancelled else None
             self._tap(client, server, request, response, hop.target_port, inbound_ms,
                       deadline_ms if cancelled else outbound_ms, route=out_route,
@@ -1020,15 +1046,19 @@ class DataPlane:
         if ctx is None:
             ctx = self._probe_ctx[server.uid] = PodContext(server)
             ctx.rng = random.Random(f"{self.seed}:probe:{server.name}")
-        request = Request("GET", path, f"{server.ip}:{port}",
-                          headers={"user-agent": PROBE_USER_AGENT, "accept": "*/*", "connection": "close"})
+        # The same probe again is the same Request (nobody changes one): built once per pod, port and path.
+        request = self._probe_requests.get((server.uid, port, path))
+        if request is None:
+            request = self._probe_requests[server.uid, port, path] = Request(
+                "GET", path, f"{server.ip}:{port}",
+                headers={"user-agent": PROBE_USER_AGENT, "accept": "*/*", "connection": "close"})
         sproxy = server.proxy
         if sproxy is None or port in self._ignored_ports(server):
             return model.handle(request, ctx).status
         # The server proxy's policy for the kubelet's probes of this port, decided once per cluster revision.
         hop = self._probe_hops.get((server.uid, port, source_ip))
         if hop is None or hop.authz_rev != self._revision or hop.model is not model:
-            hop = self._probe_hops[server.uid, port, source_ip] = Hop(model, port)
+            hop = self._probe_hops[server.uid, port, source_ip] = Hop(model, server, port)
             hop.client = _Prober(source_ip)
             hop.decision = self._inbound_index().decide(server.pod, port, server.default_policy,
                                                         authz.Client(None, source_ip))
@@ -1039,11 +1069,16 @@ class DataPlane:
             response = model.handle(request, ctx)
             _count_bytes(tcp, 0, response.length)
             return response.status
-        inbound, refused = self._enforce(hop, server, request, hop.decision)
-        if refused is not None:
-            _count_bytes(tcp, 0, refused.length)
-            return None if refused.status < 100 else refused.status
-        local = sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items)
+        # An allowed probe of a path gets the same verdict while the decision stands (the same hop): kept per path.
+        allowed = self._probe_allowed.get((server.uid, port, source_ip, path))
+        if allowed is None or allowed[0] is not hop:
+            inbound, refused = self._enforce(hop, server, request, hop.decision)
+            if refused is not None:  # counted as denied each time: asked each time
+                _count_bytes(tcp, 0, refused.length)
+                return None if refused.status < 100 else refused.status
+            allowed = self._probe_allowed[server.uid, port, source_ip, path] = (
+                hop, inbound, sproxy.tcp_stats(("dst", "loopback"), _tcp_loopback_items))
+        _, inbound, local = allowed
         local.opened += 1
         tcp.append((local, False))
         response = model.handle(request, ctx)
@@ -1074,9 +1109,12 @@ class DataPlane:
         target_port = svc.ports.get(port, port)
         if not isinstance(target_port, int):
             target_port = self._named_port(server, target_port)
-        hop = Hop(server.by_port.get(target_port), target_port)
+        hop = Hop(server.by_port.get(target_port), server, target_port)
         sproxy, cproxy = server.proxy, client.proxy
-        hop.taps = sproxy is not None or cproxy is not None
+        if sproxy is not None:
+            hop.server_taps = sproxy.taps
+        if cproxy is not None:
+            hop.client_taps = cproxy.taps
         split = () if logical is svc else (svc.fqdn,)
         if sproxy is not None:
             client_id = cproxy.identity if cproxy is not None else None

@@ -428,7 +428,7 @@ class VoteBot(App):
         r = ctx.call(self.target, "GET", "/api/list", headers=self.headers)
         self.lists += 1
         delay = r.latency_ms / 1000.0
-        failure = transport_error(r)
+        failure = transport_error(r) if r.error or r.status < 100 else None
         if failure is not None:
             ctx.log(f'Get "http://{self.web_host}/api/list": {failure}')
             ctx.schedule(delay + self.sleep_s, self._iteration)
@@ -452,7 +452,7 @@ class VoteBot(App):
         ctx.log(VOTE_LOG[choice])
         r = ctx.call(self.target, "GET", VOTE_PATHS[choice], headers=self.headers)
         self.votes += 1
-        failure = transport_error(r)
+        failure = transport_error(r) if r.error or r.status < 100 else None
         if failure is not None:
             ctx.log(f'Get "http://{self.web_host}{VOTE_PATHS[choice]}": {failure}')
         ctx.schedule(r.latency_ms / 1000.0 + self.sleep_s, self._iteration)

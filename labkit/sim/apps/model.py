@@ -62,6 +62,10 @@ class Request:
 
 @dataclass(slots=True)
 class Response:
+    """One response as a server model returns it. A handler hands it over for good: return a new one (or one a
+    downstream call of its own returned), never one kept for reuse, since the data plane updates ``latency_ms``
+    in place as the answer passes back through the proxies (one object per request instead of two)."""
+
     status: int            # HTTP status (gRPC: 200 even when the call fails)
     latency_ms: float      # server time incl. downstream calls
     length: int = 0        # response body bytes

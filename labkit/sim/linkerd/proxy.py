@@ -19,7 +19,7 @@ import struct
 from bisect import bisect_left
 from collections import Counter
 from itertools import accumulate, chain, repeat
-from operator import add, itemgetter
+from operator import itemgetter
 from typing import Iterator
 
 #: linkerd-proxy's latency histogram upper bounds in ms (inclusive), then +Inf.
@@ -69,13 +69,14 @@ def render_labels(items: tuple[tuple[str, str], ...]) -> str:
 
 
 class Layout:
-    """The series one counter (or one proxy) exposes, in order: names, label tuples and metric families.
+    """The series one counter exposes, in order: names, label tuples and metric families.
 
-    A scrape reads a proxy as ``(layout, values)`` (see :meth:`Proxy.scrape_columns`): while the series stay the
-    same, the layout is the same *object*, so the scraper can tell with one identity check that the values
-    belong to the series it resolved last time. ``key`` is everything the series were derived from; a counter
-    compares what it would derive now with it (by value) before it hands out the old layout, so a layout never
-    outlives what it describes. Never mutated, never compared but by identity.
+    A scrape reads each counter as ``(layout, values)`` (``HttpStats.columns`` and the like; a whole proxy in
+    :meth:`Proxy.scrape_columns`): while the series stay the same, the layout is the same *object*, so the
+    scraper can tell with one identity check that the values belong to the series it resolved last time.
+    ``key`` is everything the series were derived from; a counter compares what it would derive now with it
+    before it hands out the old layout, so a layout never outlives what it describes. Never mutated, never
+    compared but by identity.
     """
 
     __slots__ = ("key", "families", "names", "labels")

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from itertools import accumulate, repeat
-from operator import add, attrgetter
+from itertools import accumulate
+from operator import attrgetter
 from typing import Iterator
 
 from labkit.sim.linkerd.proxy import LATENCY_BOUNDS  # proxy.py imports this module only inside functions

@@ -56,12 +56,12 @@ def test_layouts_store_what_the_plain_scrape_stores_through_every_change(monkeyp
     read = lp.Proxy.scrape_columns
 
     def checked(self):
-        layout, values = read(self)
+        layout, parts = read(self)
         plain = self.samples()
         assert list(zip(layout.names, layout.labels)) == [(name, labels) for name, labels, _ in plain]
-        assert [(type(v), v) for v in values] == [(type(v), v) for _, _, v in plain]
+        assert [(type(v), v) for v in layout.values(parts)] == [(type(v), v) for _, _, v in plain]
         layouts.append(layout)
-        return layout, values
+        return layout, parts
 
     monkeypatch.setattr(lp.Proxy, "scrape_columns", checked)
     mesh = meshed_app("emojivoto", wait="30s")

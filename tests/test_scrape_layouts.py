@@ -23,7 +23,8 @@ def _inbound_items(port: int, client: str, route: str = "default") -> tuple:
 def _check(proxy: lp.Proxy, last: dict) -> None:
     """The fast read equals the plain one, values' types included; the layout is the last one only if the
     series are the last ones."""
-    layout, values = proxy.scrape_columns()
+    layout, parts = proxy.scrape_columns()
+    values = layout.values(parts)
     plain = proxy.samples()
     series = [(name, labels) for name, labels, _ in plain]
     assert list(zip(layout.names, layout.labels)) == series
@@ -89,9 +90,10 @@ def _mutate(proxy: lp.Proxy, rng: random.Random) -> None:
             latency[old + 7] = latency.pop(old)
     elif op == 10 and proxy.route_metrics:
         rm = rng.choice(list(proxy.route_metrics.values()))
-        if rm.statuses:
-            old = rng.choice(list(rm.statuses))
-            rm.statuses[(old[0], old[1] + "X")] = rm.statuses.pop(old)
+        statuses = rng.choice([rm.statuses] + [b.statuses for b in rm.backends.values()])
+        if statuses:
+            old = rng.choice(list(statuses))
+            statuses[(old[0], old[1] + "X")] = statuses.pop(old)
     elif op == 11:
         # the same counters in another order, or one gone (a table rebuilt)
         table = rng.choice((proxy.inbound, proxy.outbound, proxy.tcp, proxy.route_metrics))
@@ -144,5 +146,6 @@ def test_pending_requests_count_before_the_read():
     proxy.settle = settle
     stats = proxy.stats(proxy.inbound, "k", lambda: _inbound_items(4000, "c.ns"))
     pending.append(stats)
-    layout, values = proxy.scrape_columns()
+    layout, parts = proxy.scrape_columns()
+    values = layout.values(parts)
     assert values[layout.names.index("request_total")] == 1

@@ -244,8 +244,10 @@ def test_a_series_read_directly_sees_its_deferred_samples():
     store.append_block(30.0, series, [3, 4])
     t, v, lengths = store.gather_window(list(series), 0, 30_000)
     assert v.tolist()[:4] == [0.0, 1.0, 2.0, 3.0] and lengths.tolist() == [4, 4]
+    store.append_block(35.0, series, np.array([5.0, STALE_NAN]))  # a numpy array of doubles, bit for bit
+    assert is_stale(held.values).tolist() == [True, True, True, False, True] and series[0].values[-1] == 5.0
     with pytest.raises(ValueError, match="2 series but 1 values"):
         store.append_block(40.0, series, [1.0])
     with pytest.raises(TypeError, match="must be numbers, got 'x'"):
         store.append_block(40.0, series, [1.0, "x"])
-    assert store.sample_count == 8 and len(held) == 4  # a refused block leaves nothing behind
+    assert store.sample_count == 10 and len(held) == 5  # a refused block leaves nothing behind

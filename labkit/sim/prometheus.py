@@ -13,6 +13,7 @@ timestamps. ``query`` and ``query_range`` evaluate PromQL on that store with
 from __future__ import annotations
 
 import re
+import struct
 
 import pandas as pd
 
@@ -89,6 +90,32 @@ def _pod_order(runtime) -> tuple:
     return runtime.namespace, runtime.name
 
 
+def _block_order(plans: list):
+    """Where each series' value of a scrape is among the values the proxies hand out, end to end (each proxy's
+    layout orders its own; staleness markers come in order), as a numpy index; None if they are in order."""
+    import numpy as np
+
+    order: list = []
+    start = 0
+    for layout, series in plans:
+        if layout is None or layout.order is None:
+            order += range(start, start + len(series))
+            start += len(series) if layout is None else layout.size
+        else:
+            order += [start + i for i in layout.order]
+            start += layout.size
+    if order == list(range(start)):
+        return None
+    return np.array(order, dtype=np.intp)
+
+
+def _in_order(values: list, order):
+    """``values`` taken in ``order`` (see _block_order), as doubles: packed once, then one numpy take."""
+    import numpy as np
+
+    return np.frombuffer(struct.pack(f"{len(values)}d", *values), dtype=np.float64)[order]
+
+
 class Prometheus:
     #: Scrape every sample on its own (:meth:`_scrape_plain`) instead of by layouts: for tests to compare.
     plain = False
@@ -158,13 +185,13 @@ class Prometheus:
             return self._scrape_plain()
         t = self.clock.t
         plans: list = []
-        all_values: list = []
+        values: list = []
         current: dict = {}
         for runtime in self._pods_in_order():
             if runtime.proxy is None:
                 continue
             uid = runtime.uid
-            layout, values = runtime.proxy.scrape_columns()
+            layout, parts = runtime.proxy.scrape_columns()
             # A proxy whose series are those of the last scrape hands out the same layout object: the store
             # series resolved for it then serve again, and the values go to them in order.
             plan = self._plans.get(uid)
@@ -172,19 +199,21 @@ class Prometheus:
                 plan = self._plans[uid] = (layout, tuple(self._series_of(runtime, layout.names, layout.labels)))
             current[uid] = plan
             plans.append(plan)
-            all_values += values
+            for part in parts:
+                values += part
         # A target that disappeared gets staleness markers, so its series leave instant queries at once.
         for uid in self._last.keys() - current.keys():
-            plans.append(self._last[uid])
-            all_values += [STALE_NAN] * len(self._last[uid][1])
+            plans.append((None, self._last[uid][1]))
+            values += [STALE_NAN] * len(self._last[uid][1])
             self._target_labels.pop(uid, None)
             self._plans.pop(uid, None)
         self._last = current
-        # The same plans as last time: the same series, in one tuple the store already knows.
+        # The same plans as last time: the same series, in one tuple the store already knows, and the same order
+        # to put the proxies' values in (one numpy take for the whole scrape).
         block = self._block
         if block is None or block[0] != plans:  # plans compare by identity (their layouts do not define ==)
-            block = self._block = (plans, tuple(series for plan in plans for series in plan[1]))
-        self.store.append_block(t, block[1], all_values)
+            block = self._block = (plans, tuple(series for plan in plans for series in plan[1]), _block_order(plans))
+        self.store.append_block(t, block[1], values if block[2] is None else _in_order(values, block[2]))
         self.scrapes += 1
 
     def _scrape_plain(self) -> None:

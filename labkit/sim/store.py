@@ -298,8 +298,8 @@ class SeriesStore:
         return stored
 
     def append_block(self, t: float, series: tuple, values: Sequence[float]) -> int:
-        """:meth:`append_series` of ``zip(series, values)`` (same length), for a caller that appends to the same
-        tuple of series scrape after scrape (the scraper).
+        """:meth:`append_series` of ``zip(series, values)`` (same length; ``values`` may be a numpy array), for a
+        caller that appends to the same tuple of series scrape after scrape (the scraper).
 
         When ``t`` is later than every sample in the store and no series comes twice (checked once per tuple),
         every sample will be stored: the block is counted now and written into its series later, many scrapes
@@ -314,11 +314,14 @@ class SeriesStore:
         if not series:
             return 0
         n = len(series)
-        try:
-            packed = struct.pack(f"{n}d", *values)  # every value converted now, or none
-        except struct.error:
-            bad = next((v for v in values if not isinstance(v, (int, float))), values)
-            raise TypeError(f"append_block: sample values must be numbers, got {bad!r}") from None
+        if isinstance(values, np.ndarray):
+            packed = values.astype(np.float64, copy=False).tobytes()
+        else:
+            try:
+                packed = struct.pack(f"{n}d", *values)  # every value converted now, or none
+            except struct.error:
+                bad = next((v for v in values if not isinstance(v, (int, float))), values)
+                raise TypeError(f"append_block: sample values must be numbers, got {bad!r}") from None
         self._blocks.append((t_ms, series, packed))
         self._latest_ms = t_ms
         self.sample_count += n

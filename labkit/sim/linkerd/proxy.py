@@ -69,13 +69,14 @@ def render_labels(items: tuple[tuple[str, str], ...]) -> str:
 
 
 class Layout:
-    """The series one counter (or one proxy) exposes, in order: names, label tuples and metric families.
+    """The series one counter exposes, in order: names, label tuples and metric families.
 
-    A scrape reads a proxy as ``(layout, values)`` (see :meth:`Proxy.scrape_columns`): while the series stay the
-    same, the layout is the same *object*, so the scraper can tell with one identity check that the values
-    belong to the series it resolved last time. ``key`` is everything the series were derived from; a counter
-    compares what it would derive now with it (by value) before it hands out the old layout, so a layout never
-    outlives what it describes. Never mutated, never compared but by identity.
+    A scrape reads each counter as ``(layout, values)`` (``HttpStats.columns`` and the like; a whole proxy in
+    :meth:`Proxy.scrape_columns`): while the series stay the same, the layout is the same *object*, so the
+    scraper can tell with one identity check that the values belong to the series it resolved last time.
+    ``key`` is everything the series were derived from; a counter compares what it would derive now with it
+    before it hands out the old layout, so a layout never outlives what it describes. Never mutated, never
+    compared but by identity.
     """
 
     __slots__ = ("key", "families", "names", "labels")
@@ -604,38 +605,52 @@ class Proxy:
         return out
 
     def scrape_columns(self) -> tuple["ProxyLayout", list]:
-        """:meth:`samples` as ``(layout, values)``, for the scraper: ``layout.names`` and ``layout.labels`` are
-        the samples' names and label tuples, ``values`` their values, in :meth:`samples`' order.
+        """:meth:`samples` for the scraper, as ``(layout, parts)``: ``parts`` holds every counter's values (a list
+        each); ``layout.values(parts)`` is the samples' values in :meth:`samples`' order, whose names and label
+        tuples are ``layout.names`` and ``layout.labels`` (the scraper puts a whole scrape in order at once, with
+        ``layout.order``).
 
         Every counter hands out its part (values, and a :class:`Layout` it keeps while its series stay the
         same); the proxy's layout is made again only when a part's layout is not the one of the last call, so
         an unchanged proxy costs a few list operations per counter and none per series.
         """
-        parts = []
-        append = parts.append
+        layouts: list = []
+        parts: list = []
         for stats in self.inbound.values():
-            append(stats.columns())
+            layout, values = stats.columns()
+            layouts.append(layout)
+            parts.append(values)
         for stats in self.outbound.values():
-            append(stats.columns())
+            layout, values = stats.columns()
+            layouts.append(layout)
+            parts.append(values)
         for stats in self.routes.values():
-            append(stats.columns("route_"))
+            layout, values = stats.columns("route_")
+            layouts.append(layout)
+            parts.append(values)
         for stats in self.actual_routes.values():
-            append(stats.columns("route_actual_", False))
+            layout, values = stats.columns("route_actual_", False)
+            layouts.append(layout)
+            parts.append(values)
         for stats in self.tcp.values():
-            append(stats.columns())
+            layout, values = stats.columns()
+            layouts.append(layout)
+            parts.append(values)
         legacy = len(parts)
         rmx = _route_metrics()
         for rm in self.route_metrics.values():
-            append(rm.columns())
-        inbound = rmx.inbound_columns(self.inbound.values(), self.denied, self._inbound_labels, self._inbound_layout)
-        self._inbound_layout = inbound[0]
-        parts.append(inbound)
-        layouts = list(map(_FIRST, parts))
+            layout, values = rm.columns()
+            layouts.append(layout)
+            parts.append(values)
+        layout, values = rmx.inbound_columns(self.inbound.values(), self.denied, self._inbound_labels,
+                                             self._inbound_layout)
+        self._inbound_layout = layout
+        layouts.append(layout)
+        parts.append(values)
         layout = self._layout
         if layout is None or layout.key[0] != legacy or layout.key[1] != layouts:  # Layouts compare by identity
             layout = self._layout = _proxy_layout((legacy, layouts))
-        flat = list(chain.from_iterable(map(_SECOND, parts)))
-        return layout, (flat if layout.take is None else layout.take(flat))
+        return layout, parts
 
     def legacy_samples(self) -> list[tuple[str, tuple, float]]:
         """Every legacy series this proxy exposes, grouped by metric family as the proxy prints them.
@@ -677,7 +692,6 @@ _FAMILY_ORDER = (
 
 
 _FAMILY_RANK = {name: i for i, name in enumerate(_FAMILY_ORDER)}
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 _ROUTE_METRICS: list = []
 
 
@@ -692,13 +706,20 @@ def _route_metrics():
 
 class ProxyLayout:
     """A whole proxy's series (see :meth:`Proxy.scrape_columns`): ``key`` holds its parts' layouts (how many
-    are legacy, and the layouts), ``take`` puts the parts' concatenated values in the order of ``names``/``labels`` (None
-    when that is their order already). Like a Layout: never mutated, compared by identity."""
+    are legacy, and the layouts); ``order`` lists, for each series of ``names``/``labels``, the position of its
+    value in the parts' values put end to end (None when that is their order already). Like a Layout: never
+    mutated, compared by identity."""
 
-    __slots__ = ("key", "take", "names", "labels")
+    __slots__ = ("key", "order", "names", "labels", "size")
 
-    def __init__(self, key: tuple, take, names: list, labels: list):
-        self.key, self.take, self.names, self.labels = key, take, names, labels
+    def __init__(self, key: tuple, order: list | None, names: list, labels: list, size: int):
+        self.key, self.order, self.names, self.labels = key, order, names, labels
+        self.size = size  # how many values the parts hand out (a name outside _FAMILY_ORDER has no place in order)
+
+    def values(self, parts: list) -> list:
+        """The parts' values in the order of ``names`` (the scraper does this for a whole scrape at once)."""
+        flat = list(chain.from_iterable(parts))
+        return flat if self.order is None else [flat[i] for i in self.order]
 
 
 def _proxy_layout(key: tuple) -> ProxyLayout:
@@ -720,20 +741,8 @@ def _proxy_layout(key: tuple) -> ProxyLayout:
         ranks += [first.setdefault(family, len(_FAMILY_ORDER) + len(first)) for family in part.families]
     order = sorted((i for i, rank in enumerate(ranks) if rank is not None), key=ranks.__getitem__)  # stable
     if order == list(range(len(names))):
-        return ProxyLayout(key, None, names, labels)
-    names = [names[i] for i in order]
-    labels = [labels[i] for i in order]
-    if len(order) > 1:
-        take = itemgetter(*order)
-    elif order:
-        only = order[0]
-
-        def take(values):
-            return (values[only],)
-    else:
-        def take(values):
-            return ()
-    return ProxyLayout(key, take, names, labels)
+        return ProxyLayout(key, None, names, labels, len(names))
+    return ProxyLayout(key, order, [names[i] for i in order], [labels[i] for i in order], len(names))
 
 
 def exposition(proxy: Proxy) -> str:

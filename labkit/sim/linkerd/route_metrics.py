@@ -273,32 +273,40 @@ class RouteMetrics:
         and the backends (and theirs) stay the same."""
         if self.pending:
             self.settle()
-        statuses, backends = self.statuses, self.backends
+        statuses = self.statuses
         retries = bool(self.retries_configured or self.retry_requests)
         layout = self._layout
-        if (layout is None or layout.key[0] != list(statuses) or layout.key[1] != retries
-                or layout.key[2] != list(backends.values())
-                or layout.key[3] != list(map(list, map(_STATUSES, backends.values())))
-                or layout.key[4] is not self.items or layout.key[5] != self.grpc
-                or layout.key[6] != list(map(_ITEMS, backends.values()))):
+        if layout is None or not self._still(layout.key, retries):
             layout = self._layout = self._make_layout(retries)
-        keys, bkeys = layout.key[7], layout.key[8]
+        order = layout.key[5]
         hist = self.hist
-        values = [hist[-1] / 1000.0, sum(hist[:-1])]
-        values += accumulate(hist[:-1])
-        values += map(statuses.__getitem__, keys)
+        values = [hist[-1] / 1000.0, sum(hist[:-1]), *accumulate(hist[:-1])]
+        for key in order[0]:
+            values.append(statuses[key])
         if retries:
             values += (self.retry_requests, self.retry_successes, self.retry_limit_exceeded, self.retry_overflow)
-        for b, order in zip(backends.values(), bkeys):
+        for b, keys in zip(self.backends.values(), order[1]):
             bstatuses, bhist = b.statuses, b.hist
-            values += (sum(bstatuses.values()), bhist[-1] / 1000.0, sum(bhist[:-1]))
-            values += accumulate(bhist[:-1])
-            values += map(bstatuses.__getitem__, order)
+            values += (sum(bstatuses.values()), bhist[-1] / 1000.0, sum(bhist[:-1]), *accumulate(bhist[:-1]))
+            for key in keys:
+                values.append(bstatuses[key])
         return layout, values
 
+    def _still(self, key: tuple, retries: bool) -> bool:
+        """Whether a layout's key (see :meth:`_make_layout`) is what this route would make its layout from now."""
+        items, grpc, had_retries, statuses, backends = key[:5]
+        if (items is not self.items or grpc != self.grpc or had_retries != retries or statuses != list(self.statuses)
+                or len(backends) != len(self.backends)):
+            return False
+        for (b, b_items, b_statuses), now in zip(backends, self.backends.values()):
+            if b is not now or b_items is not now.items or b_statuses != list(now.statuses):
+                return False
+        return True
+
     def _make_layout(self, retries: bool):
-        """The Layout of :meth:`columns` (as :meth:`samples` builds its rows); its key: what it was made from,
-        as :meth:`columns` compares it, then the status keys in exposition order (the route's, each backend's)."""
+        """The Layout of :meth:`columns` (as :meth:`samples` builds its rows); its key: what it was made from, as
+        :meth:`_still` compares it (labels, gRPC, retry series, status keys as the dicts hold them, backends with
+        theirs), then the status keys in exposition order (the route's, each backend's)."""
         from labkit.sim.linkerd.proxy import Layout
 
         backend_list = list(self.backends.values())
@@ -326,8 +334,8 @@ class RouteMetrics:
             for status, error in bkeys:
                 rows.append((fam, fam + "_total", self._row((b, status, error),
                                                             lambda: items + self._status_items(status, error))))
-        key = (list(self.statuses), retries, backend_list, [list(b.statuses) for b in backend_list], self.items,
-               self.grpc, [b.items for b in backend_list], keys, [bkeys for _, _, bkeys in backends])
+        key = (self.items, self.grpc, retries, list(self.statuses), [(b, b.items, list(b.statuses)) for b in backend_list],
+               (keys, [bkeys for _, _, bkeys in backends]))
         return Layout(key, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
     def _row(self, key, make):
@@ -635,7 +643,6 @@ class _InboundPlan:
 
 
 _REQUESTS = attrgetter("_requests")
-_STATUSES, _ITEMS = attrgetter("statuses"), attrgetter("items")
 
 
 

@@ -616,26 +616,12 @@ class Proxy:
         """
         layouts: list = []
         parts: list = []
-        for stats in self.inbound.values():
-            layout, values = stats.columns()
-            layouts.append(layout)
-            parts.append(values)
-        for stats in self.outbound.values():
-            layout, values = stats.columns()
-            layouts.append(layout)
-            parts.append(values)
-        for stats in self.routes.values():
-            layout, values = stats.columns("route_")
-            layouts.append(layout)
-            parts.append(values)
-        for stats in self.actual_routes.values():
-            layout, values = stats.columns("route_actual_", False)
-            layouts.append(layout)
-            parts.append(values)
-        for stats in self.tcp.values():
-            layout, values = stats.columns()
-            layouts.append(layout)
-            parts.append(values)
+        for table, args in ((self.inbound, ()), (self.outbound, ()), (self.routes, ("route_",)),
+                            (self.actual_routes, ("route_actual_", False)), (self.tcp, ())):
+            for stats in table.values():
+                layout, values = stats.columns(*args)
+                layouts.append(layout)
+                parts.append(values)
         legacy = len(parts)
         rmx = _route_metrics()
         for rm in self.route_metrics.values():

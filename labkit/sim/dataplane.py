@@ -214,16 +214,15 @@ class Hop:
             batch = lp.Batch(self.pending)
         self.pending = []
         body, self.pending_body = self.pending_body, 0
-        if latencies is None and self.inbound is not None and self.outbound is not None:
+        own = latencies is None
+        if own:
             latencies = []  # both proxies' histograms in one pass
+        if self.inbound is not None:
             self.inbound.record_batch(batch, _INBOUND_OVERHEADS, latencies)
+        if self.outbound is not None:
             self.outbound.record_batch(batch, _OUTBOUND_OVERHEADS, latencies)
+        if own:
             lp.record_latencies(latencies)
-        else:
-            if self.inbound is not None:
-                self.inbound.record_batch(batch, _INBOUND_OVERHEADS, latencies)
-            if self.outbound is not None:
-                self.outbound.record_batch(batch, _OUTBOUND_OVERHEADS, latencies)
         if self.tcp:
             n = batch.n
             req_bytes = n * REQUEST_HEADER_BYTES + body

@@ -1,6 +1,6 @@
 """The data plane's fast path (lanes, counting later in batches) changes no number and sees every change at once.
 
-``DataPlane.call`` keeps, per client pod and target, what the last request
+``PodContext.send`` keeps, per client pod and target, what the last request
 resolved to (a ``Lane``) and leaves the proxies' counting to a batch when
 someone reads the counters. These tests hold it to what the long way
 (``DataPlane._call``, which resolves and counts every request on its own)
@@ -15,7 +15,7 @@ import pytest
 
 from conftest import meshed_app
 from labkit.sim.apps.model import Response
-from labkit.sim.dataplane import DataPlane
+from labkit.sim.dataplane import PodContext
 from labkit.sim.linkerd import proxy as lp
 from labkit.sim.linkerd import route_metrics as rmx
 
@@ -263,12 +263,13 @@ def _changing_mesh(mesh) -> list[str]:
 
 @pytest.fixture(scope="module")
 def long_way():
-    original = DataPlane.call
-    DataPlane.call = DataPlane._call  # every request resolves and counts on its own
+    original = PodContext.send
+    # every request resolves and counts on its own
+    PodContext.send = lambda ctx, target, request: ctx.pod.plane._call(ctx.pod, target, request)
     try:
         return _changing_mesh(meshed_app("emojivoto", wait="30s"))
     finally:
-        DataPlane.call = original
+        PodContext.send = original
 
 
 def test_the_fast_path_gives_the_long_ways_numbers_through_every_change(long_way):

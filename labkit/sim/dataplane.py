@@ -24,7 +24,7 @@ from typing import Callable
 
 from labkit.errors import NotFoundError
 from labkit.k8s import deployment_of, pick_pods
-from labkit.sim.apps.model import Request, Response
+from labkit.sim.apps.model import Request, Response, authority_of, request_to
 from labkit.sim import linkerd as l5d
 from labkit.sim.linkerd import authz, balancer, policy
 from labkit.sim.linkerd import proxy as lp
@@ -48,9 +48,9 @@ _INBOUND_OVERHEADS = (PROXY_OVERHEAD_MS,)
 _OUTBOUND_OVERHEADS = (PROXY_OVERHEAD_MS, NETWORK_MS, PROXY_OVERHEAD_MS)
 #: Pending values (see Hop.pending) counted at the next sync tick once there are more than this many.
 MAX_PENDING = 50_000
-#: Distinct (path, body size) pairs a lane keeps a Request object for: a client's routes (vote-bot's 99 vote paths,
-#: a gRPC method's few message sizes); not every id a path may carry.
-MAX_LANE_REQUESTS = 256
+#: Distinct (target, path, body size) a pod keeps a Request object for: a client's routes (vote-bot's 99 vote
+#: paths, a gRPC method's few message sizes); not every id a path may carry.
+MAX_CACHED_REQUESTS = 256
 
 
 def _ready(pod: dict) -> bool:
@@ -131,22 +131,112 @@ class PodContext:
     """What a modelled app sees of the world: its random stream, the time, and the network.
 
     ``call(target, method, path, grpc=False, headers=None, body_bytes=0, body=None)`` sends a request from
-    this pod (:meth:`DataPlane.call`); it is the data plane's method bound to the pod, so an app's request
-    costs no extra call.
+    this pod; ``send(target, request)`` sends a :class:`Request` the app built once with
+    :func:`request_to` (a client with a fixed set of calls skips building or finding one per call).
+    ``send`` is the data plane's common request path itself (see :meth:`send`), so an app's request costs
+    one call.
     """
 
-    __slots__ = ("pod", "rng", "_plane", "call", "_after")
+    __slots__ = ("pod", "rng", "_plane", "_after", "_lanes", "_requests")
 
     def __init__(self, pod: PodRuntime):
         self.pod = pod
         self.rng = pod.rng
         self._plane = pod.plane
-        self.call = partial(pod.plane.call, pod)
         self._after = pod.plane.clock.after
+        self._lanes = pod.lanes  # shared by every context of the pod (its exec sessions, the kubelet's probes)
+        # (target, path, body size) → the last Request called with them: nobody changes a Request, so the same
+        # request again is that one
+        self._requests: dict[tuple[str, str, int], Request] = {}
 
     @property
     def now(self) -> float:
         return self._plane.clock.t
+
+    def call(self, target: str, method: str, path: str, grpc: bool = False, headers: dict | None = None,
+             body_bytes: int = 0, body=None) -> Response:
+        """One request from this pod to ``target`` (``"books:7002"``, ``"http://web-svc.emojivoto:80"``)."""
+        key = (target, path, body_bytes)
+        request = self._requests.get(key)
+        if (request is None or request.method != method or request.grpc != grpc or request.headers is not headers
+                or request.body is not body):
+            request = request_to(target, method, path, grpc, headers, body_bytes, body)
+            if len(self._requests) < MAX_CACHED_REQUESTS:
+                self._requests[key] = request
+        return self.send(target, request)
+
+    def send(self, target: str, request: Request) -> Response:
+        """``request`` from this pod to ``target``, through both proxies; the response as the client sees it.
+        ``request.authority`` must be ``authority_of(target)`` (:func:`request_to` builds it so).
+
+        The common case — nothing changed in the cluster since the pod's last
+        request to ``target``, no traffic policy, no authorization decided per
+        request (but whether a GET takes the probe route), nobody tapping — takes
+        the pod's :class:`Lane` and leaves the counting to later
+        (``Hop.pending``): the same draws, the same numbers, counted when someone
+        reads them. Everything else takes :meth:`DataPlane._call`. This is the
+        data plane's code, run as the pod's method: the hottest path in the mesh
+        pays no call to get here.
+        """
+        plane = self._plane
+        lane = self._lanes.get(target)
+        if lane is None or lane.revision != plane._api.revision:
+            return plane._call(self.pod, target, request)
+        now = plane.clock.t
+        disc = lane.disc
+        if disc is not None:
+            if now - disc.last > OUTBOUND_IDLE_S:
+                return plane._call(self.pod, target, request)
+            disc.last = now
+        hop = lane.hop
+        if hop is not None:
+            server = hop.server
+        else:
+            endpoints = lane.endpoints
+            server = endpoints[self.pod.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
+            hop = lane.hops.get(server.uid)
+            if hop is None or (hop.probes and request.method == "GET"
+                               and request.path.partition("?")[0] in hop.probes):
+                # a GET on a probe path takes the probe route: the server proxy decides it the long way
+                return plane._to_endpoint(self.pod, server, lane.svc, lane.port, request, lane.rm, lane)
+        response = hop.model.handle(request, server.ctx)
+        plane.inbound_requests += 1
+        if plane._epoch != lane.epoch:
+            # the handler's own calls saw the cluster change, a tap start or a server-side profile appear
+            served = plane._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
+            return plane._answered(hop, self.pod, server, request, response, served, lane.rm)
+        ib = hop.ib
+        if ib is not None:
+            if now - ib.last > INBOUND_IDLE_S:  # the server proxy looks the Service up again
+                served = plane._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
+                return plane._answered(hop, self.pod, server, request, response, served, lane.rm)
+            ib.last = now
+        entry = (response.status, response.grpc_status, response.error, response.latency_ms, response.length)
+        pending = hop.pending
+        if not pending:
+            plane._pending.append(hop)
+        pending += entry  # the values, not the response: see proxy.pending_entry
+        hop.pending_body += request.body_bytes
+        rm = lane.rm
+        if rm is not None:
+            pending = rm.pending
+            if not pending:
+                plane._pending.append(rm)
+                rm.sole = hop
+            elif rm.sole is not hop:
+                rm.sole = None
+            pending += entry
+        if hop.outbound is not None:
+            outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS + PROXY_OVERHEAD_MS
+        else:
+            outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS
+        # The client sees the server's answer later by the proxies' time: the same object, its latency updated
+        # (a handler hands its Response over for good, see apps/model.py), and no streamed-headers time, as on the
+        # long path.
+        response.latency_ms = outbound_ms
+        if response.headers_ms is not None:
+            response.headers_ms = None
+        return response
 
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` in ``delay_s`` virtual seconds (now, if negative), unless the pod has gone by then."""
@@ -201,7 +291,7 @@ class Hop:
         self.authz_rev = None  # the cluster revision the decision was made at
         self.enforce = False   # the decision refuses this client, or its Server's routes decide per request
         self.probes = None     # the probe route's paths, when they are all the decision looks at per request
-        self.pending: list = []  # responses not counted yet, flat (proxy.pending_entry; DataPlane.call's common path)
+        self.pending: list = []  # responses not counted yet, flat (proxy.pending_entry; PodContext.send's common path)
         self.pending_body = 0    # and their request body bytes
 
     def settle(self, batch=None, latencies: list | None = None) -> None:
@@ -239,19 +329,17 @@ class Lane:
     Service and port, the client proxy's discovery of it (None: unmeshed client) and default-route metrics, the
     endpoints, and the hops to them that need nothing per request but counting (see :meth:`DataPlane.call`)."""
 
-    __slots__ = ("revision", "svc", "port", "authority", "disc", "rm", "endpoints", "hops", "hop", "requests")
+    __slots__ = ("revision", "epoch", "svc", "port", "authority", "disc", "rm", "endpoints", "hops", "hop")
 
-    def __init__(self, revision, svc: "Service", port: int, authority: str, disc, rm):
+    def __init__(self, revision, epoch: int, svc: "Service", port: int, authority: str, disc, rm):
         self.revision = revision
+        self.epoch = epoch  # DataPlane._epoch when built: the lane holds while it stays
         self.svc, self.port, self.authority = svc, port, authority
         self.disc, self.rm = disc, rm
         self.endpoints = svc.endpoints
         self.hops: dict[str, Hop] = {}  # server uid → hop
         # The hop, when there is one endpoint and no request needs a look at its path (probes): no pick, no lookup
         self.hop: Hop | None = None
-        # (path, body size) → the last Request sent with them: nobody changes a Request, so the same request again
-        # is that one
-        self.requests: dict[tuple[str, int], Request] = {}
 
 
 class _Prober:
@@ -284,6 +372,9 @@ class DataPlane:
         self.pods: dict[str, PodRuntime] = {}  # by uid
         self.services: dict[tuple[str, str], Service] = {}
         self._revision = None
+        # Bumped when a lane may no longer hold although the cluster's revision stays (see drop_lanes), and at each
+        # revision: a request on a lane that sees it move takes the long way.
+        self._epoch = 0
         self._resolved: dict[tuple[str, str], tuple[Service, int, str] | None] = {}
         self._hops: dict[tuple, Hop] = {}  # (client uid, server uid, service, port[, concrete service]) → Hop
         # Traffic policy (sim/linkerd/policy.py): each proxy's discovery of a destination, and the
@@ -307,6 +398,14 @@ class DataPlane:
         self._api = getattr(cluster, "api", cluster)
 
     # -- keeping the view current --------------------------------------------------
+    def drop_lanes(self) -> None:
+        """Forget every pod's lanes: something a lane's requests skip looking at changed without a change in the
+        cluster (a tap session started, a server proxy found a ServiceProfile after its idle time). The next
+        request to each target takes the long way and builds the lane afresh."""
+        self._epoch += 1
+        for pod in self.pods.values():
+            pod.lanes.clear()
+
     def sync(self) -> None:
         """Follow the cluster: start pods that began running, stop deleted ones, re-read services."""
         if not self._started:
@@ -319,6 +418,7 @@ class DataPlane:
         if revision == self._revision:
             return
         self._revision = revision
+        self._epoch += 1
         from labkit.sim import apps
 
         lookup = self._lookup
@@ -410,7 +510,7 @@ class DataPlane:
         key = (namespace, target)
         if key in self._resolved:
             return self._resolved[key]
-        hostport = target.split("://", 1)[-1].split("/", 1)[0]
+        hostport = authority_of(target)
         host, _, port = hostport.partition(":")
         port_num = int(port) if port.isdigit() else 80
         parts = host.split(".")
@@ -426,83 +526,11 @@ class DataPlane:
     # -- the request path ----------------------------------------------------------------
     def call(self, client: PodRuntime, target: str, method: str, path: str, grpc: bool = False,
              headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
-        """One request from ``client`` to ``target``, through both proxies; the response as the client sees it.
+        """One request from ``client`` to ``target``, through both proxies (:meth:`PodContext.call`)."""
+        return client.ctx.call(target, method, path, grpc, headers, body_bytes, body)
 
-        The common case — nothing changed in the cluster since the client's last
-        request to ``target``, no traffic policy, no authorization decided per
-        request (but whether a GET takes the probe route), nobody tapping — takes
-        the client's :class:`Lane` and leaves the counting to later
-        (``Hop.pending``): the same draws, the same numbers, counted when someone
-        reads them. Everything else takes :meth:`_call`.
-        """
-        lane = client.lanes.get(target)
-        if lane is None or lane.revision != self._api.revision:
-            return self._call(client, target, method, path, grpc, headers, body_bytes, body)
-        now = self.clock.t
-        disc = lane.disc
-        if disc is not None:
-            if now - disc.last > OUTBOUND_IDLE_S:
-                return self._call(client, target, method, path, grpc, headers, body_bytes, body)
-            disc.last = now
-        key = (path, body_bytes)
-        request = lane.requests.get(key)
-        if (request is None or request.method != method or request.grpc != grpc or request.headers is not headers
-                or request.body is not body):
-            request = Request(method, path, lane.authority, grpc, headers, body_bytes, body)
-            if len(lane.requests) < MAX_LANE_REQUESTS:
-                lane.requests[key] = request
-        hop = lane.hop
-        if hop is not None:
-            server = hop.server
-        else:
-            endpoints = lane.endpoints
-            server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
-            hop = lane.hops.get(server.uid)
-            if hop is None or (hop.probes and method == "GET" and path.partition("?")[0] in hop.probes):
-                # a GET on a probe path takes the probe route: the server proxy decides it the long way
-                return self._to_endpoint(client, server, lane.svc, lane.port, request, lane.rm, lane)
-        response = hop.model.handle(request, server.ctx)
-        self.inbound_requests += 1
-        if self._revision != lane.revision or hop.server_taps or hop.client_taps:
-            # the handler's own calls saw the cluster change, or someone taps either proxy
-            served = self._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
-            return self._answered(hop, client, server, request, response, served, lane.rm)
-        ib = hop.ib
-        if ib is not None:
-            if ib.plan is not None or now - ib.last > INBOUND_IDLE_S:  # a server-side profile, or discovery again
-                served = self._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
-                return self._answered(hop, client, server, request, response, served, lane.rm)
-            ib.last = now
-        entry = (response.status, response.grpc_status, response.error, response.latency_ms, response.length)
-        pending = hop.pending
-        if not pending:
-            self._pending.append(hop)
-        pending += entry  # the values, not the response: see proxy.pending_entry
-        hop.pending_body += body_bytes
-        rm = lane.rm
-        if rm is not None:
-            pending = rm.pending
-            if not pending:
-                self._pending.append(rm)
-                rm.sole = hop
-            elif rm.sole is not hop:
-                rm.sole = None
-            pending += entry
-        if hop.outbound is not None:
-            outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS + PROXY_OVERHEAD_MS
-        else:
-            outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS
-        # The client sees the server's answer later by the proxies' time: the same object, its latency updated
-        # (a handler hands its Response over for good, see apps/model.py), and no streamed-headers time, as on the
-        # long path.
-        response.latency_ms = outbound_ms
-        if response.headers_ms is not None:
-            response.headers_ms = None
-        return response
-
-    def _call(self, client: PodRuntime, target: str, method: str, path: str, grpc: bool = False,
-              headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
-        """:meth:`call` the long way: follow the cluster, resolve, discover, and route by traffic policy or to an
+    def _call(self, client: PodRuntime, target: str, request: Request) -> Response:
+        """:meth:`PodContext.send` the long way: follow the cluster, resolve, discover, and route by traffic policy or to an
         endpoint; on the default route, leave a :class:`Lane` for the next request."""
         client.lanes.pop(target, None)
         if self.cluster.revision != self._revision:
@@ -513,7 +541,6 @@ class DataPlane:
         if resolved is None:
             return Response(status=0, latency_ms=1.0, error="dns error: no such host")
         svc, port, authority = resolved
-        request = Request(method, path, authority, grpc, headers, body_bytes, body)
         now = self.clock.t
         rm = disc = None
         if client.proxy is not None:
@@ -532,7 +559,7 @@ class DataPlane:
                     rm.default_backend((svc.namespace, svc.name, port),
                                        lambda: rmx.backend_items(svc.namespace, svc.name, port))
                     rm.overheads = _OUTBOUND_OVERHEADS
-        endpoints = self.route(client, svc, port, method, path)
+        endpoints = self.route(client, svc, port, request.method, request.path)
         if not endpoints:
             # The outbound proxy (or the app's connect) finds nobody to talk to.
             if rm is not None:  # the backend queue waits, fails fast, then sheds load (sim/linkerd/balancer.py)
@@ -545,7 +572,7 @@ class DataPlane:
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
         lane = None
         if endpoints is svc.endpoints and self.cluster.revision == self._revision:
-            lane = client.lanes[target] = Lane(self._revision, svc, port, authority, disc, rm)
+            lane = client.lanes[target] = Lane(self._revision, self._epoch, svc, port, authority, disc, rm)
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
         return self._to_endpoint(client, server, svc, port, request, rm, lane)
 
@@ -561,8 +588,9 @@ class DataPlane:
                 rm.record_default(None, rmx.REFUSED, 1.0)
             return Response(status=0, latency_ms=1.0, error="connection refused")
         response, inbound_ms, in_route, failed = served = self._serve(hop, server, svc, port, request)
-        if (lane is not None and (not hop.enforce or hop.probes) and lane.revision == self._revision
-                and (hop.decision is None or hop.authz_rev == self._revision)):
+        if (lane is not None and (not hop.enforce or hop.probes) and lane.epoch == self._epoch
+                and (hop.decision is None or hop.authz_rev == self._revision)
+                and not hop.server_taps and not hop.client_taps and (hop.ib is None or hop.ib.plan is None)):
             lane.hops[server.uid] = hop
             if len(lane.endpoints) == 1 and not hop.probes:
                 lane.hop = hop
@@ -655,6 +683,8 @@ class DataPlane:
             ib.plan = None
             return
         if ib.plan is None or ib.plan.profile is not prof:
+            if ib.plan is None:
+                self.drop_lanes()  # the server proxy now counts per route: its hops take the long way
             plan = policy.Plan("profile")
             plan.profile, plan.dst = prof, f"{svc.fqdn}:{port}"
             ib.plan = plan

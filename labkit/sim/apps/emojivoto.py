@@ -34,7 +34,7 @@ from functools import lru_cache
 from urllib.parse import parse_qs
 
 from .base import TABLE_BITS, App, Dist, Spec, go_duration, ruby_to_f
-from .model import LAST, Response, call, request_body, transport_error
+from .model import LAST, Response, call, request_body, request_to, transport_error
 
 # The 99 emoji of emoji-svc's list, in its order (doughnut 3rd, poop last),
 # with their unicode characters.
@@ -180,6 +180,14 @@ class Web(App):
         self.listen(port)
         self.emoji = _grpc_target(emoji)
         self.voting = _grpc_target(voting)
+        # The RPCs web's handlers make, built once: a vote's FindByShortcode and Vote<Name>, by the vote's path
+        # (the bot's spelling) and by shortcode, and ListAll
+        self._cast_by_choice = {
+            s: (request_to(self.emoji, "POST", FIND_BY_SHORTCODE, True, None, n),
+                request_to(self.voting, "POST", p, True, None, 5))
+            for s, p, n in VOTE_FAST.values()}
+        self._cast_by_path = {path: self._cast_by_choice[s] for path, (s, _, _) in VOTE_FAST.items()}
+        self._list_all = request_to(self.emoji, "POST", LIST_ALL, True, None, 5)
         self.index_bundle = env.get("INDEX_BUNDLE", "")
         self.index_html = _INDEX_TEMPLATE.format(motd=env.get("MESSAGE_OF_THE_DAY", ""))
         self._routes = {
@@ -189,9 +197,9 @@ class Web(App):
 
     def handle(self, req, ctx):
         path = req.path
-        hit = VOTE_FAST.get(path)
-        if hit is not None:                  # the bot's votes: one dict lookup to the handler
-            return self._cast(hit, ctx)
+        rpcs = self._cast_by_path.get(path)
+        if rpcs is not None:                 # the bot's votes: one dict lookup to the handler
+            return self._cast(rpcs, ctx)
         if path == "/api/list":
             resp = LAST[0] = self._list(req, ctx, path, -1)
             return resp
@@ -208,18 +216,18 @@ class Web(App):
         LAST[0] = resp
         return resp
 
-    def _cast(self, hit: tuple[str, str, int], ctx) -> Response:
-        """FindByShortcode then Vote<Name> for a known emoji (``hit`` from VOTE_FAST)."""
-        _, method, nbytes = hit
+    def _cast(self, rpcs, ctx) -> Response:
+        """FindByShortcode then Vote<Name> for a known emoji (``rpcs``: their requests)."""
+        find, vote = rpcs
         lat = self.OWN.table[ctx.rng.getrandbits(TABLE_BITS)]
-        call = ctx.call
-        r = call(self.emoji, "POST", FIND_BY_SHORTCODE, grpc=True, body_bytes=nbytes)
+        send = ctx.send
+        r = send(self.emoji, find)
         lat += r.latency_ms
         if r.grpc_status or r.status != 200 or r.error:
             text = _json_error(rpc_error(r))
             resp = LAST[0] = Response(500, lat, len(text), None, None, text)
             return resp
-        r = call(self.voting, "POST", method, grpc=True, body_bytes=5)
+        r = send(self.voting, vote)
         lat += r.latency_ms
         if r.grpc_status or r.status != 200 or r.error:
             text = _json_error(rpc_error(r))
@@ -237,7 +245,7 @@ class Web(App):
             if isinstance(body, str):
                 choice = (parse_qs(body).get("choice") or [""])[0]
         if choice in UNICODE:
-            return self._cast((choice, VOTE_PATH[choice], len(choice) + 7), ctx)
+            return self._cast(self._cast_by_choice[choice], ctx)
         lat = self.OWN.table[ctx.rng.getrandbits(TABLE_BITS)]
         if not choice:
             text = _json_error(f"Emoji choice [{choice}] is mandatory")
@@ -251,7 +259,7 @@ class Web(App):
         return Response(400, lat, len(text), None, None, text)
 
     def _list(self, req, ctx, path, q):
-        r = ctx.call(self.emoji, "POST", LIST_ALL, grpc=True, body_bytes=5)
+        r = ctx.send(self.emoji, self._list_all)
         lat = self.OWN.table[ctx.rng.getrandbits(TABLE_BITS)] + r.latency_ms
         if r.grpc_status or r.status != 200 or r.error:
             text = _json_error(rpc_error(r))
@@ -413,6 +421,9 @@ class VoteBot(App):
         self.headers = {"host": override} if override else None
         rate = ruby_to_f(env.get("REQUEST_RATE", "")) if env.get("REQUEST_RATE") else 1.0
         self.sleep_s = 1.0 / rate if rate > 0 else 1.0
+        # its two requests, built once (a vote's by choice)
+        self._list_request = request_to(self.target, "GET", "/api/list", False, self.headers)
+        self._vote_requests = {s: request_to(self.target, "GET", VOTE_PATHS[s], False, self.headers) for s in SHORTCODES}
         self.lists = 0
         self.votes = 0
 
@@ -425,7 +436,7 @@ class VoteBot(App):
         if self.stopped:
             return
         ctx = self.bg
-        r = ctx.call(self.target, "GET", "/api/list", headers=self.headers)
+        r = ctx.send(self.target, self._list_request)
         self.lists += 1
         delay = r.latency_ms / 1000.0
         failure = transport_error(r) if r.error or r.status < 100 else None
@@ -450,7 +461,7 @@ class VoteBot(App):
             return
         ctx = self.bg
         ctx.log(VOTE_LOG[choice])
-        r = ctx.call(self.target, "GET", VOTE_PATHS[choice], headers=self.headers)
+        r = ctx.send(self.target, self._vote_requests[choice])
         self.votes += 1
         failure = transport_error(r) if r.error or r.status < 100 else None
         if failure is not None:

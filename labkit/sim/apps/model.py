@@ -60,6 +60,19 @@ class Request:
     body: Any = None       # extension: the payload itself (see module docstring)
 
 
+def authority_of(target: str) -> str:
+    """A call target's :authority, as a client's HTTP library sends it: ``"http://web-svc.emojivoto:80/x"`` →
+    ``"web-svc.emojivoto:80"``."""
+    return target.split("://", 1)[-1].split("/", 1)[0]
+
+
+def request_to(target: str, method: str, path: str, grpc: bool = False, headers: dict | None = None,
+               body_bytes: int = 0, body=None) -> Request:
+    """The :class:`Request` a client sends to ``target`` with :meth:`PodContext.send`: built once by a client
+    whose calls never change (vote-bot's votes, a gRPC stub's methods)."""
+    return Request(method, path, authority_of(target), grpc, headers, body_bytes, body)
+
+
 @dataclass(slots=True)
 class Response:
     """One response as a server model returns it. A handler hands it over for good: return a new one (or one a
@@ -83,6 +96,10 @@ class CallContext(Protocol):
 
     def call(self, target: str, method: str, path: str, *, grpc: bool = False,
              headers: dict | None = None, body_bytes: int = 0) -> Response: ...
+
+    def send(self, target: str, request: Request) -> Response:
+        """``call`` with a Request the client built once (:func:`request_to`): a client whose calls never change
+        (a load generator, a gRPC stub's methods) neither builds nor looks one up per call."""
 
 
 class ClientContext(CallContext, Protocol):

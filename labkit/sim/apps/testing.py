@@ -56,6 +56,10 @@ class Ctx:
              headers: dict | None = None, body_bytes: int = 0, body=None) -> Response:
         return self.mesh.dispatch(self.name, target, method, path, grpc, headers, body_bytes, body)
 
+    def send(self, target: str, request: Request) -> Response:
+        return self.call(target, request.method, request.path, grpc=request.grpc, headers=request.headers,
+                         body_bytes=request.body_bytes, body=request.body)
+
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
         self.mesh.schedule(delay_s, fn)
 
@@ -69,6 +73,10 @@ class PlainCtx(Ctx):
     def call(self, target: str, method: str, path: str, *, grpc: bool = False,
              headers: dict | None = None, body_bytes: int = 0) -> Response:
         return self.mesh.dispatch(self.name, target, method, path, grpc, headers, body_bytes, None)
+
+    def send(self, target: str, request: Request) -> Response:
+        return self.call(target, request.method, request.path, grpc=request.grpc, headers=request.headers,
+                         body_bytes=request.body_bytes)
 
 
 class BlockingCtx(Ctx):

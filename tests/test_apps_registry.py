@@ -6,6 +6,7 @@ import pytest
 from labkit.errors import ApplyError
 from labkit.sim.apps import AppModel, UnknownImageError, build, check_image, parse_image
 from labkit.sim.apps.base import Dist, go_duration, go_duration_text, split_target
+from labkit.sim.apps.model import request_to
 from labkit.sim.apps.testing import MiniMesh
 
 SUPPORTED = [
@@ -164,3 +165,10 @@ def test_models_work_over_a_plain_data_plane():
     assert '"version": "6.0.1"' in lt.exec(["curl", "-s", "http://podinfo-canary:9898/"], m.ctxs["lt"])
     m.down.add("podinfo-canary")
     assert lt.handle(Request("POST", "/", "lt", body=payload), m.ctxs["lt"]).status == 500
+
+
+def test_request_to_carries_the_authority_a_client_sends():
+    r = request_to("http://web-svc.emojivoto:80/", "GET", "/api/list", headers={"host": "x"})
+    assert (r.authority, r.method, r.path, r.grpc, r.headers, r.body_bytes) == (
+        "web-svc.emojivoto:80", "GET", "/api/list", False, {"host": "x"}, 0)
+    assert request_to("voting-svc.emojivoto:8080", "POST", "/v", True, None, 5).authority == "voting-svc.emojivoto:8080"

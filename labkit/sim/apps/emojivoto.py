@@ -423,7 +423,8 @@ class VoteBot(App):
         self.sleep_s = 1.0 / rate if rate > 0 else 1.0
         # its two requests, built once (a vote's by choice)
         self._list_request = request_to(self.target, "GET", "/api/list", False, self.headers)
-        self._vote_requests = {s: request_to(self.target, "GET", VOTE_PATHS[s], False, self.headers) for s in SHORTCODES}
+        self._vote_requests = {s: request_to(self.target, "GET", VOTE_PATHS[s], False, self.headers)
+                               for s in SHORTCODES}
         self.lists = 0
         self.votes = 0
 

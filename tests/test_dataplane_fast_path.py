@@ -36,6 +36,16 @@ def _flat(responses) -> list:
     return flat
 
 
+def _pend(route: rmx.RouteMetrics, responses, flat: list | None = None) -> list:
+    """``responses`` on ``route``'s default route, left pending as the data plane leaves them: appended to a
+    hop's pending list (``flat``, a new one if None) that the route follows."""
+    flat = [] if flat is None else flat
+    if route.source is not flat:
+        route.follow(flat)
+    flat += _flat(responses)
+    return flat
+
+
 @pytest.mark.parametrize("n", [1, 7, lp.BATCH_NUMPY - 1, lp.BATCH_NUMPY, 700])
 @pytest.mark.parametrize("kind", ["http", "grpc", "errors", "one-status"])
 def test_a_batch_counts_as_counting_one_by_one(n, kind):
@@ -76,10 +86,51 @@ def test_pending_route_metrics_count_in_order_with_direct_writes(n):
     pending = rmx.RouteMetrics(rmx.DEFAULT_HTTP_ROUTE)
     pending.default_backend("b", lambda: ())
     pending.overheads = (0.2, 0.15, 0.2)
-    pending.pending += _flat(first)
+    hop = _pend(pending, first)
     pending.record_default(None, rmx.FAIL_FAST, 1.0)  # a direct write: the pending ones come first
-    pending.pending += _flat(second)
+    _pend(pending, second, hop)
     assert list(pending.samples()) == list(expected.samples())
+
+
+@pytest.mark.parametrize("n", [2, lp.BATCH_NUMPY, 300])
+def test_a_route_fed_by_two_hops_counts_their_requests_in_the_order_they_came(n):
+    """Two endpoints' hops take turns (their pending lists fill in turn), one hop is counted on its own in
+    between (its list replaced by a new one), and a direct write comes between: the route counts what each
+    request in turn would have counted."""
+    rng = random.Random(n)
+    responses = _responses(6 * n, seed=5)
+    expected = rmx.RouteMetrics(rmx.DEFAULT_HTTP_ROUTE)
+    expected.default_backend("b", lambda: ())
+    pending = rmx.RouteMetrics(rmx.DEFAULT_HTTP_ROUTE)
+    pending.default_backend("b", lambda: ())
+    pending.overheads = (0.2, 0.15, 0.2)
+    hops = [[], []]
+    most = 0
+    for i, r in enumerate(responses):
+        if i == 3 * n:
+            hops[0] = []  # hop 0 counted on its own (DataPlane._authorize): a new list from here
+        if i == 4 * n:
+            for route in (expected, pending):
+                route.record_default(None, rmx.FAIL_FAST, 1.0)
+        key = r.status, "" if not r.error and r.status >= 100 else rmx.error_label(r.status, r.error)
+        expected.record_default(*key, r.latency_ms + 0.2 + 0.15 + 0.2)
+        _pend(pending, [r], hops[rng.randrange(2) if i % 7 else 0])
+        most = max(most, len(pending.pending))
+    assert most > 2  # the route switched lists more than once before a count
+    assert list(pending.samples()) == list(expected.samples())
+
+
+def test_a_route_that_follows_one_whole_list_counts_its_batch():
+    route = rmx.RouteMetrics(rmx.DEFAULT_HTTP_ROUTE)
+    route.default_backend("b", lambda: ())
+    flat = _pend(route, _responses(5, seed=1))
+    assert route.whole() is flat
+    _pend(route, _responses(1, seed=2), [])  # a second list: no longer one whole list
+    assert route.whole() is None
+    route.settle()
+    late = [*_flat(_responses(3, seed=3))]
+    _pend(route, _responses(2, seed=4), late)  # followed from its end: not the whole of it
+    assert route.whole() is None
 
 
 def test_many_counters_latencies_counted_in_one_pass_as_each_on_its_own():
@@ -156,7 +207,7 @@ def test_pending_route_metrics_count_in_order_after_a_route_only_write(n):
     pending.default_backend("b", lambda: ())
     pending.overheads = (0.2, 0.15, 0.2)
     pending.record(None, rmx.REQUEST_TIMEOUT, 1e16)
-    pending.pending += _flat(responses)
+    _pend(pending, responses)
     assert list(pending.samples()) == list(expected.samples())
 
 

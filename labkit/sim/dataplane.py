@@ -215,17 +215,11 @@ class PodContext:
         pending = hop.pending
         if not pending:
             plane._pending.append(hop)
+        rm = lane.rm
+        if rm is not None and rm.source is not pending and rm.follow(pending):
+            plane._pending.append(rm)  # the default route's requests are the hop's (RouteMetrics.follow)
         pending += entry  # the values, not the response: see proxy.pending_entry
         hop.pending_body += request.body_bytes
-        rm = lane.rm
-        if rm is not None:
-            pending = rm.pending
-            if not pending:
-                plane._pending.append(rm)
-                rm.sole = hop
-            elif rm.sole is not hop:
-                rm.sole = None
-            pending += entry
         if hop.outbound is not None:
             outbound_ms = entry[3] + PROXY_OVERHEAD_MS + NETWORK_MS + PROXY_OVERHEAD_MS
         else:
@@ -452,20 +446,21 @@ class DataPlane:
         if not pending:
             return
         self._pending = []
-        # A route whose pending requests all went through one hop, as many as that hop holds, holds just what the
-        # hop holds (its entries are a suffix of the hop's): it counts the hop's batch.
-        batches: dict = {}  # hop → (its pending length, its batch)
+        # A route whose pending requests are all of one hop's pending list holds just what the hop holds: it counts
+        # the hop's batch.
+        batches: dict = {}  # id of a hop's pending list → (the list, its batch)
         latencies: list = []  # every hop's latency histograms, counted in one pass
         for item in pending:
             if type(item) is Hop and item.pending:
-                batch = lp.Batch(item.pending)
-                batches[item] = (len(item.pending), batch)
-                item.settle(batch, latencies)
+                flat = item.pending
+                batch = batches[id(flat)] = (flat, lp.Batch(flat))
+                item.settle(batch[1], latencies)
         lp.record_latencies(latencies)
         for item in pending:
             if type(item) is not Hop and item.pending:
-                same = batches.get(item.sole)
-                item.settle(same[1] if same is not None and same[0] == len(item.pending) else None)
+                whole = item.whole()
+                same = batches.get(id(whole)) if whole is not None else None
+                item.settle(same[1] if same is not None and same[0] is whole else None)
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict | None:
         try:

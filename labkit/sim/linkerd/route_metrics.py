@@ -147,15 +147,16 @@ class BackendMetrics:
 class RouteMetrics:
     """One route of one parent on a client proxy (``grpc``: the ``outbound_grpc_route_`` family).
 
-    The default route's requests may wait in ``pending`` (the data plane's
-    common path appends what it needs of each response there, see
-    ``proxy.pending_entry``) and are counted, in order, before anything reads
-    or writes these series: the latency sums are floats, so counting in the
-    order requests finished is what keeps them the same to the last digit.
+    The default route's requests may wait uncounted (the data plane's common
+    path appends what it needs of each response to a hop's pending list, see
+    ``proxy.pending_entry``, and the route follows that list: :meth:`follow`)
+    and are counted, in order, before anything reads or writes these series:
+    the latency sums are floats, so counting in the order requests finished is
+    what keeps them the same to the last digit.
     """
 
     __slots__ = ("items", "grpc", "statuses", "hist", "retry_requests", "retry_successes", "retry_limit_exceeded",
-                 "retry_overflow", "retries_configured", "backends", "_default", "pending", "overheads", "sole",
+                 "retry_overflow", "retries_configured", "backends", "_default", "pending", "overheads", "source",
                  "_labels", "_layout")
 
     def __init__(self, items: tuple, grpc: bool = False):
@@ -167,9 +168,12 @@ class RouteMetrics:
         self.retries_configured = False
         self.backends: dict = {}
         self._default: BackendMetrics | None = None
-        self.pending: list = []     # server responses on the default route not yet counted (proxy.pending_entry)
+        # The responses on the default route not yet counted, as (flat list, start, end) segments of the pending
+        # lists they were appended to (proxy.pending_entry), in order; the last one's end is None: it runs to
+        # the end of the list the route follows (``source``), which grows with the route's next requests.
+        self.pending: list = []
+        self.source: list | None = None
         self.overheads: tuple = ()  # what the client proxy adds to a pending response's latency (ms)
-        self.sole = None            # the one hop (connection) every pending response came through, if one
         self._labels: dict = {}     # the series' label tuples, made once (see samples)
         self._layout = None         # the Layout of the last columns() call
 
@@ -199,16 +203,41 @@ class RouteMetrics:
         hist[bisect_left(BACKEND_BOUNDS_MS, ms)] += 1
         hist[-1] += ms
 
+    def follow(self, flat: list) -> bool:
+        """The route's next pending responses are the ones appended to ``flat`` from now on (a hop's pending list:
+        every response in it is this route's). Returns whether none were pending (the caller lists the route for
+        settling). A client proxy spreading requests over endpoints switches lists at each change of endpoint;
+        the common one-endpoint lane follows one list until it is counted."""
+        segments = self.pending
+        if segments:
+            last, start, _ = segments[-1]
+            segments[-1] = (last, start, len(last))  # the list followed so far gets no more of this route's
+        segments.append((flat, len(flat), None))
+        self.source = flat
+        return len(segments) == 1
+
+    def whole(self) -> list | None:
+        """The pending list whose every response (and none other) is pending here, if there is one."""
+        segments = self.pending
+        if len(segments) == 1 and segments[0][1] == 0 and segments[0][2] is None:
+            return segments[0][0]
+        return None
+
     def settle(self, batch=None) -> None:
         """Count the pending default-route responses (as :meth:`record_default` would, one by one, in order);
-        ``batch``: a :class:`~labkit.sim.linkerd.proxy.Batch` of a pending list equal to this one."""
-        responses = self.pending
-        if not responses:
+        ``batch``: a :class:`~labkit.sim.linkerd.proxy.Batch` of :meth:`whole`, made already."""
+        segments = self.pending
+        if not segments:
             return
         self.pending = []
+        self.source = None
         from labkit.sim.linkerd.proxy import Batch
 
-        batch = Batch(responses) if batch is None else batch
+        if batch is None:
+            responses = []
+            for flat, start, end in segments:
+                responses += flat[start:end]
+            batch = Batch(responses)
         keys: dict = {}
         for (status, _grpc, error), n in batch.classes.items():
             key = (status, "" if not error and status >= 100 else error_label(status, error))

@@ -199,15 +199,16 @@ class PodContext:
                                and request.path.partition("?")[0] in hop.probes):
                 # a GET on a probe path takes the probe route: the server proxy decides it the long way
                 return plane._to_endpoint(self.pod, server, lane.svc, lane.port, request, lane.rm, lane)
-        response = hop.model.handle(request, server.ctx)
-        plane.inbound_requests += 1
+        response = hop.model.handle(request, server.ctx)  # counted in inbound_requests once pending on the hop
         if plane._epoch != lane.epoch:
             # the handler's own calls saw the cluster change, a tap start or a server-side profile appear
+            plane._counted_inbound += 1
             served = plane._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
             return plane._answered(hop, self.pod, server, request, response, served, lane.rm)
         ib = hop.ib
         if ib is not None:
             if now - ib.last > INBOUND_IDLE_S:  # the server proxy looks the Service up again
+                plane._counted_inbound += 1
                 served = plane._served(hop, hop.inbound, server, lane.svc, lane.port, request, response)
                 return plane._answered(hop, self.pod, server, request, response, served, lane.rm)
             ib.last = now
@@ -288,12 +289,13 @@ class Hop:
         self.pending: list = []  # responses not counted yet, flat (proxy.pending_entry; PodContext.send's common path)
         self.pending_body = 0    # and their request body bytes
 
-    def settle(self, batch=None, latencies: list | None = None) -> None:
+    def settle(self, batch=None, latencies: list | None = None) -> int:
         """Count the pending requests, as ``DataPlane._served`` and ``_answered`` count one: in the server
         proxy's inbound stats, the client proxy's outbound stats, and the connection's byte counters.
-        ``latencies``: see ``HttpStats.record_batch`` (the caller counts them, with other hops')."""
+        ``latencies``: see ``HttpStats.record_batch`` (the caller counts them, with other hops').
+        Returns how many requests it counted."""
         if not self.pending:
-            return
+            return 0
         if batch is None:
             batch = lp.Batch(self.pending)
         self.pending = []
@@ -316,6 +318,7 @@ class Hop:
                     stats.add_bytes(req_bytes, rsp_bytes)
                 else:
                     stats.add_bytes(rsp_bytes, req_bytes)
+        return batch.n
 
 
 class Lane:
@@ -386,10 +389,16 @@ class DataPlane:
         self._probe_allowed: dict[tuple, tuple] = {}
         self._probe_ignored: dict[str, frozenset] = {}  # pod uid → ports its linkerd-init sends past the proxy
         self._started = False
-        self.inbound_requests = 0  # every request an inbound proxy (or unmeshed server) handled
+        self._counted_inbound = 0  # requests an inbound proxy (or unmeshed server) handled, but those still pending
         self._pending: list = []  # hops and route metrics holding requests not counted yet (see settle)
         # The API server's change counter, read directly on every request (cluster.revision is a property).
         self._api = getattr(cluster, "api", cluster)
+
+    @property
+    def inbound_requests(self) -> int:
+        """Every request an inbound proxy (or unmeshed server) handled, counted or pending on a hop."""
+        hops = {id(item): item for item in self._pending if type(item) is Hop}  # a hop may be listed twice
+        return self._counted_inbound + sum(len(hop.pending) for hop in hops.values()) // lp.PENDING_FIELDS
 
     # -- keeping the view current --------------------------------------------------
     def drop_lanes(self) -> None:
@@ -454,7 +463,7 @@ class DataPlane:
             if type(item) is Hop and item.pending:
                 flat = item.pending
                 batch = batches[id(flat)] = (flat, lp.Batch(flat))
-                item.settle(batch[1], latencies)
+                self._counted_inbound += item.settle(batch[1], latencies)
         lp.record_latencies(latencies)
         for item in pending:
             if type(item) is not Hop and item.pending:
@@ -716,7 +725,7 @@ class DataPlane:
             if refused is not None:
                 return refused, refused.latency_ms, None, refused.status >= 500 or refused.grpc_status == 7
         response = hop.model.handle(request, server.ctx)
-        self.inbound_requests += 1
+        self._counted_inbound += 1
         return self._served(hop, inbound, server, svc, port, request, response)
 
     def _served(self, hop, inbound, server: PodRuntime, svc: Service, port: int, request: Request,
@@ -1005,7 +1014,8 @@ class DataPlane:
     def _authorize(self, hop, server: PodRuntime, port: int, client: PodRuntime):
         """(Re)compute the server proxy's policy for this client and port, and the counters it feeds."""
         if hop.pending:
-            hop.settle()  # requests made under the previous decision count where it put them
+            # requests made under the previous decision count where it put them
+            self._counted_inbound += hop.settle()
         cproxy = client.proxy
         client_id = cproxy.identity if cproxy is not None else None
         decision = self._inbound_index().decide(server.pod, port, server.default_policy,
@@ -1106,7 +1116,7 @@ class DataPlane:
         local.opened += 1
         tcp.append((local, False))
         response = model.handle(request, ctx)
-        self.inbound_requests += 1
+        self._counted_inbound += 1
         status, grpc_status, error = response.status, response.grpc_status, response.error or ""
         inbound.record(status, grpc_status, error, lp.classify(status, grpc_status, error),
                        response.latency_ms + PROXY_OVERHEAD_MS)

@@ -103,3 +103,17 @@ def test_an_event_that_raises_is_run_again_in_its_place():
     assert clock.t == start and clock.pending() == 3
     clock.run_until(start + 5.0)
     assert ran == ["flaky", "second", "third"] and clock.t == start + 5.0
+
+
+def test_an_owned_event_runs_only_while_its_owner_is_alive():
+    class Pod:
+        alive = True
+
+    clock, ran = Clock(), []
+    gone, staying = Pod(), Pod()
+    clock.after(1.0, lambda: ran.append("gone"), gone)
+    clock.after(1.0, lambda: ran.append("staying"), staying)
+    clock.after(1.0, lambda: ran.append("nobody's"))
+    clock.at(clock.t + 0.5, lambda: setattr(gone, "alive", False))
+    clock.run_until(clock.t + 2.0)
+    assert ran == ["staying", "nobody's"] and clock.pending() == 0

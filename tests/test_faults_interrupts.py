@@ -56,10 +56,10 @@ class _Injector:
         self.at, self.how, self.runs, self.fired = at, how, 0, 0
 
     def put(self, clock, event) -> None:
-        when, seq, fn = event
+        when, seq, fn, owner = event
         if not getattr(fn, "counted", False):
             fn = self._counted(fn)
-        _PUT(clock, (when, seq, fn))
+        _PUT(clock, (when, seq, fn, owner))
 
     def _counted(self, fn):
         def event():

@@ -107,7 +107,8 @@ def deliver_held() -> None:
 class Clock:
     """A discrete-event scheduler over virtual seconds since :data:`EPOCH`.
 
-    Events are ``(time, sequence number, fn)``, run in that order. Most are
+    Events are ``(time, sequence number, fn, owner)``, run in that order; an
+    event with an owner (a pod) runs only while ``owner.alive``. Most are
     timers far ahead (controller resyncs, probes, scrapes); the next event of
     all is nearly always the one a traffic generator just scheduled. So the
     earliest event put since the last run waits in a slot of its own
@@ -117,11 +118,11 @@ class Clock:
 
     def __init__(self, start: float = EPOCH):
         self.t = start
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []  # a heap
-        self._first: tuple[float, int, Callable[[], None]] | None = None  # an event not in the heap, or None
+        self._queue: list[tuple] = []  # a heap
+        self._first: tuple | None = None  # an event not in the heap, or None
         self._seq = itertools.count()
 
-    def _put(self, event: tuple[float, int, Callable[[], None]]) -> None:
+    def _put(self, event: tuple) -> None:
         # Which of the two places an event waits in changes nothing but speed: run_until takes the earlier of
         # the slot's and the heap's top each time.
         first = self._first
@@ -133,15 +134,16 @@ class Clock:
         else:
             heapq.heappush(self._queue, event)
 
-    def at(self, when: float, fn: Callable[[], None]) -> None:
-        """Run ``fn`` at virtual time ``when`` (now, if ``when`` is in the past)."""
-        self._put((max(when, self.t), next(self._seq), fn))
+    def at(self, when: float, fn: Callable[[], None], owner=None) -> None:
+        """Run ``fn`` at virtual time ``when`` (now, if ``when`` is in the past); with an ``owner``, only if
+        ``owner.alive`` then."""
+        self._put((max(when, self.t), next(self._seq), fn, owner))
 
-    def after(self, delay: float, fn: Callable[[], None]) -> None:
+    def after(self, delay: float, fn: Callable[[], None], owner=None) -> None:
         """Run ``fn`` ``delay`` seconds from now (now, if ``delay`` is not positive): :meth:`at` ``(t + delay)``,
         as every modelled client schedules its next request."""
         t = self.t
-        self._put((t + delay if delay > 0.0 else t, next(self._seq), fn))
+        self._put((t + delay if delay > 0.0 else t, next(self._seq), fn, owner))
 
     def every(self, period: float, fn: Callable[[], None], *, first: float | None = None) -> None:
         """Run ``fn`` every ``period`` seconds, first at ``first`` (default: one period from now).
@@ -186,8 +188,10 @@ class Clock:
                     self._first = None
                 last = self.t
                 self.t = event[0]
+                owner = event[3]
                 try:
-                    event[2]()
+                    if owner is None or owner.alive:
+                        event[2]()
                 except BaseException:
                     self._put(event)
                     self.t = last

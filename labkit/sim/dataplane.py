@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import random
 import shlex
-from functools import partial
 from typing import Callable
 
 from labkit.errors import NotFoundError
@@ -235,15 +234,10 @@ class PodContext:
 
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` in ``delay_s`` virtual seconds (now, if negative), unless the pod has gone by then."""
-        self._after(delay_s, partial(_if_alive, self.pod, fn))
+        self._after(delay_s, fn, self.pod)
 
     def log(self, line: str) -> None:
         self.pod.log_lines.append(f"{line}")
-
-
-def _if_alive(pod: PodRuntime, fn: Callable[[], None]) -> None:
-    if pod.alive:
-        fn()
 
 
 class ExecContext(PodContext):

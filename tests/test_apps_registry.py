@@ -6,7 +6,7 @@ import pytest
 from labkit.errors import ApplyError
 from labkit.sim.apps import AppModel, UnknownImageError, build, check_image, parse_image
 from labkit.sim.apps.base import Dist, go_duration, go_duration_text, split_target
-from labkit.sim.apps.model import request_to
+from labkit.sim.apps.model import Response, request_to, response
 from labkit.sim.apps.testing import MiniMesh
 
 SUPPORTED = [
@@ -172,3 +172,10 @@ def test_request_to_carries_the_authority_a_client_sends():
     assert (r.authority, r.method, r.path, r.grpc, r.headers, r.body_bytes) == (
         "web-svc.emojivoto:80", "GET", "/api/list", False, {"host": "x"}, 0)
     assert request_to("voting-svc.emojivoto:8080", "POST", "/v", True, None, 5).authority == "voting-svc.emojivoto:8080"
+
+
+@pytest.mark.parametrize("args", [(200, 1.5), (200, 0.7, 24, 0, None, ("joy", "😂")),
+                                  (500, 3.25, 12, None, "", "x", {"a": "b"}), (0, 1.0, 0, None, "connection refused")])
+def test_the_hot_path_response_builder_builds_what_the_class_builds(args):
+    fast, plain = response(*args), Response(*args)
+    assert fast == plain and type(fast) is Response and fast.headers_ms is None

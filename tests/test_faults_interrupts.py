@@ -49,17 +49,12 @@ def reference():
 
 
 class _Injector:
-    """Stands in for ``Clock._put``, where every event enters the queue: the ``at``-th event to run misbehaves,
-    once (counting runs of events queued while it stands in; an event put back after an interrupt runs again)."""
+    """Stands in for ``Clock.at`` and ``Clock.after``, where every event is scheduled: the ``at``-th event to run
+    misbehaves, once (counting runs of events scheduled while it stands in; an event put back after an
+    interrupt runs again)."""
 
     def __init__(self, at: set[int], how: str):
         self.at, self.how, self.runs, self.fired = at, how, 0, 0
-
-    def put(self, clock, event) -> None:
-        when, seq, fn, owner = event
-        if not getattr(fn, "counted", False):
-            fn = self._counted(fn)
-        _PUT(clock, (when, seq, fn, owner))
 
     def _counted(self, fn):
         def event():
@@ -70,14 +65,14 @@ class _Injector:
                     raise KeyboardInterrupt
                 signal.raise_signal(signal.SIGINT)  # a real Ctrl-C (SIGINT through Python's handler) as it runs
             fn()
-        event.counted = True
         return event
 
     def install(self, monkeypatch) -> None:
-        monkeypatch.setattr(clock_module.Clock, "_put", lambda clock, event: self.put(clock, event))
-
-
-_PUT = clock_module.Clock._put
+        at, after = clock_module.Clock.at, clock_module.Clock.after
+        monkeypatch.setattr(clock_module.Clock, "at",
+                            lambda clock, when, fn, owner=None: at(clock, when, self._counted(fn), owner))
+        monkeypatch.setattr(clock_module.Clock, "after",
+                            lambda clock, delay, fn, owner=None: after(clock, delay, self._counted(fn), owner))
 
 
 def _interrupted_run(monkeypatch, at: set[int], how: str):

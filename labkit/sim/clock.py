@@ -111,9 +111,11 @@ class Clock:
     event with an owner (a pod) runs only while ``owner.alive``. Most are
     timers far ahead (controller resyncs, probes, scrapes); the next event of
     all is nearly always the one a traffic generator just scheduled. So the
-    earliest event put since the last run waits in a slot of its own
-    (``_first``) beside the heap of the rest: it goes in and out with a
-    comparison or two, not a trip down and up the heap.
+    earliest event scheduled with :meth:`after` since the last run waits in a
+    slot of its own (``_first``) beside the heap of the rest: it goes in and
+    out with a comparison or two, not a trip down and up the heap. Which of
+    the two places an event waits in changes nothing but speed: the run loop
+    takes the earlier of the slot's and the heap's top each time.
     """
 
     def __init__(self, start: float = EPOCH):
@@ -122,9 +124,16 @@ class Clock:
         self._first: tuple | None = None  # an event not in the heap, or None
         self._seq = itertools.count()
 
-    def _put(self, event: tuple) -> None:
-        # Which of the two places an event waits in changes nothing but speed: run_until takes the earlier of
-        # the slot's and the heap's top each time.
+    def at(self, when: float, fn: Callable[[], None], owner=None) -> None:
+        """Run ``fn`` at virtual time ``when`` (now, if ``when`` is in the past); with an ``owner``, only if
+        ``owner.alive`` then."""
+        heapq.heappush(self._queue, (max(when, self.t), next(self._seq), fn, owner))
+
+    def after(self, delay: float, fn: Callable[[], None], owner=None) -> None:
+        """Run ``fn`` ``delay`` seconds from now (now, if ``delay`` is not positive): :meth:`at` ``(t + delay)``,
+        as every modelled client schedules its next request."""
+        t = self.t
+        event = (t + delay if delay > 0.0 else t, next(self._seq), fn, owner)
         first = self._first
         if first is None:
             self._first = event
@@ -133,17 +142,6 @@ class Clock:
             heapq.heappush(self._queue, first)
         else:
             heapq.heappush(self._queue, event)
-
-    def at(self, when: float, fn: Callable[[], None], owner=None) -> None:
-        """Run ``fn`` at virtual time ``when`` (now, if ``when`` is in the past); with an ``owner``, only if
-        ``owner.alive`` then."""
-        self._put((max(when, self.t), next(self._seq), fn, owner))
-
-    def after(self, delay: float, fn: Callable[[], None], owner=None) -> None:
-        """Run ``fn`` ``delay`` seconds from now (now, if ``delay`` is not positive): :meth:`at` ``(t + delay)``,
-        as every modelled client schedules its next request."""
-        t = self.t
-        self._put((t + delay if delay > 0.0 else t, next(self._seq), fn, owner))
 
     def every(self, period: float, fn: Callable[[], None], *, first: float | None = None) -> None:
         """Run ``fn`` every ``period`` seconds, first at ``first`` (default: one period from now).
@@ -193,7 +191,7 @@ class Clock:
                     if owner is None or owner.alive:
                         event[2]()
                 except BaseException:
-                    self._put(event)
+                    heapq.heappush(queue, event)
                     self.t = last
                     raise
             if until > self.t:

@@ -136,13 +136,13 @@ class PodContext:
     one call.
     """
 
-    __slots__ = ("pod", "rng", "_plane", "_after", "_lanes", "_requests")
+    __slots__ = ("pod", "rng", "_plane", "_clock", "_lanes", "_requests")
 
     def __init__(self, pod: PodRuntime):
         self.pod = pod
         self.rng = pod.rng
         self._plane = pod.plane
-        self._after = pod.plane.clock.after
+        self._clock = pod.plane.clock
         self._lanes = pod.lanes  # shared by every context of the pod (its exec sessions, the kubelet's probes)
         # (target, path, body size) → the last Request called with them: nobody changes a Request, so the same
         # request again is that one
@@ -234,7 +234,7 @@ class PodContext:
 
     def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` in ``delay_s`` virtual seconds (now, if negative), unless the pod has gone by then."""
-        self._after(delay_s, fn, self.pod)
+        self._clock.after(delay_s, fn, self.pod)
 
     def log(self, line: str) -> None:
         self.pod.log_lines.append(f"{line}")

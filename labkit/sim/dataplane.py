@@ -86,7 +86,7 @@ class PodRuntime:
         self.next_port = 40000 + self.rng.randrange(20000)  # ephemeral client ports
         self.proxy = None
         self.default_policy = None  # the pod's (or namespace's) default inbound policy annotation; None: the cluster's
-        self.lanes: dict[str, Lane] = {}  # target → what this pod's calls to it resolved to (DataPlane.call)
+        self.lanes: dict[str, Lane] = {}  # target → what this pod's calls to it resolved to (PodContext.send)
         if _meshed(pod):
             self.proxy = lp.Proxy(
                 self.ip, self.namespace, self.serviceaccount,
@@ -318,7 +318,7 @@ class Hop:
 class Lane:
     """What one client pod's requests to one target string resolve to while the cluster stays as it is: the
     Service and port, the client proxy's discovery of it (None: unmeshed client) and default-route metrics, the
-    endpoints, and the hops to them that need nothing per request but counting (see :meth:`DataPlane.call`)."""
+    endpoints, and the hops to them that need nothing per request but counting (see :meth:`PodContext.send`)."""
 
     __slots__ = ("revision", "epoch", "svc", "port", "authority", "disc", "rm", "endpoints", "hops", "hop")
 

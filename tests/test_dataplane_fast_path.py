@@ -405,3 +405,34 @@ def test_a_server_sees_each_requests_own_headers_and_body_on_the_fast_path():
     for method, p, h, n, body in calls:
         plane.call(bot, "voting-svc.emojivoto:8080", method, p, True, h, n, body)
     assert seen[-len(calls):] == calls
+
+
+def test_a_server_proxy_that_finds_a_profile_after_its_idle_time_counts_per_route_from_then_on():
+    """A server proxy keeps what it found for a Service (a ServiceProfile or none) until the Service goes unused
+    for INBOUND_IDLE_S; the profile that appeared meanwhile takes effect at the next look, with no change in the
+    cluster then: every later request on the client's lane takes the long way, where the server counts per route."""
+    from labkit.sim.linkerd.policy import INBOUND_IDLE_S
+
+    mesh = meshed_app("emojivoto", wait="30s")
+    plane = mesh.dataplane
+    mesh.apply(VOTING_PROFILE)  # the server proxy has looked voting-svc up already: it goes on without routes
+    mesh.wait("2s")
+    dst = "voting-svc.emojivoto.svc.cluster.local:8080"
+
+    def inbound_route_requests():
+        text = mesh.proxy_metrics("deploy/voting", "emojivoto")
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("route_request_total{") and 'direction="inbound"' in line and dst in line)
+
+    assert inbound_route_requests() == 0
+    voting = next(p for p in plane.pods.values() if p.deployment == "voting")
+    ib = plane._inbound[(voting.uid, dst.rsplit(":", 1)[0], 8080)]
+    ib.last -= INBOUND_IDLE_S + 1  # as if nobody had called voting-svc for that long (its clients' caches are fresh)
+
+    def votes():
+        return sum("Voting for" in line for line in mesh.logs("deploy/vote-bot", "emojivoto").splitlines())
+
+    before = votes()
+    mesh.wait("20s")
+    assert votes() - before >= 10  # each a Vote call from web to voting-svc:8080
+    assert inbound_route_requests() == votes() - before

@@ -320,12 +320,12 @@ class Lane:
     Service and port, the client proxy's discovery of it (None: unmeshed client) and default-route metrics, the
     endpoints, and the hops to them that need nothing per request but counting (see :meth:`PodContext.send`)."""
 
-    __slots__ = ("revision", "epoch", "svc", "port", "authority", "disc", "rm", "endpoints", "hops", "hop")
+    __slots__ = ("revision", "epoch", "svc", "port", "disc", "rm", "endpoints", "hops", "hop")
 
-    def __init__(self, revision, epoch: int, svc: "Service", port: int, authority: str, disc, rm):
+    def __init__(self, revision, epoch: int, svc: "Service", port: int, disc, rm):
         self.revision = revision
         self.epoch = epoch  # DataPlane._epoch when built: the lane holds while it stays
-        self.svc, self.port, self.authority = svc, port, authority
+        self.svc, self.port = svc, port
         self.disc, self.rm = disc, rm
         self.endpoints = svc.endpoints
         self.hops: dict[str, Hop] = {}  # server uid → hop
@@ -461,9 +461,9 @@ class DataPlane:
         lp.record_latencies(latencies)
         for item in pending:
             if type(item) is not Hop and item.pending:
-                whole = item.whole()
+                whole = item.whole()  # kept alive by ``batches`` while it holds its id: the id says it
                 same = batches.get(id(whole)) if whole is not None else None
-                item.settle(same[1] if same is not None and same[0] is whole else None)
+                item.settle(None if same is None else same[1])
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict | None:
         try:
@@ -528,8 +528,8 @@ class DataPlane:
         return client.ctx.call(target, method, path, grpc, headers, body_bytes, body)
 
     def _call(self, client: PodRuntime, target: str, request: Request) -> Response:
-        """:meth:`PodContext.send` the long way: follow the cluster, resolve, discover, and route by traffic policy or to an
-        endpoint; on the default route, leave a :class:`Lane` for the next request."""
+        """:meth:`PodContext.send` the long way: follow the cluster, resolve, discover, and route by traffic policy
+        or to an endpoint; on the default route, leave a :class:`Lane` for the next request."""
         client.lanes.pop(target, None)
         if self.cluster.revision != self._revision:
             self.sync()
@@ -538,7 +538,7 @@ class DataPlane:
             resolved = self.resolve(client.namespace, target)
         if resolved is None:
             return Response(status=0, latency_ms=1.0, error="dns error: no such host")
-        svc, port, authority = resolved
+        svc, port, _ = resolved  # (the :authority: the request carries it, see request_to)
         now = self.clock.t
         rm = disc = None
         if client.proxy is not None:
@@ -570,7 +570,7 @@ class DataPlane:
             return Response(status=503, latency_ms=1.0, error="no endpoints" if client.proxy is None else "")
         lane = None
         if endpoints is svc.endpoints and self.cluster.revision == self._revision:
-            lane = client.lanes[target] = Lane(self._revision, self._epoch, svc, port, authority, disc, rm)
+            lane = client.lanes[target] = Lane(self._revision, self._epoch, svc, port, disc, rm)
         server = endpoints[client.rng.randrange(len(endpoints))] if len(endpoints) > 1 else endpoints[0]
         return self._to_endpoint(client, server, svc, port, request, rm, lane)
 

@@ -201,13 +201,9 @@ class Prometheus:
             plans.append(plan)
             for part in parts:
                 values += part
-        # A target that disappeared gets staleness markers, so its series leave instant queries at once.
-        for uid in self._last.keys() - current.keys():
-            plans.append((None, self._last[uid][1]))
-            values += [STALE_NAN] * len(self._last[uid][1])
-            self._target_labels.pop(uid, None)
-            self._plans.pop(uid, None)
-        self._last = current
+        for series in self._gone(current):
+            plans.append((None, series))
+            values += [STALE_NAN] * len(series)
         # The same plans as last time: the same series, in one tuple the store already knows, and the same order
         # to put the proxies' values in (one numpy take for the whole scrape).
         block = self._block
@@ -229,13 +225,22 @@ class Prometheus:
             series = self._series_of(runtime, [s[0] for s in got], [s[1] for s in got])
             current[runtime.uid] = (None, tuple(series))
             samples += zip(series, [s[2] for s in got])
+        for series in self._gone(current):
+            samples += [(one, STALE_NAN) for one in series]
+        self.store.append_series(t, samples)
+        self.scrapes += 1
+
+    def _gone(self, current: dict) -> list[tuple]:
+        """The store series of each target the last scrape read and this one (``current``: uid → (layout, series))
+        did not: they get staleness markers, so they leave instant queries at once. Forgets those targets and
+        keeps ``current`` as the last scrape."""
+        gone = []
         for uid in self._last.keys() - current.keys():
-            samples += [(series, STALE_NAN) for series in self._last[uid][1]]
+            gone.append(self._last[uid][1])
             self._target_labels.pop(uid, None)
             self._plans.pop(uid, None)
         self._last = current
-        self.store.append_series(t, samples)
-        self.scrapes += 1
+        return gone
 
     def _series_of(self, runtime, names: list, labels: list) -> list:
         """The store series for a pod's samples: its labels with the target's (target labels win, as with

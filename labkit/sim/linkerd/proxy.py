@@ -196,7 +196,6 @@ class HttpStats:
             )
         return row
 
-
     def shape(self) -> "HttpShape":
         """The keys this counter's series derive from (see :class:`HttpShape`): the same object while they stay
         the same. Compared in insertion order, at C speed: equal lists of keys sort the same."""
@@ -474,15 +473,15 @@ def _bucket_table():
     return _BUCKET_TABLE[0]
 
 
-def _response_order(item):
-    (status, grpc, error, failed), _ = item
-    return (status, -1 if grpc is None else grpc, error, failed)
-
-
 def _response_key_order(key):
-    """:func:`_response_order` of a key alone (the same order: sorting is stable and keys are unique)."""
+    """The exposition order of response keys ``(status, grpc status or None, error, failed)``."""
     status, grpc, error, failed = key
     return (status, -1 if grpc is None else grpc, error, failed)
+
+
+def _response_order(item):
+    """:func:`_response_key_order` of a ``(key, count)`` item (keys are unique: the same order)."""
+    return _response_key_order(item[0])
 
 
 class TcpStats:

@@ -38,7 +38,8 @@ from itertools import accumulate
 from operator import attrgetter
 from typing import Iterator
 
-from labkit.sim.linkerd.proxy import LATENCY_BOUNDS  # proxy.py imports this module only inside functions
+# proxy.py imports this module only inside functions
+from labkit.sim.linkerd.proxy import LATENCY_BOUNDS, Batch, Layout, render_labels
 
 #: Upper bounds (ms, inclusive) of the route request and backend response histograms.
 ROUTE_BOUNDS_MS = (50, 500, 1000, 10000)
@@ -231,8 +232,6 @@ class RouteMetrics:
             return
         self.pending = []
         self.source = None
-        from labkit.sim.linkerd.proxy import Batch
-
         if batch is None:
             responses = []
             for flat, start, end in segments:
@@ -336,8 +335,6 @@ class RouteMetrics:
         """The Layout of :meth:`columns` (as :meth:`samples` builds its rows); its key: what it was made from, as
         :meth:`_still` compares it (labels, gRPC, retry series, status keys as the dicts hold them, backends with
         theirs), then the status keys in exposition order (the route's, each backend's)."""
-        from labkit.sim.linkerd.proxy import Layout
-
         backend_list = list(self.backends.values())
         keys = sorted(self.statuses, key=_status_key_order)
         backends = [(b, b.items, sorted(b.statuses, key=_status_key_order)) for b in backend_list]
@@ -363,8 +360,8 @@ class RouteMetrics:
             for status, error in bkeys:
                 rows.append((fam, fam + "_total", self._row((b, status, error),
                                                             lambda: items + self._status_items(status, error))))
-        key = (self.items, self.grpc, retries, list(self.statuses), [(b, b.items, list(b.statuses)) for b in backend_list],
-               (keys, [bkeys for _, _, bkeys in backends]))
+        key = (self.items, self.grpc, retries, list(self.statuses),
+               [(b, b.items, list(b.statuses)) for b in backend_list], (keys, [bkeys for _, _, bkeys in backends]))
         return Layout(key, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
     def _row(self, key, make):
@@ -441,15 +438,15 @@ def _running_sum(start: float, ms) -> float:
     return float(np.add.accumulate(np.concatenate(([start], ms)))[-1])
 
 
-def _status_order(item) -> tuple:
-    (status, error), _ = item
-    return (-1 if status is None else status, error)
-
-
 def _status_key_order(key) -> tuple:
-    """:func:`_status_order` of a key alone (the same order: sorting is stable and keys are unique)."""
+    """The exposition order of status keys ``(status or None, error)``."""
     status, error = key
     return (-1 if status is None else status, error)
+
+
+def _status_order(item) -> tuple:
+    """:func:`_status_key_order` of a ``(key, count)`` item (keys are unique: the same order)."""
+    return _status_key_order(item[0])
 
 
 def _histogram_rows(rows: list, family: str, items: tuple, le_rows: tuple) -> None:
@@ -545,8 +542,6 @@ def inbound_samples(inbound_stats, denied: dict, cache: dict | None = None) -> I
         yield "inbound_http_authz_allow", "inbound_http_authz_allow_total", authz, n
     for (family, labels), n in sorted(denied.items()):
         yield family, family + "_total", labels, n
-    from labkit.sim.linkerd.proxy import LATENCY_BOUNDS
-
     for key in sorted(by_route):
         grpc, route = key
         names = _INBOUND_NAMES[grpc]
@@ -674,12 +669,9 @@ class _InboundPlan:
 _REQUESTS = attrgetter("_requests")
 
 
-
 def _inbound_layout(plan: _InboundPlan, cache: dict):
     """The Layout of :func:`inbound_columns` for a plan (key: the counters, shapes and refused label sets it was
     made for, and the plan), from the plan alone."""
-    from labkit.sim.linkerd.proxy import Layout
-
     rows: list = [("inbound_http_authz_allow", "inbound_http_authz_allow_total", authz)
                   for authz in sorted(plan.authz)]
     rows += [(family, family + "_total", labels) for family, labels in plan.refused]
@@ -719,8 +711,6 @@ _RESPONSE_SEGMENTS = tuple(slice(a, b) for a, b in zip((0,) + _INBOUND_RESPONSE_
 
 def exposition_section(samples) -> list[str]:
     """OpenMetrics-style lines (``# HELP``/``# TYPE`` once per family) for ``(family, name, labels, value)``."""
-    from labkit.sim.linkerd.proxy import render_labels
-
     out: list[str] = []
     seen: set[str] = set()
     for family, name, items, value in samples:
